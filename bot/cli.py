@@ -1,0 +1,286 @@
+"""The ``kefu`` command line: knowledge-base import/export/search and retrieval evaluation."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from bot.settings import get_settings
+from kb.db import create_engine_for, session_factory, upgrade_database
+from kb.importer import ImportReport, export_jsonl, import_path
+from kb.store import ArticleStore
+from retrieval.bands import save_thresholds
+from retrieval.encoders import ENCODER_NAMES, UnknownEncoderError, get_encoder
+from retrieval.evaluation import (
+    EvaluationReport,
+    QueryFileError,
+    calibrate,
+    evaluate,
+    read_queries,
+    run_queries,
+)
+from retrieval.index_store import open_index, save_index
+from retrieval.retriever import Progress, Retriever, SearchMode, SearchResult
+
+app = typer.Typer(help="Kefu (客服): a bilingual customer-service assistant.", no_args_is_help=True)
+kb_app = typer.Typer(help="Manage and search the knowledge base.", no_args_is_help=True)
+eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+app.add_typer(kb_app, name="kb")
+app.add_typer(eval_app, name="eval")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _progress_bar(description: str) -> Iterator[Progress]:
+    bar: tqdm | None = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=description, unit="passage", file=sys.stderr, leave=False)
+        bar.update(done - bar.n)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@contextmanager
+def _store(database_url: str) -> Iterator[ArticleStore]:
+    upgrade_database(database_url)
+    engine = create_engine_for(database_url)
+    try:
+        with session_factory(engine)() as session:
+            yield ArticleStore(session)
+    finally:
+        engine.dispose()
+
+
+def _import_with_progress(path: Path, store: ArticleStore) -> ImportReport:
+    bar = tqdm(desc="importing", unit="article", file=sys.stderr, leave=False)
+
+    def update(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
+    try:
+        return import_path(path, store, progress=update)
+    finally:
+        bar.close()
+
+
+def _print_import_report(report: ImportReport) -> None:
+    for entry in report.rejected:
+        typer.secho(f"rejected {entry.location}: {entry.reason}", fg=typer.colors.YELLOW, err=True)
+    counts = report.counts()
+    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+
+
+def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retriever:
+    with _progress_bar("indexing") as progress:
+        opened = open_index(index_dir, get_encoder(encoder), store.published, progress)
+    if opened.source != "loaded" or opened.sync.changed:
+        typer.echo(
+            f"index {opened.source}; {len(opened.sync.added)} added, "
+            f"{len(opened.sync.updated)} updated, {len(opened.sync.removed)} removed",
+            err=True,
+        )
+    return opened.retriever
+
+
+@kb_app.command("import")
+def kb_import(
+    path: Annotated[Path, typer.Argument(help="A .jsonl file or a folder of Markdown files")],
+    author: Annotated[str, typer.Option(help="Recorded as the author of new versions")] = "import",
+) -> None:
+    """Import (upsert by id) articles, then bring the search index up to date."""
+    settings = get_settings()
+    if not path.exists():
+        raise _fail(f"{path}: no such file or folder")
+    with _store(settings.database_url) as store:
+        try:
+            report = _import_with_progress(path, store)
+        except (OSError, ValueError) as error:
+            raise _fail(str(error)) from error
+        _print_import_report(report)
+        _open_retriever(store, settings.encoder, settings.index_dir)
+    if report.rejected:
+        raise typer.Exit(1)
+
+
+@kb_app.command("export")
+def kb_export(path: Annotated[Path, typer.Argument(help="Where to write the JSONL file")]) -> None:
+    """Write every article (latest version) as JSON Lines, the import format."""
+    settings = get_settings()
+    with _store(settings.database_url) as store:
+        count = export_jsonl(path, store)
+    typer.echo(f"exported {count} articles to {path}")
+
+
+@kb_app.command("reindex")
+def kb_reindex() -> None:
+    """Rebuild the search index from the database's published articles."""
+    settings = get_settings()
+    with _store(settings.database_url) as store:
+        retriever = Retriever(get_encoder(settings.encoder), _thresholds(settings.encoder))
+        with _progress_bar("indexing") as progress:
+            retriever.sync(store.published(), progress)
+        save_index(retriever, settings.index_dir)
+    typer.echo(
+        f"indexed {retriever.passage_count} passages of {len(retriever.article_versions)} articles"
+    )
+
+
+def _thresholds(encoder: str):  # type: ignore[no-untyped-def]
+    from retrieval.bands import load_thresholds
+
+    return load_thresholds(encoder)
+
+
+def _print_result(result: SearchResult) -> None:
+    typer.echo(f"band: {result.band.value}   language: {result.language}")
+    if not result.hits:
+        typer.echo("no matching articles")
+    for rank, hit in enumerate(result.hits, start=1):
+        typer.echo(
+            f"{rank}. {hit.article_id} (v{hit.version}, {hit.language})  score {hit.score:.3f}"
+            f"  [dense {hit.dense_score:.3f}, lexical {hit.lexical_score:.3f}]"
+        )
+        typer.echo(f"   {hit.title}")
+        typer.echo(f"   matched {hit.matched.kind}: {hit.matched.text[:120]}")
+
+
+@kb_app.command("search")
+def kb_search(
+    question: Annotated[str, typer.Argument(help="A customer question, Chinese or English")],
+    k: Annotated[int, typer.Option("--k", min=1, max=50, help="How many articles")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    mode: Annotated[SearchMode, typer.Option(help="Ranking signals")] = SearchMode.HYBRID,
+) -> None:
+    """Ranked articles with score, confidence band, matched passage and version."""
+    if not question.strip():
+        raise _fail("the question is empty")
+    settings = get_settings()
+    with _store(settings.database_url) as store:
+        retriever = _open_retriever(store, settings.encoder, settings.index_dir)
+        result = retriever.search(question, k=k, mode=mode)
+    if as_json:
+        typer.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_result(result)
+
+
+def _throwaway_retriever(kb_path: Path, encoder: str) -> Retriever:
+    """A knowledge base and index built from a file in a temporary folder, then discarded."""
+    with tempfile.TemporaryDirectory(prefix="kefu-eval-") as folder:
+        with _store(f"sqlite:///{folder}/eval.db") as store:
+            report = import_path(kb_path, store)
+            if report.rejected:
+                _print_import_report(report)
+            articles = store.published()
+        if not articles:
+            raise _fail(f"{kb_path}: no published articles to evaluate against")
+        retriever = Retriever(get_encoder(encoder), _thresholds(encoder))
+        with _progress_bar("indexing") as progress:
+            retriever.upsert(articles, progress)
+    return retriever
+
+
+def _print_report(report: EvaluationReport) -> None:
+    h, b = report.hybrid, report.bm25_baseline
+    typer.echo(
+        f"queries: {report.queries} ({report.answerable} answerable, "
+        f"{report.unanswerable} unanswerable)"
+    )
+    typer.echo(f"{'':22}{'top-1':>8}{'recall@3':>10}{'MRR':>8}")
+    typer.echo(f"{'hybrid':22}{h.top1:>8.3f}{h.recall_at_3:>10.3f}{h.mrr:>8.3f}")
+    typer.echo(f"{'BM25 baseline':22}{b.top1:>8.3f}{b.recall_at_3:>10.3f}{b.mrr:>8.3f}")
+    for language, m in report.by_language.items():
+        typer.echo(
+            f"{'hybrid, ' + language + ' queries':22}{m.top1:>8.3f}"
+            f"{m.recall_at_3:>10.3f}{m.mrr:>8.3f}"
+        )
+    typer.echo(
+        f"answerable in band answer: {report.answer_band_share:.3f} "
+        f"(top-1 accuracy within it {report.answer_band_accuracy:.3f})"
+    )
+    typer.echo(
+        f"unanswerable kept out of band answer: {report.unanswerable_kept_out:.3f} "
+        f"(in band none: {report.unanswerable_in_none:.3f})"
+    )
+    typer.echo(f"latency p50 {report.latency_p50_ms:.2f} ms, p99 {report.latency_p99_ms:.2f} ms")
+    t = report.thresholds
+    typer.echo(f"thresholds: answer >= {t['high']}, clarify >= {t['low']} ({t['calibrated_on']})")
+
+
+def _check_encoder(encoder: str) -> None:
+    if encoder not in ENCODER_NAMES:
+        raise _fail(
+            str(
+                UnknownEncoderError(
+                    f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODER_NAMES)}"
+                )
+            )
+        )
+
+
+KbOption = Annotated[Path, typer.Option("--kb", exists=True, dir_okay=True, help="Articles")]
+QueriesOption = Annotated[Path, typer.Option("--queries", exists=True, dir_okay=False)]
+
+
+@eval_app.command("retrieval")
+def eval_retrieval(
+    kb: KbOption,
+    queries: QueriesOption,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    encoder: Annotated[str | None, typer.Option(help="Encoder to evaluate")] = None,
+) -> None:
+    """Evaluate retrieval on a throw-away copy of a knowledge base (never the main database)."""
+    encoder = encoder or get_settings().encoder
+    _check_encoder(encoder)
+    try:
+        query_list = read_queries(queries)
+    except QueryFileError as error:
+        raise _fail(str(error)) from error
+    report = evaluate(_throwaway_retriever(kb, encoder), query_list)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_report(report)
+
+
+@eval_app.command("calibrate")
+def eval_calibrate(
+    kb: KbOption,
+    queries: QueriesOption,
+    encoder: Annotated[str | None, typer.Option()] = None,
+    precision: Annotated[float, typer.Option(min=0.5, max=1.0)] = 0.9,
+    write: Annotated[bool, typer.Option(help="Store them in retrieval/thresholds.json")] = False,
+) -> None:
+    """Choose the band thresholds from a (dev) query set."""
+    encoder = encoder or get_settings().encoder
+    _check_encoder(encoder)
+    try:
+        query_list = read_queries(queries)
+    except QueryFileError as error:
+        raise _fail(str(error)) from error
+    outcomes, _ = run_queries(_throwaway_retriever(kb, encoder), query_list)
+    thresholds = calibrate(outcomes, encoder, f"{queries.name}, precision {precision}", precision)
+    typer.echo(f"{encoder}: answer >= {thresholds.high}, clarify >= {thresholds.low}")
+    if write:
+        save_thresholds(thresholds)
+        typer.echo("written to retrieval/thresholds.json")

@@ -1,0 +1,41 @@
+"""The one place that reads the environment: every setting of the service and the CLI."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from retrieval.encoders import DEFAULT_ENCODER
+
+_DEFAULT_SECRET = "change-me-in-production"
+
+
+class Settings(BaseSettings):
+    """Environment variables prefixed ``KEFU_`` (``DATABASE_URL`` and ``REDIS_URL`` as is)."""
+
+    model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = Field(default="sqlite:///var/kefu.db", validation_alias="DATABASE_URL")
+    redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    index_dir: Path = Path("var/index")
+    encoder: str = DEFAULT_ENCODER
+    secret_key: str = _DEFAULT_SECRET
+    service_token: str = "dev-service-token"
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "production" and _DEFAULT_SECRET in (self.secret_key,):
+            raise ValueError("KEFU_SECRET_KEY must be set in production")
+        if self.environment == "production" and self.service_token == "dev-service-token":
+            raise ValueError("KEFU_SERVICE_TOKEN must be set in production")
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Retrieval: bilingual dense + lexical search over the knowledge base, with confidence bands."""
