@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml
 
 $(RASA_VENV)/.installed: requirements-rasa.txt
 	@test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
-	$(RASA_VENV)/bin/pip install --quiet --upgrade "pip<25" "setuptools<70" wheel
+	$(RASA_VENV)/bin/pip install --quiet --upgrade pip wheel
 	$(RASA_VENV)/bin/pip install --quiet -r requirements-rasa.txt
 	$(RASA_VENV)/bin/rasa --version
 	@touch $@

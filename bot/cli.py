@@ -15,9 +15,9 @@ from tqdm import tqdm
 
 from bot.settings import get_settings
 from kb.db import create_engine_for, session_factory, upgrade_database
-from kb.importer import ImportReport, export_jsonl, import_path
+from kb.importer import ImportReport, ImportSourceError, export_jsonl, import_path
 from kb.store import ArticleStore
-from retrieval.bands import save_thresholds
+from retrieval.bands import BandThresholds, load_thresholds, save_thresholds
 from retrieval.encoders import ENCODER_NAMES, UnknownEncoderError, get_encoder
 from retrieval.evaluation import (
     EvaluationReport,
@@ -114,7 +114,7 @@ def kb_import(
     with _store(settings.database_url) as store:
         try:
             report = _import_with_progress(path, store)
-        except (OSError, ValueError) as error:
+        except (OSError, ImportSourceError) as error:
             raise _fail(str(error)) from error
         _print_import_report(report)
         _open_retriever(store, settings.encoder, settings.index_dir)
@@ -145,9 +145,7 @@ def kb_reindex() -> None:
     )
 
 
-def _thresholds(encoder: str):  # type: ignore[no-untyped-def]
-    from retrieval.bands import load_thresholds
-
+def _thresholds(encoder: str) -> BandThresholds:
     return load_thresholds(encoder)
 
 

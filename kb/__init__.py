@@ -1,0 +1,1 @@
+"""The knowledge base: articles with full version history, storage, import and export."""

@@ -1,0 +1,95 @@
+"""Validated article input and the read-only snapshot that the rest of Kefu consumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
+MAX_BODY_CHARS = 20_000
+
+
+class Language(StrEnum):
+    ZH = "zh"
+    EN = "en"
+
+
+class ArticleStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"  # the only status the bot ever answers from
+    ARCHIVED = "archived"
+
+
+def _clean(text: str) -> str:
+    # NUL characters break PostgreSQL text columns and are never meaningful in an article.
+    return text.replace("\x00", "").strip()
+
+
+Question = Annotated[str, StringConstraints(max_length=300)]
+Tag = Annotated[str, StringConstraints(max_length=40)]
+
+
+class ArticleIn(BaseModel):
+    """An article as written by an editor or an import line: validated before any write."""
+
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    id: Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
+    questions: list[Question] = Field(default_factory=list, max_length=20)
+    category: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "general"
+    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    language: Language
+    status: ArticleStatus = ArticleStatus.PUBLISHED
+
+    @field_validator("title", "body", "category", mode="before")
+    @classmethod
+    def _strip(cls, value: object) -> object:
+        return _clean(value) if isinstance(value, str) else value
+
+    @field_validator("questions", mode="after")
+    @classmethod
+    def _unique_questions(cls, value: list[str]) -> list[str]:
+        cleaned = [_clean(q) for q in value]
+        return list(dict.fromkeys(q for q in cleaned if q))
+
+    @field_validator("tags", mode="after")
+    @classmethod
+    def _normal_tags(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(_clean(t).lower() for t in value if _clean(t)))
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleSnapshot:
+    """One version of an article, detached from the database session."""
+
+    id: str
+    version: int
+    title: str
+    body: str
+    questions: list[str]
+    category: str
+    tags: list[str]
+    language: str
+    status: str
+    author: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    def content(self) -> dict[str, object]:
+        """The fields an import line carries, in the export format's order."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "body": self.body,
+            "questions": list(self.questions),
+            "category": self.category,
+            "tags": list(self.tags),
+            "language": self.language,
+            "status": self.status,
+        }

@@ -1,0 +1,150 @@
+"""Reading and writing articles; every change is a new version, old versions stay.
+
+The store flushes but never commits: the caller owns the transaction (the importer commits
+per article, so one bad article never leaves another half written).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kb.errors import ArticleNotFoundError
+from kb.models import Article, ArticleVersion, utcnow
+from kb.schemas import ArticleIn, ArticleSnapshot, ArticleStatus, Language
+
+_CONTENT_FIELDS = ("title", "body", "questions", "category", "tags", "language", "status")
+
+
+class UpsertResult(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class UpsertOutcome:
+    result: UpsertResult
+    article: ArticleSnapshot
+
+
+def _snapshot(row: Article | ArticleVersion) -> ArticleSnapshot:
+    article_id = row.id if isinstance(row, Article) else row.article_id
+    updated = row.updated_at if isinstance(row, Article) else row.created_at
+    return ArticleSnapshot(
+        id=article_id,
+        version=row.version,
+        title=row.title,
+        body=row.body,
+        questions=list(row.questions or []),
+        category=row.category,
+        tags=list(row.tags or []),
+        language=row.language,
+        status=row.status,
+        author=row.author,
+        created_at=row.created_at,
+        updated_at=updated,
+    )
+
+
+class ArticleStore:
+    """Articles in one database session."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def _row(self, article_id: str) -> Article:
+        row = self.session.get(Article, article_id)
+        if row is None:
+            raise ArticleNotFoundError(article_id)
+        return row
+
+    def _write_version(self, row: Article) -> None:
+        self.session.add(
+            ArticleVersion(
+                article_id=row.id,
+                version=row.version,
+                created_at=row.updated_at,
+                **{name: getattr(row, name) for name in (*_CONTENT_FIELDS, "author")},
+            )
+        )
+        self.session.flush()
+
+    def _apply(self, row: Article, content: dict[str, object], author: str | None) -> bool:
+        if all(getattr(row, name) == content[name] for name in _CONTENT_FIELDS):
+            return False
+        for name in _CONTENT_FIELDS:
+            setattr(row, name, content[name])
+        row.version += 1
+        row.author = author
+        row.updated_at = utcnow()
+        self._write_version(row)
+        return True
+
+    def upsert(self, data: ArticleIn, author: str | None = None) -> UpsertOutcome:
+        """Create the article, or write a new version if any field changed."""
+        content = data.model_dump(mode="json", exclude={"id"})
+        row = self.session.get(Article, data.id)
+        if row is None:
+            now = utcnow()
+            row = Article(
+                id=data.id, version=1, author=author, created_at=now, updated_at=now, **content
+            )
+            self.session.add(row)
+            self.session.flush()
+            self._write_version(row)
+            return UpsertOutcome(UpsertResult.CREATED, _snapshot(row))
+        changed = self._apply(row, content, author)
+        return UpsertOutcome(
+            UpsertResult.UPDATED if changed else UpsertResult.UNCHANGED, _snapshot(row)
+        )
+
+    def get(self, article_id: str) -> ArticleSnapshot | None:
+        row = self.session.get(Article, article_id)
+        return _snapshot(row) if row is not None else None
+
+    def articles(
+        self, status: ArticleStatus | None = None, language: Language | None = None
+    ) -> list[ArticleSnapshot]:
+        query = select(Article).order_by(Article.id)
+        if status is not None:
+            query = query.where(Article.status == status.value)
+        if language is not None:
+            query = query.where(Article.language == language.value)
+        return [_snapshot(row) for row in self.session.scalars(query)]
+
+    def published(self) -> list[ArticleSnapshot]:
+        """What the bot may answer from."""
+        return self.articles(status=ArticleStatus.PUBLISHED)
+
+    def set_status(
+        self, article_id: str, status: ArticleStatus, author: str | None = None
+    ) -> ArticleSnapshot:
+        row = self._row(article_id)
+        content = {name: getattr(row, name) for name in _CONTENT_FIELDS}
+        content["status"] = status.value
+        self._apply(row, content, author)
+        return _snapshot(row)
+
+    def versions(self, article_id: str) -> list[ArticleSnapshot]:
+        """Every version, oldest first."""
+        self._row(article_id)
+        query = (
+            select(ArticleVersion)
+            .where(ArticleVersion.article_id == article_id)
+            .order_by(ArticleVersion.version)
+        )
+        return [_snapshot(row) for row in self.session.scalars(query)]
+
+    def restore(self, article_id: str, version: int, author: str | None = None) -> ArticleSnapshot:
+        """Copy an old version's content forward as a new version."""
+        row = self._row(article_id)
+        old = self.session.get(ArticleVersion, (article_id, version))
+        if old is None:
+            raise ArticleNotFoundError(article_id, version)
+        content = {name: getattr(old, name) for name in _CONTENT_FIELDS}
+        self._apply(row, content, author)
+        return _snapshot(row)

@@ -1,0 +1,135 @@
+"""The ``kefu`` CLI end to end: real SQLite file, real model, real FAISS index on disk."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.settings import get_settings
+from retrieval.index_store import MANIFEST_FILE
+from tests.conftest import DEMO_KB
+
+pytestmark = pytest.mark.slow
+runner = CliRunner()
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'kefu.db'}")
+    monkeypatch.setenv("KEFU_INDEX_DIR", str(tmp_path / "index"))
+    get_settings.cache_clear()
+    yield tmp_path
+    get_settings.cache_clear()
+
+
+def kefu(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_import_then_search_both_languages(workspace: Path) -> None:
+    code, out, _ = kefu("kb", "import", str(DEMO_KB))
+    assert code == 0
+    assert "created" in out
+    assert (workspace / "index" / MANIFEST_FILE).exists()
+
+    code, out, _ = kefu("kb", "search", "我想退货", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["band"] == "answer"
+    assert result["hits"][0]["article_id"] == "returns-policy-zh"
+    assert result["hits"][0]["version"] == 1
+
+    code, out, _ = kefu("kb", "search", "how long does a refund take", "--k", "3")
+    assert code == 0
+    assert "band: answer" in out
+    assert out.index("refund-timeline") < out.index("2. ")
+
+
+def test_reimport_changes_nothing_and_export_round_trips(workspace: Path) -> None:
+    assert kefu("kb", "import", str(DEMO_KB))[0] == 0
+    exported = workspace / "export.jsonl"
+    code, out, _ = kefu("kb", "export", str(exported))
+    assert code == 0
+    lines = exported.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(DEMO_KB.read_text(encoding="utf-8").splitlines())
+    code, out, err = kefu("kb", "import", str(exported))
+    assert code == 0
+    assert "created" not in out and "updated" not in out
+    assert "unchanged" in out
+    assert "index" not in err  # nothing changed, so nothing was re-indexed
+
+
+def test_edit_is_searchable_after_reimport(workspace: Path) -> None:
+    assert kefu("kb", "import", str(DEMO_KB))[0] == 0
+    edited = workspace / "edit.jsonl"
+    article = json.loads(DEMO_KB.read_text(encoding="utf-8").splitlines()[0])
+    article["questions"].append("Is there a loyalty discount for left-handed customers?")
+    edited.write_text(json.dumps(article, ensure_ascii=False) + "\n", encoding="utf-8")
+    code, out, err = kefu("kb", "import", str(edited))
+    assert (code, "1 updated" in out, "1 updated" in err) == (0, True, True)
+    code, out, _ = kefu("kb", "search", "loyalty discount for left-handed customers", "--json")
+    top = json.loads(out)["hits"][0]
+    assert (top["article_id"], top["version"]) == (article["id"], 2)
+
+
+def test_bad_lines_are_reported_and_good_ones_imported(workspace: Path) -> None:
+    source = workspace / "mixed.jsonl"
+    good = {"id": "gift-wrap", "title": "Gift wrapping", "body": "We wrap gifts for free.",
+            "questions": ["Do you wrap gifts?"], "category": "orders", "tags": [],
+            "language": "en", "status": "published"}
+    source.write_text(
+        json.dumps(good) + "\n{broken json\n"
+        + json.dumps({**good, "id": "no-title", "title": ""}) + "\n",
+        encoding="utf-8",
+    )
+    code, out, err = kefu("kb", "import", str(source))
+    assert code == 1
+    assert "line 2" in err and "line 3" in err
+    assert "1 created" in out
+    code, out, _ = kefu("kb", "search", "do you wrap gifts", "--json")
+    assert json.loads(out)["hits"][0]["article_id"] == "gift-wrap"
+
+
+def test_eval_uses_a_throwaway_database(workspace: Path) -> None:
+    queries = workspace / "q.jsonl"
+    queries.write_text(
+        '{"text": "我想退货", "article_id": "returns-policy-zh"}\n'
+        '{"text": "what is the weather in Paris", "article_id": null}\n',
+        encoding="utf-8",
+    )
+    code, out, _ = kefu("eval", "retrieval", "--kb", str(DEMO_KB), "--queries", str(queries),
+                        "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert report["queries"] == 2
+    assert report["hybrid"]["top1"] == 1.0
+    assert {"bm25_baseline", "latency_p50_ms", "latency_p99_ms", "unanswerable_kept_out",
+            "answer_band_share", "answer_band_accuracy"} <= set(report)
+    assert not (workspace / "kefu.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("kb", "import", "does-not-exist.jsonl"), "no such file"),
+        (("kb", "search", "   "), "the question is empty"),
+    ],
+)
+def test_clear_errors(workspace: Path, args: tuple[str, ...], message: str) -> None:
+    code, _, err = kefu(*args)
+    assert code == 2
+    assert message in err
+
+
+def test_malformed_query_file_names_the_line(workspace: Path) -> None:
+    queries = workspace / "q.jsonl"
+    queries.write_text('{"text": "hi", "article_id": null}\nnot json\n', encoding="utf-8")
+    code, _, err = kefu("eval", "retrieval", "--kb", str(DEMO_KB), "--queries", str(queries))
+    assert code == 2
+    assert ":2: invalid JSON" in err

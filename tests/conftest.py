@@ -1,0 +1,18 @@
+"""Fixtures shared by every test package."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_KB = REPO / "kb" / "demo" / "articles.jsonl"
+RETRIEVAL_DATA = REPO / "tests" / "data" / "retrieval"
+
+
+@pytest.fixture(autouse=True)
+def _offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Models come from installed packages; any hub access would hang on this network.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
