@@ -80,12 +80,21 @@ def test_edit_is_searchable_after_reimport(workspace: Path) -> None:
 
 def test_bad_lines_are_reported_and_good_ones_imported(workspace: Path) -> None:
     source = workspace / "mixed.jsonl"
-    good = {"id": "gift-wrap", "title": "Gift wrapping", "body": "We wrap gifts for free.",
-            "questions": ["Do you wrap gifts?"], "category": "orders", "tags": [],
-            "language": "en", "status": "published"}
+    good = {
+        "id": "gift-wrap",
+        "title": "Gift wrapping",
+        "body": "We wrap gifts for free.",
+        "questions": ["Do you wrap gifts?"],
+        "category": "orders",
+        "tags": [],
+        "language": "en",
+        "status": "published",
+    }
     source.write_text(
-        json.dumps(good) + "\n{broken json\n"
-        + json.dumps({**good, "id": "no-title", "title": ""}) + "\n",
+        json.dumps(good)
+        + "\n{broken json\n"
+        + json.dumps({**good, "id": "no-title", "title": ""})
+        + "\n",
         encoding="utf-8",
     )
     code, out, err = kefu("kb", "import", str(source))
@@ -103,14 +112,21 @@ def test_eval_uses_a_throwaway_database(workspace: Path) -> None:
         '{"text": "what is the weather in Paris", "article_id": null}\n',
         encoding="utf-8",
     )
-    code, out, _ = kefu("eval", "retrieval", "--kb", str(DEMO_KB), "--queries", str(queries),
-                        "--json")
+    code, out, _ = kefu(
+        "eval", "retrieval", "--kb", str(DEMO_KB), "--queries", str(queries), "--json"
+    )
     assert code == 0
     report = json.loads(out)
     assert report["queries"] == 2
     assert report["hybrid"]["top1"] == 1.0
-    assert {"bm25_baseline", "latency_p50_ms", "latency_p99_ms", "unanswerable_kept_out",
-            "answer_band_share", "answer_band_accuracy"} <= set(report)
+    assert {
+        "bm25_baseline",
+        "latency_p50_ms",
+        "latency_p99_ms",
+        "unanswerable_kept_out",
+        "answer_band_share",
+        "answer_band_accuracy",
+    } <= set(report)
     assert not (workspace / "kefu.db").exists()
 
 

@@ -1,0 +1,48 @@
+"""Fixtures for knowledge-base tests: a real SQLite file migrated with Alembic."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy.orm import Session
+
+from kb.db import create_engine_for, session_factory, upgrade_database
+from kb.schemas import ArticleIn
+from kb.store import ArticleStore
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'data' / 'kefu.db'}"
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def session(database_url: str) -> Iterator[Session]:
+    engine = create_engine_for(database_url)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+@pytest.fixture
+def store(session: Session) -> ArticleStore:
+    return ArticleStore(session)
+
+
+def article(**changes: object) -> ArticleIn:
+    fields: dict[str, object] = {
+        "id": "returns-policy",
+        "title": "Returns policy",
+        "body": "Return items within 30 days.",
+        "questions": ["How do I return an item?"],
+        "category": "returns",
+        "tags": ["returns"],
+        "language": "en",
+        "status": "published",
+    }
+    fields.update(changes)
+    return ArticleIn.model_validate(fields)
