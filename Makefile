@@ -59,6 +59,7 @@ demo: install-service
 
 bench: install-service
 	$(BIN)/python -m bench.retrieval
+	$(BIN)/python -m bench.encoders
 
 run: install demo
 	@echo "Knowledge base loaded. Try: $(BIN)/kefu kb search \"我想退货\""
