@@ -18,8 +18,9 @@ from kb.db import create_engine_for, session_factory, upgrade_database
 from kb.importer import ImportReport, ImportSourceError, export_jsonl, import_path
 from kb.store import ArticleStore
 from retrieval.bands import BandThresholds, load_thresholds, save_thresholds
-from retrieval.encoders import ENCODER_NAMES, UnknownEncoderError, get_encoder
+from retrieval.encoders import ENCODER_NAMES, get_encoder
 from retrieval.evaluation import (
+    EvalQuery,
     EvaluationReport,
     QueryFileError,
     calibrate,
@@ -225,15 +226,15 @@ def _print_report(report: EvaluationReport) -> None:
     typer.echo(f"thresholds: answer >= {t['high']}, clarify >= {t['low']} ({t['calibrated_on']})")
 
 
-def _check_encoder(encoder: str) -> None:
+def _evaluation_inputs(encoder: str | None, queries: Path) -> tuple[str, list[EvalQuery]]:
+    """The encoder to evaluate (the configured one by default) and the parsed query file."""
+    encoder = encoder or get_settings().encoder
     if encoder not in ENCODER_NAMES:
-        raise _fail(
-            str(
-                UnknownEncoderError(
-                    f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODER_NAMES)}"
-                )
-            )
-        )
+        raise _fail(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODER_NAMES)}")
+    try:
+        return encoder, read_queries(queries)
+    except QueryFileError as error:
+        raise _fail(str(error)) from error
 
 
 KbOption = Annotated[Path, typer.Option("--kb", exists=True, dir_okay=True, help="Articles")]
@@ -248,12 +249,7 @@ def eval_retrieval(
     encoder: Annotated[str | None, typer.Option(help="Encoder to evaluate")] = None,
 ) -> None:
     """Evaluate retrieval on a throw-away copy of a knowledge base (never the main database)."""
-    encoder = encoder or get_settings().encoder
-    _check_encoder(encoder)
-    try:
-        query_list = read_queries(queries)
-    except QueryFileError as error:
-        raise _fail(str(error)) from error
+    encoder, query_list = _evaluation_inputs(encoder, queries)
     report = evaluate(_throwaway_retriever(kb, encoder), query_list)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
@@ -270,12 +266,7 @@ def eval_calibrate(
     write: Annotated[bool, typer.Option(help="Store them in retrieval/thresholds.json")] = False,
 ) -> None:
     """Choose the band thresholds from a (dev) query set."""
-    encoder = encoder or get_settings().encoder
-    _check_encoder(encoder)
-    try:
-        query_list = read_queries(queries)
-    except QueryFileError as error:
-        raise _fail(str(error)) from error
+    encoder, query_list = _evaluation_inputs(encoder, queries)
     outcomes, _ = run_queries(_throwaway_retriever(kb, encoder), query_list)
     thresholds = calibrate(outcomes, encoder, f"{queries.name}, precision {precision}", precision)
     typer.echo(f"{encoder}: answer >= {thresholds.high}, clarify >= {thresholds.low}")

@@ -7,8 +7,6 @@ so a bad line is reported and skipped, never half imported, and never stops the 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from kb.files import write_atomically
 from kb.schemas import ArticleIn, ArticleStatus
 from kb.store import ArticleStore
 
@@ -192,16 +191,6 @@ def _import_one(
 def export_jsonl(path: Path, store: ArticleStore, status: ArticleStatus | None = None) -> int:
     """Write the latest version of every article (sorted by id) atomically; returns the count."""
     articles = store.articles(status=status)
-    lines = [json.dumps(a.content(), ensure_ascii=False) for a in articles]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("".join(line + "\n" for line in lines))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    lines = [json.dumps(a.content(), ensure_ascii=False) + "\n" for a in articles]
+    write_atomically(path, "".join(lines).encode("utf-8"))
     return len(articles)

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kb.files import write_atomically
 from retrieval.bands import BandThresholds, load_thresholds
 from retrieval.encoders import SentenceEncoder
 from retrieval.passages import IndexableArticle, Passage
@@ -61,19 +60,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def save_index(retriever: Retriever, directory: Path) -> IndexManifest:
     """Persist the retriever's index under ``directory`` atomically."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -83,7 +69,7 @@ def save_index(retriever: Retriever, directory: Path) -> IndexManifest:
         json.dumps({"id": pid, **asdict(p)}, ensure_ascii=False)
         for pid, p in sorted(passages.items())
     ]
-    _write_atomically(directory / PASSAGES_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
+    write_atomically(directory / PASSAGES_FILE, ("\n".join(lines) + "\n").encode("utf-8"))
     manifest = IndexManifest(
         format=FORMAT_VERSION,
         encoder=retriever.encoder.name,
@@ -95,7 +81,7 @@ def save_index(retriever: Retriever, directory: Path) -> IndexManifest:
         saved_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     payload = json.dumps(asdict(manifest), ensure_ascii=False, indent=2, sort_keys=True)
-    _write_atomically(directory / MANIFEST_FILE, payload.encode("utf-8"))
+    write_atomically(directory / MANIFEST_FILE, payload.encode("utf-8"))
     return manifest
 
 

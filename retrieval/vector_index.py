@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import faiss
 import numpy as np
 import numpy.typing as npt
 
+from kb.files import write_atomically
 from retrieval.encoders.base import Vectors
 
 
@@ -60,18 +59,8 @@ class VectorIndex:
         return np.asarray(self._index.reconstruct_batch(ids.astype(np.int64)), dtype=np.float32)
 
     def save(self, path: Path) -> None:
-        """Write to a temporary file in the same folder, fsync it, then rename over ``path``."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            faiss.write_index(self._index, tmp)
-            with open(tmp, "rb") as handle:
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        """Serialise the index and write it atomically (see ``kb.files.write_atomically``)."""
+        write_atomically(path, faiss.serialize_index(self._index).tobytes())
 
     @classmethod
     def load(cls, path: Path) -> VectorIndex:
