@@ -44,13 +44,14 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 @contextmanager
-def _progress_bar(description: str) -> Iterator[Progress]:
+def _progress_bar(description: str, unit: str = "passage") -> Iterator[Progress]:
+    """A progress bar on stderr, created on the first update so idle work prints nothing."""
     bar: tqdm | None = None
 
     def update(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = tqdm(total=total, desc=description, unit="passage", file=sys.stderr, leave=False)
+            bar = tqdm(total=total, desc=description, unit=unit, file=sys.stderr, leave=False)
         bar.update(done - bar.n)
 
     try:
@@ -72,16 +73,8 @@ def _store(database_url: str) -> Iterator[ArticleStore]:
 
 
 def _import_with_progress(path: Path, store: ArticleStore) -> ImportReport:
-    bar = tqdm(desc="importing", unit="article", file=sys.stderr, leave=False)
-
-    def update(done: int, total: int) -> None:
-        bar.total = total
-        bar.update(done - bar.n)
-
-    try:
-        return import_path(path, store, progress=update)
-    finally:
-        bar.close()
+    with _progress_bar("importing", unit="article") as progress:
+        return import_path(path, store, progress=progress)
 
 
 def _print_import_report(report: ImportReport) -> None:
