@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 .PHONY: help install install-service install-rasa lint format test test-py run demo bench clean
 
 help:
-	@echo "make run    install what is missing, load the demo knowledge base, start Kefu"
+	@echo "make run    install what is missing, load the demo knowledge base, start the service"
 	@echo "make test   lint, type-check and run every test (Rasa and browser included)"
 	@echo "make bench  retrieval benchmarks (numbers for the README)"
 
@@ -62,7 +62,11 @@ bench: install-service
 	$(BIN)/python -m bench.encoders
 
 run: install demo
-	@echo "Knowledge base loaded. Try: $(BIN)/kefu kb search \"我想退货\""
+	@echo ""
+	@echo "Kefu service:  http://127.0.0.1:8000/api/v1/health"
+	@echo "API docs:      http://127.0.0.1:8000/docs"
+	@echo "Search the KB: $(BIN)/kefu kb search \"我想退货\"   (Ctrl-C stops the service)"
+	$(BIN)/kefu serve --host 127.0.0.1 --port 8000
 
 clean:
 	rm -rf var results .pytest_cache .mypy_cache .ruff_cache

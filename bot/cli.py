@@ -96,6 +96,19 @@ def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retri
     return opened.retriever
 
 
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+) -> None:
+    """Run the web service (API; the chat gateway and consoles come with later issues)."""
+    import uvicorn
+
+    from bot.api.main import create_app
+
+    uvicorn.run(create_app(get_settings()), host=host, port=port)
+
+
 @kb_app.command("import")
 def kb_import(
     path: Annotated[Path, typer.Argument(help="A .jsonl file or a folder of Markdown files")],

@@ -17,7 +17,9 @@ _DEFAULT_SECRET = "change-me-in-production"
 class Settings(BaseSettings):
     """Environment variables prefixed ``KEFU_`` (``DATABASE_URL`` and ``REDIS_URL`` as is)."""
 
-    model_config = SettingsConfigDict(env_prefix="KEFU_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="KEFU_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = Field(default="sqlite:///var/kefu.db", validation_alias="DATABASE_URL")

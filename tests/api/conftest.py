@@ -1,0 +1,51 @@
+"""An app over a real SQLite file holding the demo knowledge base, and the real model."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api.main import create_app
+from bot.settings import Settings
+from kb.db import create_engine_for, session_factory, upgrade_database
+from kb.importer import import_path
+from kb.store import ArticleStore
+from tests.conftest import DEMO_KB
+
+SERVICE_TOKEN = "test-service-token"
+
+
+@pytest.fixture(scope="session")
+def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("api")
+    url = f"sqlite:///{folder / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        import_path(DEMO_KB, ArticleStore(session))
+    engine.dispose()
+    return folder
+
+
+@pytest.fixture
+def settings(demo_database: Path) -> Settings:
+    return Settings(
+        database_url=f"sqlite:///{demo_database / 'kefu.db'}",
+        index_dir=demo_database / "index",
+        service_token=SERVICE_TOKEN,
+        environment="test",
+    )
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def service_headers() -> dict[str, str]:
+    return {"Authorization": f"Bearer {SERVICE_TOKEN}"}

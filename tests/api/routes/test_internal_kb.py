@@ -1,0 +1,57 @@
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+URL = "/api/v1/internal/kb/search"
+
+
+def test_search_returns_ranked_articles_with_band(
+    client: TestClient, service_headers: dict[str, str]
+) -> None:
+    response = client.post(URL, json={"text": "我想退货", "k": 3}, headers=service_headers)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["band"] == "answer"
+    assert body["language"] == "zh"
+    assert body["hits"][0]["article_id"] == "returns-policy-zh"
+    assert body["hits"][0]["version"] == 1
+    assert len(body["hits"]) == 3
+
+
+def test_missing_token_is_401(client: TestClient) -> None:
+    response = client.post(URL, json={"text": "refund"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "missing service token"
+
+
+def test_wrong_token_is_403(client: TestClient) -> None:
+    response = client.post(URL, json={"text": "refund"}, headers={"Authorization": "Bearer x"})
+    assert response.status_code == 403
+    assert response.json()["detail"] == "invalid service token"
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"text": "   "}, "text"),
+        ({"text": "x" * 1001}, "text"),
+        ({"text": 42}, "text"),
+        ({"text": "refund", "k": 0}, "k"),
+        ({"text": "refund", "language": "fr"}, "language"),
+        ({}, "text"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(
+    client: TestClient, service_headers: dict[str, str], payload: dict[str, object], field: str
+) -> None:
+    response = client.post(URL, json=payload, headers=service_headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+def test_malformed_json_is_422(client: TestClient, service_headers: dict[str, str]) -> None:
+    response = client.post(
+        URL, content=b"{not json", headers={**service_headers, "Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
