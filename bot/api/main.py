@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from bot.api.routes import health, internal_kb
+from bot.api.routes import article_pages, health, internal_kb
 from bot.api.state import ServiceState
 from bot.settings import Settings, get_settings
 
@@ -30,4 +30,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan)
     app.include_router(api_router)
+    app.include_router(article_pages.router)
     return app

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, Path, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from bot.api.deps import RetrieverDep, ServiceTokenDep
+from bot.api.deps import RetrieverDep, ServiceTokenDep, SessionDep
+from kb.schemas import SLUG_PATTERN, ArticleSnapshot
+from kb.store import ArticleStore
+from retrieval.passages import answer_text
 from retrieval.retriever import SearchResult
 
 router = APIRouter(prefix="/internal/kb", tags=["internal"], dependencies=[ServiceTokenDep])
@@ -28,11 +31,33 @@ class MatchedPassagePublic(BaseModel):
     text: str
 
 
-class ArticleHitPublic(BaseModel):
+def article_url(article_id: str) -> str:
+    return f"/articles/{article_id}"
+
+
+class ArticlePublic(BaseModel):
+    """What the bot shows of an article: its direct answer and a link to all of it."""
+
     article_id: str
     version: int
     title: str
     language: str
+    answer: str
+    url: str
+
+    @classmethod
+    def from_snapshot(cls, article: ArticleSnapshot) -> ArticlePublic:
+        return cls(
+            article_id=article.id,
+            version=article.version,
+            title=article.title,
+            language=article.language,
+            answer=answer_text(article.body),
+            url=article_url(article.id),
+        )
+
+
+class ArticleHitPublic(ArticlePublic):
     score: float
     matched: MatchedPassagePublic
 
@@ -43,26 +68,39 @@ class KbSearchPublic(BaseModel):
     hits: list[ArticleHitPublic]
 
     @classmethod
-    def from_result(cls, result: SearchResult) -> KbSearchPublic:
-        return cls(
-            band=result.band.value,
-            language=result.language,
-            hits=[
+    def from_result(cls, result: SearchResult, store: ArticleStore) -> KbSearchPublic:
+        hits = []
+        for hit in result.hits:
+            article = store.get(hit.article_id)
+            if article is None or article.status != "published":
+                continue  # deleted or unpublished since the search; never offer it
+            public = ArticlePublic.from_snapshot(article)
+            hits.append(
                 ArticleHitPublic(
-                    article_id=hit.article_id,
+                    **public.model_dump(exclude={"version"}),
                     version=hit.version,
-                    title=hit.title,
-                    language=hit.language,
                     score=hit.score,
                     matched=MatchedPassagePublic(kind=hit.matched.kind, text=hit.matched.text),
                 )
-                for hit in result.hits
-            ],
-        )
+            )
+        return cls(band=result.band.value, language=result.language, hits=hits)
 
 
 @router.post("/search", response_model=KbSearchPublic)
-def search(request: KbSearchRequest, retriever: RetrieverDep) -> KbSearchPublic:
+def search(
+    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep
+) -> KbSearchPublic:
     """Ranked articles for a customer message, with the confidence band."""
     result = retriever.search(request.text, k=request.k, language=request.language)
-    return KbSearchPublic.from_result(result)
+    return KbSearchPublic.from_result(result, ArticleStore(session))
+
+
+@router.get("/articles/{article_id}", response_model=ArticlePublic)
+def get_article(
+    session: SessionDep, article_id: Annotated[str, Path(pattern=SLUG_PATTERN)]
+) -> ArticlePublic:
+    """A published article the customer picked (for example from clarify buttons)."""
+    article = ArticleStore(session).get(article_id)
+    if article is None or article.status != "published":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
+    return ArticlePublic.from_snapshot(article)

@@ -55,3 +55,42 @@ def test_malformed_json_is_422(client: TestClient, service_headers: dict[str, st
     )
     assert response.status_code == 422
     assert response.json()["detail"][0]["type"] == "json_invalid"
+
+
+def test_hits_carry_the_answer_text_and_article_link(
+    client: TestClient, service_headers: dict[str, str]
+) -> None:
+    body = client.post(
+        URL, json={"text": "how long does a refund take"}, headers=service_headers
+    ).json()
+    top = body["hits"][0]
+    assert top["article_id"] == "refund-timeline"
+    assert top["answer"].startswith("Refunds are issued within 2 business days")
+    assert top["url"] == "/articles/refund-timeline"
+
+
+def test_get_article_by_id(client: TestClient, service_headers: dict[str, str]) -> None:
+    response = client.get("/api/v1/internal/kb/articles/warranty-zh", headers=service_headers)
+    assert response.status_code == 200
+    assert response.json()["answer"].startswith("所有商品自签收之日起保修1年")
+
+
+@pytest.mark.parametrize(
+    ("article_id", "code", "detail"),
+    [("no-such-article", 404, "article 'no-such-article' not found"), ("Bad Id!", 422, None)],
+)
+def test_get_article_errors(
+    client: TestClient,
+    service_headers: dict[str, str],
+    article_id: str,
+    code: int,
+    detail: str | None,
+) -> None:
+    response = client.get(f"/api/v1/internal/kb/articles/{article_id}", headers=service_headers)
+    assert response.status_code == code
+    if detail:
+        assert response.json()["detail"] == detail
+
+
+def test_get_article_needs_the_token(client: TestClient) -> None:
+    assert client.get("/api/v1/internal/kb/articles/warranty").status_code == 401

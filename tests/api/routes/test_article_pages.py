@@ -1,0 +1,49 @@
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api.main import create_app
+from bot.settings import Settings
+from kb.db import create_engine_for, session_factory, upgrade_database
+from kb.schemas import ArticleIn
+from kb.store import ArticleStore
+
+pytestmark = pytest.mark.slow
+
+
+def test_published_article_page_shows_title_and_body(client: TestClient) -> None:
+    response = client.get("/articles/returns-policy-zh")
+    assert response.status_code == 200
+    assert "<title>退货政策</title>" in response.text
+    assert 'lang="zh-CN"' in response.text
+
+
+def test_unknown_article_is_404(client: TestClient) -> None:
+    response = client.get("/articles/nope")
+    assert response.status_code == 404
+    assert response.json()["detail"] == "article 'nope' not found"
+
+
+def test_html_in_an_article_is_shown_as_text_never_run(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        ArticleStore(session).upsert(
+            ArticleIn(
+                id="xss",
+                title="<img src=x onerror=alert(1)>",
+                language="en",
+                body="<script>alert('x')</script> and [link](javascript:alert(1))",
+            )
+        )
+        session.commit()
+    engine.dispose()
+    settings = Settings(database_url=url, index_dir=tmp_path / "index", environment="test")
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/articles/xss")
+    assert "<script>" not in page.text
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page.text
+    assert "<img" not in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
