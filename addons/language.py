@@ -27,9 +27,7 @@ def detect_language(text: str) -> str:
     return "zh" if cjk and cjk * 3 >= len(_LATIN.findall(text)) else "en"
 
 
-@DefaultV1Recipe.register(
-    [DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False
-)
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class LanguageDetector(GraphComponent):
     """Adds the entity ``language`` to each message; nothing to train."""
 

@@ -1,0 +1,62 @@
+"""Async client of the service's internal API, with explicit timeouts and the service token."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 3.0
+
+
+class ServiceUnavailableError(Exception):
+    """The service did not answer in time or answered with an error."""
+
+
+@dataclass(frozen=True)
+class KefuServiceClient:
+    base_url: str
+    token: str
+    timeout_s: float = DEFAULT_TIMEOUT_S
+
+    @classmethod
+    def from_env(cls) -> KefuServiceClient:
+        # The action server is its own process; these are its only settings.
+        return cls(
+            base_url=os.environ.get("KEFU_SERVICE_URL", "http://127.0.0.1:8000"),
+            token=os.environ.get("KEFU_SERVICE_TOKEN", "dev-service-token"),
+            timeout_s=float(os.environ.get("KEFU_SERVICE_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+        )
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        try:
+            async with httpx.AsyncClient(
+                base_url=self.base_url, timeout=self.timeout_s, headers=headers
+            ) as client:
+                return await client.request(method, path, **kwargs)
+        except httpx.HTTPError as error:
+            raise ServiceUnavailableError(f"{method} {path}: {error!r}") from error
+
+    async def search(self, text: str, language: str | None, k: int = 5) -> dict[str, Any]:
+        """Band and ranked articles (with answer text and link) for a customer message."""
+        payload: dict[str, Any] = {"text": text[:1000], "k": k}
+        if language in ("zh", "en"):
+            payload["language"] = language
+        response = await self._request("POST", "/api/v1/internal/kb/search", json=payload)
+        if response.status_code != 200:
+            raise ServiceUnavailableError(f"search answered {response.status_code}")
+        result: dict[str, Any] = response.json()
+        return result
+
+    async def article(self, article_id: str) -> dict[str, Any] | None:
+        """A published article, or None when it does not exist (any more)."""
+        response = await self._request("GET", f"/api/v1/internal/kb/articles/{article_id}")
+        if response.status_code in (404, 422):
+            return None
+        if response.status_code != 200:
+            raise ServiceUnavailableError(f"article answered {response.status_code}")
+        result: dict[str, Any] = response.json()
+        return result

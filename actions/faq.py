@@ -1,0 +1,134 @@
+"""Answer from the knowledge base according to the confidence band."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
+from actions.messages import say
+
+MAX_CLARIFY_OPTIONS = 3
+
+
+def _payload(intent: str, article_id: str) -> str:
+    return f"/{intent}{json.dumps({'article_id': article_id})}"
+
+
+def feedback_buttons(article_id: str, language: str | None) -> list[dict[str, str]]:
+    return [
+        {"title": say("helpful", language), "payload": _payload("feedback_helpful", article_id)},
+        {
+            "title": say("not_helpful", language),
+            "payload": _payload("feedback_not_helpful", article_id),
+        },
+    ]
+
+
+def article_buttons(articles: list[dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {"title": a["title"], "payload": _payload("ask_question", a["article_id"])}
+        for a in articles[:MAX_CLARIFY_OPTIONS]
+    ]
+
+
+def offered(article: dict[str, Any], band: str) -> dict[str, Any]:
+    """What the conversation remembers of an article it offered."""
+    return {key: article.get(key) for key in ("article_id", "version", "title", "score")} | {
+        "band": band
+    }
+
+
+def answer_with_article(
+    dispatcher: CollectingDispatcher, article: dict[str, Any], language: str | None
+) -> None:
+    dispatcher.utter_message(
+        text=f"{article['answer']}\n\n{say('did_this_help', language)}",
+        buttons=feedback_buttons(article["article_id"], language),
+        json_message={
+            "articles": [
+                {
+                    "id": article["article_id"],
+                    "title": article["title"],
+                    "url": article["url"],
+                    "version": article["version"],
+                    "label": say("read_more", language),
+                }
+            ]
+        },
+    )
+
+
+class ActionAnswerFromKb(Action):
+    """Band answer: the answer, a link and feedback buttons; clarify: up to three titles;
+    none: say so and offer to rephrase or talk to a person."""
+
+    def __init__(self, client: KefuServiceClient | None = None) -> None:
+        self.client = client or KefuServiceClient.from_env()
+
+    def name(self) -> str:
+        return "action_answer_from_kb"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = tracker.get_slot("language")
+        picked = tracker.get_slot("article_id")
+        history = list(tracker.get_slot("kb_offered") or [])
+        try:
+            if picked:
+                return await self._show_picked(dispatcher, picked, language, history)
+            text = tracker.latest_message.get("text") or ""
+            result = await self.client.search(text, language)
+        except ServiceUnavailableError:
+            dispatcher.utter_message(
+                text=say("service_down", language),
+                buttons=[{"title": say("talk_to_person", language), "payload": "/request_human"}],
+            )
+            return [SlotSet("article_id", None)]
+        band, hits = result["band"], result["hits"]
+        if band == "answer" and hits:
+            answer_with_article(dispatcher, hits[0], language)
+            history.append(offered(hits[0], band))
+            candidates = hits[1 : 1 + MAX_CLARIFY_OPTIONS]
+        elif band == "clarify" and hits:
+            options = hits[:MAX_CLARIFY_OPTIONS]
+            dispatcher.utter_message(
+                text=say("clarify", language), buttons=article_buttons(options)
+            )
+            history += [offered(hit, band) for hit in options]
+            candidates = []
+        else:
+            dispatcher.utter_message(
+                text=say("dont_know", language),
+                buttons=[{"title": say("talk_to_person", language), "payload": "/request_human"}],
+            )
+            candidates = []
+        return [
+            SlotSet("kb_offered", history),
+            SlotSet("kb_candidates", [offered(c, "candidate") for c in candidates]),
+            SlotSet("kb_outcome", band if hits else "none"),
+        ]
+
+    async def _show_picked(
+        self,
+        dispatcher: CollectingDispatcher,
+        article_id: str,
+        language: str | None,
+        history: list[dict[str, Any]],
+    ) -> list[EventType]:
+        article = await self.client.article(article_id)
+        if article is None:
+            dispatcher.utter_message(text=say("article_gone", language))
+            return [SlotSet("article_id", None)]
+        answer_with_article(dispatcher, article, language)
+        history.append(offered(article, "picked"))
+        return [
+            SlotSet("article_id", None),
+            SlotSet("kb_offered", history),
+            SlotSet("kb_outcome", "answer"),
+        ]

@@ -1,0 +1,46 @@
+"""What the actions say, in Chinese and English."""
+
+from __future__ import annotations
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "did_this_help": {"en": "Did this help?", "zh": "这个回答有帮助吗？"},
+    "helpful": {"en": "Yes, thanks", "zh": "有帮助"},
+    "not_helpful": {"en": "No", "zh": "没帮助"},
+    "read_more": {"en": "Full article", "zh": "查看全文"},
+    "clarify": {
+        "en": "Which of these is closest to your question?",
+        "zh": "您想问的是下面哪一个？",
+    },
+    "dont_know": {
+        "en": "Sorry, I don't have an answer to that yet. You can rephrase your question, "
+        "or talk to a person.",
+        "zh": "抱歉，这个问题我暂时无法回答。您可以换个说法再问，或者转人工客服。",
+    },
+    "talk_to_person": {"en": "Talk to a person", "zh": "转人工客服"},
+    "service_down": {
+        "en": "Sorry, I can't look that up right now because of a technical problem. "
+        "Please try again in a minute, or talk to a person.",
+        "zh": "抱歉，系统暂时出了点问题，无法查询。请稍后再试，或者转人工客服。",
+    },
+    "article_gone": {
+        "en": "Sorry, that article is no longer available.",
+        "zh": "抱歉，这篇文章已不可用。",
+    },
+    "glad": {
+        "en": "Great, glad it helped! Anything else I can do for you?",
+        "zh": "太好了，很高兴能帮到您！还有其他问题吗？",
+    },
+    "next_candidates": {
+        "en": "Sorry about that. Maybe one of these helps?",
+        "zh": "抱歉没能帮到您。下面这些是否有帮助？",
+    },
+    "offer_person": {
+        "en": "Sorry I couldn't help. Would you like to talk to a person?",
+        "zh": "抱歉没能帮到您。需要为您转接人工客服吗？",
+    },
+}
+
+
+def say(key: str, language: str | None) -> str:
+    """The message in the customer's language (English when unknown)."""
+    return MESSAGES[key]["zh" if language == "zh" else "en"]

@@ -1,0 +1,91 @@
+"""Action tests: trackers from tests/data/trackers/, a real local HTTP server as the service.
+
+These run in the Rasa environment (`.venv-rasa/bin/pytest tests/actions`), where rasa_sdk is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from rasa_sdk import Tracker
+
+TRACKERS = Path(__file__).resolve().parent.parent / "data" / "trackers"
+TOKEN = "action-test-token"
+
+HIT = {
+    "article_id": "refund-timeline",
+    "version": 2,
+    "title": "How long refunds take",
+    "language": "en",
+    "answer": "Refunds arrive in 3-10 business days.",
+    "url": "/articles/refund-timeline",
+    "score": 0.93,
+    "matched": {"kind": "question", "text": "How long does a refund take?"},
+}
+
+
+def load_tracker(name: str) -> Tracker:
+    return Tracker.from_dict(json.loads((TRACKERS / f"{name}.json").read_text(encoding="utf-8")))
+
+
+class FakeService:
+    """The service's internal API as the actions see it, over real HTTP on loopback."""
+
+    def __init__(self) -> None:
+        self.search_result: dict[str, Any] = {"band": "answer", "language": "en", "hits": [HIT]}
+        self.status = 200
+        self.requests: list[dict[str, Any]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/api/v1/internal/kb/search", self.search)
+        app.router.add_get("/api/v1/internal/kb/articles/{article_id}", self.article)
+        return app
+
+    def _authorised(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
+
+    async def search(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"detail": "invalid service token"}, status=403)
+        self.requests.append(await request.json())
+        return web.json_response(self.search_result, status=self.status)
+
+    async def article(self, request: web.Request) -> web.Response:
+        article_id = request.match_info["article_id"]
+        if article_id != HIT["article_id"]:
+            return web.json_response({"detail": "not found"}, status=404)
+        return web.json_response({k: v for k, v in HIT.items() if k not in ("score", "matched")})
+
+
+RunWithService = Callable[[Callable[[str], Awaitable[Any]]], Any]
+
+
+@pytest.fixture
+def service() -> FakeService:
+    return FakeService()
+
+
+@pytest.fixture
+def with_service(service: FakeService) -> RunWithService:
+    """Run ``body(base_url)`` while the fake service listens on a free loopback port."""
+
+    def run(body: Callable[[str], Awaitable[Any]]) -> Any:
+        async def main() -> Any:
+            server = TestServer(service.app(), host="127.0.0.1")
+            await server.start_server()
+            try:
+                return await body(str(server.make_url("")).rstrip("/"))
+            finally:
+                await server.close()
+
+        return asyncio.run(main())
+
+    return run
