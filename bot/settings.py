@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     encoder: str = DEFAULT_ENCODER
     secret_key: str = _DEFAULT_SECRET
     service_token: str = "dev-service-token"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

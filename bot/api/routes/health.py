@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import httpx
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -22,10 +23,24 @@ class HealthPublic(BaseModel):
     status: Literal["ok", "degraded"]
     database: ComponentHealth
     index: ComponentHealth
+    rasa: ComponentHealth
+    action_server: ComponentHealth
+
+
+async def probe(client: httpx.AsyncClient, url: str) -> ComponentHealth:
+    """A dependency is up when its own health URL answers 200 within the timeout."""
+    try:
+        answer = await client.get(url)
+    except httpx.HTTPError as error:
+        return ComponentHealth(status="down", detail=f"{url}: {type(error).__name__}")
+    if answer.status_code != 200:
+        return ComponentHealth(status="down", detail=f"{url}: HTTP {answer.status_code}")
+    return ComponentHealth(status="ok", detail=url)
 
 
 @router.get("", response_model=HealthPublic)
-def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
+async def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
+    """503 when the database is down; Rasa or the action server down only degrades."""
     try:
         session.execute(text("SELECT 1"))
         database = ComponentHealth(status="ok")
@@ -37,7 +52,17 @@ def health(state: StateDep, session: SessionDep, response: Response) -> HealthPu
         detail=f"{len(retriever.article_versions)} articles, {retriever.passage_count} passages, "
         f"encoder {retriever.encoder.name}",
     )
-    healthy = database.status == "ok"
-    if not healthy:
+    settings = state.settings
+    async with httpx.AsyncClient(timeout=settings.dependency_timeout_s) as client:
+        rasa = await probe(client, f"{settings.rasa_url}/status")
+        actions = await probe(client, f"{settings.action_server_url}/health")
+    if database.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    return HealthPublic(status="ok" if healthy else "degraded", database=database, index=index)
+    everything_up = all(c.status == "ok" for c in (database, rasa, actions))
+    return HealthPublic(
+        status="ok" if everything_up else "degraded",
+        database=database,
+        index=index,
+        rasa=rasa,
+        action_server=actions,
+    )

@@ -1,13 +1,61 @@
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
 import pytest
 from fastapi.testclient import TestClient
+
+from bot.api.main import create_app
+from bot.settings import Settings
 
 pytestmark = pytest.mark.slow
 
 
-def test_health_reports_database_and_index(client: TestClient) -> None:
-    response = client.get("/api/v1/health")
+class _Healthy(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        code = 200 if self.path in ("/status", "/health") else 404
+        self.send_response(code)
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dependency_url() -> Iterator[str]:
+    """A real HTTP server on loopback answering like a healthy Rasa / action server."""
+    server = HTTPServer(("127.0.0.1", 0), _Healthy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_health_reports_every_component(settings: Settings, dependency_url: str) -> None:
+    settings = settings.model_copy(
+        update={"rasa_url": dependency_url, "action_server_url": dependency_url}
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/health")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["database"]["status"] == "ok"
     assert body["index"]["detail"].startswith("54 articles")
+    assert body["rasa"] == {"status": "ok", "detail": f"{dependency_url}/status"}
+    assert body["action_server"]["status"] == "ok"
+
+
+def test_rasa_and_action_server_down_degrade_but_do_not_fail(settings: Settings) -> None:
+    # Port 9 on loopback: nothing listens there.
+    settings = settings.model_copy(
+        update={"rasa_url": "http://127.0.0.1:9", "action_server_url": "http://127.0.0.1:9"}
+    )
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/v1/health")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "degraded"
+    assert body["rasa"]["status"] == "down"
+    assert body["action_server"]["detail"].startswith("http://127.0.0.1:9/health: ConnectError")
