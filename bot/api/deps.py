@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Iterator
 from typing import Annotated
@@ -11,6 +13,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from bot.api.state import ServiceState
+from bot.conversations.rasa_client import RasaClient
 from retrieval.retriever import Retriever
 
 _bearer = HTTPBearer(auto_error=False)
@@ -56,3 +59,35 @@ def require_service_token(
 
 
 ServiceTokenDep = Depends(require_service_token)
+
+
+def conversation_token(secret_key: str, conversation_id: str) -> str:
+    """A token bound to one conversation: only its holder may read or write it."""
+    return hmac.new(secret_key.encode(), conversation_id.encode(), hashlib.sha256).hexdigest()
+
+
+def require_conversation_token(
+    conversation_id: str,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing conversation token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    expected = conversation_token(state.settings.secret_key, conversation_id)
+    if not secrets.compare_digest(credentials.credentials, expected):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this token is not for this conversation")
+    return conversation_id
+
+
+ConversationIdDep = Annotated[str, Depends(require_conversation_token)]
+
+
+def get_rasa(state: StateDep) -> RasaClient:
+    return RasaClient(state.settings.rasa_url)
+
+
+RasaDep = Annotated[RasaClient, Depends(get_rasa)]

@@ -7,13 +7,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from bot.api.routes import article_pages, health, internal_kb
+from bot.api.routes import article_pages, conversations, health, internal_kb
 from bot.api.state import ServiceState
 from bot.settings import Settings, get_settings
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
 api_router.include_router(internal_kb.router)
+api_router.include_router(conversations.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+import bot.conversations.models  # noqa: F401  (registers the conversation tables)
 from kb.models import Base
 
 config = context.config

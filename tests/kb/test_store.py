@@ -69,3 +69,13 @@ def test_html_is_stored_as_text_and_nul_bytes_dropped(store: ArticleStore) -> No
     stored = store.get("returns-policy")
     assert stored is not None
     assert stored.body == "<script>alert(1)</script> Returns"
+
+
+def test_timestamps_come_back_timezone_aware(store: ArticleStore) -> None:
+    store.upsert(article())
+    store.session.commit()
+    store.session.expire_all()  # force a reload from the database file
+    stored = store.get("returns-policy")
+    assert stored is not None
+    assert stored.created_at.utcoffset() is not None
+    assert stored.created_at == store.versions("returns-policy")[0].created_at

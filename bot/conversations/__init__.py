@@ -1,0 +1,1 @@
+"""Conversations and their transcripts: the service's own record of every message."""

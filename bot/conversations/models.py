@@ -1,0 +1,42 @@
+"""SQLAlchemy models of conversations and messages (same metadata as the knowledge base)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from kb.models import Base, UTCDateTime, utcnow
+
+
+class Conversation(Base):
+    """One chat with one customer; ``handled_by`` says who answers (bot now, agent later)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    language: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    handled_by: Mapped[str] = mapped_column(String(16), default="bot")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Message(Base):
+    """A message in or out, stored before it is answered or sent."""
+
+    __tablename__ = "messages"
+    # A resent client_message_id must not be stored (or answered) twice.
+    __table_args__ = (UniqueConstraint("conversation_id", "client_message_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    sender: Mapped[str] = mapped_column(String(16))  # customer / bot / agent / system
+    text: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # buttons, articles
+    client_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    reply_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

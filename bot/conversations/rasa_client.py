@@ -1,0 +1,55 @@
+"""The bridge to the Rasa server's REST channel."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+
+class RasaUnavailableError(Exception):
+    """Rasa did not answer in time or answered with an error."""
+
+
+@dataclass(frozen=True)
+class BotReply:
+    text: str
+    buttons: list[dict[str, str]] = field(default_factory=list)
+    articles: list[dict[str, Any]] = field(default_factory=list)
+
+    def payload(self) -> dict[str, Any]:
+        return {"buttons": self.buttons, "articles": self.articles}
+
+
+@dataclass(frozen=True)
+class RasaClient:
+    base_url: str
+    timeout_s: float = 10.0
+
+    async def send(self, conversation_id: str, text: str) -> list[BotReply]:
+        """Send one customer message; Rasa answers with the bot's replies to it."""
+        try:
+            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
+                answer = await client.post(
+                    f"{self.base_url}/webhooks/rest/webhook",
+                    json={"sender": conversation_id, "message": text},
+                )
+        except httpx.HTTPError as error:
+            raise RasaUnavailableError(repr(error)) from error
+        if answer.status_code != 200:
+            raise RasaUnavailableError(f"HTTP {answer.status_code}")
+        replies = []
+        for item in answer.json():
+            custom = item.get("custom") or {}
+            replies.append(
+                BotReply(
+                    text=str(item.get("text") or ""),
+                    buttons=[
+                        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                        for b in item.get("buttons") or []
+                    ],
+                    articles=list(custom.get("articles") or []),
+                )
+            )
+        return replies

@@ -1,0 +1,101 @@
+"""Reading and writing conversations and their messages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.conversations.models import Conversation, Message
+from kb.models import utcnow
+
+
+class ConversationNotFoundError(KeyError):
+    def __init__(self, conversation_id: str) -> None:
+        super().__init__(f"conversation {conversation_id!r} not found")
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class ConversationStore:
+    """Conversations in one session; every write is committed at once (messages are never
+    kept only in memory: the transcript must survive a restart of any process)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def open(self, language: str | None = None) -> Conversation:
+        conversation = Conversation(id=str(uuid.uuid4()), language=language)
+        self.session.add(conversation)
+        self.session.commit()
+        return conversation
+
+    def get(self, conversation_id: str) -> Conversation:
+        conversation = self.session.get(Conversation, conversation_id)
+        if conversation is None:
+            raise ConversationNotFoundError(conversation_id)
+        return conversation
+
+    def find_customer_message(self, conversation_id: str, client_message_id: str) -> Message | None:
+        query = select(Message).where(
+            Message.conversation_id == conversation_id,
+            Message.client_message_id == client_message_id,
+        )
+        return self.session.scalars(query).first()
+
+    def add_customer_message(
+        self, conversation_id: str, text: str, client_message_id: str | None
+    ) -> tuple[Message, bool]:
+        """Store the message; returns (message, created). A resent id returns the original."""
+        conversation = self.get(conversation_id)
+        if client_message_id is not None:
+            existing = self.find_customer_message(conversation_id, client_message_id)
+            if existing is not None:
+                return existing, False
+        message = Message(
+            conversation_id=conversation_id,
+            sender="customer",
+            text=text,
+            payload={},
+            client_message_id=client_message_id,
+        )
+        conversation.updated_at = utcnow()
+        self.session.add(message)
+        try:
+            self.session.commit()
+        except IntegrityError:  # the same id arrived twice at the same moment
+            self.session.rollback()
+            existing = self.find_customer_message(conversation_id, client_message_id or "")
+            if existing is None:
+                raise
+            return existing, False
+        return message, True
+
+    def add_reply(
+        self, conversation_id: str, reply_to: int, sender: str, text: str, payload: dict[str, Any]
+    ) -> Message:
+        message = Message(
+            conversation_id=conversation_id,
+            sender=sender,
+            text=text,
+            payload=payload,
+            reply_to=reply_to,
+        )
+        self.session.add(message)
+        self.session.commit()
+        return message
+
+    def replies_to(self, message_id: int) -> list[Message]:
+        query = select(Message).where(Message.reply_to == message_id).order_by(Message.id)
+        return list(self.session.scalars(query))
+
+    def transcript(self, conversation_id: str) -> list[Message]:
+        self.get(conversation_id)
+        query = (
+            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+        )
+        return list(self.session.scalars(query))
