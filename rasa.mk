@@ -1,27 +1,64 @@
-# Rasa targets, included by the Makefile. Run from the repository root.
-RASA := $(RASA_VENV)/bin/rasa
-RASA_ENV := PYTHONPATH=$(CURDIR) RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1
-RASA_SOURCES := config.yml domain.yml $(shell find data addons -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null)
+# Rasa targets: validate the data, train, conversation tests, NLU cross-validation.
+# Included by the Makefile; also works alone: `make -f rasa.mk rasa-check`. Run from the repo root.
 
-.PHONY: rasa-validate rasa-train rasa-test-stories rasa-test-nlu rasa-check
+RASA_VENV ?= .venv-rasa
+RASA := $(RASA_VENV)/bin/rasa
+# The makefile that was called (Makefile, or rasa.mk alone), for the steps of rasa-check.
+RASA_TOP_MAKEFILE := $(firstword $(MAKEFILE_LIST))
+# addons.language (the LanguageDetector in config.yml) is imported from the repository root.
+RASA_ENV := PYTHONPATH=$(CURDIR) RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE_UBER_WARNING=1 \
+	TF_CPP_MIN_LOG_LEVEL=2
+RASA_MODEL := models/kefu.tar.gz
+RASA_INPUTS := config.yml domain.yml \
+	$(sort $(shell find data addons -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null))
+
+.PHONY: rasa-validate rasa-train rasa-test-stories rasa-test-nlu rasa-check rasa-inputs-changed
+
+# Used alone, the Makefile's install-rasa is not there: the same steps, from requirements-rasa.txt.
+ifndef PYTHON310
+PYTHON310 := $(shell PYENV_VERSION=3.10.13 pyenv which python 2>/dev/null || command -v python3.10)
+.PHONY: install-rasa
+install-rasa: $(RASA_VENV)/.installed
+$(RASA_VENV)/.installed: requirements-rasa.txt
+	@test -x $(RASA_VENV)/bin/python || $(PYTHON310) -m venv $(RASA_VENV)
+	$(RASA_VENV)/bin/pip install --quiet --upgrade pip wheel
+	$(RASA_VENV)/bin/pip install --quiet -r requirements-rasa.txt
+	$(RASA) --version
+	@touch $@
+endif
 
 rasa-validate: install-rasa
 	$(RASA_ENV) $(RASA) data validate --fail-on-warnings
 
-# Retrained only when the training data, config, domain or custom components change.
-models/kefu.tar.gz: $(RASA_SOURCES) $(RASA_VENV)/.installed
+# The list of inputs is an input too, so removing or renaming a data file also retrains.
+models/.kefu-inputs: rasa-inputs-changed
+	@mkdir -p models
+	@echo '$(RASA_INPUTS)' | cmp -s - $@ || echo '$(RASA_INPUTS)' > $@
+
+# Retrained only when the data, config, domain, custom components or the Rasa install change;
+# Rasa's own cache (.rasa/) then retrains only the components whose inputs changed.
+$(RASA_MODEL): $(RASA_INPUTS) models/.kefu-inputs $(RASA_VENV)/.installed
 	$(RASA_ENV) $(RASA) train --fixed-model-name kefu --out models
+	@touch $@
 
-rasa-train: models/kefu.tar.gz
+rasa-train: install-rasa $(RASA_MODEL)
 
-rasa-test-stories: models/kefu.tar.gz
-	$(RASA_ENV) $(RASA) test core --stories tests --model models/kefu.tar.gz \
+# Every user message in tests/test_*.yml goes through the trained NLU (--e2e), so the tests check
+# intents and the detected language as well as the actions.
+rasa-test-stories: rasa-train
+	$(RASA_ENV) $(RASA) test core --model $(RASA_MODEL) --stories tests --e2e \
 		--fail-on-prediction-errors --out results/stories
 
 rasa-test-nlu: install-rasa
-	$(RASA_ENV) $(RASA) test nlu --nlu data/nlu --cross-validation --folds 3 --out results/nlu
-	@$(RASA_VENV)/bin/python -c "import json; r = json.load(open('results/nlu/intent_report.json')); \
-		print('intent macro-F1 (3-fold cross-validation): %.3f' % r['macro avg']['f1-score'])"
+	$(RASA_ENV) $(RASA) test nlu --nlu data/nlu --config config.yml \
+		--cross-validation --folds 3 --out results
+	@$(RASA_VENV)/bin/python -c 'import json; \
+		report = json.load(open("results/intent_report.json")); \
+		print("intent macro-F1 (3-fold cross-validation): %.3f" % report["macro avg"]["f1-score"])'
 
-# In the order the style guide asks: validate, train, conversation tests, cross-validation.
-rasa-check: rasa-validate rasa-train rasa-test-stories rasa-test-nlu
+# One step after the other, in the order the style guide asks, even under make -j.
+rasa-check:
+	@$(MAKE) --no-print-directory -f $(RASA_TOP_MAKEFILE) rasa-validate
+	@$(MAKE) --no-print-directory -f $(RASA_TOP_MAKEFILE) rasa-train
+	@$(MAKE) --no-print-directory -f $(RASA_TOP_MAKEFILE) rasa-test-stories
+	@$(MAKE) --no-print-directory -f $(RASA_TOP_MAKEFILE) rasa-test-nlu

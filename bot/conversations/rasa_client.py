@@ -39,17 +39,19 @@ class RasaClient:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:
             raise RasaUnavailableError(f"HTTP {answer.status_code}")
-        replies = []
+        replies: list[BotReply] = []
         for item in answer.json():
             custom = item.get("custom") or {}
-            replies.append(
-                BotReply(
-                    text=str(item.get("text") or ""),
-                    buttons=[
-                        {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                        for b in item.get("buttons") or []
-                    ],
-                    articles=list(custom.get("articles") or []),
-                )
-            )
+            articles = list(custom.get("articles") or [])
+            text = str(item.get("text") or "")
+            buttons = [
+                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+                for b in item.get("buttons") or []
+            ]
+            # Rasa's REST channel sends an action's json_message as a message of its own;
+            # the articles belong to the reply that came just before it.
+            if not text and not buttons and replies:
+                replies[-1].articles.extend(articles)
+                continue
+            replies.append(BotReply(text=text, buttons=buttons, articles=articles))
         return replies
