@@ -8,12 +8,14 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from bot.api.state import ServiceState
 from bot.conversations.rasa_client import RasaClient
+from kb.schemas import SLUG_PATTERN, ArticleSnapshot
+from kb.store import ArticleStore
 from retrieval.retriever import Retriever
 
 _bearer = HTTPBearer(auto_error=False)
@@ -91,3 +93,16 @@ def get_rasa(state: StateDep) -> RasaClient:
 
 
 RasaDep = Annotated[RasaClient, Depends(get_rasa)]
+
+
+def get_published_article(
+    session: SessionDep, article_id: Annotated[str, Path(pattern=SLUG_PATTERN)]
+) -> ArticleSnapshot:
+    """The article of the path, if published; drafts and archived ones do not exist publicly."""
+    article = ArticleStore(session).get(article_id)
+    if article is None or article.status != "published":
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
+    return article
+
+
+PublishedArticleDep = Annotated[ArticleSnapshot, Depends(get_published_article)]

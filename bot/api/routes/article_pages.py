@@ -7,14 +7,11 @@ rendered. (Proper Markdown rendering with a sanitiser comes with the editor cons
 from __future__ import annotations
 
 import html
-from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
-from bot.api.deps import SessionDep
-from kb.schemas import SLUG_PATTERN
-from kb.store import ArticleStore
+from bot.api.deps import PublishedArticleDep
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -28,12 +25,7 @@ pre{{white-space:pre-wrap;font:inherit}}</style></head>
 
 
 @router.get("/{article_id}", response_class=HTMLResponse)
-def article_page(
-    session: SessionDep, article_id: Annotated[str, Path(pattern=SLUG_PATTERN)]
-) -> HTMLResponse:
-    article = ArticleStore(session).get(article_id)
-    if article is None or article.status != "published":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
+def article_page(article: PublishedArticleDep) -> HTMLResponse:
     page = _PAGE.format(
         lang="zh-CN" if article.language == "zh" else "en",
         title=html.escape(article.title),

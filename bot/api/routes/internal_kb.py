@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Path, status
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
-from bot.api.deps import RetrieverDep, ServiceTokenDep, SessionDep
-from kb.schemas import SLUG_PATTERN, ArticleSnapshot
+from bot.api.deps import PublishedArticleDep, RetrieverDep, ServiceTokenDep, SessionDep
+from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.passages import answer_text
 from retrieval.retriever import SearchResult
@@ -96,11 +96,6 @@ def search(
 
 
 @router.get("/articles/{article_id}", response_model=ArticlePublic)
-def get_article(
-    session: SessionDep, article_id: Annotated[str, Path(pattern=SLUG_PATTERN)]
-) -> ArticlePublic:
+def get_article(article: PublishedArticleDep) -> ArticlePublic:
     """A published article the customer picked (for example from clarify buttons)."""
-    article = ArticleStore(session).get(article_id)
-    if article is None or article.status != "published":
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
     return ArticlePublic.from_snapshot(article)
