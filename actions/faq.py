@@ -36,10 +36,11 @@ def article_buttons(articles: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def offered(article: dict[str, Any], band: str) -> dict[str, Any]:
-    """What the conversation remembers of an article it offered."""
+def offered(article: dict[str, Any], band: str, lookup_id: int | None = None) -> dict[str, Any]:
+    """What the conversation remembers of an article it offered (and the lookup that found it)."""
     return {key: article.get(key) for key in ("article_id", "version", "title", "score")} | {
-        "band": band
+        "band": band,
+        "lookup_id": lookup_id,
     }
 
 
@@ -83,24 +84,24 @@ class ActionAnswerFromKb(Action):
             if picked:
                 return await self._show_picked(dispatcher, picked, language, history)
             text = tracker.latest_message.get("text") or ""
-            result = await self.client.search(text, language)
+            result = await self.client.search(text, language, conversation_id=tracker.sender_id)
         except ServiceUnavailableError:
             dispatcher.utter_message(
                 text=say("service_down", language),
                 buttons=[{"title": say("talk_to_person", language), "payload": "/request_human"}],
             )
             return [SlotSet("article_id", None)]
-        band, hits = result["band"], result["hits"]
+        band, hits, lookup_id = result["band"], result["hits"], result.get("lookup_id")
         if band == "answer" and hits:
             answer_with_article(dispatcher, hits[0], language)
-            history.append(offered(hits[0], band))
+            history.append(offered(hits[0], band, lookup_id))
             candidates = hits[1 : 1 + MAX_CLARIFY_OPTIONS]
         elif band == "clarify" and hits:
             options = hits[:MAX_CLARIFY_OPTIONS]
             dispatcher.utter_message(
                 text=say("clarify", language), buttons=article_buttons(options)
             )
-            history += [offered(hit, band) for hit in options]
+            history += [offered(hit, band, lookup_id) for hit in options]
             candidates = []
         else:
             dispatcher.utter_message(
@@ -110,7 +111,7 @@ class ActionAnswerFromKb(Action):
             candidates = []
         return [
             SlotSet("kb_offered", history),
-            SlotSet("kb_candidates", [offered(c, "candidate") for c in candidates]),
+            SlotSet("kb_candidates", [offered(c, "candidate", lookup_id) for c in candidates]),
             SlotSet("kb_outcome", band if hits else "none"),
         ]
 
@@ -126,7 +127,9 @@ class ActionAnswerFromKb(Action):
             dispatcher.utter_message(text=say("article_gone", language))
             return [SlotSet("article_id", None)]
         answer_with_article(dispatcher, article, language)
-        history.append(offered(article, "picked"))
+        earlier = [item for item in history if item.get("article_id") == article_id]
+        lookup_id = earlier[-1].get("lookup_id") if earlier else None
+        history.append(offered(article, "picked", lookup_id))
         return [
             SlotSet("article_id", None),
             SlotSet("kb_offered", history),

@@ -40,9 +40,14 @@ class KefuServiceClient:
         except httpx.HTTPError as error:
             raise ServiceUnavailableError(f"{method} {path}: {error!r}") from error
 
-    async def search(self, text: str, language: str | None, k: int = 5) -> dict[str, Any]:
-        """Band and ranked articles (with answer text and link) for a customer message."""
+    async def search(
+        self, text: str, language: str | None, conversation_id: str | None = None, k: int = 5
+    ) -> dict[str, Any]:
+        """Band and ranked articles (with answer text and link) for a customer message; with a
+        conversation id, the service records the lookup on that conversation."""
         payload: dict[str, Any] = {"text": text[:1000], "k": k}
+        if conversation_id is not None:
+            payload["conversation_id"] = conversation_id
         if language in ("zh", "en"):
             payload["language"] = language
         response = await self._request("POST", "/api/v1/internal/kb/search", json=payload)
@@ -60,3 +65,21 @@ class KefuServiceClient:
             raise ServiceUnavailableError(f"article answered {response.status_code}")
         result: dict[str, Any] = response.json()
         return result
+
+    async def record_feedback(
+        self,
+        conversation_id: str,
+        article_id: str,
+        version: int | None,
+        helpful: bool,
+        lookup_id: int | None = None,
+    ) -> None:
+        """ "Did this help?" against the article version shown (lookup: the search it came from)."""
+        body = {"article_id": article_id, "version": version, "helpful": helpful}
+        if lookup_id is not None:
+            body["lookup_id"] = lookup_id
+        response = await self._request(
+            "POST", f"/api/v1/internal/conversations/{conversation_id}/feedback", json=body
+        )
+        if response.status_code != 201:
+            raise ServiceUnavailableError(f"feedback answered {response.status_code}")

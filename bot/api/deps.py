@@ -8,12 +8,13 @@ import secrets
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Path, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.requests import HTTPConnection
 
 from bot.api.state import ServiceState
-from bot.conversations.rasa_client import RasaClient
+from bot.conversations.gateway import ChatGateway
 from kb.schemas import SLUG_PATTERN, ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.retriever import Retriever
@@ -21,8 +22,9 @@ from retrieval.retriever import Retriever
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_state(request: Request) -> ServiceState:
-    state: ServiceState = request.app.state.kefu
+def get_state(connection: HTTPConnection) -> ServiceState:
+    """For HTTP requests and WebSockets alike."""
+    state: ServiceState = connection.app.state.kefu
     return state
 
 
@@ -88,11 +90,11 @@ def require_conversation_token(
 ConversationIdDep = Annotated[str, Depends(require_conversation_token)]
 
 
-def get_rasa(state: StateDep) -> RasaClient:
-    return RasaClient(state.settings.rasa_url)
+def get_gateway(state: StateDep) -> ChatGateway:
+    return state.gateway
 
 
-RasaDep = Annotated[RasaClient, Depends(get_rasa)]
+GatewayDep = Annotated[ChatGateway, Depends(get_gateway)]
 
 
 def get_published_article(

@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.conversations.gateway import ChatGateway
+from bot.conversations.hub import ConversationHub
+from bot.conversations.rasa_client import RasaClient
 from bot.settings import Settings
 from kb.db import create_engine_for, session_factory, upgrade_database
 from kb.store import ArticleStore
@@ -27,6 +30,7 @@ class ServiceState:
     sessions: sessionmaker[Session]
     retriever: Retriever
     index_source: str
+    gateway: ChatGateway
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
@@ -38,7 +42,9 @@ class ServiceState:
                 settings.index_dir, get_encoder(settings.encoder), ArticleStore(session).published
             )
         log.info("search index %s (%s)", opened.source, opened.sync)
-        return cls(settings, engine, sessions, opened.retriever, opened.source)
+        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), ConversationHub())
+        return cls(settings, engine, sessions, opened.retriever, opened.source, gateway)
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        await self.gateway.rasa.aclose()
         self.engine.dispose()

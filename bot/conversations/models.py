@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from kb.models import Base, UTCDateTime, utcnow
@@ -39,4 +39,42 @@ class Message(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # buttons, articles
     client_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reply_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class KbLookup(Base):
+    """One knowledge-base lookup the bot made for a customer message, with what it found.
+
+    The record the gap report and the handoff packet read: the question, the band and the
+    ranked articles (id, version, score) as they were at that moment.
+    """
+
+    __tablename__ = "kb_lookups"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True, nullable=True
+    )
+    question: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    band: Mapped[str] = mapped_column(String(16))
+    hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+class ArticleFeedback(Base):
+    """ "Did this help?" answered by a customer, against the article version they were shown."""
+
+    __tablename__ = "article_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    article_id: Mapped[str] = mapped_column(String(128), index=True)
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    lookup_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("kb_lookups.id", ondelete="SET NULL"), nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

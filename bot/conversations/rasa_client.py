@@ -22,19 +22,22 @@ class BotReply:
         return {"buttons": self.buttons, "articles": self.articles}
 
 
-@dataclass(frozen=True)
 class RasaClient:
-    base_url: str
-    timeout_s: float = 10.0
+    """One pooled HTTP client per process: a new connection per message costs a round trip."""
+
+    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+        self.base_url = base_url
+        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
     async def send(self, conversation_id: str, text: str) -> list[BotReply]:
         """Send one customer message; Rasa answers with the bot's replies to it."""
         try:
-            async with httpx.AsyncClient(timeout=self.timeout_s) as client:
-                answer = await client.post(
-                    f"{self.base_url}/webhooks/rest/webhook",
-                    json={"sender": conversation_id, "message": text},
-                )
+            answer = await self._http.post(
+                "/webhooks/rest/webhook", json={"sender": conversation_id, "message": text}
+            )
         except httpx.HTTPError as error:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:

@@ -48,7 +48,11 @@ class ConversationStore:
         return self.session.scalars(query).first()
 
     def add_customer_message(
-        self, conversation_id: str, text: str, client_message_id: str | None
+        self,
+        conversation_id: str,
+        text: str,
+        client_message_id: str | None,
+        button_payload: str | None = None,
     ) -> tuple[Message, bool]:
         """Store the message; returns (message, created). A resent id returns the original."""
         conversation = self.get(conversation_id)
@@ -60,7 +64,7 @@ class ConversationStore:
             conversation_id=conversation_id,
             sender="customer",
             text=text,
-            payload={},
+            payload={"button_payload": button_payload} if button_payload else {},
             client_message_id=client_message_id,
         )
         conversation.updated_at = utcnow()
@@ -93,9 +97,12 @@ class ConversationStore:
         query = select(Message).where(Message.reply_to == message_id).order_by(Message.id)
         return list(self.session.scalars(query))
 
-    def transcript(self, conversation_id: str) -> list[Message]:
+    def transcript(self, conversation_id: str, after: int = 0) -> list[Message]:
+        """The conversation's messages in order; ``after`` a message id, only the later ones."""
         self.get(conversation_id)
         query = (
-            select(Message).where(Message.conversation_id == conversation_id).order_by(Message.id)
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.id > after)
+            .order_by(Message.id)
         )
         return list(self.session.scalars(query))

@@ -39,14 +39,23 @@ class FakeService:
     """The service's internal API as the actions see it, over real HTTP on loopback."""
 
     def __init__(self) -> None:
-        self.search_result: dict[str, Any] = {"band": "answer", "language": "en", "hits": [HIT]}
+        self.search_result: dict[str, Any] = {
+            "band": "answer",
+            "language": "en",
+            "hits": [HIT],
+            "lookup_id": 7,
+        }
         self.status = 200
         self.requests: list[dict[str, Any]] = []
+        self.feedback: list[dict[str, Any]] = []
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/api/v1/internal/kb/search", self.search)
         app.router.add_get("/api/v1/internal/kb/articles/{article_id}", self.article)
+        app.router.add_post(
+            "/api/v1/internal/conversations/{conversation_id}/feedback", self.record_feedback
+        )
         return app
 
     def _authorised(self, request: web.Request) -> bool:
@@ -57,6 +66,13 @@ class FakeService:
             return web.json_response({"detail": "invalid service token"}, status=403)
         self.requests.append(await request.json())
         return web.json_response(self.search_result, status=self.status)
+
+    async def record_feedback(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"detail": "invalid service token"}, status=403)
+        body = await request.json()
+        self.feedback.append({"conversation_id": request.match_info["conversation_id"], **body})
+        return web.json_response({"id": len(self.feedback), **body}, status=self.status + 1)
 
     async def article(self, request: web.Request) -> web.Response:
         article_id = request.match_info["article_id"]

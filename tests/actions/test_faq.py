@@ -38,6 +38,7 @@ def test_band_answer_shows_answer_link_and_feedback_buttons(with_service: RunWit
             "title": "How long refunds take",
             "score": 0.93,
             "band": "answer",
+            "lookup_id": 7,
         }
     ]
     assert slots["kb_outcome"] == "answer"
@@ -47,7 +48,9 @@ def test_question_and_language_are_sent_to_the_service(
     with_service: RunWithService, service: FakeService
 ) -> None:
     execute(with_service, "question_zh")
-    assert service.requests == [{"text": "我想退货", "k": 5, "language": "zh"}]
+    assert service.requests == [
+        {"text": "我想退货", "k": 5, "language": "zh", "conversation_id": "question_zh"}
+    ]
 
 
 def test_chinese_customer_gets_chinese_buttons(with_service: RunWithService) -> None:

@@ -1,26 +1,40 @@
-"""Conversations over plain HTTP: open one, send a message and get the bot's replies, read it."""
+"""Conversations: open one, talk over HTTP or a WebSocket, read the transcript."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import json
+import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from pydantic import BaseModel, ValidationError
 
-from bot.api.deps import ConversationIdDep, RasaDep, SessionDep, StateDep, conversation_token
-from bot.conversations.models import Message
-from bot.conversations.rasa_client import RasaUnavailableError
+from bot.api.deps import (
+    ConversationIdDep,
+    GatewayDep,
+    SessionDep,
+    StateDep,
+    conversation_token,
+)
+from bot.conversations.gateway import ChatGateway
+from bot.conversations.hub import Subscription
+from bot.conversations.schemas import (
+    ExchangePublic,
+    MessageCreate,
+    MessageFrame,
+    MessagePublic,
+    MessagesPublic,
+)
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
-from retrieval.language import detect_language
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
-MAX_MESSAGE_CHARS = 2000
-ASSISTANT_DOWN = {
-    "en": "Sorry, the assistant is not available right now. Please try again in a moment.",
-    "zh": "抱歉，智能助手暂时无法使用，请稍后再试。",
-}
+# WebSocket close codes (4000-4999 are the application's): the HTTP status they stand for.
+CLOSE_MISSING_TOKEN = 4401
+CLOSE_WRONG_TOKEN = 4403
+CLOSE_UNKNOWN_CONVERSATION = 4404
+CLOSE_LAGGING = 4408
 
 
 class ConversationCreate(BaseModel):
@@ -30,49 +44,6 @@ class ConversationCreate(BaseModel):
 class ConversationPublic(BaseModel):
     id: str
     token: str
-
-
-class MessageCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    text: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
-    ]
-    client_message_id: Annotated[str, StringConstraints(min_length=1, max_length=64)] | None = None
-
-
-class MessagePublic(BaseModel):
-    id: int
-    sender: str
-    text: str
-    buttons: list[dict[str, str]] = Field(default_factory=list)
-    articles: list[dict[str, Any]] = Field(default_factory=list)
-    client_message_id: str | None = None
-    created_at: datetime
-
-    @classmethod
-    def of(cls, message: Message) -> MessagePublic:
-        payload = message.payload or {}
-        return cls(
-            id=message.id,
-            sender=message.sender,
-            text=message.text,
-            buttons=payload.get("buttons", []),
-            articles=payload.get("articles", []),
-            client_message_id=message.client_message_id,
-            created_at=message.created_at,
-        )
-
-
-class ExchangePublic(BaseModel):
-    message: MessagePublic
-    replies: list[MessagePublic]
-    duplicate: bool = False
-
-
-class MessagesPublic(BaseModel):
-    data: list[MessagePublic]
-    count: int
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:
@@ -90,37 +61,136 @@ def open_conversation(
 
 @router.post("/{conversation_id}/messages", response_model=ExchangePublic)
 async def send_message(
-    conversation_id: ConversationIdDep, body: MessageCreate, session: SessionDep, rasa: RasaDep
+    conversation_id: ConversationIdDep, body: MessageCreate, gateway: GatewayDep
 ) -> ExchangePublic:
     """Store the customer's message, then answer it; a resent id returns the first answer."""
-    store = ConversationStore(session)
     try:
-        message, created = store.add_customer_message(
-            conversation_id, body.text, body.client_message_id
-        )
+        return await gateway.receive(conversation_id, body)
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
-    if not created:
-        replies = [MessagePublic.of(m) for m in store.replies_to(message.id)]
-        return ExchangePublic(message=MessagePublic.of(message), replies=replies, duplicate=True)
-    try:
-        bot_replies = await rasa.send(conversation_id, body.text)
-        stored = [
-            store.add_reply(conversation_id, message.id, "bot", r.text, r.payload())
-            for r in bot_replies
-        ]
-    except RasaUnavailableError:
-        apology = ASSISTANT_DOWN[detect_language(body.text)]
-        stored = [store.add_reply(conversation_id, message.id, "system", apology, {})]
-    return ExchangePublic(
-        message=MessagePublic.of(message), replies=[MessagePublic.of(m) for m in stored]
-    )
 
 
 @router.get("/{conversation_id}/messages", response_model=MessagesPublic)
-def read_messages(conversation_id: ConversationIdDep, session: SessionDep) -> MessagesPublic:
+def read_messages(
+    conversation_id: ConversationIdDep,
+    session: SessionDep,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> MessagesPublic:
     try:
-        messages = ConversationStore(session).transcript(conversation_id)
+        messages = ConversationStore(session).transcript(conversation_id, after)
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
+
+
+@router.websocket("/{conversation_id}/ws")
+async def conversation_socket(
+    websocket: WebSocket,
+    conversation_id: str,
+    gateway: GatewayDep,
+    state: StateDep,
+    token: str | None = None,
+    after: Annotated[int, Query(ge=0)] = 0,
+) -> None:
+    """Messages both ways. Browsers cannot set headers on a WebSocket, so the conversation
+    token comes as ``?token=``. On connect, every stored message after ``after`` is replayed,
+    then ``ready``: a widget that reconnects loses nothing and, keyed by id, doubles nothing."""
+    await websocket.accept()
+    expected = conversation_token(state.settings.secret_key, conversation_id)
+    if not token:
+        await websocket.close(CLOSE_MISSING_TOKEN, "missing conversation token")
+        return
+    if not secrets.compare_digest(token, expected):
+        await websocket.close(CLOSE_WRONG_TOKEN, "this token is not for this conversation")
+        return
+    with gateway.hub.subscribe(conversation_id) as subscription:
+        try:
+            backlog = await gateway.transcript(conversation_id, after)
+        except ConversationNotFoundError as error:
+            await websocket.close(CLOSE_UNKNOWN_CONVERSATION, str(error))
+            return
+        for message in backlog:
+            await websocket.send_json(message.frame())
+        last_id = backlog[-1].id if backlog else after
+        await websocket.send_json({"type": "ready", "last_id": last_id})
+        await _serve(websocket, conversation_id, gateway, subscription, last_id)
+
+
+async def _serve(
+    websocket: WebSocket,
+    conversation_id: str,
+    gateway: ChatGateway,
+    subscription: Subscription,
+    replayed_up_to: int,
+) -> None:
+    """Read customer frames and write pushed frames until either side goes away."""
+    answering: set[asyncio.Task[None]] = set()
+
+    async def read() -> None:
+        while True:
+            raw = await websocket.receive_text()
+            frame = _parse(raw)
+            if isinstance(frame, dict):
+                await websocket.send_json(frame)
+                continue
+            # Answering runs beside the reader, so typing and later frames are not held up.
+            task = asyncio.create_task(_answer(websocket, conversation_id, gateway, frame))
+            answering.add(task)
+            task.add_done_callback(answering.discard)
+
+    async def write() -> None:
+        while True:
+            frame = await subscription.frames.get()
+            message = frame.get("message")
+            if message is not None and message["id"] <= replayed_up_to:
+                continue  # stored before the replay read it: already sent
+            await websocket.send_json(frame)
+
+    async def lagging() -> None:
+        await subscription.lagging.wait()
+        await websocket.close(CLOSE_LAGGING, "too far behind; reconnect to catch up")
+
+    tasks = [asyncio.create_task(job()) for job in (read, write, lagging)]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # A message already stored is still answered and stored, even if its socket is gone.
+        if answering:
+            await asyncio.gather(*answering, return_exceptions=True)
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            error = task.exception()
+            if error is not None and not isinstance(error, WebSocketDisconnect | RuntimeError):
+                raise error
+
+
+def _parse(raw: str) -> MessageFrame | dict[str, Any]:
+    """A valid message frame, or the error frame to send back (the socket stays open)."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return {"type": "error", "detail": "frame is not valid JSON", "client_message_id": None}
+    client_message_id = data.get("client_message_id") if isinstance(data, dict) else None
+    try:
+        return MessageFrame.model_validate(data)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "frame"
+        return {
+            "type": "error",
+            "detail": f"{where}: {first['msg']}",
+            "client_message_id": client_message_id if isinstance(client_message_id, str) else None,
+        }
+
+
+async def _answer(
+    websocket: WebSocket, conversation_id: str, gateway: ChatGateway, frame: MessageFrame
+) -> None:
+    incoming = MessageCreate.model_validate(frame.model_dump(exclude={"type"}))
+    exchange = await gateway.receive(conversation_id, incoming)
+    if exchange.duplicate:
+        # Pushed to every socket the first time; this one asked again, so it gets it again.
+        for message in (exchange.message, *exchange.replies):
+            await websocket.send_json(message.frame())

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from bot.api.deps import PublishedArticleDep, RetrieverDep, ServiceTokenDep, SessionDep
+from bot.conversations.store import ConversationNotFoundError
+from bot.conversations.trail import BotTrail
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.passages import answer_text
@@ -24,6 +26,8 @@ class KbSearchRequest(BaseModel):
     ]
     k: int = Field(default=5, ge=1, le=20)
     language: Literal["zh", "en"] | None = None
+    # Given by the bot: the lookup is recorded on the conversation (its trail, the gap report).
+    conversation_id: Annotated[str, StringConstraints(max_length=36)] | None = None
 
 
 class MatchedPassagePublic(BaseModel):
@@ -66,6 +70,7 @@ class KbSearchPublic(BaseModel):
     band: Literal["answer", "clarify", "none"]
     language: str
     hits: list[ArticleHitPublic]
+    lookup_id: int | None = None
 
     @classmethod
     def from_result(cls, result: SearchResult, store: ArticleStore) -> KbSearchPublic:
@@ -90,9 +95,23 @@ class KbSearchPublic(BaseModel):
 def search(
     request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep
 ) -> KbSearchPublic:
-    """Ranked articles for a customer message, with the confidence band."""
+    """Ranked articles for a customer message, with the confidence band; recorded on the
+    conversation when one is named."""
     result = retriever.search(request.text, k=request.k, language=request.language)
-    return KbSearchPublic.from_result(result, ArticleStore(session))
+    public = KbSearchPublic.from_result(result, ArticleStore(session))
+    if request.conversation_id is not None:
+        hits = [
+            {"article_id": h.article_id, "version": h.version, "score": round(h.score, 4)}
+            for h in public.hits
+        ]
+        try:
+            lookup = BotTrail(session).record_lookup(
+                request.conversation_id, request.text, public.language, public.band, hits
+            )
+        except ConversationNotFoundError as error:
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+        public.lookup_id = lookup.id
+    return public
 
 
 @router.get("/articles/{article_id}", response_model=ArticlePublic)

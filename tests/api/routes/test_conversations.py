@@ -2,68 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.settings import Settings
+from tests.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow
-
-
-class FakeRasa(BaseHTTPRequestHandler):
-    """Answers like Rasa's REST channel; records what it was sent."""
-
-    received: ClassVar[list[dict[str, Any]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        FakeRasa.received.append(body)
-        replies = [
-            {
-                "recipient_id": body["sender"],
-                "text": f"echo: {body['message']}",
-                "buttons": [{"title": "Yes", "payload": '/feedback_helpful{"article_id": "x"}'}],
-                "custom": {"articles": [{"id": "x", "title": "X", "url": "/articles/x"}]},
-            }
-        ]
-        data = json.dumps(replies).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
-@pytest.fixture
-def rasa_url() -> Iterator[str]:
-    FakeRasa.received = []
-    server = HTTPServer(("127.0.0.1", 0), FakeRasa)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-
-
-@pytest.fixture
-def chat(settings: Settings, rasa_url: str) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"rasa_url": rasa_url}))) as client:
-        yield client
-
-
-def open_conversation(client: TestClient) -> tuple[str, dict[str, str]]:
-    response = client.post("/api/v1/conversations", json={"language": "zh"})
-    assert response.status_code == 201
-    body = response.json()
-    return body["id"], {"Authorization": f"Bearer {body['token']}"}
 
 
 def test_message_is_stored_answered_and_in_the_transcript(chat: TestClient) -> None:
@@ -171,3 +119,20 @@ def test_unknown_conversation_is_404(chat: TestClient, settings: Settings) -> No
     )
     assert response.status_code == 404
     assert response.json()["detail"] == "conversation 'no-such-conversation' not found"
+
+
+def test_a_button_payload_goes_to_rasa_and_its_title_is_stored(chat: TestClient) -> None:
+    cid, auth = open_conversation(chat)
+    url = f"/api/v1/conversations/{cid}/messages"
+    payload = '/feedback_helpful{"article_id": "returns"}'
+    body = chat.post(url, json={"text": "Helpful", "payload": payload}, headers=auth).json()
+    assert body["message"]["text"] == "Helpful"
+    assert FakeRasa.received == [{"sender": cid, "message": payload}]
+
+
+def test_a_payload_must_be_an_intent(chat: TestClient) -> None:
+    cid, auth = open_conversation(chat)
+    url = f"/api/v1/conversations/{cid}/messages"
+    response = chat.post(url, json={"text": "x", "payload": "hello"}, headers=auth)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "payload"

@@ -1,0 +1,86 @@
+"""What the bot tried in a conversation, written by the actions, behind the service token."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, status
+from pydantic import BaseModel, Field, StringConstraints
+
+from bot.api.deps import ServiceTokenDep, SessionDep
+from bot.conversations.store import ConversationNotFoundError, ConversationStore
+from bot.conversations.trail import BotTrail
+
+router = APIRouter(
+    prefix="/internal/conversations", tags=["internal"], dependencies=[ServiceTokenDep]
+)
+
+
+class FeedbackCreate(BaseModel):
+    article_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    version: int | None = Field(default=None, ge=1)
+    helpful: bool
+    lookup_id: int | None = Field(default=None, ge=1)
+
+
+class FeedbackPublic(BaseModel):
+    id: int
+    article_id: str
+    version: int | None
+    helpful: bool
+    lookup_id: int | None
+    created_at: datetime
+
+
+class LookupPublic(BaseModel):
+    id: int
+    question: str
+    language: str
+    band: str
+    hits: list[dict[str, Any]]
+    created_at: datetime
+
+
+class TrailPublic(BaseModel):
+    lookups: list[LookupPublic]
+    feedback: list[FeedbackPublic]
+
+
+def _not_found(error: ConversationNotFoundError) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, str(error))
+
+
+@router.post(
+    "/{conversation_id}/feedback",
+    response_model=FeedbackPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def record_feedback(conversation_id: str, body: FeedbackCreate, session: SessionDep) -> Any:
+    """ "Did this help?" against the article version the customer saw."""
+    try:
+        return BotTrail(session).record_feedback(
+            conversation_id, body.article_id, body.version, body.helpful, body.lookup_id
+        )
+    except ConversationNotFoundError as error:
+        raise _not_found(error) from error
+
+
+@router.get("/{conversation_id}/trail", response_model=TrailPublic)
+def read_trail(conversation_id: str, session: SessionDep) -> TrailPublic:
+    """The lookups and feedback of a conversation, in order (for the agent who takes over)."""
+    trail = BotTrail(session)
+    try:
+        ConversationStore(session).get(conversation_id)
+    except ConversationNotFoundError as error:
+        raise _not_found(error) from error
+    return TrailPublic(
+        lookups=[
+            LookupPublic.model_validate(x, from_attributes=True)
+            for x in trail.lookups(conversation_id)
+        ],
+        feedback=[
+            FeedbackPublic.model_validate(x, from_attributes=True)
+            for x in trail.feedback(conversation_id)
+        ],
+    )

@@ -1,0 +1,91 @@
+"""The chat gateway: every customer message is stored, then answered, and every message is
+pushed to the conversation's open sockets. HTTP and WebSocket both come through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversations.hub import ConversationHub
+from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
+from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
+from bot.conversations.store import ConversationStore
+from retrieval.language import detect_language
+
+T = TypeVar("T")
+
+ASSISTANT_DOWN = {
+    "en": "Sorry, the assistant is not available right now. Please try again in a moment.",
+    "zh": "抱歉，智能助手暂时无法使用，请稍后再试。",
+}
+
+
+class ChatGateway:
+    def __init__(
+        self, sessions: sessionmaker[Session], rasa: RasaClient, hub: ConversationHub
+    ) -> None:
+        self.sessions = sessions
+        self.rasa = rasa
+        self.hub = hub
+
+    async def _db(self, work: Callable[[ConversationStore], T]) -> T:
+        """Database work runs in a worker thread so one slow write never stalls every socket."""
+
+        def run() -> T:
+            with self.sessions() as session:
+                return work(ConversationStore(session))
+
+        return await anyio.to_thread.run_sync(run)
+
+    async def transcript(self, conversation_id: str, after: int = 0) -> list[MessagePublic]:
+        messages = await self._db(lambda store: store.transcript(conversation_id, after))
+        return [MessagePublic.of(m) for m in messages]
+
+    async def receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
+        """Store the customer's message, then answer it; a resent id returns the first answer.
+
+        Raises ConversationNotFoundError for an unknown conversation.
+        """
+        message, created = await self._db(
+            lambda store: store.add_customer_message(
+                conversation_id, incoming.text, incoming.client_message_id, incoming.payload
+            )
+        )
+        customer = MessagePublic.of(message)
+        if not created:
+            earlier = await self._db(lambda store: store.replies_to(message.id))
+            return ExchangePublic(
+                message=customer, replies=[MessagePublic.of(m) for m in earlier], duplicate=True
+            )
+        self.hub.publish(conversation_id, customer.frame())
+        self.hub.publish(conversation_id, {"type": "typing", "active": True})
+        try:
+            replies = await self._answer(conversation_id, message.id, incoming)
+        finally:
+            self.hub.publish(conversation_id, {"type": "typing", "active": False})
+        for reply in replies:
+            self.hub.publish(conversation_id, reply.frame())
+        return ExchangePublic(message=customer, replies=replies)
+
+    async def _answer(
+        self, conversation_id: str, message_id: int, incoming: MessageCreate
+    ) -> list[MessagePublic]:
+        try:
+            bot_replies = await self.rasa.send(conversation_id, incoming.payload or incoming.text)
+            sender = "bot"
+        except RasaUnavailableError:
+            bot_replies = [BotReply(text=ASSISTANT_DOWN[detect_language(incoming.text)])]
+            sender = "system"
+
+        def store_replies(store: ConversationStore) -> list[MessagePublic]:
+            return [
+                MessagePublic.of(
+                    store.add_reply(conversation_id, message_id, sender, r.text, r.payload())
+                )
+                for r in bot_replies
+            ]
+
+        return await self._db(store_replies)

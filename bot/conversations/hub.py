@@ -1,0 +1,57 @@
+"""In-process publish/subscribe: every frame about a conversation reaches each of its sockets.
+
+One process holds all sockets in the default deployment. Several gateway workers would need a
+shared bus (Redis pub/sub) behind the same two methods.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_PENDING_FRAMES = 500
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One socket's frames; ``lagging`` when it fell too far behind (it must reconnect and
+    replay from the database, so nothing is lost)."""
+
+    frames: asyncio.Queue[dict[str, Any]] = field(
+        default_factory=lambda: asyncio.Queue(MAX_PENDING_FRAMES)
+    )
+    lagging: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, frame: dict[str, Any]) -> None:
+        try:
+            self.frames.put_nowait(frame)
+        except asyncio.QueueFull:
+            self.lagging.set()
+
+
+class ConversationHub:
+    def __init__(self) -> None:
+        self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+
+    @contextmanager
+    def subscribe(self, conversation_id: str) -> Iterator[Subscription]:
+        subscription = Subscription()
+        self._subscriptions[conversation_id].add(subscription)
+        try:
+            yield subscription
+        finally:
+            subscribers = self._subscriptions[conversation_id]
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._subscriptions[conversation_id]
+
+    def publish(self, conversation_id: str, frame: dict[str, Any]) -> None:
+        for subscription in self._subscriptions.get(conversation_id, ()):
+            subscription.offer(frame)
+
+    def listeners(self, conversation_id: str) -> int:
+        return len(self._subscriptions.get(conversation_id, ()))

@@ -1,0 +1,77 @@
+"""What leaves the service about conversations: messages and exchanges, on HTTP and WebSocket."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from bot.conversations.models import Message
+
+MAX_MESSAGE_CHARS = 2000
+MAX_PAYLOAD_CHARS = 500
+
+MessageText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+]
+ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+# A quick-reply button's payload for Rasa ("/intent{...}"): what the bot reads instead of the text.
+ButtonPayload = Annotated[
+    str, StringConstraints(min_length=2, max_length=MAX_PAYLOAD_CHARS, pattern=r"^/\w")
+]
+
+
+class MessageCreate(BaseModel):
+    """A customer message: ``text`` is stored and shown; ``payload`` (a button's) goes to Rasa."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: MessageText
+    client_message_id: ClientMessageId | None = None
+    payload: ButtonPayload | None = None
+
+
+class MessageFrame(MessageCreate):
+    """The same message as a WebSocket frame."""
+
+    type: Literal["message"]
+
+
+class MessagePublic(BaseModel):
+    id: int
+    sender: str
+    text: str
+    buttons: list[dict[str, str]] = Field(default_factory=list)
+    articles: list[dict[str, Any]] = Field(default_factory=list)
+    client_message_id: str | None = None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, message: Message) -> MessagePublic:
+        payload = message.payload or {}
+        return cls(
+            id=message.id,
+            sender=message.sender,
+            text=message.text,
+            buttons=payload.get("buttons", []),
+            articles=payload.get("articles", []),
+            client_message_id=message.client_message_id,
+            created_at=message.created_at,
+        )
+
+    def frame(self) -> dict[str, Any]:
+        return {"type": "message", "message": self.model_dump(mode="json")}
+
+
+class ExchangePublic(BaseModel):
+    """A customer message and the replies to it; ``duplicate`` when its id was seen before."""
+
+    message: MessagePublic
+    replies: list[MessagePublic]
+    duplicate: bool = False
+
+
+class MessagesPublic(BaseModel):
+    data: list[MessagePublic]
+    count: int
