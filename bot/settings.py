@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
+    # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
+    widget_origins: list[str] = ["*"]
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

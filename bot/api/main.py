@@ -6,15 +6,26 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 
-from bot.api.routes import article_pages, conversations, health, internal_kb
+from bot.api.routes import (
+    article_pages,
+    conversations,
+    health,
+    internal_conversations,
+    internal_kb,
+    web,
+)
 from bot.api.state import ServiceState
 from bot.settings import Settings, get_settings
+from bot.web import STATIC_DIR
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
 api_router.include_router(internal_kb.router)
 api_router.include_router(conversations.router)
+api_router.include_router(internal_conversations.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -27,9 +38,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            app.state.kefu.stop()
+            await app.state.kefu.stop()
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan)
     app.include_router(api_router)
     app.include_router(article_pages.router)
+    app.include_router(web.router)
+    app.mount("/widget", StaticFiles(directory=STATIC_DIR), name="widget")
+    # The widget runs on the company's pages, another origin; it authenticates with bearer
+    # tokens, never cookies, so allowing those origins exposes no one's session.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.widget_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Authorization", "Content-Type"],
+    )
     return app

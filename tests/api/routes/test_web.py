@@ -1,0 +1,34 @@
+"""The demo store page and the widget's files."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_store_includes_the_widget_under_a_strict_policy(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script src="/widget/widget.js"' in page.text
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self'" in policy
+    assert "unsafe-inline" not in policy
+
+
+def test_the_widget_is_served_without_a_build_step(client: TestClient) -> None:
+    script = client.get("/widget/widget.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert client.get("/widget/widget.css").status_code == 200
+    assert client.get("/widget/nothing.js").status_code == 404
+
+
+def test_another_site_may_open_a_conversation(client: TestClient) -> None:
+    response = client.post(
+        "/api/v1/conversations", json={}, headers={"Origin": "https://shop.example.com"}
+    )
+    assert response.status_code == 201
+    assert response.headers["access-control-allow-origin"] == "*"
