@@ -11,10 +11,11 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: help install install-service install-rasa lint format test test-py test-actions run demo bench clean
+.PHONY: help install install-service install-rasa install-browser lint format test test-py \
+	test-actions test-e2e run demo bench clean
 
 help:
-	@echo "make run    install what is missing, load the demo knowledge base, start the service"
+	@echo "make run    install what is missing, load the demo knowledge base, train if needed, start everything"
 	@echo "make test   lint, type-check, every test, then Rasa: validate, train, conversation tests, NLU cross-validation"
 	@echo "make bench  retrieval benchmarks (numbers for the README)"
 
@@ -49,27 +50,38 @@ format: install-service
 	$(BIN)/ruff check --fix .
 
 test-py: install-service
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not e2e"
 
 # Rasa's action server code is tested in its own environment, where rasa_sdk lives.
 test-actions: install-rasa
 	$(RASA_VENV)/bin/pytest tests/actions -p no:cacheprovider
 
-test: install lint test-py test-actions rasa-check
+# The whole stack on a trained model, over HTTP, WebSocket and in Chromium.
+test-e2e: install install-browser rasa-train
+	$(BIN)/pytest -m e2e
+
+test: install lint test-py test-actions rasa-check test-e2e
+
+# Browser tests use Debian's chromium (Playwright cannot download browsers here).
+CHROMIUM ?= /usr/bin/chromium
+install-browser:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
 
 demo: install-service
 	$(BIN)/kefu kb import kb/demo/articles.jsonl
 
-bench: install-service
+bench: install-service rasa-train
 	$(BIN)/python -m bench.retrieval
 	$(BIN)/python -m bench.encoders
+	$(BIN)/python -m bench.chat
 
-run: install demo
-	@echo ""
-	@echo "Kefu service:  http://127.0.0.1:8000/api/v1/health"
-	@echo "API docs:      http://127.0.0.1:8000/docs"
-	@echo "Search the KB: $(BIN)/kefu kb search \"我想退货\"   (Ctrl-C stops the service)"
-	$(BIN)/kefu serve --host 127.0.0.1 --port 8000
+# Everything missing is made first (environments, database, demo articles, index, model; the
+# model is retrained only when its inputs changed); then Rasa, the action server and the
+# service start together, and Ctrl-C stops them all.
+run: install demo rasa-train
+	$(BIN)/kefu stack up
 
 clean:
 	rm -rf var results .pytest_cache .mypy_cache .ruff_cache

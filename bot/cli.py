@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,8 +35,10 @@ from retrieval.retriever import Progress, Retriever, SearchMode, SearchResult
 app = typer.Typer(help="Kefu (客服): a bilingual customer-service assistant.", no_args_is_help=True)
 kb_app = typer.Typer(help="Manage and search the knowledge base.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
+stack_app = typer.Typer(help="Run the whole system on this machine.", no_args_is_help=True)
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
+app.add_typer(stack_app, name="stack")
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -101,12 +104,58 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
 ) -> None:
-    """Run the web service (API; the chat gateway and consoles come with later issues)."""
+    """Run the web service alone (the API, the chat gateway, the widget and its demo page)."""
     import uvicorn
 
     from bot.api.main import create_app
 
     uvicorn.run(create_app(get_settings()), host=host, port=port)
+
+
+@stack_app.command("up")
+def stack_up(
+    port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
+    rasa_port: Annotated[int, typer.Option(min=1, max=65535)] = 5005,
+    actions_port: Annotated[int, typer.Option(min=1, max=65535)] = 5055,
+    model: Annotated[Path, typer.Option(help="Trained Rasa model")] = Path("models/kefu.tar.gz"),
+) -> None:
+    """Start Rasa, the action server and the service; wait until all are healthy; Ctrl-C
+    stops them all."""
+    import signal
+
+    from bot.stack import Stack, StackConfig, StackError, StackPorts
+
+    settings = get_settings()
+    config = StackConfig(
+        var_dir=Path("var").resolve(),
+        model=model.resolve(),
+        ports=StackPorts(service=port, rasa=rasa_port, actions=actions_port),
+        database_url=settings.database_url,
+        secret_key=settings.secret_key,
+        service_env={"KEFU_INDEX_DIR": str(settings.index_dir.resolve())},
+        echo=True,
+    )
+    # SIGTERM (from a process manager or `kill`) stops the stack like Ctrl-C does.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        with Stack(config) as stack:
+            url = config.service_url
+            typer.secho("\nKefu is up.", fg=typer.colors.GREEN, bold=True)
+            typer.echo(f"  Demo store with the chat widget:  {url}/")
+            typer.echo(f"  Health:                           {url}/api/v1/health")
+            typer.echo(f"  API documentation:                {url}/docs")
+            typer.echo(f"  Rasa (loopback only):             {config.rasa_url}")
+            typer.echo(f"  Action server (loopback only):    {config.actions_url}")
+            typer.echo(f"  Logs:                             {stack.log_dir}")
+            typer.echo("Ctrl-C stops everything.\n")
+            while True:
+                time.sleep(1)
+                for name, code in stack.exited():
+                    raise StackError(f"{name} exited with {code}:\n{stack.log_tail(name)}")
+    except KeyboardInterrupt:
+        typer.echo("\nstopped")
+    except StackError as error:
+        raise _fail(str(error), code=1) from error
 
 
 @kb_app.command("import")
@@ -279,3 +328,7 @@ def eval_calibrate(
     if write:
         save_thresholds(thresholds)
         typer.echo("written to retrieval/thresholds.json")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,28 @@
+"""The real stack for end-to-end tests: the trained Rasa model, the action server and the
+service, over a fresh SQLite file holding the demo knowledge base and a real FAISS index.
+
+Needs models/kefu.tar.gz: `make test-e2e` trains it first (when its inputs changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    var_dir = tmp_path_factory.mktemp("stack")
+    database_url = f"sqlite:///{var_dir / 'kefu.db'}"
+    seed_demo_database(database_url)
+    config = StackConfig(
+        var_dir=var_dir,
+        ports=StackPorts(service=free_port(), rasa=free_port(), actions=free_port()),
+        database_url=database_url,
+        secret_key="e2e-secret-key",
+    )
+    with Stack(config) as running:
+        yield running
