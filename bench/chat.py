@@ -55,22 +55,26 @@ class Latencies:
         return len(self.seconds) / self.wall_s
 
 
-async def rasa_greetings(rasa_url: str, count: int) -> Latencies:
-    """Rasa alone: a greeting on its REST channel, one after the other."""
+async def rasa_direct(
+    rasa_url: str, messages: list[str], count: int, label: str, answers_from_kb: bool = False
+) -> Latencies:
+    """Rasa alone, on its REST channel, one message after the other (no gateway)."""
     times = []
     async with httpx.AsyncClient(base_url=rasa_url, timeout=30) as client:
         started = time.perf_counter()
         for i in range(count):
-            sender = f"bench-greeting-{uuid.uuid4()}"
+            sender = f"bench-{uuid.uuid4()}"
             t0 = time.perf_counter()
             response = await client.post(
                 "/webhooks/rest/webhook",
-                json={"sender": sender, "message": GREETINGS[i % len(GREETINGS)]},
+                json={"sender": sender, "message": messages[i % len(messages)]},
             )
             response.raise_for_status()
             times.append(time.perf_counter() - t0)
+            if answers_from_kb and not any(r.get("custom") for r in response.json()):
+                raise RuntimeError(f"no knowledge-base answer: {response.json()}")
         wall = time.perf_counter() - started
-    return Latencies("Rasa alone, greeting (baseline)", times, wall)
+    return Latencies(label, times, wall)
 
 
 async def _open(client: httpx.AsyncClient, ws_base: str) -> ClientConnection:
@@ -132,10 +136,18 @@ def table(results: list[Latencies], baseline: Latencies) -> str:
 async def measure(stack: Stack, levels: list[int], turns: int, greetings: int) -> str:
     # Warm-up: the first messages load lazily built parts (NLU caches, encoder, pools).
     await widget_answers(stack.config.service_url, 2, 2)
-    await rasa_greetings(stack.config.rasa_url, 5)
-    baseline = await rasa_greetings(stack.config.rasa_url, greetings)
-    results = [await widget_answers(stack.config.service_url, n, turns) for n in levels]
-    return table(results, baseline)
+    rasa_url = stack.config.rasa_url
+    await rasa_direct(rasa_url, GREETINGS, 5, "warm-up")
+    baseline = await rasa_direct(rasa_url, GREETINGS, greetings, "Rasa alone, greeting (baseline)")
+    # The same KB answers without the gateway and WebSocket: what they add is the difference.
+    direct = await rasa_direct(
+        rasa_url, QUESTIONS, greetings, "Rasa alone, KB answer (REST)", answers_from_kb=True
+    )
+    # At least 20 answers per level, so one conversation alone still gives a p99.
+    results = [
+        await widget_answers(stack.config.service_url, n, max(turns, -(-20 // n))) for n in levels
+    ]
+    return table([direct, *results], baseline)
 
 
 def main() -> None:
@@ -155,9 +167,7 @@ def main() -> None:
         )
         with Stack(config) as stack:
             report = asyncio.run(measure(stack, args.levels, args.turns, args.greetings))
-    print(
-        "\nChat latency (real stack on this machine; one process each for Rasa, actions, service)"
-    )
+    print("\nChat latency (real stack; one process each for Rasa, the actions and the service)")
     print(report)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from bot.api.deps import PublishedArticleDep, RetrieverDep, ServiceTokenDep, SessionDep
@@ -27,7 +27,7 @@ class KbSearchRequest(BaseModel):
     k: int = Field(default=5, ge=1, le=20)
     language: Literal["zh", "en"] | None = None
     # Given by the bot: the lookup is recorded on the conversation (its trail, the gap report).
-    conversation_id: Annotated[str, StringConstraints(max_length=36)] | None = None
+    conversation_id: Annotated[str, StringConstraints(max_length=128)] | None = None
 
 
 class MatchedPassagePublic(BaseModel):
@@ -104,12 +104,15 @@ def search(
             {"article_id": h.article_id, "version": h.version, "score": round(h.score, 4)}
             for h in public.hits
         ]
+        trail = BotTrail(session)
         try:
-            lookup = BotTrail(session).record_lookup(
+            lookup = trail.record_lookup(
                 request.conversation_id, request.text, public.language, public.band, hits
             )
-        except ConversationNotFoundError as error:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+        except ConversationNotFoundError:
+            # A Rasa conversation the gateway did not open (rasa shell, another channel): the
+            # customer still gets the answer; the lookup is kept without a conversation.
+            lookup = trail.record_lookup(None, request.text, public.language, public.band, hits)
         public.lookup_id = lookup.id
     return public
 
