@@ -1,0 +1,76 @@
+"""Staff login: a session cookie for the consoles (HttpOnly, SameSite=Strict)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Request, Response, status
+from pydantic import BaseModel, StringConstraints
+
+from bot.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep
+from bot.auth.store import SESSION_LIFETIME, StaffUser, UserStore
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class LoginRequest(BaseModel):
+    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class UserPublic(BaseModel):
+    id: int
+    email: str
+    name: str
+    role: str
+
+    @classmethod
+    def of(cls, user: StaffUser) -> UserPublic:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
+
+
+@router.post("/login", response_model=UserPublic)
+def login(
+    body: LoginRequest, request: Request, response: Response, session: SessionDep, state: StateDep
+) -> UserPublic:
+    """The same answer for an unknown email and a wrong password; too many failures → 429."""
+    throttle = state.login_throttle
+    keys = (
+        f"email:{body.email.lower()}",
+        f"address:{request.client.host if request.client else ''}",
+    )
+    wait = throttle.retry_after(*keys)
+    if wait > 0:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"too many failed logins; try again in {int(wait) + 1} s",
+            headers={"Retry-After": str(int(wait) + 1)},
+        )
+    store = UserStore(session)
+    user = store.authenticate(body.email, body.password)
+    if user is None:
+        throttle.failed(*keys)
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
+    throttle.succeeded(*keys)
+    response.set_cookie(
+        SESSION_COOKIE,
+        store.open_session(user),
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=state.settings.secure_cookies,
+    )
+    return UserPublic.of(user)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def logout(request: Request, response: Response, session: SessionDep) -> None:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        UserStore(session).close_session(token)
+    response.delete_cookie(SESSION_COOKIE)
+
+
+@router.get("/me", response_model=UserPublic)
+def me(user: CurrentUser) -> UserPublic:
+    return UserPublic.of(user)

@@ -1,0 +1,1 @@
+"""Staff accounts (agents, editors, admins): passwords, sessions, roles, login throttling."""
