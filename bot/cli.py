@@ -36,6 +36,8 @@ app = typer.Typer(help="Kefu (客服): a bilingual customer-service assistant.",
 kb_app = typer.Typer(help="Manage and search the knowledge base.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 stack_app = typer.Typer(help="Run the whole system on this machine.", no_args_is_help=True)
+users_app = typer.Typer(help="Staff accounts (agents, editors, admins).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
 app.add_typer(stack_app, name="stack")
@@ -112,6 +114,36 @@ def serve(
     uvicorn.run(create_app(get_settings()), host=host, port=port)
 
 
+@users_app.command("create")
+def users_create(
+    email: Annotated[str, typer.Option(help="Login name")],
+    role: Annotated[str, typer.Option(help="agent, editor or admin")],
+    name: Annotated[str, typer.Option(help="Shown to customers and colleagues")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a member of staff; the password is asked for (or read from stdin), never an
+    argument, so it stays out of shell history."""
+    from bot.auth.store import UserError, UserStore
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    settings = get_settings()
+    upgrade_database(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            user = UserStore(session).create(email, name or email, role, password)
+    except UserError as error:
+        raise _fail(str(error)) from error
+    finally:
+        engine.dispose()
+    typer.echo(f"created {user.role} {user.email} (id {user.id})")
+
+
 @stack_app.command("up")
 def stack_up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
@@ -142,6 +174,7 @@ def stack_up(
             url = config.service_url
             typer.secho("\nKefu is up.", fg=typer.colors.GREEN, bold=True)
             typer.echo(f"  Demo store with the chat widget:  {url}/")
+            typer.echo(f"  Agent console:                    {url}/agent")
             typer.echo(f"  Health:                           {url}/api/v1/health")
             typer.echo(f"  API documentation:                {url}/docs")
             typer.echo(f"  Rasa (loopback only):             {config.rasa_url}")

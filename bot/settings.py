@@ -33,6 +33,20 @@ class Settings(BaseSettings):
     dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
     # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
     widget_origins: list[str] = ["*"]
+    # Words that send a conversation to a person whatever the bot could answer (any language).
+    always_human_topics: list[str] = [
+        "chargeback",
+        "lawyer",
+        "legal action",
+        "fraud",
+        "律师",
+        "起诉",
+        "诈骗",
+        "投诉到消协",
+    ]
+    always_human_priority: int = 20  # priority points of such a topic
+    first_response_target_s: int = 120  # the agents' SLA: first reply within this many seconds
+    secure_cookies: bool = False  # set true behind HTTPS (the login cookie is then Secure)
 
     @model_validator(mode="after")
     def _refuse_default_secrets(self) -> Settings:

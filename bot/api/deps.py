@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, status
@@ -14,7 +14,9 @@ from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from bot.api.state import ServiceState
+from bot.auth.store import StaffUser, UserStore
 from bot.conversations.gateway import ChatGateway
+from bot.handoff.desk import HandoffDesk
 from kb.schemas import SLUG_PATTERN, ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.retriever import Retriever
@@ -108,3 +110,49 @@ def get_published_article(
 
 
 PublishedArticleDep = Annotated[ArticleSnapshot, Depends(get_published_article)]
+
+
+SESSION_COOKIE = "kefu_session"
+
+
+def get_current_user(
+    connection: HTTPConnection,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> StaffUser:
+    """The logged-in member of staff, from the session cookie (consoles) or a bearer token."""
+    token = connection.cookies.get(SESSION_COOKIE) or (
+        credentials.credentials if credentials is not None else None
+    )
+    user = None
+    if token:
+        with state.sessions() as session:
+            user = UserStore(session).user_of_session(token)
+    if user is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in first")
+    return user
+
+
+CurrentUser = Annotated[StaffUser, Depends(get_current_user)]
+
+
+def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
+    def check(user: CurrentUser) -> StaffUser:
+        if not user.has_role(*roles):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN, f"this needs the {' or '.join(roles)} role"
+            )
+        return user
+
+    return check
+
+
+CurrentAgent = Annotated[StaffUser, Depends(require_role("agent"))]
+CurrentEditor = Annotated[StaffUser, Depends(require_role("editor"))]
+
+
+def get_desk(state: StateDep) -> HandoffDesk:
+    return state.desk
+
+
+DeskDep = Annotated[HandoffDesk, Depends(get_desk)]

@@ -11,9 +11,12 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.api.routes import (
     article_pages,
+    auth,
     conversations,
+    handoffs,
     health,
     internal_conversations,
+    internal_handoffs,
     internal_kb,
     web,
 )
@@ -26,6 +29,10 @@ api_router.include_router(health.router)
 api_router.include_router(internal_kb.router)
 api_router.include_router(conversations.router)
 api_router.include_router(internal_conversations.router)
+api_router.include_router(internal_handoffs.router)
+api_router.include_router(auth.router)
+api_router.include_router(handoffs.router)
+api_router.include_router(handoffs.agent_router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.auth.throttle import LoginThrottle
 from bot.conversations.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.topics import AlwaysHumanTopics
 from bot.settings import Settings
 from kb.db import create_engine_for, session_factory, upgrade_database
 from kb.store import ArticleStore
@@ -19,6 +24,19 @@ from retrieval.index_store import open_index
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
+
+
+def _sentiment_scores(texts: Sequence[str]) -> list[float]:
+    # Imported on first use: the scorer fits on the encoder, which loads lazily.
+    from bot.handoff.sentiment import get_sentiment_scorer
+
+    return get_sentiment_scorer().scores(texts)
+
+
+def _warm_up_sentiment() -> None:
+    from bot.handoff.sentiment import get_sentiment_scorer
+
+    get_sentiment_scorer().fit()
 
 
 @dataclass
@@ -31,6 +49,8 @@ class ServiceState:
     retriever: Retriever
     index_source: str
     gateway: ChatGateway
+    desk: HandoffDesk
+    login_throttle: LoginThrottle
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
@@ -42,8 +62,23 @@ class ServiceState:
                 settings.index_dir, get_encoder(settings.encoder), ArticleStore(session).published
             )
         log.info("search index %s (%s)", opened.source, opened.sync)
-        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), ConversationHub())
-        return cls(settings, engine, sessions, opened.retriever, opened.source, gateway)
+        # The sentiment model fits in the background (about 2 s), not on the first handoff.
+        threading.Thread(target=_warm_up_sentiment, daemon=True).start()
+        hub = ConversationHub()
+        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), hub)
+        desk = HandoffDesk(
+            sessions, hub, _sentiment_scores, AlwaysHumanTopics.from_settings(settings).points
+        )
+        return cls(
+            settings,
+            engine,
+            sessions,
+            opened.retriever,
+            opened.source,
+            gateway,
+            desk,
+            LoginThrottle(),
+        )
 
     async def stop(self) -> None:
         await self.gateway.rasa.aclose()

@@ -1,5 +1,6 @@
-"""The chat gateway: every customer message is stored, then answered, and every message is
-pushed to the conversation's open sockets. HTTP and WebSocket both come through here."""
+"""The chat gateway: every customer message is stored, then answered by the bot — or, while
+an agent has the conversation, left for the agent — and every message is pushed to the
+conversation's open sockets. HTTP and WebSocket both come through here."""
 
 from __future__ import annotations
 
@@ -7,16 +8,23 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import anyio
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
+from bot.conversations.models import ArticleFeedback, Message
 from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
+from bot.handoff.models import ConversationRating
 from retrieval.language import detect_language
 
 T = TypeVar("T")
 
+RATING_REQUEST = {
+    "en": "Glad I could help. How would you rate this chat?",
+    "zh": "很高兴能帮到您。请为本次服务打分：",
+}
 ASSISTANT_DOWN = {
     "en": "Sorry, the assistant is not available right now. Please try again in a moment.",
     "zh": "抱歉，智能助手暂时无法使用，请稍后再试。",
@@ -49,11 +57,14 @@ class ChatGateway:
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
-        message, created = await self._db(
-            lambda store: store.add_customer_message(
+
+        def store_message(store: ConversationStore) -> tuple[Message, bool, str]:
+            message, created = store.add_customer_message(
                 conversation_id, incoming.text, incoming.client_message_id, incoming.payload
             )
-        )
+            return message, created, store.get(conversation_id).handled_by
+
+        message, created, handled_by = await self._db(store_message)
         customer = MessagePublic.of(message)
         if not created:
             earlier = await self._db(lambda store: store.replies_to(message.id))
@@ -61,6 +72,8 @@ class ChatGateway:
                 message=customer, replies=[MessagePublic.of(m) for m in earlier], duplicate=True
             )
         self.hub.publish(conversation_id, customer.frame())
+        if handled_by == "agent":
+            return ExchangePublic(message=customer, replies=[])  # the agent answers; bot silent
         self.hub.publish(conversation_id, {"type": "typing", "active": True})
         try:
             replies = await self._answer(conversation_id, message.id, incoming)
@@ -81,11 +94,39 @@ class ChatGateway:
             sender = "system"
 
         def store_replies(store: ConversationStore) -> list[MessagePublic]:
-            return [
-                MessagePublic.of(
-                    store.add_reply(conversation_id, message_id, sender, r.text, r.payload())
-                )
+            stored = [
+                store.add_reply(conversation_id, message_id, sender, r.text, r.payload())
                 for r in bot_replies
             ]
+            if any(r.end_of_chat for r in bot_replies) and self._bot_resolved(
+                store, conversation_id
+            ):
+                text = RATING_REQUEST[detect_language(incoming.text)]
+                stored.append(
+                    store.add_reply(
+                        conversation_id, message_id, "system", text, {"kind": "csat_request"}
+                    )
+                )
+            return [MessagePublic.of(m) for m in stored]
 
         return await self._db(store_replies)
+
+    @staticmethod
+    def _bot_resolved(store: ConversationStore, conversation_id: str) -> bool:
+        """Goodbye after a helpful answer, not yet rated and not asked yet: ask for a rating."""
+        session = store.session
+        helped = session.scalars(
+            select(ArticleFeedback.id).where(
+                ArticleFeedback.conversation_id == conversation_id, ArticleFeedback.helpful
+            )
+        ).first()
+        rated = session.scalars(
+            select(ConversationRating.id).where(
+                ConversationRating.conversation_id == conversation_id
+            )
+        ).first()
+        asked = any(
+            (m.payload or {}).get("kind") == "csat_request"
+            for m in store.transcript(conversation_id)
+        )
+        return helped is not None and rated is None and not asked

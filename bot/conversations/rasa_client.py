@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -17,6 +17,7 @@ class BotReply:
     text: str
     buttons: list[dict[str, str]] = field(default_factory=list)
     articles: list[dict[str, Any]] = field(default_factory=list)
+    end_of_chat: bool = False  # the bot said goodbye (a response with custom end_of_chat)
 
     def payload(self) -> dict[str, Any]:
         return {"buttons": self.buttons, "articles": self.articles}
@@ -51,10 +52,15 @@ class RasaClient:
                 {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
                 for b in item.get("buttons") or []
             ]
-            # Rasa's REST channel sends an action's json_message as a message of its own;
-            # the articles belong to the reply that came just before it.
+            end_of_chat = bool(custom.get("end_of_chat"))
+            # Rasa's REST channel sends an action's json_message (or a response's custom
+            # part) as a message of its own; it belongs to the reply just before it.
             if not text and not buttons and replies:
                 replies[-1].articles.extend(articles)
+                if end_of_chat:
+                    replies[-1] = replace(replies[-1], end_of_chat=True)
                 continue
-            replies.append(BotReply(text=text, buttons=buttons, articles=articles))
+            replies.append(
+                BotReply(text=text, buttons=buttons, articles=articles, end_of_chat=end_of_chat)
+            )
         return replies

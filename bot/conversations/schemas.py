@@ -45,6 +45,10 @@ class MessagePublic(BaseModel):
     buttons: list[dict[str, str]] = Field(default_factory=list)
     articles: list[dict[str, Any]] = Field(default_factory=list)
     client_message_id: str | None = None
+    # What a system message is for: agent_joined, csat_request (ask for a rating),
+    # returned_to_bot; the agent's name on an agent's message.
+    kind: str | None = None
+    agent_name: str | None = None
     created_at: datetime
 
     @classmethod
@@ -57,6 +61,8 @@ class MessagePublic(BaseModel):
             buttons=payload.get("buttons", []),
             articles=payload.get("articles", []),
             client_message_id=message.client_message_id,
+            kind=payload.get("kind"),
+            agent_name=payload.get("agent_name"),
             created_at=message.created_at,
         )
 

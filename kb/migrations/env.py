@@ -3,7 +3,10 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import bot.conversations.models  # noqa: F401  (registers the conversation tables)
+# Imported for their side effect: every model module registers its tables on Base.metadata.
+import bot.auth.models
+import bot.conversations.models
+import bot.handoff.models  # noqa: F401
 from kb.models import Base
 
 config = context.config

@@ -8,10 +8,11 @@ import secrets
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, StringConstraints, ValidationError
 
 from bot.api.deps import (
     ConversationIdDep,
+    DeskDep,
     GatewayDep,
     SessionDep,
     StateDep,
@@ -27,6 +28,7 @@ from bot.conversations.schemas import (
     MessagesPublic,
 )
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
+from bot.handoff.desk import HandoffConflictError
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -35,6 +37,18 @@ CLOSE_MISSING_TOKEN = 4401
 CLOSE_WRONG_TOKEN = 4403
 CLOSE_UNKNOWN_CONVERSATION = 4404
 CLOSE_LAGGING = 4408
+
+
+class RatingCreate(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class RatingPublic(BaseModel):
+    score: int
+    comment: str | None
+    resolved_by: str
+    created_at: str
 
 
 class ConversationCreate(BaseModel):
@@ -81,6 +95,21 @@ def read_messages(
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
+
+
+@router.post(
+    "/{conversation_id}/rating", response_model=RatingPublic, status_code=status.HTTP_201_CREATED
+)
+async def rate_conversation(
+    conversation_id: ConversationIdDep, body: RatingCreate, desk: DeskDep
+) -> Any:
+    """The customer's satisfaction (1–5) at the end; once per conversation (409 after)."""
+    try:
+        return await desk.rate(conversation_id, body.score, body.comment)
+    except ConversationNotFoundError as error:
+        raise _not_found(error) from error
+    except HandoffConflictError as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
 
 
 @router.websocket("/{conversation_id}/ws")

@@ -7,9 +7,16 @@ from typing import Annotated, Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
-from bot.api.deps import PublishedArticleDep, RetrieverDep, ServiceTokenDep, SessionDep
+from bot.api.deps import (
+    PublishedArticleDep,
+    RetrieverDep,
+    ServiceTokenDep,
+    SessionDep,
+    StateDep,
+)
 from bot.conversations.store import ConversationNotFoundError
 from bot.conversations.trail import BotTrail
+from bot.handoff.topics import AlwaysHumanTopics
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.passages import answer_text
@@ -71,6 +78,10 @@ class KbSearchPublic(BaseModel):
     language: str
     hits: list[ArticleHitPublic]
     lookup_id: int | None = None
+    # For the bot's escalation rules: an always-human topic the text mentions, and how upset
+    # the customer sounds (-1 to 1).
+    handoff_topic: str | None = None
+    sentiment: float | None = None
 
     @classmethod
     def from_result(cls, result: SearchResult, store: ArticleStore) -> KbSearchPublic:
@@ -93,12 +104,14 @@ class KbSearchPublic(BaseModel):
 
 @router.post("/search", response_model=KbSearchPublic)
 def search(
-    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep
+    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep, state: StateDep
 ) -> KbSearchPublic:
     """Ranked articles for a customer message, with the confidence band; recorded on the
     conversation when one is named."""
     result = retriever.search(request.text, k=request.k, language=request.language)
     public = KbSearchPublic.from_result(result, ArticleStore(session))
+    public.handoff_topic = AlwaysHumanTopics.from_settings(state.settings).match(request.text)
+    public.sentiment = round(state.desk.sentiment([request.text])[0], 3)
     if request.conversation_id is not None:
         hits = [
             {"article_id": h.article_id, "version": h.version, "score": round(h.score, 4)}

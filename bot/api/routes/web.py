@@ -23,3 +23,13 @@ def demo_store() -> FileResponse:
         media_type="text/html; charset=utf-8",
         headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
     )
+
+
+@router.get("/agent", include_in_schema=False)
+def agent_console() -> FileResponse:
+    """The agents' console; it logs in through the API and shows nothing before that."""
+    return FileResponse(
+        STATIC_DIR / "agent.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,1 @@
+"""Handoff to human agents: the packet, priority, sentiment, the queue."""

@@ -1,0 +1,318 @@
+"""Handoffs through the API: escalation from the bot, the queue, claiming (once), live chat,
+notes, resolve or return, the rating — and who may do what."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.auth.store import UserStore
+from kb.db import create_engine_for, session_factory
+from tests.api.routes.conftest import FakeRasa, open_conversation
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct-horse-battery"
+
+
+@pytest.fixture(scope="module")
+def staff(demo_database: Any) -> dict[str, str]:
+    """One user per role (created once; the database outlives the tests of this module)."""
+    from pathlib import Path
+
+    url = f"sqlite:///{Path(demo_database) / 'kefu.db'}"
+    engine = create_engine_for(url)
+    emails = {
+        "agent": "alice@shop.test",
+        "agent2": "bob@shop.test",
+        "editor": "erin@shop.test",
+        "admin": "ada@shop.test",
+    }
+    with session_factory(engine)() as session:
+        store = UserStore(session)
+        for key, email in emails.items():
+            if store.authenticate(email, PASSWORD) is None:
+                store.create(email, key.capitalize(), key.rstrip("2"), PASSWORD)
+    engine.dispose()
+    return emails
+
+
+def login(client: TestClient, email: str) -> dict[str, str]:
+    """Bearer headers with a fresh session (the cookie jar is cleared so users don't mix)."""
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    token = response.cookies["kefu_session"]
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def escalate(
+    client: TestClient, service_headers: dict[str, str], text: str = "我的退款一直没到账"
+) -> tuple[str, dict[str, str], int]:
+    cid, customer = open_conversation(client)
+    client.post(f"/api/v1/conversations/{cid}/messages", json={"text": text}, headers=customer)
+    response = client.post(
+        "/api/v1/internal/handoffs",
+        json={
+            "conversation_id": cid,
+            "reason": "requested",
+            "language": "zh",
+            "intents": [{"text": text, "intent": "ask_question", "confidence": 0.91}],
+        },
+        headers=service_headers,
+    )
+    assert response.status_code == 201, response.text
+    return cid, customer, response.json()["handoff_id"]
+
+
+@pytest.fixture
+def desk(chat: TestClient, staff: dict[str, str]) -> Iterator[TestClient]:
+    yield chat
+
+
+def test_an_escalation_carries_the_packet_into_the_queue(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, handoff_id = escalate(desk, service_headers, "你们这什么破服务，退款到现在都没到账！")
+    alice = login(desk, staff["agent"])
+    queue = desk.get("/api/v1/handoffs", headers=alice).json()
+    row = next(r for r in queue["data"] if r["id"] == handoff_id)
+    assert (row["status"], row["reason"], row["language"]) == ("waiting", "requested", "zh")
+    assert row["summary"] == "你们这什么破服务，退款到现在都没到账！"
+    assert row["sentiment"] < -0.3  # an angry customer...
+    assert row["priority_parts"]["upset"] > 0  # ...goes up the queue
+    detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=alice).json()
+    assert detail["packet"]["intents"][0]["intent"] == "ask_question"
+    assert [m["sender"] for m in detail["messages"]] == ["customer", "bot"]
+
+
+def test_the_queue_is_ordered_by_priority_then_wait(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, calm = escalate(desk, service_headers, "请帮我查一下订单")
+    _, _, angry = escalate(desk, service_headers, "太过分了！三次了还没人处理，我要投诉！")
+    rows = desk.get("/api/v1/handoffs", headers=login(desk, staff["agent"])).json()["data"]
+    ids = [r["id"] for r in rows]
+    assert ids.index(angry) < ids.index(calm)
+    priorities = [r["priority"] for r in rows]
+    assert priorities == sorted(priorities, reverse=True)
+
+
+def test_claim_chat_resolve_and_rate(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    cid, customer, handoff_id = escalate(desk, service_headers)
+    alice = login(desk, staff["agent"])
+    claimed = desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=alice)
+    assert (claimed.status_code, claimed.json()["status"]) == (200, "assigned")
+
+    # While the agent holds the conversation, the customer's messages reach the agent only.
+    FakeRasa.received = []
+    answer = desk.post(
+        f"/api/v1/conversations/{cid}/messages", json={"text": "还在吗？"}, headers=customer
+    ).json()
+    assert answer["replies"] == [] and FakeRasa.received == []
+    sent = desk.post(
+        f"/api/v1/handoffs/{handoff_id}/messages", json={"text": "您好，我来看一下"}, headers=alice
+    )
+    assert sent.status_code == 201
+    note = desk.post(
+        f"/api/v1/handoffs/{handoff_id}/notes", json={"text": "refund stuck at bank"}, headers=alice
+    )
+    assert note.status_code == 201
+
+    resolved = desk.post(f"/api/v1/handoffs/{handoff_id}/resolve", headers=alice)
+    assert resolved.json()["status"] == "resolved"
+    transcript = desk.get(f"/api/v1/conversations/{cid}/messages", headers=customer).json()
+    senders = [(m["sender"], m["text"]) for m in transcript["data"]]
+    assert ("agent", "您好，我来看一下") in senders
+    assert all("refund stuck" not in text for _, text in senders)  # notes stay internal
+    assert senders[-1][0] == "system" and "打分" in senders[-1][1]
+
+    rating = desk.post(
+        f"/api/v1/conversations/{cid}/rating", json={"score": 5, "comment": "快"}, headers=customer
+    )
+    assert (rating.status_code, rating.json()["resolved_by"]) == (201, "agent")
+    again = desk.post(f"/api/v1/conversations/{cid}/rating", json={"score": 1}, headers=customer)
+    assert (again.status_code, again.json()["detail"]) == (
+        409,
+        "this conversation has been rated already",
+    )
+    # After the handoff the bot answers again.
+    desk.post(f"/api/v1/conversations/{cid}/messages", json={"text": "谢谢"}, headers=customer)
+    assert FakeRasa.received[-1]["message"] == "谢谢"
+
+
+def test_return_to_the_bot(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    cid, customer, handoff_id = escalate(desk, service_headers)
+    alice = login(desk, staff["agent"])
+    desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=alice)
+    returned = desk.post(f"/api/v1/handoffs/{handoff_id}/return", headers=alice)
+    assert returned.json()["status"] == "returned"
+    FakeRasa.received = []
+    reply = desk.post(
+        f"/api/v1/conversations/{cid}/messages", json={"text": "hello"}, headers=customer
+    ).json()
+    assert reply["replies"][0]["text"] == "echo: hello"
+
+
+def test_two_agents_claiming_at_the_same_moment_exactly_one_wins(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, handoff_id = escalate(desk, service_headers)
+    headers = [login(desk, staff["agent"]), login(desk, staff["agent2"])]
+    start = threading.Barrier(2)
+    results: list[tuple[int, dict[str, Any]]] = []
+
+    def claim(auth: dict[str, str]) -> None:
+        start.wait()
+        response = desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=auth)
+        results.append((response.status_code, response.json()))
+
+    threads = [threading.Thread(target=claim, args=(h,)) for h in headers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(code for code, _ in results) == [200, 409]
+    winner = next(body for code, body in results if code == 200)
+    loser = next(body for code, body in results if code == 409)
+    assert loser["detail"] == f"handoff {handoff_id} is assigned, claimed by {winner['agent_name']}"
+
+
+def test_a_handoff_is_opened_once_per_conversation(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    cid, _, handoff_id = escalate(desk, service_headers)
+    again = desk.post(
+        "/api/v1/internal/handoffs",
+        json={"conversation_id": cid, "reason": "frustration", "customer_email": "c@d.com"},
+        headers=service_headers,
+    )
+    assert (again.json()["handoff_id"], again.json()["created"]) == (handoff_id, False)
+    detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=login(desk, staff["agent"]))
+    assert detail.json()["customer_email"] == "c@d.com"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"reason": "bored"}, "reason"),
+        ({"reason": "requested", "customer_email": "not-an-email"}, "customer_email"),
+        ({"reason": "requested", "language": "fr"}, "language"),
+    ],
+)
+def test_bad_escalations_are_422(
+    desk: TestClient, service_headers: dict[str, str], body: dict[str, Any], field: str
+) -> None:
+    cid, _ = open_conversation(desk)
+    response = desk.post(
+        "/api/v1/internal/handoffs", json={"conversation_id": cid, **body}, headers=service_headers
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == field
+
+
+def test_an_escalation_of_an_unknown_conversation_is_404(
+    desk: TestClient, service_headers: dict[str, str]
+) -> None:
+    response = desk.post(
+        "/api/v1/internal/handoffs",
+        json={"conversation_id": "nope", "reason": "requested"},
+        headers=service_headers,
+    )
+    assert (response.status_code, response.json()["detail"]) == (
+        404,
+        "conversation 'nope' not found",
+    )
+
+
+AGENT_ROUTES = [
+    ("GET", "/api/v1/handoffs", None),
+    ("GET", "/api/v1/handoffs/{id}", None),
+    ("POST", "/api/v1/handoffs/{id}/claim", None),
+    ("POST", "/api/v1/handoffs/{id}/messages", {"text": "hi"}),
+    ("POST", "/api/v1/handoffs/{id}/notes", {"text": "note"}),
+    ("POST", "/api/v1/handoffs/{id}/resolve", None),
+    ("POST", "/api/v1/handoffs/{id}/return", None),
+    ("GET", "/api/v1/agent/kb/search?q=refund", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), AGENT_ROUTES)
+def test_every_agent_route_needs_a_login_and_the_agent_role(
+    desk: TestClient,
+    staff: dict[str, str],
+    service_headers: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, str] | None,
+) -> None:
+    _, customer, handoff_id = escalate(desk, service_headers)
+    url = path.format(id=handoff_id)
+    anonymous = desk.request(method, url, json=body)
+    assert (anonymous.status_code, anonymous.json()["detail"]) == (401, "log in first")
+    # A customer's conversation token is no login.
+    assert desk.request(method, url, json=body, headers=customer).status_code == 401
+    editor = desk.request(method, url, json=body, headers=login(desk, staff["editor"]))
+    assert (editor.status_code, editor.json()["detail"]) == (403, "this needs the agent role")
+
+
+@pytest.mark.parametrize(("method", "path", "body"), AGENT_ROUTES[1:7])
+def test_another_agents_handoff_is_403_but_an_admin_may_look(
+    desk: TestClient,
+    staff: dict[str, str],
+    service_headers: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, str] | None,
+) -> None:
+    _, _, handoff_id = escalate(desk, service_headers)
+    assert desk.post(
+        f"/api/v1/handoffs/{handoff_id}/claim", headers=login(desk, staff["agent"])
+    ).is_success
+    url = path.format(id=handoff_id)
+    other = desk.request(method, url, json=body, headers=login(desk, staff["agent2"]))
+    expected = 409 if path.endswith("/claim") else 403
+    assert other.status_code == expected, other.text
+    if method == "GET":
+        admin = desk.request(method, url, json=body, headers=login(desk, staff["admin"]))
+        assert admin.status_code == 200
+
+
+def test_an_unknown_handoff_is_404(desk: TestClient, staff: dict[str, str]) -> None:
+    response = desk.get("/api/v1/handoffs/999999", headers=login(desk, staff["agent"]))
+    assert (response.status_code, response.json()["detail"]) == (404, "handoff 999999 not found")
+
+
+def test_bad_agent_messages_are_422(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, handoff_id = escalate(desk, service_headers)
+    alice = login(desk, staff["agent"])
+    desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=alice)
+    for text in ("", "   ", "x" * 2001):
+        response = desk.post(
+            f"/api/v1/handoffs/{handoff_id}/messages", json={"text": text}, headers=alice
+        )
+        assert response.status_code == 422
+
+
+def test_a_rating_must_be_one_to_five(desk: TestClient) -> None:
+    cid, customer = open_conversation(desk)
+    for score in (0, 6, "five"):
+        response = desk.post(
+            f"/api/v1/conversations/{cid}/rating", json={"score": score}, headers=customer
+        )
+        assert response.status_code == 422
+
+
+def test_a_bot_resolved_conversation_is_rated_as_the_bots(desk: TestClient) -> None:
+    cid, customer = open_conversation(desk)
+    response = desk.post(f"/api/v1/conversations/{cid}/rating", json={"score": 4}, headers=customer)
+    assert (response.status_code, response.json()["resolved_by"]) == (201, "bot")
