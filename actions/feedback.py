@@ -6,11 +6,11 @@ import logging
 from typing import Any
 
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
-from actions.faq import article_buttons
+from actions.faq import MAX_FAILURES_IN_A_ROW, article_buttons
 from actions.messages import say
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,11 @@ class ActionFeedbackHelpful(Action):
         history, item = _with_feedback(tracker, "helpful")
         await _record(self.client, tracker, item, helpful=True)
         dispatcher.utter_message(text=say("glad", tracker.get_slot("language")))
-        return [SlotSet("kb_offered", history), SlotSet("article_id", None)]
+        return [
+            SlotSet("kb_offered", history),
+            SlotSet("article_id", None),
+            SlotSet("kb_failures", 0.0),
+        ]
 
 
 class ActionFeedbackNotHelpful(Action):
@@ -77,6 +81,16 @@ class ActionFeedbackNotHelpful(Action):
         history, item = _with_feedback(tracker, "not_helpful")
         await _record(self.client, tracker, item, helpful=False)
         candidates = tracker.get_slot("kb_candidates") or []
+        failures = float(tracker.get_slot("kb_failures") or 0) + 1
+        if failures >= MAX_FAILURES_IN_A_ROW:
+            return [
+                SlotSet("kb_offered", history),
+                SlotSet("kb_candidates", []),
+                SlotSet("article_id", None),
+                SlotSet("kb_failures", failures),
+                SlotSet("handoff_reason", "repeated_failure"),
+                FollowupAction("action_handoff"),
+            ]
         if candidates:
             dispatcher.utter_message(
                 text=say("next_candidates", language), buttons=article_buttons(candidates)
@@ -90,4 +104,5 @@ class ActionFeedbackNotHelpful(Action):
             SlotSet("kb_offered", history),
             SlotSet("kb_candidates", []),
             SlotSet("article_id", None),
+            SlotSet("kb_failures", failures),
         ]

@@ -1,26 +1,54 @@
-"""Escalation to a person.
-
-The agent queue and console arrive with the handoff issue; until then this action tells the
-customer, in their language, how to reach a person, so a request for a human is never ignored.
-"""
+"""Escalation to a person: open a handoff in the service with what the bot saw, then tell the
+customer what happens next — an agent joins, or, with nobody online, leave an email address
+and the handoff waits in the queue as a ticket."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from rasa_sdk import Action, Tracker
-from rasa_sdk.events import EventType
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
 
-CONTACT = {
-    "en": "I'm sorry I couldn't solve this. Our team is available every day 9:00–21:00 (UTC+8) "
-    "on 400-800-1234 or at support@kefu-demo.shop, and will take it from here.",
-    "zh": "抱歉没能帮您解决。人工客服每天9:00–21:00（北京时间）在线，"
-    "电话400-800-1234，邮箱support@kefu-demo.shop，会继续为您处理。",
-}
+from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
+from actions.messages import say
+
+# Why the bot hands over, from the intent that led here (other actions may set the slot).
+REASON_BY_INTENT = {"complain": "frustration", "request_human": "requested"}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def intents_seen(tracker: Tracker) -> list[dict[str, Any]]:
+    """Every customer message with the intent Rasa read in it and its confidence."""
+    seen = []
+    for event in tracker.events:
+        if event.get("event") != "user":
+            continue
+        intent = (event.get("parse_data") or {}).get("intent") or {}
+        seen.append(
+            {
+                "text": str(event.get("text") or "")[:2000],
+                "intent": str(intent.get("name") or ""),
+                "confidence": float(intent.get("confidence") or 0.0),
+            }
+        )
+    return seen
+
+
+def handoff_reason(tracker: Tracker) -> str:
+    reason = tracker.get_slot("handoff_reason")
+    if reason:
+        return str(reason)
+    intent = (tracker.latest_message.get("intent") or {}).get("name")
+    return REASON_BY_INTENT.get(str(intent), "requested")
 
 
 class ActionHandoff(Action):
+    def __init__(self, client: KefuServiceClient | None = None) -> None:
+        self.client = client or KefuServiceClient.from_env()
+
     def name(self) -> str:
         return "action_handoff"
 
@@ -28,5 +56,67 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
         language = "zh" if tracker.get_slot("language") == "zh" else "en"
-        dispatcher.utter_message(text=CONTACT[language])
+        try:
+            opened = await self.client.open_handoff(
+                tracker.sender_id, handoff_reason(tracker), language, intents_seen(tracker)
+            )
+        except ServiceUnavailableError:
+            opened = None
+        if opened is None:
+            # Never leave a request for a person unanswered: give the contact channels.
+            dispatcher.utter_message(text=say("contact_channels", language))
+            return [SlotSet("handoff_reason", None)]
+        if opened["agents_online"] > 0:
+            dispatcher.utter_message(text=say("connecting", language))
+            return [SlotSet("handoff_reason", None), SlotSet("kb_failures", 0.0)]
+        dispatcher.utter_message(text=say("nobody_online", language))
+        return [
+            SlotSet("handoff_reason", None),
+            SlotSet("kb_failures", 0.0),
+            FollowupAction("contact_form"),
+        ]
+
+
+class ValidateContactForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_contact_form"
+
+    def validate_customer_email(
+        self,
+        slot_value: Any,
+        dispatcher: CollectingDispatcher,
+        tracker: Tracker,
+        domain: DomainDict,
+    ) -> dict[str, Any]:
+        text = str(slot_value or "").strip()
+        # The address may come inside a sentence ("it's a@b.com"): take the word with an @.
+        candidate = next((w.strip(".,;:!?，。；：！？") for w in text.split() if "@" in w), text)
+        if EMAIL.match(candidate) and len(candidate) <= 254:
+            return {"customer_email": candidate.lower()}
+        dispatcher.utter_message(text=say("email_invalid", tracker.get_slot("language")))
+        return {"customer_email": None}
+
+
+class ActionSaveContact(Action):
+    """The email goes on the waiting handoff (the ticket) for the agent who takes it."""
+
+    def __init__(self, client: KefuServiceClient | None = None) -> None:
+        self.client = client or KefuServiceClient.from_env()
+
+    def name(self) -> str:
+        return "action_save_contact"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        language = "zh" if tracker.get_slot("language") == "zh" else "en"
+        email = tracker.get_slot("customer_email")
+        try:
+            saved = await self.client.open_handoff(
+                tracker.sender_id, "requested", language, intents_seen(tracker), email
+            )
+        except ServiceUnavailableError:
+            saved = None
+        key = "email_saved" if saved is not None else "contact_channels"
+        dispatcher.utter_message(text=say(key, language).format(email=email))
         return []

@@ -16,6 +16,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "or talk to a person.",
         "zh": "抱歉，这个问题我暂时无法回答。您可以换个说法再问，或者转人工客服。",
     },
+    "dont_know_again": {
+        "en": "Sorry, I couldn't find that either.",
+        "zh": "抱歉，这个问题我也没有找到答案。",
+    },
     "talk_to_person": {"en": "Talk to a person", "zh": "转人工客服"},
     "service_down": {
         "en": "Sorry, I can't look that up right now because of a technical problem. "
@@ -37,6 +41,30 @@ MESSAGES: dict[str, dict[str, str]] = {
     "offer_person": {
         "en": "Sorry I couldn't help. Would you like to talk to a person?",
         "zh": "抱歉没能帮到您。需要为您转接人工客服吗？",
+    },
+    "connecting": {
+        "en": "I'm connecting you with a person. They can see our conversation so far, so you "
+        "won't need to repeat yourself.",
+        "zh": "正在为您转接人工客服，客服可以看到我们之前的对话，您无需重复描述。",
+    },
+    "nobody_online": {
+        "en": "Sorry, no one from our team is online right now. Leave your email address and "
+        "we'll get back to you.",
+        "zh": "抱歉，现在暂时没有人工客服在线。请留下您的邮箱，我们会尽快联系您。",
+    },
+    "email_invalid": {
+        "en": "That doesn't look like an email address. Could you check it?",
+        "zh": "这个邮箱地址好像不对，请检查一下。",
+    },
+    "email_saved": {
+        "en": "Thank you. We'll write to {email} as soon as someone is available.",
+        "zh": "谢谢！人工客服会尽快通过 {email} 联系您。",
+    },
+    "contact_channels": {
+        "en": "I'm sorry I couldn't solve this. Our team is available every day 9:00–21:00 "
+        "(UTC+8) on 400-800-1234 or at support@kefu-demo.shop, and will take it from here.",
+        "zh": "抱歉没能帮您解决。人工客服每天9:00–21:00（北京时间）在线，"
+        "电话400-800-1234，邮箱support@kefu-demo.shop，会继续为您处理。",
     },
 }
 

@@ -83,3 +83,29 @@ class KefuServiceClient:
         )
         if response.status_code != 201:
             raise ServiceUnavailableError(f"feedback answered {response.status_code}")
+
+    async def open_handoff(
+        self,
+        conversation_id: str,
+        reason: str,
+        language: str,
+        intents: list[dict[str, Any]],
+        customer_email: str | None = None,
+    ) -> dict[str, Any] | None:
+        """Open (or update) the conversation's handoff; None when the service does not know
+        the conversation (a chat the gateway did not open, e.g. `rasa shell`)."""
+        body: dict[str, Any] = {
+            "conversation_id": conversation_id,
+            "reason": reason,
+            "language": language,
+            "intents": intents[-50:],
+        }
+        if customer_email:
+            body["customer_email"] = customer_email
+        response = await self._request("POST", "/api/v1/internal/handoffs", json=body)
+        if response.status_code == 404:
+            return None
+        if response.status_code != 201:
+            raise ServiceUnavailableError(f"handoff answered {response.status_code}")
+        result: dict[str, Any] = response.json()
+        return result

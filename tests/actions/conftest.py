@@ -48,6 +48,8 @@ class FakeService:
         self.status = 200
         self.requests: list[dict[str, Any]] = []
         self.feedback: list[dict[str, Any]] = []
+        self.handoffs: list[dict[str, Any]] = []
+        self.agents_online = 1
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -56,6 +58,7 @@ class FakeService:
         app.router.add_post(
             "/api/v1/internal/conversations/{conversation_id}/feedback", self.record_feedback
         )
+        app.router.add_post("/api/v1/internal/handoffs", self.open_handoff)
         return app
 
     def _authorised(self, request: web.Request) -> bool:
@@ -73,6 +76,16 @@ class FakeService:
         body = await request.json()
         self.feedback.append({"conversation_id": request.match_info["conversation_id"], **body})
         return web.json_response({"id": len(self.feedback), **body}, status=self.status + 1)
+
+    async def open_handoff(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.json_response({"detail": "invalid service token"}, status=403)
+        body = await request.json()
+        if body["conversation_id"] == "unknown":
+            return web.json_response({"detail": "conversation 'unknown' not found"}, status=404)
+        self.handoffs.append(body)
+        opened = {"handoff_id": 1, "status": "waiting", "agents_online": self.agents_online}
+        return web.json_response(opened | {"created": len(self.handoffs) == 1}, status=201)
 
     async def article(self, request: web.Request) -> web.Response:
         article_id = request.match_info["article_id"]

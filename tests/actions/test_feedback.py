@@ -8,7 +8,6 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient
 from actions.feedback import ActionFeedbackHelpful, ActionFeedbackNotHelpful
-from actions.handoff import ActionHandoff
 from tests.actions.conftest import TOKEN, FakeService, RunWithService, load_tracker
 
 Slots = dict[str, Any]
@@ -90,9 +89,3 @@ def test_not_helpful_without_candidates_offers_a_person_in_chinese(
     [message], _ = execute_feedback(with_service, False, "not_helpful_no_candidates_zh")
     assert message["text"] == "抱歉没能帮到您。需要为您转接人工客服吗？"
     assert message["buttons"] == [{"title": "转人工客服", "payload": "/request_human"}]
-
-
-def test_handoff_tells_the_customer_how_to_reach_a_person() -> None:
-    [message], _ = execute(ActionHandoff(), "question_zh")
-    assert "400-800-1234" in message["text"]
-    assert message["text"].startswith("抱歉")

@@ -1,0 +1,140 @@
+"""Escalation: the handoff action, the contact form, and the triggers in the other actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.clients.kefu_service import KefuServiceClient
+from actions.faq import ActionAnswerFromKb
+from actions.feedback import ActionFeedbackNotHelpful
+from actions.handoff import ActionHandoff, ActionSaveContact, ValidateContactForm
+from tests.actions.conftest import HIT, TOKEN, FakeService, RunWithService, load_tracker
+
+Run = tuple[list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def run_action(
+    with_service: RunWithService, make: type[Action], tracker: Tracker | str, token: str = TOKEN
+) -> Run:
+    dispatcher = CollectingDispatcher()
+    tracker = load_tracker(tracker) if isinstance(tracker, str) else tracker
+
+    async def body(base_url: str) -> list[dict[str, Any]]:
+        action = make(KefuServiceClient(base_url, token, timeout_s=2))  # type: ignore[call-arg]
+        return await action.run(dispatcher, tracker, {})
+
+    return dispatcher.messages, with_service(body)
+
+
+def followups(events: list[dict[str, Any]]) -> list[str]:
+    return [e["name"] for e in events if e["event"] == "followup"]
+
+
+def slot(events: list[dict[str, Any]], name: str) -> Any:
+    return next(e["value"] for e in events if e["event"] == "slot" and e["name"] == name)
+
+
+def test_a_request_for_a_person_opens_a_handoff_with_the_intents_seen(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    [message], events = run_action(with_service, ActionHandoff, "handoff_request_zh")
+    assert message["text"].startswith("正在为您转接人工客服")
+    [sent] = service.handoffs
+    assert (sent["conversation_id"], sent["reason"], sent["language"]) == (
+        "handoff_request_zh",
+        "requested",
+        "zh",
+    )
+    assert sent["intents"] == [
+        {"text": "我的退款还没到", "intent": "ask_question", "confidence": 0.88},
+        {"text": "转人工", "intent": "request_human", "confidence": 0.97},
+    ]
+    assert followups(events) == []
+
+
+def test_with_nobody_online_the_customer_is_asked_for_an_email(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.agents_online = 0
+    [message], events = run_action(with_service, ActionHandoff, "handoff_request_zh")
+    assert "没有人工客服在线" in message["text"]
+    assert followups(events) == ["contact_form"]
+
+
+def test_an_unknown_conversation_or_a_service_failure_gives_contact_channels(
+    with_service: RunWithService,
+) -> None:
+    tracker = load_tracker("handoff_request_zh")
+    tracker.sender_id = "unknown"
+    [message], _ = run_action(with_service, ActionHandoff, tracker)
+    assert "400-800-1234" in message["text"]
+    [message], _ = run_action(with_service, ActionHandoff, "handoff_request_zh", token="wrong")
+    assert "400-800-1234" in message["text"]
+
+
+def test_the_email_is_taken_from_a_sentence_and_checked() -> None:
+    validate = ValidateContactForm().validate_customer_email
+    dispatcher = CollectingDispatcher()
+    tracker = load_tracker("contact_form_email")
+    assert validate("sure, it's Ann@Example.com", dispatcher, tracker, {}) == {
+        "customer_email": "ann@example.com"
+    }
+    assert validate("no idea", dispatcher, tracker, {}) == {"customer_email": None}
+    assert (
+        dispatcher.messages[-1]["text"]
+        == "That doesn't look like an email address. Could you check it?"
+    )
+
+
+def test_the_email_goes_on_the_ticket(with_service: RunWithService, service: FakeService) -> None:
+    tracker = load_tracker("contact_form_email")
+    tracker.slots["customer_email"] = "ann@example.com"
+    [message], _ = run_action(with_service, ActionSaveContact, tracker)
+    assert "ann@example.com" in message["text"]
+    assert service.handoffs[0]["customer_email"] == "ann@example.com"
+
+
+def test_a_second_dont_know_in_a_row_hands_over(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.search_result = {"band": "none", "language": "en", "hits": [HIT]}
+    [message], events = run_action(with_service, ActionAnswerFromKb, "second_dont_know_en")
+    assert message["text"] == "Sorry, I couldn't find that either."
+    assert followups(events) == ["action_handoff"]
+    assert slot(events, "handoff_reason") == "repeated_failure"
+
+
+def test_a_first_dont_know_counts_but_does_not_hand_over(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.search_result = {"band": "none", "language": "en", "hits": []}
+    _, events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    assert followups(events) == []
+    assert slot(events, "kb_failures") == 1.0
+
+
+def test_a_second_not_helpful_in_a_row_hands_over(with_service: RunWithService) -> None:
+    messages, events = run_action(with_service, ActionFeedbackNotHelpful, "second_not_helpful_zh")
+    assert messages == []  # action_handoff speaks next
+    assert followups(events) == ["action_handoff"]
+
+
+def test_an_always_human_topic_or_an_angry_message_hands_over(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.search_result = dict(service.search_result, handoff_topic="chargeback")
+    messages, events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    assert (messages, followups(events), slot(events, "handoff_reason")) == (
+        [],
+        ["action_handoff"],
+        "topic",
+    )
+    service.search_result = dict(service.search_result, handoff_topic=None, sentiment=-0.9)
+    _, events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    assert slot(events, "handoff_reason") == "frustration"
+    service.search_result = dict(service.search_result, sentiment=-0.2)
+    [answer], events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    assert followups(events) == [] and answer["text"].startswith("Refunds arrive")
