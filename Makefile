@@ -76,6 +76,7 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.retrieval
 	$(BIN)/python -m bench.encoders
 	$(BIN)/python -m bench.chat
+	$(BIN)/python -m bench.sentiment
 
 # Everything missing is made first (environments, database, demo articles, index, model; the
 # model is retrained only when its inputs changed); then Rasa, the action server and the

@@ -54,6 +54,14 @@ class Customer:
         [button] = [b for b in reply["buttons"] if title_part in b["title"]]
         return self.say(button["title"], button["payload"])
 
+    def transcript_from_server(self) -> list[dict[str, Any]]:
+        response = httpx.get(
+            f"{self.base_url}/api/v1/conversations/{self.id}/messages", headers=self.auth
+        )
+        response.raise_for_status()
+        messages: list[dict[str, Any]] = response.json()["data"]
+        return messages
+
     def socket(self, after: int = 0) -> ClientConnection:
         ws_url = self.base_url.replace("http://", "ws://")
         return connect(

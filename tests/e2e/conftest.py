@@ -10,7 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from bot.auth.store import UserStore
 from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
+from kb.db import create_engine_for, session_factory
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +28,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     )
     with Stack(config) as running:
         yield running
+
+
+AGENT_PASSWORD = "agent-password-1"
+
+
+@pytest.fixture(scope="session")
+def agent_email(stack: Stack) -> str:
+    """An agent account in the stack's database (created once per run)."""
+    assert stack.config.database_url is not None
+    engine = create_engine_for(stack.config.database_url)
+    with session_factory(engine)() as session:
+        UserStore(session).create("lin@shop.test", "Lin", "agent", AGENT_PASSWORD)
+    engine.dispose()
+    return "lin@shop.test"

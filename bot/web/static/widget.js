@@ -54,6 +54,11 @@
       failed: "无法连接客服，请刷新页面后重试。",
       readMore: "阅读全文",
       agent: "人工客服",
+      rate: "请为本次服务打分（1–5）",
+      ratingComment: "还有什么想告诉我们的吗？（选填）",
+      ratingSend: "提交评价",
+      ratingThanks: "感谢您的评价！",
+      ratingStar: (n) => `${n} 分`,
       empty: "您好！请问有什么可以帮您？",
       separator: "：",
     },
@@ -70,6 +75,11 @@
       failed: "Unable to connect. Please reload the page and try again.",
       readMore: "Read more",
       agent: "Agent",
+      rate: "Rate this chat (1–5)",
+      ratingComment: "Anything else you'd like to tell us? (optional)",
+      ratingSend: "Send rating",
+      ratingThanks: "Thank you for your rating!",
+      ratingStar: (n) => `${n} out of 5`,
       empty: "Hi! How can we help you today?",
       separator: ": ",
     },
@@ -265,11 +275,66 @@
 
   function buildMessage(m, sender) {
     const node = el("div", { class: `kefu-message kefu-from-${sender}` });
-    if (sender === "agent") node.append(el("div", { class: "kefu-sender", text: t.agent }));
+    if (sender === "agent") {
+      const who = typeof m.agent_name === "string" && m.agent_name ? `${t.agent} · ${m.agent_name}` : t.agent;
+      node.append(el("div", { class: "kefu-sender", text: who }));
+    }
     node.append(el("div", { class: "kefu-text", text: typeof m.text === "string" ? m.text : "" }));
     if (Array.isArray(m.articles) && m.articles.length) node.append(buildArticles(m.articles));
     if (Array.isArray(m.buttons) && m.buttons.length) node.append(buildQuickReplies(m.buttons));
+    if (m.kind === "csat_request") node.append(buildRating());
     return node;
+  }
+
+  // The satisfaction rating asked for at the end (after an agent resolved the chat, or the bot
+  // helped and the customer said goodbye): 1–5 and an optional comment, sent once.
+  function buildRating() {
+    const box = el("form", { class: "kefu-rating", "aria-label": t.rate });
+    const scores = el("div", { class: "kefu-rating-scores", role: "radiogroup", "aria-label": t.rate });
+    let chosen = 0;
+    for (let n = 1; n <= 5; n++) {
+      const btn = el("button", {
+        type: "button", class: "kefu-rating-score", "data-score": String(n),
+        "aria-label": t.ratingStar(n), "aria-pressed": "false", text: String(n),
+      });
+      btn.addEventListener("click", () => {
+        chosen = n;
+        for (const b of scores.children) b.setAttribute("aria-pressed", String(b === btn));
+        submit.disabled = false;
+      });
+      scores.append(btn);
+    }
+    const comment = el("textarea", {
+      class: "kefu-rating-comment", rows: "2", maxlength: "1000", placeholder: t.ratingComment,
+      "aria-label": t.ratingComment,
+    });
+    const submit = el("button", { type: "submit", class: "kefu-rating-send", text: t.ratingSend });
+    submit.disabled = true;
+    const result = el("div", { class: "kefu-rating-result", role: "status" });
+    box.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!chosen || !conv) return;
+      submit.disabled = true;
+      try {
+        const response = await fetch(`${kefuUrl}/api/v1/conversations/${encodeURIComponent(conv.id)}/rating`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", Authorization: `Bearer ${conv.token}` },
+          body: JSON.stringify({ score: chosen, comment: comment.value.trim() || null }),
+        });
+        const body = await response.json().catch(() => ({}));
+        if (response.ok) {
+          box.replaceChildren(el("div", { class: "kefu-rating-done", text: t.ratingThanks }));
+        } else {
+          result.textContent = typeof body.detail === "string" ? body.detail : `HTTP ${response.status}`;
+          submit.disabled = response.status === 409;
+        }
+      } catch (_) {
+        result.textContent = t.retrying;
+        submit.disabled = false;
+      }
+    });
+    box.append(el("div", { class: "kefu-rating-label", text: t.rate }), scores, comment, submit, result);
+    return box;
   }
 
   // Pending bubbles stay at the end: confirmed messages go in before the first one still pending.

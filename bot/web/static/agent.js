@@ -1,0 +1,640 @@
+/* Kefu (客服) agent console: plain ES2020, no dependencies, no build step.
+ *
+ * Served at /agent with a strict CSP, so there is no inline script or style anywhere.
+ * Customers can type HTML: every server string is written with textContent, never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  const API = "/api/v1";
+  const WS_BASE = location.origin.replace(/^http/i, "ws"); // http → ws, https → wss
+  const REASONS = { requested: "Asked for a person", repeated_failure: "Bot kept failing",
+    frustration: "Frustrated", topic: "Sensitive topic" };
+  const SENDERS = { customer: "Customer", bot: "Bot", agent: "Agent", system: "System" };
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const ui = {};
+  for (const name of ["error", "error-text", "loading", "login-view", "app", "main", "conn", "online", "user",
+    "filter", "queue", "queue-empty", "queue-count", "detail", "detail-template"]) {
+    ui[name.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(`.agent-${name}`); // "queue-empty" → ui.queueEmpty
+  }
+
+  const state = {
+    me: null, rows: [], target: 0 /* first_response_target_s */, selectedId: null, detail: null,
+    detailSeq: 0, // answers for a handoff that is no longer on screen are dropped
+    seen: new Set(), // message ids already in the transcript
+    queueSocket: null, detailSocket: null, queueLoading: false, queueDirty: false,
+    ticker: null, typingTimer: null, focusReply: false,
+  };
+
+  // ---------------------------------------------------------------- helpers
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  const num = (value, digits = 2) => (typeof value === "number" ? value.toFixed(digits) : "–");
+  const pad = (n) => String(n).padStart(2, "0");
+  const clock = (seconds) => {
+    const s = Math.max(0, Math.floor(seconds));
+    return `${pad(Math.floor(s / 60))}:${pad(s % 60)}`;
+  };
+  const timeOf = (iso) => {
+    const date = new Date(iso);
+    return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  };
+
+  const apiError = (status, message) => Object.assign(new Error(message), { status });
+
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(API + path, options);
+    } catch (_) {
+      throw apiError(0, "Cannot reach the server. Check the connection and try again.");
+    }
+    let data = null;
+    try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
+    if (response.ok) return data;
+    // FastAPI's `detail` is a string for our refusals and a list for validation errors.
+    let detail = data && data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => (d && d.msg) || String(d)).join("; ");
+    throw apiError(response.status, typeof detail === "string" && detail ? detail : `Request failed (${response.status})`);
+  }
+
+  function showError(message) {
+    ui.errorText.textContent = message;
+    ui.error.hidden = !message;
+  }
+  const clearError = () => showError("");
+
+  // Where failed calls end up: an expired session means logging in again.
+  function fail(error) {
+    if (error && error.status === 401 && state.me) {
+      loggedOut();
+      showError("Your session has ended. Please log in again.");
+    } else {
+      showError((error && error.message) || String(error));
+    }
+  }
+
+  // A socket that reconnects with backoff (1 s doubling to 10 s) until stopped or refused.
+  function liveSocket(path, { onFrame, onDown, onRefused }) {
+    const live = { ws: null, stopped: false, delay: 1000, retry: null };
+    const open = () => {
+      const ws = new WebSocket(WS_BASE + API + path);
+      live.ws = ws;
+      ws.addEventListener("message", (event) => {
+        let frame;
+        try { frame = JSON.parse(event.data); } catch (_) { return; }
+        if (frame.type === "ready") live.delay = 1000;
+        onFrame(frame);
+      });
+      ws.addEventListener("close", (event) => {
+        if (live.stopped || live.ws !== ws) return;
+        if (event.code === 4401) { loggedOut(); showError("Please log in again."); return; }
+        if (event.code === 4403) { onRefused(); return; }
+        if (onDown) onDown();
+        live.retry = setTimeout(open, live.delay);
+        live.delay = Math.min(live.delay * 2, 10000);
+      });
+    };
+    live.stop = () => {
+      live.stopped = true;
+      clearTimeout(live.retry);
+      if (live.ws) live.ws.close();
+    };
+    open();
+    return live;
+  }
+
+  // ---------------------------------------------------------------- login / logout
+
+  function showLogin() {
+    ui.loading.hidden = true;
+    ui.app.hidden = true;
+    ui.loginView.hidden = false;
+    $(".agent-login-email").focus();
+  }
+
+  async function boot() {
+    try {
+      startApp(await api("GET", "/auth/me"));
+    } catch (error) {
+      if (error.status === 401) showLogin();
+      else { ui.loading.hidden = true; showError(error.message); }
+    }
+  }
+
+  $(".agent-login").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = $(".agent-login-submit");
+    const email = $(".agent-login-email").value.trim();
+    const password = $(".agent-login-password").value;
+    if (!email || !password) { showError("Enter your email and password."); return; }
+    submit.disabled = true;
+    try {
+      const user = await api("POST", "/auth/login", { email, password });
+      $(".agent-login-password").value = "";
+      clearError();
+      startApp(user);
+    } catch (error) {
+      showError(error.message); // 401 wrong password, 429 too many tries: the server says which
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  $(".agent-logout").addEventListener("click", async () => {
+    try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
+    loggedOut();
+  });
+
+  $(".agent-error-close").addEventListener("click", clearError);
+
+  function startApp(user) {
+    state.me = user;
+    ui.user.textContent = `${user.name || user.email} (${user.role})`;
+    ui.loading.hidden = true;
+    ui.loginView.hidden = true;
+    ui.app.hidden = false;
+    ui.main.hidden = false;
+    setConn("connecting");
+    // This socket also marks the agent online, so it stays open for the whole session.
+    state.queueSocket = liveSocket("/agent/ws", {
+      onFrame: (frame) => {
+        if (frame.type === "ready") setConn("live"); // and refetch: changes may have been missed
+        if (frame.type === "ready" || frame.type === "queue_changed") loadQueue();
+      },
+      onDown: () => setConn("down"),
+      onRefused: notAgent,
+    });
+    loadQueue();
+    if (!state.ticker) state.ticker = setInterval(tick, 1000);
+  }
+
+  function stopSockets() {
+    if (state.queueSocket) state.queueSocket.stop();
+    state.queueSocket = null;
+    clearDetail();
+  }
+
+  function loggedOut() {
+    state.me = null;
+    stopSockets();
+    clearInterval(state.ticker);
+    state.ticker = null;
+    state.rows = [];
+    ui.queue.replaceChildren();
+    showLogin();
+  }
+
+  function notAgent() {
+    stopSockets();
+    ui.main.hidden = true;
+    setConn("offline");
+    showError("This account is not an agent.");
+  }
+
+  function setConn(mode) {
+    ui.conn.textContent = { connecting: "connecting…", live: "● live", down: "reconnecting…", offline: "offline" }[mode];
+    ui.conn.className = `agent-conn conn-${mode}`;
+  }
+
+  // ---------------------------------------------------------------- queue
+
+  // Bursts of queue_changed collapse into the fetch in flight plus at most one more.
+  async function loadQueue() {
+    if (state.queueLoading) { state.queueDirty = true; return; }
+    state.queueLoading = true;
+    try {
+      do {
+        state.queueDirty = false;
+        await fetchQueue();
+      } while (state.queueDirty && state.me);
+    } finally {
+      state.queueLoading = false;
+    }
+  }
+
+  async function fetchQueue() {
+    const filter = ui.filter.value;
+    let data;
+    try {
+      data = await api("GET", `/handoffs?status=${encodeURIComponent(filter)}`);
+    } catch (error) {
+      if (error.status === 403) notAgent();
+      else fail(error);
+      return;
+    }
+    if (filter !== ui.filter.value || !state.me) { state.queueDirty = true; return; }
+    state.rows = Array.isArray(data.data) ? data.data : []; // keep the server's priority order
+    state.target = Number(data.first_response_target_s) || 0;
+    const online = Number(data.agents_online) || 0;
+    ui.online.textContent = `${online} agent${online === 1 ? "" : "s"} online`;
+    renderQueue();
+    followSelected();
+  }
+
+  ui.filter.addEventListener("change", () => loadQueue());
+
+  function renderQueue() {
+    const focused = document.activeElement;
+    const focusedId = focused && focused.matches(".agent-queue-item") ? focused.dataset.handoffId : null;
+    ui.queue.replaceChildren(...state.rows.map(queueItem));
+    ui.queueEmpty.hidden = state.rows.length > 0;
+    ui.queueCount.textContent = `(${state.rows.length})`;
+    const waiting = state.rows.filter((row) => row.status === "waiting").length;
+    document.title = `${waiting ? `(${waiting}) ` : ""}Kefu agent console`;
+    if (focusedId) { // redrawing must not throw away keyboard focus
+      const again = ui.queue.querySelector(`[data-handoff-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+    tick();
+  }
+
+  function queueItem(row) {
+    const item = el("li", `agent-queue-item status-${row.status}`);
+    item.dataset.handoffId = String(row.id);
+    item.tabIndex = 0;
+    item.setAttribute("role", "button");
+    markSelected(item, row.id === state.selectedId);
+    const top = el("div", "agent-qi-top");
+    top.append(
+      el("span", `agent-lang lang-${row.language}`, (row.language || "?").toUpperCase()),
+      el("span", "agent-qi-priority", `P${row.priority}`),
+      el("span", "agent-qi-status", row.status),
+      el("span", "agent-qi-wait", clock(waitOf(row))),
+    );
+    const meta = el("div", "agent-qi-meta", REASONS[row.reason] || row.reason);
+    if (row.agent_name) meta.append(el("span", "agent-qi-agent", ` · ${row.agent_name}`));
+    item.append(top, el("div", "agent-qi-summary", row.summary || "(no summary)"), meta);
+    return item;
+  }
+
+  function markSelected(item, on) {
+    item.classList.toggle("selected", on);
+    if (on) item.setAttribute("aria-current", "true");
+    else item.removeAttribute("aria-current");
+  }
+
+  function openFromQueue(event) {
+    const item = event.target.closest(".agent-queue-item");
+    if (item) select(Number(item.dataset.handoffId));
+  }
+
+  ui.queue.addEventListener("click", openFromQueue);
+  ui.queue.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault(); // Space would scroll the list
+    openFromQueue(event);
+  });
+
+  // Waiting ones count up live from created_at; the others show how long they did wait.
+  function waitOf(row) {
+    const created = Date.parse(row.created_at);
+    if (row.status === "waiting" && !isNaN(created)) return (Date.now() - created) / 1000;
+    return Number(row.wait_seconds) || 0;
+  }
+
+  function slaClass(seconds) {
+    const ratio = state.target ? seconds / state.target : 0;
+    return ratio < 0.5 ? "sla-ok" : ratio < 1 ? "sla-warn" : "sla-breach";
+  }
+
+  function tick() {
+    const rows = new Map(state.rows.map((row) => [String(row.id), row]));
+    for (const item of ui.queue.children) {
+      const row = rows.get(item.dataset.handoffId);
+      if (!row) continue;
+      const seconds = waitOf(row);
+      item.querySelector(".agent-qi-wait").textContent = clock(seconds);
+      item.classList.remove("sla-ok", "sla-warn", "sla-breach");
+      item.classList.add(slaClass(seconds));
+    }
+  }
+
+  // The open handoff changed elsewhere (claimed by someone else, closed): reload it.
+  function followSelected() {
+    const shown = state.detail;
+    if (!shown || shown.id !== state.selectedId) return;
+    const row = state.rows.find((r) => r.id === shown.id);
+    const filter = ui.filter.value;
+    const listed = filter === "open" ? ["waiting", "assigned"] : [filter];
+    const changed = row ? row.status !== shown.status || row.agent_id !== shown.agent_id : listed.includes(shown.status);
+    if (changed) loadDetail(shown.id, true);
+  }
+
+  // ---------------------------------------------------------------- detail
+
+  function select(id) {
+    if (!id) return;
+    for (const item of ui.queue.children) markSelected(item, Number(item.dataset.handoffId) === id);
+    if (id === state.selectedId && state.detail) return;
+    clearDetail("Loading…");
+    state.selectedId = id;
+    loadDetail(id, false);
+  }
+
+  function clearDetail(message) {
+    if (state.detailSocket) state.detailSocket.stop();
+    state.detailSocket = null;
+    state.detailSeq += 1;
+    state.selectedId = null;
+    state.detail = null;
+    state.seen = new Set();
+    ui.detail.replaceChildren(el("p", "agent-placeholder", message || "Select a handoff from the queue."));
+  }
+
+  // quiet: a background refresh, whose refusal goes into the pane rather than the banner.
+  async function loadDetail(id, quiet) {
+    const seq = ++state.detailSeq;
+    let data;
+    try {
+      data = await api("GET", `/handoffs/${id}`);
+    } catch (error) {
+      if (seq !== state.detailSeq) return;
+      if (error.status === 403 || error.status === 404) {
+        clearDetail(error.message);
+        if (!quiet) showError(error.message);
+      } else {
+        fail(error);
+      }
+      return;
+    }
+    if (seq !== state.detailSeq || state.selectedId !== id) return;
+    renderDetail(data);
+    if (!state.detailSocket) {
+      state.detailSocket = liveSocket(`/handoffs/${id}/ws`, {
+        onFrame: (frame) => {
+          if (frame.type === "ready") catchUp(id); // messages sent between our fetch and the subscription
+          else if (frame.type === "message") appendMessage(frame.message);
+          else if (frame.type === "typing") showTyping(Boolean(frame.active));
+        },
+        onRefused: () => { state.detailSocket = null; },
+      });
+    }
+  }
+
+  async function catchUp(id) {
+    try {
+      const data = await api("GET", `/handoffs/${id}`);
+      if (state.selectedId === id && state.detail) for (const m of data.messages || []) appendMessage(m);
+    } catch (_) { /* the next queue refresh reports anything lasting */ }
+  }
+
+  const holds = (data) => data.status === "assigned" && Boolean(state.me) && data.agent_id === state.me.id;
+
+  function renderDetail(data) {
+    // Keep whatever the agent was typing when the same handoff is redrawn.
+    const same = state.detail && state.detail.id === data.id;
+    const drafts = [".agent-reply", ".agent-note", ".agent-kb-query"]
+      .map((name) => [name, same && $(name, ui.detail)]).filter(([, field]) => field).map(([name, f]) => [name, f.value]);
+    state.detail = data;
+    state.seen = new Set();
+    const packet = data.packet || {};
+    const view = ui.detailTemplate.content.cloneNode(true);
+    $(".agent-summary", view).textContent = data.summary || packet.summary || "(no summary)";
+    fillFacts($(".agent-facts", view), data, packet);
+    fillArticles($(".agent-articles", view), packet.articles || []);
+    fillSentiment($(".agent-sentiment", view), packet.sentiment || []);
+    for (const i of packet.intents || []) {
+      $(".agent-intents", view).append(el("li", null, `${i.text} → ${i.intent} (${num(i.confidence)})`));
+    }
+    for (const note of data.notes || []) $(".agent-notes", view).append(noteItem(note));
+    if (data.status !== "waiting") $(".agent-claim", view).remove();
+    if (!holds(data)) $(".agent-holder", view).remove();
+    ui.detail.replaceChildren(view);
+
+    for (const message of data.messages || []) appendMessage(message, false);
+    const transcript = $(".agent-transcript", ui.detail);
+    transcript.scrollTop = transcript.scrollHeight;
+    for (const [name, value] of drafts) {
+      const field = $(name, ui.detail);
+      if (field) field.value = value;
+    }
+    const reply = $(".agent-reply", ui.detail);
+    if (reply && state.focusReply) { state.focusReply = false; reply.focus(); }
+  }
+
+  function fillFacts(list, data, packet) {
+    const add = (term, value) => {
+      if (value !== undefined && value !== null && value !== "") list.append(el("dt", null, term), el("dd", null, value));
+    };
+    const customer = packet.customer || {};
+    const email = data.customer_email || customer.email;
+    add("Customer", [data.customer_name || customer.name, email && `<${email}>`].filter(Boolean).join(" ") || "anonymous");
+    add("Reason", REASONS[data.reason] || data.reason);
+    add("Language", { zh: "Chinese (zh)", en: "English (en)" }[data.language] || data.language);
+    add("Status", data.agent_name ? `${data.status} · ${data.agent_name}` : data.status);
+    const parts = data.priority_parts || {};
+    const why = ["reason", "upset", "topic", "waiting"].filter((k) => parts[k] !== undefined).map((k) => `${k} ${parts[k]}`);
+    add("Priority", why.length ? `${data.priority} (${why.join(", ")})` : data.priority);
+    add("Sentiment", num(data.sentiment));
+  }
+
+  function fillArticles(list, articles) {
+    const feedbacks = { helpful: "helpful", not_helpful: "not helpful" };
+    for (const a of articles) {
+      const item = el("li");
+      item.append(
+        el("span", "agent-article-title", a.title || a.article_id),
+        el("span", "agent-article-meta", ` ${num(a.score)} · ${a.band || "?"} · `),
+        el("span", `agent-feedback fb-${a.feedback || "none"}`, feedbacks[a.feedback] || "no feedback"),
+      );
+      if (a.question) item.title = `Asked: ${a.question}`;
+      list.append(item);
+    }
+  }
+
+  // One bar per customer message: up from the middle line when positive, down when negative.
+  function fillSentiment(chart, points) {
+    chart.setAttribute("aria-label", `Sentiment per customer message: ${points.map((p) => num(p.score)).join(", ") || "none"}`);
+    for (const point of points) {
+      const score = Math.max(-1, Math.min(1, Number(point.score) || 0));
+      const bar = el("span", `agent-sent-bar ${score < -0.2 ? "neg" : score > 0.2 ? "pos" : "neu"}`);
+      bar.title = point.text ? `${num(score)} · ${point.text}` : num(score);
+      const fill = el("span", "agent-sent-fill");
+      fill.style.height = `${Math.max(4, Math.abs(score) * 50)}%`; // CSSOM writes are allowed by the CSP
+      bar.append(fill);
+      chart.append(bar);
+    }
+  }
+
+  function noteItem(note) {
+    const item = el("li", "agent-note-item");
+    item.append(
+      el("span", "agent-note-meta", `${note.author || "?"} · ${timeOf(note.created_at)}`),
+      el("div", "agent-note-text", note.text),
+    );
+    return item;
+  }
+
+  function messageItem(message) {
+    const sender = SENDERS[message.sender] ? message.sender : "system";
+    const item = el("li", `agent-msg from-${sender}`);
+    item.dataset.messageId = String(message.id);
+    const meta = el("div", "agent-msg-meta");
+    meta.append(el("span", "agent-msg-sender", SENDERS[sender]), el("span", "agent-msg-time", timeOf(message.created_at)));
+    item.append(meta, el("div", "agent-msg-text", message.text));
+    // What the bot offered, as plain text: the agent needs to know, not to click it.
+    const titles = (list) => (Array.isArray(list) ? list.map((x) => x.title || x.label).filter(Boolean) : []);
+    const buttons = titles(message.buttons);
+    const articles = titles(message.articles);
+    if (buttons.length) item.append(el("div", "agent-msg-extra", `Buttons: ${buttons.join(" · ")}`));
+    if (articles.length) item.append(el("div", "agent-msg-extra", `Articles: ${articles.join(" · ")}`));
+    return item;
+  }
+
+  // Messages come from the fetch, the socket and our own POST: keep each once, in id order.
+  function appendMessage(message, scroll = true) {
+    const transcript = $(".agent-transcript", ui.detail);
+    if (!transcript || !message || state.seen.has(message.id)) return;
+    state.seen.add(message.id);
+    const nearBottom = transcript.scrollHeight - transcript.scrollTop - transcript.clientHeight < 60;
+    const later = [...transcript.children].find((li) => Number(li.dataset.messageId) > message.id);
+    transcript.insertBefore(messageItem(message), later || null);
+    if (message.sender === "customer") showTyping(false);
+    if (scroll && (nearBottom || message.sender === "agent")) transcript.scrollTop = transcript.scrollHeight;
+  }
+
+  function showTyping(active) {
+    const typing = $(".agent-typing", ui.detail);
+    if (!typing) return;
+    typing.hidden = !active;
+    clearTimeout(state.typingTimer);
+    if (active) state.typingTimer = setTimeout(() => { typing.hidden = true; }, 8000);
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  // The pane is redrawn often, so its controls are handled here once, by delegation.
+  ui.detail.addEventListener("click", (event) => {
+    const target = event.target.closest("button");
+    if (!target || !state.detail) return;
+    const id = state.detail.id;
+    if (target.matches(".agent-claim")) claim(id, target);
+    else if (target.matches(".agent-resolve")) closeHandoff(id, "resolve", "Resolve this handoff? The customer will be asked to rate the conversation.");
+    else if (target.matches(".agent-return")) closeHandoff(id, "return", "Hand this conversation back to the bot?");
+    else if (target.matches(".agent-kb-insert")) insertLink(target.closest(".agent-kb-hit"));
+  });
+
+  ui.detail.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!state.detail) return;
+    const form = event.target;
+    if (form.matches(".agent-reply-form")) post(state.detail.id, "messages", ".agent-reply", ".agent-send", appendMessage);
+    else if (form.matches(".agent-note-form")) post(state.detail.id, "notes", ".agent-note", ".agent-add-note", addNote);
+    else if (form.matches(".agent-kb-form")) searchKb();
+  });
+
+  ui.detail.addEventListener("keydown", (event) => {
+    // isComposing: the Enter that picks a Chinese IME candidate must not send the message.
+    if (!event.target.matches(".agent-reply") || event.key !== "Enter" || event.shiftKey || event.isComposing) return;
+    event.preventDefault();
+    event.target.form.requestSubmit();
+  });
+
+  async function claim(id, claimButton) {
+    clearError();
+    claimButton.disabled = true;
+    try {
+      await api("POST", `/handoffs/${id}/claim`);
+      state.focusReply = true; // whichever redraw comes first (ours or the queue's) takes it
+      await loadDetail(id, false);
+    } catch (error) {
+      claimButton.disabled = false;
+      fail(error); // 409: someone else was faster, and the detail names them
+    }
+    loadQueue();
+  }
+
+  // A reply or a note: the text stays in its box unless the server took it.
+  async function post(id, what, fieldSelector, buttonSelector, onCreated) {
+    const field = $(fieldSelector, ui.detail);
+    const submit = $(buttonSelector, ui.detail);
+    const text = field ? field.value.trim() : "";
+    if (!text || submit.disabled) return;
+    submit.disabled = true;
+    try {
+      const created = await api("POST", `/handoffs/${id}/${what}`, { text });
+      if (state.selectedId === id) {
+        onCreated(created);
+        field.value = "";
+      }
+      clearError();
+    } catch (error) {
+      fail(error);
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
+  function addNote(note) {
+    const list = $(".agent-notes", ui.detail);
+    if (list) list.append(noteItem(note));
+  }
+
+  async function searchKb() {
+    const q = $(".agent-kb-query", ui.detail).value.trim();
+    const results = $(".agent-kb-results", ui.detail);
+    if (!q) return;
+    results.replaceChildren(el("p", "agent-none", "Searching…"));
+    let data;
+    try {
+      data = await api("GET", `/agent/kb/search?q=${encodeURIComponent(q)}`);
+    } catch (error) {
+      results.replaceChildren();
+      fail(error);
+      return;
+    }
+    const hits = (data && data.hits) || [];
+    if (!hits.length) { results.replaceChildren(el("p", "agent-none", "No matching articles.")); return; }
+    const list = el("ul", "agent-kb-list");
+    for (const hit of hits.slice(0, 5)) {
+      const item = el("li", "agent-kb-hit");
+      // The link text is built from the hit itself, kept on the item for the Insert button.
+      const url = hit.url ? (/^https?:/i.test(hit.url) ? hit.url : `${location.origin}${hit.url}`) : "";
+      item.dataset.link = url ? `${hit.title}: ${url}` : String(hit.title);
+      const answer = hit.answer || "";
+      item.appendChild(el("div", "agent-kb-head"))
+        .append(el("strong", "agent-kb-title", hit.title), el("span", "agent-kb-score", num(hit.score)));
+      item.append(
+        el("p", "agent-kb-snippet", answer.length > 120 ? `${answer.slice(0, 120)}…` : answer),
+        Object.assign(el("button", "agent-kb-insert", "Insert link"), { type: "button" }),
+      );
+      list.append(item);
+    }
+    results.replaceChildren(el("p", "agent-kb-band", `Match: ${data.band || "?"}`), list);
+  }
+
+  function insertLink(hit) {
+    const field = $(".agent-reply", ui.detail);
+    if (!field || !hit) return;
+    const before = field.value;
+    field.value = `${before}${before && !/\s$/.test(before) ? "\n" : ""}${hit.dataset.link}`.slice(0, 2000);
+    field.focus();
+  }
+
+  async function closeHandoff(id, action, question) {
+    if (!window.confirm(question)) return;
+    clearError();
+    try {
+      await api("POST", `/handoffs/${id}/${action}`);
+    } catch (error) {
+      fail(error);
+    }
+    loadQueue();
+    if (state.selectedId === id) loadDetail(id, false);
+  }
+
+  boot();
+})();
