@@ -12,3 +12,22 @@ class ArticleNotFoundError(KeyError):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class ArticleExistsError(ValueError):
+    """An article with this id exists already (create, not update)."""
+
+    def __init__(self, article_id: str) -> None:
+        super().__init__(f"article {article_id!r} exists already")
+
+
+class StaleVersionError(RuntimeError):
+    """The article changed since the editor loaded it (optimistic locking)."""
+
+    def __init__(self, article_id: str, current: int, author: str | None, when: str) -> None:
+        self.current = current
+        by = f" by {author}" if author else ""
+        super().__init__(
+            f"article {article_id!r} changed since you loaded it: version {current}{by} at "
+            f"{when}; reload to see their changes"
+        )

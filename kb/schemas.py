@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from kb.markdown import strip_html
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
 MAX_BODY_CHARS = 20_000
 
@@ -51,6 +53,15 @@ class ArticleIn(BaseModel):
     @classmethod
     def _strip(cls, value: object) -> object:
         return _clean(value) if isinstance(value, str) else value
+
+    @field_validator("body", mode="after")
+    @classmethod
+    def _no_html(cls, value: str) -> str:
+        # Bodies are Markdown; HTML typed into one is removed on save (see kb/markdown.py).
+        stripped = strip_html(value).strip()
+        if not stripped:
+            raise ValueError("the body is empty once HTML tags are removed")
+        return stripped
 
     @field_validator("questions", mode="after")
     @classmethod

@@ -12,7 +12,7 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kb.errors import ArticleNotFoundError
+from kb.errors import ArticleExistsError, ArticleNotFoundError, StaleVersionError
 from kb.models import Article, ArticleVersion, utcnow
 from kb.schemas import ArticleIn, ArticleSnapshot, ArticleStatus, Language
 
@@ -148,3 +148,43 @@ class ArticleStore:
         content = {name: getattr(old, name) for name in _CONTENT_FIELDS}
         self._apply(row, content, author)
         return _snapshot(row)
+
+    # ----- the editor console: explicit create, and changes checked against a loaded version
+
+    def create(self, data: ArticleIn, author: str | None = None) -> ArticleSnapshot:
+        if self.session.get(Article, data.id) is not None:
+            raise ArticleExistsError(data.id)
+        return self.upsert(data, author).article
+
+    def _check_version(self, row: Article, expected_version: int) -> None:
+        """Saving over a version newer than the one the editor loaded is refused."""
+        if row.version != expected_version:
+            raise StaleVersionError(
+                row.id, row.version, row.author, row.updated_at.isoformat(timespec="seconds")
+            )
+
+    def update(
+        self, data: ArticleIn, expected_version: int, author: str | None = None
+    ) -> ArticleSnapshot:
+        row = self._row(data.id)
+        self._check_version(row, expected_version)
+        self._apply(row, data.model_dump(mode="json", exclude={"id"}), author)
+        return _snapshot(row)
+
+    def change_status(
+        self, article_id: str, status: ArticleStatus, expected_version: int, author: str | None
+    ) -> ArticleSnapshot:
+        self._check_version(self._row(article_id), expected_version)
+        return self.set_status(article_id, status, author)
+
+    def restore_checked(
+        self, article_id: str, version: int, expected_version: int, author: str | None
+    ) -> ArticleSnapshot:
+        self._check_version(self._row(article_id), expected_version)
+        return self.restore(article_id, version, author)
+
+    def version(self, article_id: str, version: int) -> ArticleSnapshot:
+        old = self.session.get(ArticleVersion, (article_id, version))
+        if old is None:
+            raise ArticleNotFoundError(article_id, version)
+        return _snapshot(old)

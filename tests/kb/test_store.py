@@ -1,4 +1,5 @@
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import inspect
 
 from kb.db import create_engine_for
@@ -64,11 +65,20 @@ def test_validation_cleans_questions_and_tags() -> None:
     assert cleaned.tags == ["refund"]
 
 
-def test_html_is_stored_as_text_and_nul_bytes_dropped(store: ArticleStore) -> None:
-    store.upsert(article(body="<script>alert(1)</script>\x00 Returns"))
+def test_html_tags_in_a_body_are_removed_on_save_and_nul_bytes_dropped(
+    store: ArticleStore,
+) -> None:
+    store.upsert(
+        article(body='<script>alert(1)</script>\x00 Returns <b onclick="x">now</b>, 1 < 2')
+    )
     stored = store.get("returns-policy")
     assert stored is not None
-    assert stored.body == "<script>alert(1)</script> Returns"
+    assert stored.body == "alert(1) Returns now, 1 < 2"
+
+
+def test_a_body_of_html_only_is_rejected() -> None:
+    with pytest.raises(ValidationError, match="empty once HTML tags are removed"):
+        article(body="<img src=x onerror=alert(1)>")
 
 
 def test_timestamps_come_back_timezone_aware(store: ArticleStore) -> None:

@@ -1,7 +1,7 @@
 """The public page of a published article: the link the bot sends with an answer.
 
-The Markdown body is shown as escaped, pre-wrapped text; no HTML from an article is ever
-rendered. (Proper Markdown rendering with a sanitiser comes with the editor console.)
+The Markdown body is rendered by kb.markdown: raw HTML is escaped, never rendered, and only
+http(s), mailto and relative links survive; the page forbids scripts altogether (CSP).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from bot.api.deps import PublishedArticleDep
+from kb.markdown import render_markdown
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -20,8 +21,8 @@ _PAGE = """<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
 <style>body{{font:16px/1.6 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem}}
-pre{{white-space:pre-wrap;font:inherit}}</style></head>
-<body><h1>{title}</h1><pre>{body}</pre></body></html>"""
+table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6rem}}</style>
+</head><body><h1>{title}</h1>{body}</body></html>"""
 
 
 @router.get("/{article_id}", response_class=HTMLResponse)
@@ -29,7 +30,7 @@ def article_page(article: PublishedArticleDep) -> HTMLResponse:
     page = _PAGE.format(
         lang="zh-CN" if article.language == "zh" else "en",
         title=html.escape(article.title),
-        body=html.escape(article.body),
+        body=render_markdown(article.body),
     )
     # The page has no scripts; forbid any that slipped in through content.
     return HTMLResponse(
