@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     ]
     always_human_priority: int = 20  # priority points of such a topic
     first_response_target_s: int = 120  # the agents' SLA: first reply within this many seconds
+    # An article is flagged "needs review" when (not helpful + handoff after) / offered is above
+    # this, once it has been offered at least review_min_offered times.
+    review_threshold: float = 0.3
+    review_min_offered: int = 5
     secure_cookies: bool = False  # set true behind HTTPS (the login cookie is then Secure)
 
     @model_validator(mode="after")

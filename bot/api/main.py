@@ -11,8 +11,10 @@ from fastapi.staticfiles import StaticFiles
 
 from bot.api.routes import (
     article_pages,
+    articles,
     auth,
     conversations,
+    gaps,
     handoffs,
     health,
     internal_conversations,
@@ -33,6 +35,8 @@ api_router.include_router(internal_handoffs.router)
 api_router.include_router(auth.router)
 api_router.include_router(handoffs.router)
 api_router.include_router(handoffs.agent_router)
+api_router.include_router(articles.router)
+api_router.include_router(gaps.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -33,12 +33,22 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 AGENT_PASSWORD = "agent-password-1"
 
 
-@pytest.fixture(scope="session")
-def agent_email(stack: Stack) -> str:
-    """An agent account in the stack's database (created once per run)."""
+def _create_user(stack: Stack, email: str, name: str, role: str) -> str:
     assert stack.config.database_url is not None
     engine = create_engine_for(stack.config.database_url)
     with session_factory(engine)() as session:
-        UserStore(session).create("lin@shop.test", "Lin", "agent", AGENT_PASSWORD)
+        UserStore(session).create(email, name, role, AGENT_PASSWORD)
     engine.dispose()
-    return "lin@shop.test"
+    return email
+
+
+@pytest.fixture(scope="session")
+def agent_email(stack: Stack) -> str:
+    """An agent account in the stack's database (created once per run)."""
+    return _create_user(stack, "lin@shop.test", "Lin", "agent")
+
+
+@pytest.fixture(scope="session")
+def editor_email(stack: Stack) -> str:
+    """An editor account (password AGENT_PASSWORD too)."""
+    return _create_user(stack, "erin@shop.test", "Erin", "editor")

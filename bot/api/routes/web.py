@@ -33,3 +33,13 @@ def agent_console() -> FileResponse:
         media_type="text/html; charset=utf-8",
         headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
     )
+
+
+@router.get("/editor", include_in_schema=False)
+def editor_console() -> FileResponse:
+    """The knowledge editors' console; it logs in through the API."""
+    return FileResponse(
+        STATIC_DIR / "editor.html",
+        media_type="text/html; charset=utf-8",
+        headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
+    )

@@ -1,0 +1,337 @@
+"""The editors' article API: every route's success, 401/403, 404, 409 and 422, and the live
+index (a published article is found at once, an archived one never again)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from bot.api.main import create_app
+from bot.auth.store import UserStore
+from bot.conversations.store import ConversationStore
+from bot.conversations.trail import BotTrail
+from bot.settings import Settings
+from kb.db import create_engine_for, session_factory
+
+pytestmark = pytest.mark.slow
+PASSWORD = "correct-horse-battery"
+NEW = {
+    "id": "gift-wrapping",
+    "title": "Gift wrapping",
+    "body": "We wrap any order in recycled gift paper for 5 yuan. Tick **Gift wrap** at checkout.",
+    "questions": ["Do you offer gift wrapping?", "Can you wrap my order as a present?"],
+    "category": "orders",
+    "tags": ["gift"],
+    "language": "en",
+}
+
+
+@pytest.fixture(scope="module")
+def database(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the demo database these tests may change, with an editor and an agent."""
+    folder = tmp_path_factory.mktemp("articles")
+    shutil.copy(demo_database / "kefu.db", folder / "kefu.db")
+    engine = create_engine_for(f"sqlite:///{folder / 'kefu.db'}")
+    with session_factory(engine)() as session:
+        UserStore(session).create("erin@shop.test", "Erin", "editor", PASSWORD)
+        UserStore(session).create("alice@shop.test", "Alice", "agent", PASSWORD)
+    engine.dispose()
+    return folder
+
+
+@pytest.fixture(scope="module")
+def app_client(database: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=f"sqlite:///{database / 'kefu.db'}",
+        index_dir=database / "index",
+        environment="test",
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def login(client: TestClient, email: str) -> dict[str, str]:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    token = response.cookies["kefu_session"]
+    client.cookies.clear()
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture(scope="module")
+def editor(app_client: TestClient) -> dict[str, str]:
+    return login(app_client, "erin@shop.test")
+
+
+def create(client: TestClient, editor: dict[str, str], **changes: Any) -> dict[str, Any]:
+    response = client.post("/api/v1/articles", json=NEW | changes, headers=editor)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def top_hit(client: TestClient, editor: dict[str, str], text: str) -> str | None:
+    hits = client.post("/api/v1/articles/try", json={"text": text}, headers=editor).json()["hits"]
+    return hits[0]["article_id"] if hits else None
+
+
+ROUTES = [
+    ("GET", "/api/v1/articles", None),
+    ("POST", "/api/v1/articles", NEW),
+    ("GET", "/api/v1/articles/returns-policy", None),
+    ("PUT", "/api/v1/articles/returns-policy", {**NEW, "expected_version": 1}),
+    ("POST", "/api/v1/articles/returns-policy/status", {"status": "draft", "expected_version": 1}),
+    ("GET", "/api/v1/articles/returns-policy/versions", None),
+    ("GET", "/api/v1/articles/returns-policy/diff?from=1&to=1", None),
+    ("POST", "/api/v1/articles/returns-policy/restore", {"version": 1, "expected_version": 1}),
+    ("POST", "/api/v1/articles/preview", {"body": "x"}),
+    ("POST", "/api/v1/articles/try", {"text": "refund"}),
+    (
+        "POST",
+        "/api/v1/articles/import",
+        {"format": "jsonl", "files": [{"name": "a", "content": ""}]},
+    ),
+    ("GET", "/api/v1/articles/export", None),
+    ("GET", "/api/v1/gaps", None),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), ROUTES)
+def test_every_article_route_needs_an_editor(
+    app_client: TestClient, method: str, path: str, body: dict[str, Any] | None
+) -> None:
+    anonymous = app_client.request(method, path, json=body)
+    assert (anonymous.status_code, anonymous.json()["detail"]) == (401, "log in first")
+    agent = app_client.request(
+        method, path, json=body, headers=login(app_client, "alice@shop.test")
+    )
+    assert (agent.status_code, agent.json()["detail"]) == (403, "this needs the editor role")
+
+
+def test_list_with_search_filters_and_paging(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    everything = app_client.get("/api/v1/articles?limit=100", headers=editor).json()
+    assert everything["count"] >= 54
+    chinese = app_client.get("/api/v1/articles?language=zh&limit=100", headers=editor).json()
+    assert chinese["data"] and all(a["language"] == "zh" for a in chinese["data"])
+    found = app_client.get("/api/v1/articles?q=退货", headers=editor).json()
+    assert "returns-policy-zh" in [a["id"] for a in found["data"]]
+    page = app_client.get("/api/v1/articles?offset=10&limit=5", headers=editor).json()
+    assert [a["id"] for a in page["data"]] == [a["id"] for a in everything["data"][10:15]]
+    assert "returns" in everything["categories"]
+    bad = app_client.get("/api/v1/articles?status=deleted", headers=editor)
+    assert bad.status_code == 422
+
+
+def test_read_one_with_its_rendered_body(app_client: TestClient, editor: dict[str, str]) -> None:
+    article = app_client.get("/api/v1/articles/returns-policy", headers=editor).json()
+    assert article["body_html"].startswith("<p>")
+    assert article["questions"]
+    missing = app_client.get("/api/v1/articles/nope", headers=editor)
+    assert (missing.status_code, missing.json()["detail"]) == (404, "article 'nope' not found")
+
+
+def test_a_published_article_is_answerable_at_once_and_gone_when_archived(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    question = "can you wrap my order as a birthday present"
+    assert top_hit(app_client, editor, question) != "gift-wrapping"
+    draft = create(app_client, editor)
+    assert (draft["status"], draft["version"]) == ("draft", 1)
+    assert top_hit(app_client, editor, question) != "gift-wrapping"  # drafts are never answered
+    published = app_client.post(
+        "/api/v1/articles/gift-wrapping/status",
+        json={"status": "published", "expected_version": 1},
+        headers=editor,
+    ).json()
+    assert published["version"] == 2
+    assert top_hit(app_client, editor, question) == "gift-wrapping"
+    archived = app_client.post(
+        "/api/v1/articles/gift-wrapping/status",
+        json={"status": "archived", "expected_version": 2},
+        headers=editor,
+    )
+    assert archived.json()["status"] == "archived"
+    assert top_hit(app_client, editor, question) != "gift-wrapping"
+
+
+def test_creating_an_existing_id_is_409(app_client: TestClient, editor: dict[str, str]) -> None:
+    response = app_client.post(
+        "/api/v1/articles", json=NEW | {"id": "returns-policy"}, headers=editor
+    )
+    assert (response.status_code, response.json()["detail"]) == (
+        409,
+        "article 'returns-policy' exists already",
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"id": "Not A Slug"}, "id"),
+        ({"title": ""}, "title"),
+        ({"body": "<img src=x onerror=alert(1)>"}, "body"),
+        ({"language": "fr"}, "language"),
+        ({"questions": ["q"] * 21}, "questions"),
+    ],
+)
+def test_bad_articles_are_422(
+    app_client: TestClient, editor: dict[str, str], changes: dict[str, Any], field: str
+) -> None:
+    response = app_client.post(
+        "/api/v1/articles", json=NEW | {"id": "bad-one"} | changes, headers=editor
+    )
+    assert response.status_code == 422
+    assert field in response.json()["detail"][0]["loc"]
+
+
+def test_saving_over_a_newer_version_is_refused(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    create(app_client, editor, id="locking", title="Locking")
+    first = app_client.put(
+        "/api/v1/articles/locking",
+        json=NEW | {"title": "First edit", "expected_version": 1},
+        headers=editor,
+    )
+    assert first.json()["version"] == 2
+    stale = app_client.put(
+        "/api/v1/articles/locking",
+        json=NEW | {"title": "Second edit, from an old copy", "expected_version": 1},
+        headers=editor,
+    )
+    assert stale.status_code == 409
+    assert stale.json()["detail"].startswith(
+        "article 'locking' changed since you loaded it: version 2 by Erin at"
+    )
+    current = app_client.get("/api/v1/articles/locking", headers=editor).json()
+    assert current["title"] == "First edit"  # nothing was overwritten
+    missing = app_client.put(
+        "/api/v1/articles/nope", json=NEW | {"expected_version": 1}, headers=editor
+    )
+    assert missing.status_code == 404
+
+
+def test_versions_diff_and_restore(app_client: TestClient, editor: dict[str, str]) -> None:
+    create(app_client, editor, id="history", title="Original title")
+    app_client.put(
+        "/api/v1/articles/history",
+        json=NEW | {"title": "Changed title", "expected_version": 1},
+        headers=editor,
+    )
+    versions = app_client.get("/api/v1/articles/history/versions", headers=editor).json()["data"]
+    assert [(v["version"], v["title"], v["author"]) for v in versions] == [
+        (2, "Changed title", "Erin"),
+        (1, "Original title", "Erin"),
+    ]
+    diff = app_client.get("/api/v1/articles/history/diff?from=1&to=2", headers=editor).json()
+    assert diff["fields"] == [
+        {
+            "field": "title",
+            "lines": [{"op": "-", "text": "Original title"}, {"op": "+", "text": "Changed title"}],
+        }
+    ]
+    restored = app_client.post(
+        "/api/v1/articles/history/restore",
+        json={"version": 1, "expected_version": 2},
+        headers=editor,
+    ).json()
+    assert (restored["version"], restored["title"]) == (3, "Original title")
+    stale = app_client.post(
+        "/api/v1/articles/history/restore",
+        json={"version": 1, "expected_version": 2},
+        headers=editor,
+    )
+    assert stale.status_code == 409
+    unknown = app_client.get("/api/v1/articles/history/diff?from=1&to=9", headers=editor)
+    assert (unknown.status_code, unknown.json()["detail"]) == (
+        404,
+        "article 'history' version 9 not found",
+    )
+
+
+def test_the_preview_renders_markdown_without_html_or_script_links(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    html = app_client.post(
+        "/api/v1/articles/preview",
+        json={"body": "**bold** <img src=x onerror=alert(1)> [x](javascript:alert(1))"},
+        headers=editor,
+    ).json()["html"]
+    assert "<strong>bold</strong>" in html
+    assert "<img" not in html and 'href="javascript' not in html
+
+
+def test_try_a_question_shows_band_scores_and_matched_passages(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    result = app_client.post(
+        "/api/v1/articles/try", json={"text": "我想退货"}, headers=editor
+    ).json()
+    assert result["band"] == "answer"
+    assert len(result["hits"]) == 5
+    assert result["hits"][0]["article_id"] == "returns-policy-zh"
+    assert result["hits"][0]["matched"]["text"]
+    empty = app_client.post("/api/v1/articles/try", json={"text": "  "}, headers=editor)
+    assert empty.status_code == 422
+
+
+def test_import_reports_each_rejected_line_and_export_gives_everything(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    good = '{"id": "imported-one", "title": "Imported", "body": "Body.", "language": "en"}'
+    content = "\n".join(
+        [good, "{not json", '{"id": "x", "title": "", "body": "b", "language": "en"}']
+    )
+    report = app_client.post(
+        "/api/v1/articles/import",
+        json={"format": "jsonl", "files": [{"name": "batch.jsonl", "content": content}]},
+        headers=editor,
+    ).json()
+    assert (report["created"], len(report["rejected"])) == (1, 2)
+    assert report["rejected"][0]["location"].endswith("line 2")
+    markdown = "---\ntitle: From Markdown\nlanguage: zh\n---\n正文内容。"
+    report = app_client.post(
+        "/api/v1/articles/import",
+        json={"format": "markdown", "files": [{"name": "from-md.md", "content": markdown}]},
+        headers=editor,
+    ).json()
+    assert report["created"] == 1
+    assert top_hit(app_client, editor, "From Markdown") == "from-md"
+    exported = app_client.get("/api/v1/articles/export", headers=editor)
+    assert exported.headers["content-disposition"].startswith("attachment")
+    assert '"id": "imported-one"' in exported.text
+    bad = app_client.post(
+        "/api/v1/articles/import", json={"format": "csv", "files": []}, headers=editor
+    )
+    assert bad.status_code == 422
+
+
+def test_an_article_too_often_unhelpful_is_flagged_for_review(
+    app_client: TestClient, editor: dict[str, str], database: Path
+) -> None:
+    engine = create_engine_for(f"sqlite:///{database / 'kefu.db'}")
+    with session_factory(engine)() as session:
+        trail = BotTrail(session)
+        for _ in range(5):
+            conversation = ConversationStore(session).open("en")
+            hits = [{"article_id": "warranty", "version": 1, "score": 0.8}]
+            trail.record_lookup(conversation.id, "is it under warranty", "en", "answer", hits)
+            trail.record_feedback(conversation.id, "warranty", 1, helpful=False)
+    engine.dispose()
+    flagged = app_client.get("/api/v1/articles?needs_review=true", headers=editor).json()
+    row = next(a for a in flagged["data"] if a["id"] == "warranty")
+    assert row["stats"] | {"needs_review": row["needs_review"]} == {
+        "offered": 5,
+        "answered": 5,
+        "helpful": 0,
+        "not_helpful": 5,
+        "handoff_after": 0,
+        "needs_review": True,
+    }
+    assert all(a["needs_review"] for a in flagged["data"])
