@@ -71,6 +71,7 @@ install-browser:
 
 demo: install-service
 	$(BIN)/kefu kb import kb/demo/articles.jsonl
+	$(BIN)/kefu users demo
 
 bench: install-service rasa-train
 	$(BIN)/python -m bench.retrieval

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -144,6 +145,35 @@ def users_create(
     typer.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
+DEMO_PASSWORD = "kefu-demo-password"
+DEMO_USERS = (
+    ("agent@demo.kefu", "Demo Agent", "agent"),
+    ("editor@demo.kefu", "Demo Editor", "editor"),
+)
+
+
+@users_app.command("demo")
+def users_demo() -> None:
+    """Demo logins for the consoles (development only; existing ones are left alone)."""
+    from bot.auth.store import UserError, UserStore
+
+    settings = get_settings()
+    if settings.environment == "production":
+        raise _fail("demo users are for development; use `kefu users create` in production")
+    upgrade_database(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            store = UserStore(session)
+            for email, name, role in DEMO_USERS:
+                with contextlib.suppress(UserError):  # there already
+                    store.create(email, name, role, DEMO_PASSWORD)
+    finally:
+        engine.dispose()
+    for email, _, role in DEMO_USERS:
+        typer.echo(f"demo {role} login: {email} / {DEMO_PASSWORD}")
+
+
 @stack_app.command("up")
 def stack_up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
@@ -175,6 +205,7 @@ def stack_up(
             typer.secho("\nKefu is up.", fg=typer.colors.GREEN, bold=True)
             typer.echo(f"  Demo store with the chat widget:  {url}/")
             typer.echo(f"  Agent console:                    {url}/agent")
+            typer.echo(f"  Editor console:                   {url}/editor")
             typer.echo(f"  Health:                           {url}/api/v1/health")
             typer.echo(f"  API documentation:                {url}/docs")
             typer.echo(f"  Rasa (loopback only):             {config.rasa_url}")
