@@ -1,0 +1,720 @@
+/* Kefu (客服) knowledge editor: plain ES2020, no dependencies, no build step.
+ *
+ * Served at /editor with a strict CSP, so there is no inline script or style anywhere.
+ * Every server string is written with textContent; the single exception is the Markdown
+ * preview, see setPreview().
+ */
+(function () {
+  "use strict";
+
+  const API = "/api/v1";
+  const SLUG = /^[a-z0-9][a-z0-9-]{0,79}$/;
+  const PAGE_SIZE = 20;
+  const MAX_DRAFT_QUESTIONS = 20;
+  const BANDS = { answer: "answer: the bot would reply with the top article",
+    clarify: "clarify: the bot would ask which of these the customer means",
+    none: "none: the bot would not answer (this becomes a gap)" };
+  const REASONS = { none: "no answer", not_helpful: "not helpful", handoff: "handed to a person" };
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+  const ui = {};
+  for (const name of ["error", "error-text", "loading", "login-view", "app", "main", "user", "search", "new",
+    "filter-status", "filter-language", "filter-category", "filter-tag", "filter-review", "list", "list-empty",
+    "prev", "next", "page", "placeholder", "form", "heading", "status", "version", "form-review", "dirty", "stats",
+    "conflict", "conflict-text", "reload", "your-text", "your-text-body", "id", "title", "language", "category",
+    "category-list", "tags", "questions", "body", "preview", "save", "publish", "archive", "saved", "history", "diff",
+    "try", "try-input", "try-language", "try-btn", "try-result", "try-band", "try-hits", "gaps", "gaps-empty",
+    "gaps-days", "gaps-total", "import", "import-file", "import-btn", "import-report", "item-template",
+    "gap-template"]) {
+    ui[name.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(`.editor-${name}`); // "filter-tag" → ui.filterTag
+  }
+
+  const state = {
+    me: null, rows: [], count: 0, offset: 0, listSeq: 0, searchTimer: null,
+    article: null, // the article as last loaded or saved; null while writing a new one
+    isNew: false, snapshot: "", busy: false, articleSeq: 0,
+    previewTimer: null, previewSeq: 0, trySeq: 0,
+    gaps: [], gapsLoaded: false, gapsSeq: 0,
+  };
+
+  // ---------------------------------------------------------------- helpers
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  const button = (className, text) => Object.assign(el("button", className, text), { type: "button" });
+
+  const enc = encodeURIComponent;
+  const when = (iso) => {
+    const date = new Date(iso);
+    return !iso || isNaN(date) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+  };
+  const count = (n) => (Number.isFinite(Number(n)) ? Number(n) : 0);
+  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+  // FastAPI's `detail` is a string for our refusals and a list of {loc, msg} for validation errors.
+  function detailText(data, status) {
+    const detail = data && data.detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => {
+        if (!d || typeof d !== "object") return String(d);
+        const loc = Array.isArray(d.loc) ? d.loc.slice(["body", "query", "path"].includes(d.loc[0]) ? 1 : 0) : [];
+        return loc.length ? `${loc.join(".")}: ${d.msg}` : String(d.msg || "");
+      }).join("\n");
+    }
+    return typeof detail === "string" && detail ? detail : `Request failed (${status})`;
+  }
+
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(API + path, options);
+    } catch (_) {
+      throw Object.assign(new Error("Cannot reach the server. Check the connection and try again."), { status: 0 });
+    }
+    let data = null;
+    try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
+    if (response.ok) return data;
+    throw Object.assign(new Error(detailText(data, response.status)), { status: response.status });
+  }
+
+  // Awaits a call; a failure goes to fail() unless `current()` says its answer is no longer wanted.
+  async function attempt(call, current = () => true) {
+    try { return await call; } catch (error) { if (current()) fail(error); return null; }
+  }
+
+  function showError(message) {
+    ui.errorText.textContent = message;
+    ui.error.hidden = !message;
+  }
+  const clearError = () => showError("");
+
+  // Where failed calls end up: an expired session means logging in again, a 403 the wrong role.
+  function fail(error) {
+    const status = error && error.status;
+    if (status === 401 && state.me) { loggedOut(); showError("Your session has ended. Please log in again."); }
+    else if (status === 403 && state.me) notEditor();
+    else showError((error && error.message) || String(error));
+  }
+
+  // ---------------------------------------------------------------- login / logout
+
+  function showLogin() {
+    ui.loading.hidden = ui.app.hidden = true;
+    ui.loginView.hidden = false;
+    $(".editor-login-email").focus();
+  }
+
+  async function boot() {
+    try {
+      startApp(await api("GET", "/auth/me"));
+    } catch (error) {
+      if (error.status === 401) showLogin();
+      else { ui.loading.hidden = true; showError(error.message); }
+    }
+  }
+
+  $(".editor-login").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const submit = $(".editor-login-submit");
+    const email = $(".editor-login-email").value.trim();
+    const password = $(".editor-login-password").value;
+    if (!email || !password) { showError("Enter your email and password."); return; }
+    submit.disabled = true;
+    try {
+      const user = await api("POST", "/auth/login", { email, password });
+      $(".editor-login-password").value = "";
+      clearError();
+      startApp(user);
+    } catch (error) {
+      showError(error.message); // 401 wrong password, 429 too many tries: the server says which
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  $(".editor-logout").addEventListener("click", async () => {
+    if (isDirty() && !window.confirm("Log out and lose your unsaved changes?")) return;
+    try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
+    loggedOut();
+  });
+
+  $(".editor-error-close").addEventListener("click", clearError);
+
+  function startApp(user) {
+    state.me = user;
+    ui.user.textContent = `${user.name || user.email} (${user.role})`;
+    ui.loading.hidden = ui.loginView.hidden = true;
+    ui.app.hidden = ui.main.hidden = false;
+    setTab("articles", false);
+    loadList();
+  }
+
+  function loggedOut() { // nothing of the last session stays on screen
+    Object.assign(state, { me: null, rows: [], offset: 0, gaps: [], gapsLoaded: false });
+    for (const list of [ui.list, ui.gaps, ui.importReport, ui.history, ui.diff]) list.replaceChildren();
+    ui.tryResult.hidden = true;
+    closeArticle();
+    showLogin();
+  }
+
+  function notEditor() { ui.main.hidden = true; showError("This account is not an editor"); }
+
+  window.addEventListener("beforeunload", (event) => { if (isDirty()) event.preventDefault(); });
+
+  // ---------------------------------------------------------------- tabs
+
+  const tabs = [...document.querySelectorAll(".editor-tab")];
+  function setTab(name, focus) {
+    for (const tab of tabs) {
+      const on = tab.dataset.tab === name;
+      tab.setAttribute("aria-selected", String(on));
+      tab.tabIndex = on ? 0 : -1;
+      if (on && focus) tab.focus();
+    }
+    for (const panel of document.querySelectorAll(".editor-panel")) panel.hidden = panel.dataset.panel !== name;
+    if (name === "gaps" && !state.gapsLoaded && state.me) loadGaps();
+  }
+
+  $(".editor-tabs").addEventListener("click", (event) => {
+    const tab = event.target.closest(".editor-tab");
+    if (tab) setTab(tab.dataset.tab, false);
+  });
+  // Arrow keys move between tabs (the WAI-ARIA tabs pattern).
+  $(".editor-tabs").addEventListener("keydown", (event) => {
+    const at = tabs.indexOf(event.target);
+    if (at < 0) return;
+    const to = { ArrowRight: at + 1, ArrowLeft: at - 1, Home: 0, End: tabs.length - 1 }[event.key];
+    if (to === undefined) return;
+    event.preventDefault();
+    setTab(tabs[(to + tabs.length) % tabs.length].dataset.tab, true);
+  });
+
+  // ---------------------------------------------------------------- article list
+
+  async function loadList() {
+    const seq = ++state.listSeq;
+    const params = new URLSearchParams(Object.entries({ q: ui.search.value.trim(), status: ui.filterStatus.value,
+      category: ui.filterCategory.value, language: ui.filterLanguage.value, tag: ui.filterTag.value,
+      needs_review: ui.filterReview.checked ? "true" : "", offset: String(state.offset), limit: String(PAGE_SIZE),
+    }).filter(([, value]) => value)); // empty filters are left out
+    const data = await attempt(api("GET", `/articles?${params}`), () => seq === state.listSeq);
+    if (!data || seq !== state.listSeq || !state.me) return;
+    state.rows = Array.isArray(data.data) ? data.data : [];
+    state.count = count(data.count);
+    if (!state.rows.length && state.offset > 0 && state.count > 0) { // the last page emptied: step back
+      state.offset = Math.floor((state.count - 1) / PAGE_SIZE) * PAGE_SIZE;
+      loadList();
+      return;
+    }
+    fillOptions(ui.filterCategory, data.categories, "All categories");
+    fillOptions(ui.filterTag, data.tags, "All tags");
+    ui.categoryList.replaceChildren(...(data.categories || []).map((c) => Object.assign(el("option"), { value: c })));
+    renderList();
+  }
+
+  // Rebuild a filter's options from the server's list, keeping the current choice.
+  function fillOptions(select, values, allLabel) {
+    const current = select.value;
+    const list = Array.isArray(values) ? values.map(String) : [];
+    if (current && !list.includes(current)) list.unshift(current);
+    const option = (value, label) => Object.assign(el("option", null, label), { value });
+    select.replaceChildren(option("", allLabel), ...list.map((value) => option(value, value)));
+    select.value = current;
+  }
+
+  function renderList() {
+    const focused = document.activeElement;
+    const focusedId = focused && focused.matches(".editor-item") ? focused.dataset.articleId : null;
+    ui.list.replaceChildren(...state.rows.map(listItem));
+    ui.listEmpty.hidden = state.rows.length > 0;
+    const first = state.rows.length ? state.offset + 1 : 0;
+    const last = state.offset + state.rows.length;
+    ui.page.textContent = state.rows.length ? `${first}–${last} of ${state.count}` : `0 of ${state.count}`;
+    ui.prev.disabled = state.offset <= 0;
+    ui.next.disabled = last >= state.count;
+    if (focusedId) { // redrawing must not throw away keyboard focus
+      const again = ui.list.querySelector(`[data-article-id="${CSS.escape(focusedId)}"]`);
+      if (again) again.focus();
+    }
+  }
+
+  function listItem(row) {
+    const item = ui.itemTemplate.content.firstElementChild.cloneNode(true);
+    item.dataset.articleId = String(row.id);
+    item.classList.add(`status-${row.status}`);
+    markSelected(item, Boolean(state.article) && state.article.id === row.id);
+    const lang = $(".editor-lang", item);
+    lang.textContent = String(row.language || "?").toUpperCase();
+    lang.classList.add(`lang-${row.language}`);
+    statusBadge($(".editor-item-status", item), row.status);
+    if (!row.needs_review) $(".editor-needs-review", item).remove();
+    const s = row.stats || {};
+    const stats = $(".editor-item-stats", item);
+    stats.textContent = `helpful ${count(s.helpful)} · not helpful ${count(s.not_helpful)}`;
+    stats.title = `${count(s.helpful)} helpful, ${count(s.not_helpful)} not helpful; offered ${count(s.offered)}, ` +
+      `answered ${count(s.answered)}, handed to a person after ${count(s.handoff_after)}`;
+    $(".editor-item-title", item).textContent = row.title || "(untitled)";
+    $(".editor-item-id", item).textContent = `${row.id} · v${row.version}${row.category ? ` · ${row.category}` : ""}`;
+    return item;
+  }
+
+  function statusBadge(node, status) { // "draft" / "published" / "archived" / "new", coloured by class
+    node.textContent = status || "?";
+    node.classList.remove("st-draft", "st-published", "st-archived", "st-new");
+    node.classList.add(`st-${status}`);
+    return node;
+  }
+
+  function markSelected(item, on) {
+    item.classList.toggle("selected", on);
+    if (on) item.setAttribute("aria-current", "true"); else item.removeAttribute("aria-current");
+  }
+
+  function markListSelection() {
+    const id = state.article ? state.article.id : null;
+    for (const item of ui.list.children) markSelected(item, item.dataset.articleId === id);
+  }
+
+  function openFromList(event) {
+    const item = event.target.closest(".editor-item");
+    if (item) openArticle(item.dataset.articleId);
+  }
+
+  ui.list.addEventListener("click", openFromList);
+  ui.list.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    event.preventDefault(); // Space would scroll the list
+    openFromList(event);
+  });
+
+  const reloadFromStart = () => { state.offset = 0; loadList(); };
+  for (const filter of [ui.filterStatus, ui.filterLanguage, ui.filterCategory, ui.filterTag, ui.filterReview]) {
+    filter.addEventListener("change", reloadFromStart);
+  }
+  ui.search.addEventListener("input", () => { clearTimeout(state.searchTimer); state.searchTimer = setTimeout(reloadFromStart, 300); });
+  ui.prev.addEventListener("click", () => { state.offset = Math.max(0, state.offset - PAGE_SIZE); loadList(); });
+  ui.next.addEventListener("click", () => { state.offset += PAGE_SIZE; loadList(); });
+  ui.new.addEventListener("click", () => { if (confirmDiscard()) newArticle({}); });
+
+  // ---------------------------------------------------------------- the form
+
+  const lines = (text) => text.split("\n").map((s) => s.trim()).filter(Boolean);
+  const splitTags = (text) => [...new Set(text.split(/[,，、]/).map((s) => s.trim()).filter(Boolean))];
+  function formValues() {
+    return {
+      title: ui.title.value.trim(), body: ui.body.value, questions: lines(ui.questions.value),
+      category: ui.category.value.trim(), tags: splitTags(ui.tags.value), language: ui.language.value,
+    };
+  }
+
+  const EMPTY = JSON.stringify({ title: "", body: "", questions: [], category: "", tags: [], language: "en" });
+  const isDirty = () => !ui.form.hidden && JSON.stringify(formValues()) !== state.snapshot;
+  const confirmDiscard = () => !isDirty() || window.confirm("Discard your unsaved changes?");
+  const setField = (field, value) => { if (field.value !== value) field.value = value; }; // keeps the caret
+
+  function fillForm(a) {
+    setField(ui.id, a.id || "");
+    setField(ui.title, a.title || "");
+    ui.language.value = a.language === "zh" ? "zh" : "en";
+    setField(ui.category, a.category || "");
+    setField(ui.tags, (a.tags || []).join(", "));
+    setField(ui.questions, (a.questions || []).join("\n"));
+    setField(ui.body, a.body || "");
+  }
+
+  // Show a saved article: the form, its status, its preview; keepConflict leaves the 409 box open.
+  function showArticle(article, keepConflict) {
+    Object.assign(state, { article, isNew: false });
+    ui.placeholder.hidden = true;
+    ui.form.hidden = false;
+    fillForm(article);
+    state.snapshot = JSON.stringify(formValues());
+    ui.id.readOnly = true;
+    ui.heading.textContent = article.title || article.id;
+    statusBadge(ui.status, article.status);
+    ui.version.textContent = `version ${article.version}`;
+    ui.formReview.hidden = !article.needs_review;
+    const s = article.stats || {};
+    ui.stats.textContent = `Offered ${count(s.offered)} · answered ${count(s.answered)} · helpful ${count(s.helpful)}` +
+      ` · not helpful ${count(s.not_helpful)} · handed to a person after ${count(s.handoff_after)}` +
+      (article.author ? ` · last saved by ${article.author} ${when(article.updated_at)}` : "");
+    if (!keepConflict) ui.conflict.hidden = true;
+    cancelPreview();
+    setPreview(article.body_html || "");
+    markListSelection();
+    updateButtons();
+  }
+
+  function newArticle(prefill) {
+    state.articleSeq += 1; // drop any article still loading
+    Object.assign(state, { article: null, isNew: true });
+    ui.placeholder.hidden = true;
+    ui.form.hidden = false;
+    ui.conflict.hidden = true;
+    fillForm(Object.assign({ language: "en" }, prefill));
+    state.snapshot = EMPTY; // a prefilled draft counts as unsaved work
+    ui.id.readOnly = false;
+    ui.heading.textContent = "New article";
+    statusBadge(ui.status, "new");
+    ui.status.textContent = "draft (not saved)";
+    ui.version.textContent = ui.stats.textContent = ui.saved.textContent = "";
+    ui.formReview.hidden = true;
+    ui.history.replaceChildren(el("li", "editor-none", "The history starts with the first save."));
+    ui.diff.replaceChildren();
+    cancelPreview();
+    setPreview("");
+    if (ui.body.value.trim()) schedulePreview();
+    markListSelection();
+    updateButtons();
+    (ui.id.value ? ui.title : ui.id).focus();
+  }
+
+  function closeArticle() {
+    Object.assign(state, { articleSeq: state.articleSeq + 1, article: null, isNew: false, snapshot: "" });
+    ui.form.hidden = true;
+    ui.placeholder.hidden = false;
+    cancelPreview();
+    setPreview("");
+  }
+
+  async function openArticle(id, force) {
+    if (!id || (!force && !confirmDiscard())) return;
+    clearError();
+    ui.saved.textContent = "";
+    ui.diff.replaceChildren();
+    const seq = ++state.articleSeq;
+    const article = await attempt(api("GET", `/articles/${enc(id)}`), () => seq === state.articleSeq);
+    if (!article || seq !== state.articleSeq) return null;
+    showArticle(article, force === "keep-conflict");
+    loadHistory();
+    return article;
+  }
+
+  function updateButtons() {
+    const dirty = isDirty();
+    const status = state.article ? state.article.status : "draft";
+    ui.dirty.hidden = !dirty;
+    ui.save.textContent = state.isNew || status === "draft" ? "Save draft" : "Save";
+    ui.save.disabled = state.busy || (!state.isNew && !dirty);
+    ui.publish.textContent = status === "published" && dirty ? "Save and publish" : "Publish";
+    ui.publish.disabled = state.busy || (!state.isNew && status === "published" && !dirty);
+    ui.archive.disabled = state.busy || state.isNew || status === "archived";
+  }
+
+  ui.form.addEventListener("input", (event) => {
+    ui.saved.textContent = "";
+    updateButtons();
+    if (event.target === ui.body) schedulePreview();
+  });
+  ui.form.addEventListener("change", updateButtons);
+  ui.form.addEventListener("submit", (event) => { event.preventDefault(); write("draft"); });
+  ui.form.addEventListener("keydown", (event) => { // Ctrl+S / ⌘S saves
+    if (!(event.ctrlKey || event.metaKey) || event.key.toLowerCase() !== "s") return;
+    event.preventDefault();
+    if (!ui.save.disabled) write("draft");
+  });
+  ui.publish.addEventListener("click", () => write("published"));
+  ui.archive.addEventListener("click", () => {
+    if (window.confirm("Archive this article? The bot stops offering it; its history is kept.")) write("archived");
+  });
+
+  // Save, publish or archive. Pending edits are saved first (PUT keeps the status), then the status call.
+  function write(target) {
+    const values = formValues();
+    const id = ui.id.value.trim();
+    const problem = !state.isNew ? null : !SLUG.test(id) ? [ui.id, "id: lowercase letters, digits and hyphens " +
+      "(at most 80), starting with a letter or digit, e.g. refund-policy"] : !values.title ? [ui.title, "title: required"] : null;
+    if (problem) { showError(problem[1]); problem[0].focus(); return; }
+    change(async () => {
+      let article = state.article;
+      if (state.isNew) {
+        article = await api("POST", "/articles", { id, ...values, status: target === "published" ? "published" : "draft" });
+        showArticle(article);
+      } else if (isDirty() || target === "draft") {
+        article = await api("PUT", `/articles/${enc(article.id)}`, { expected_version: article.version, ...values });
+        showArticle(article);
+      }
+      if (target !== "draft" && article.status !== target) {
+        article = await api("POST", `/articles/${enc(article.id)}/status`, { status: target, expected_version: article.version });
+        showArticle(article);
+      }
+      return { draft: `Saved version ${article.version}`, published: "Published", archived: "Archived" }[target];
+    });
+  }
+
+  // Runs one write (its steps show what they get back), then says so in .editor-saved and refreshes
+  // the list and the history. A 409 on an existing article is somebody else's newer version.
+  async function change(steps) {
+    if (state.busy) return;
+    clearError();
+    setBusy(true);
+    try {
+      ui.saved.textContent = await steps();
+      loadList();
+      loadHistory();
+    } catch (error) {
+      if (error.status === 409 && !state.isNew && state.article) conflict(error.message);
+      else fail(error); // 409 on create: the id is taken; 422: "field: msg" lines
+      if (error.status === 409 && state.isNew) ui.id.focus();
+    } finally {
+      setBusy(false);
+    }
+  }
+  const setBusy = (on) => { state.busy = on; updateButtons(); };
+
+  // ---------------------------------------------------------------- optimistic locking
+
+  // Someone saved a newer version since this one was loaded: say so, offer Reload, keep our text.
+  function conflict(message) {
+    showError(message);
+    const v = formValues();
+    ui.yourTextBody.textContent = [`Title: ${v.title}`, `Language: ${v.language}`, `Category: ${v.category}`,
+      `Tags: ${v.tags.join(", ")}`, "", "Alternative questions:", ...v.questions, "", "Body:", v.body].join("\n");
+    ui.conflictText.textContent = message;
+    ui.reload.hidden = false;
+    ui.yourText.open = false;
+    ui.conflict.hidden = false;
+    ui.conflict.scrollIntoView({ block: "nearest" });
+    ui.reload.focus();
+  }
+
+  ui.reload.addEventListener("click", async () => {
+    if (!state.article) return;
+    const article = await openArticle(state.article.id, "keep-conflict");
+    if (!article) return;
+    clearError();
+    ui.conflictText.textContent = `Reloaded version ${article.version}${article.author ? ` by ${article.author}` : ""}. ` +
+      "Your unsaved text is below: copy back what you still need, then save.";
+    ui.reload.hidden = true;
+    ui.yourText.open = true;
+  });
+
+  $(".editor-conflict-close").addEventListener("click", () => { ui.conflict.hidden = true; });
+
+  // ---------------------------------------------------------------- Markdown preview
+
+  const cancelPreview = () => { clearTimeout(state.previewTimer); state.previewSeq += 1; };
+  const schedulePreview = () => { cancelPreview(); state.previewTimer = setTimeout(renderPreview, 300); };
+
+  async function renderPreview() {
+    const seq = ++state.previewSeq;
+    const body = ui.body.value;
+    if (!body.trim()) { setPreview(""); return; }
+    try {
+      const data = await api("POST", "/articles/preview", { body });
+      if (seq === state.previewSeq) setPreview(data && data.html);
+    } catch (error) {
+      if (seq !== state.previewSeq) return;
+      if (error.status === 401 || error.status === 403) fail(error);
+      else ui.preview.replaceChildren(el("p", "editor-none", `Preview unavailable: ${error.message}`));
+    }
+  }
+
+  function setPreview(html) {
+    // The one innerHTML in this console, and only ever into .editor-preview. It is safe because
+    // the HTML comes from this server's own Markdown renderer (`html` of /articles/preview, or
+    // `body_html` of an article), which escapes raw HTML in the Markdown and drops javascript:
+    // and other unsafe links; on top of that the page's CSP (script-src 'self') runs no inline
+    // script or handler even if something slipped through.
+    ui.preview.innerHTML = typeof html === "string" ? html : "";
+    for (const link of ui.preview.querySelectorAll("a[href]")) { // never navigate away from unsaved work
+      Object.assign(link, { target: "_blank", rel: "noopener noreferrer" });
+    }
+  }
+
+  // ---------------------------------------------------------------- history, diff, restore
+
+  async function loadHistory() {
+    const article = state.article;
+    if (!article) return;
+    const seq = state.articleSeq;
+    const data = await attempt(api("GET", `/articles/${enc(article.id)}/versions`), () => seq === state.articleSeq);
+    if (!data || seq !== state.articleSeq || !state.article) return;
+    const current = state.article.version;
+    const items = (data.data || []).map((v) => {
+      const item = el("li", "editor-history-item");
+      item.dataset.version = String(v.version);
+      item.append(el("strong", "editor-history-version", `v${v.version}`), statusBadge(el("span", "editor-badge"), v.status),
+        el("span", "editor-history-title", v.title),
+        el("span", "editor-history-meta", `${v.author || "?"} · ${when(v.created_at)}`));
+      if (v.version === current) item.append(el("span", "editor-history-current", "current"));
+      else item.append(button("editor-diff-btn", "Diff with current"), button("editor-restore-btn", "Restore"));
+      return item;
+    });
+    ui.history.replaceChildren(...items);
+  }
+
+  ui.history.addEventListener("click", (event) => {
+    const target = event.target.closest("button");
+    const item = target && target.closest(".editor-history-item");
+    if (!item || !state.article) return;
+    const version = Number(item.dataset.version);
+    if (target.matches(".editor-diff-btn")) showDiff(version, target);
+    else if (target.matches(".editor-restore-btn")) restore(version);
+  });
+
+  async function showDiff(from, trigger) {
+    const article = state.article;
+    trigger.disabled = true;
+    const data = await attempt(api("GET", `/articles/${enc(article.id)}/diff?from=${from}&to=${article.version}`));
+    trigger.disabled = false;
+    if (!data || state.article !== article) return;
+    const head = el("div", "editor-diff-head");
+    head.append(el("strong", null, `Changes from version ${data.from} to version ${data.to}`),
+      button("editor-diff-close", "Close"));
+    const parts = [head];
+    for (const field of data.fields || []) {
+      const block = el("div", "editor-diff-lines");
+      for (const line of field.lines || []) {
+        const op = line.op === "+" || line.op === "-" ? line.op : " ";
+        block.append(el("div", `diff-line ${{ "+": "diff-add", "-": "diff-del", " ": "diff-same" }[op]}`, `${op} ${line.text}`));
+      }
+      parts.push(el("h4", "editor-diff-field", field.field), block);
+    }
+    if (parts.length === 1) parts.push(el("p", "editor-none", "No differences."));
+    ui.diff.replaceChildren(...parts);
+  }
+
+  ui.diff.addEventListener("click", (event) => { if (event.target.closest(".editor-diff-close")) ui.diff.replaceChildren(); });
+
+  function restore(version) {
+    const article = state.article;
+    const lose = isDirty() ? " Your unsaved changes will be lost." : "";
+    if (!window.confirm(`Restore version ${version}? This saves its content as a new version.${lose}`)) return;
+    change(async () => {
+      const restored = await api("POST", `/articles/${enc(article.id)}/restore`, { version, expected_version: article.version });
+      showArticle(restored);
+      ui.diff.replaceChildren();
+      return `Restored version ${version} as version ${restored.version}`;
+    });
+  }
+
+  // ---------------------------------------------------------------- try a question
+
+  ui.try.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = ui.tryInput.value.trim();
+    if (!text) { ui.tryInput.focus(); return; }
+    const seq = ++state.trySeq;
+    const body = { text };
+    if (ui.tryLanguage.value) body.language = ui.tryLanguage.value;
+    ui.tryBtn.disabled = true;
+    const data = await attempt(api("POST", "/articles/try", body), () => seq === state.trySeq);
+    if (seq !== state.trySeq) return;
+    ui.tryBtn.disabled = false;
+    if (!data) return;
+    ui.tryBand.textContent = `Band: ${BANDS[data.band] || data.band}${data.language ? ` · language ${data.language}` : ""}`;
+    ui.tryBand.className = `editor-try-band band-${data.band}`;
+    const hits = (data.hits || []).slice(0, 5).map((hit) => {
+      const item = el("li", "editor-try-hit");
+      item.dataset.articleId = String(hit.article_id);
+      const matched = hit.matched || {};
+      item.appendChild(el("div", "editor-try-head")).append(button("editor-try-open", hit.title || hit.article_id),
+        el("span", "editor-try-id", hit.article_id), statusBadge(el("span", "editor-badge"), hit.status),
+        el("span", "editor-try-score", typeof hit.score === "number" ? hit.score.toFixed(3) : "–"));
+      item.appendChild(el("p", "editor-try-matched")).append(el("span", "editor-try-kind", matched.kind || "?"),
+        el("span", "editor-try-text", matched.text || ""));
+      return item;
+    });
+    ui.tryHits.replaceChildren(...hits);
+    if (!hits.length) ui.tryHits.replaceChildren(el("li", "editor-none", "No article came close."));
+    ui.tryResult.hidden = false;
+  });
+
+  $(".editor-try-clear").addEventListener("click", () => { ui.tryResult.hidden = true; ui.tryInput.focus(); });
+  ui.tryHits.addEventListener("click", (event) => {
+    const open = event.target.closest(".editor-try-open");
+    if (open) openArticle(open.closest(".editor-try-hit").dataset.articleId);
+  });
+
+  // ---------------------------------------------------------------- gaps
+
+  async function loadGaps() {
+    const seq = ++state.gapsSeq;
+    state.gapsLoaded = true;
+    ui.gapsTotal.textContent = "Loading…";
+    const data = await attempt(api("GET", `/gaps?days=${enc(ui.gapsDays.value)}`), () => seq === state.gapsSeq);
+    if (seq !== state.gapsSeq) return;
+    if (!data) { state.gapsLoaded = false; ui.gapsTotal.textContent = ""; return; }
+    state.gaps = Array.isArray(data.clusters) ? data.clusters : [];
+    ui.gapsTotal.textContent = `${plural(count(data.total), "unanswered question")} in ${plural(state.gaps.length, "group")}`;
+    ui.gaps.replaceChildren(...state.gaps.map(gapItem));
+    ui.gapsEmpty.hidden = state.gaps.length > 0;
+  }
+
+  const tally = (counts, labels) => Object.entries(counts || {}).filter(([, n]) => count(n) > 0)
+    .map(([key, n]) => `${labels ? labels[key] || key : key} ${count(n)}`).join(" · ");
+  function gapItem(cluster, index) {
+    const item = ui.gapTemplate.content.firstElementChild.cloneNode(true);
+    item.dataset.gapIndex = String(index);
+    $(".editor-gap-size", item).textContent = plural(count(cluster.size), "question");
+    $(".editor-gap-langs", item).textContent = tally(cluster.languages);
+    $(".editor-gap-seen", item).textContent = cluster.last_seen ? `last seen ${when(cluster.last_seen)}` : "";
+    $(".editor-gap-reasons", item).textContent = tally(cluster.reasons, REASONS);
+    $(".editor-gap-samples", item).replaceChildren(...(cluster.samples || []).map((s) => el("li", null, s)));
+    return item;
+  }
+
+  ui.gaps.addEventListener("click", (event) => {
+    const draft = event.target.closest(".editor-gap-draft");
+    const cluster = draft && state.gaps[Number(draft.closest(".editor-gap").dataset.gapIndex)];
+    if (!cluster || !confirmDiscard()) return;
+    const langs = Object.entries(cluster.languages || {}).sort((a, b) => count(b[1]) - count(a[1]));
+    const questions = (cluster.questions || []).slice(0, MAX_DRAFT_QUESTIONS);
+    setTab("articles", false);
+    clearError();
+    newArticle({ title: (cluster.samples || [])[0] || questions[0] || "", questions,
+      language: langs.length ? langs[0][0] : "en", body: "" });
+  });
+
+  ui.gapsDays.addEventListener("change", loadGaps);
+  $(".editor-gaps-refresh").addEventListener("click", loadGaps);
+
+  // ---------------------------------------------------------------- import
+
+  const formatOf = (name) => (/\.jsonl$/i.test(name) ? "jsonl" : /\.(md|markdown)$/i.test(name) ? "markdown" : null);
+  ui.import.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const files = [...ui.importFile.files];
+    if (!files.length) { showError("Choose one or more .jsonl or .md files."); return; }
+    const unknown = files.filter((f) => !formatOf(f.name)).map((f) => f.name);
+    if (unknown.length) { showError(`Only .jsonl and .md files can be imported: ${unknown.join(", ")}`); return; }
+    clearError();
+    ui.importBtn.disabled = true;
+    ui.importReport.replaceChildren(el("p", "editor-none", "Importing…"));
+    const total = { created: 0, updated: 0, unchanged: 0, rejected: [] };
+    let failed = null;
+    try {
+      for (const format of ["jsonl", "markdown"]) { // the API takes one format per request
+        const group = files.filter((f) => formatOf(f.name) === format);
+        if (!group.length) continue;
+        const payload = await Promise.all(group.map(async (f) => ({ name: f.name, content: await f.text() })));
+        const report = await api("POST", "/articles/import", { format, files: payload });
+        for (const key of ["created", "updated", "unchanged"]) total[key] += count(report[key]);
+        total.rejected.push(...(report.rejected || []));
+      }
+    } catch (error) {
+      failed = error; // reported below, after what did get imported
+    }
+    ui.importBtn.disabled = false;
+    const summary = el("p", "editor-import-summary", `Created ${total.created} · updated ${total.updated} · ` +
+      `unchanged ${total.unchanged} · rejected ${total.rejected.length}`);
+    const rejected = el("ul", "editor-import-rejected");
+    for (const r of total.rejected) rejected.append(el("li", null, `${r.location}: ${r.reason}`));
+    ui.importReport.replaceChildren(summary, rejected);
+    if (failed) fail(failed);
+    if (total.created || total.updated) loadList();
+  });
+
+  boot();
+})();
