@@ -335,3 +335,36 @@ def test_an_article_too_often_unhelpful_is_flagged_for_review(
         "needs_review": True,
     }
     assert all(a["needs_review"] for a in flagged["data"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/api/v1/articles/nope", None),
+        ("PUT", "/api/v1/articles/nope", {**NEW, "expected_version": 1}),
+        ("POST", "/api/v1/articles/nope/status", {"status": "published", "expected_version": 1}),
+        ("GET", "/api/v1/articles/nope/versions", None),
+        ("GET", "/api/v1/articles/nope/diff?from=1&to=2", None),
+        ("POST", "/api/v1/articles/nope/restore", {"version": 1, "expected_version": 1}),
+    ],
+)
+def test_unknown_articles_are_404_on_every_route(
+    app_client: TestClient,
+    editor: dict[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> None:
+    response = app_client.request(method, path, json=body, headers=editor)
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("article 'nope'")
+
+
+def test_a_stale_status_change_is_409(app_client: TestClient, editor: dict[str, str]) -> None:
+    create(app_client, editor, id="stale-status")
+    response = app_client.post(
+        "/api/v1/articles/stale-status/status",
+        json={"status": "published", "expected_version": 7},
+        headers=editor,
+    )
+    assert response.status_code == 409
