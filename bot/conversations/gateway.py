@@ -5,6 +5,7 @@ conversation's open sockets. HTTP and WebSocket both come through here."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TypeVar
 
 import anyio
@@ -16,11 +17,17 @@ from bot.conversations.models import ArticleFeedback, Message
 from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
-from bot.handoff.models import ConversationRating
+from bot.handoff.models import ConversationRating, Handoff
+from kb.models import utcnow
 from retrieval.language import detect_language
 
 T = TypeVar("T")
 
+QUEUE_NOTICE_INTERVAL = timedelta(minutes=2)
+QUEUE_POSITION = {
+    "en": "You're number {position} in the queue; an agent will be with you shortly.",
+    "zh": "您目前排在第 {position} 位，人工客服马上就来。",
+}
 RATING_REQUEST = {
     "en": "Glad I could help. How would you rate this chat?",
     "zh": "很高兴能帮到您。请为本次服务打分：",
@@ -73,7 +80,13 @@ class ChatGateway:
             )
         self.hub.publish(conversation_id, customer.frame())
         if handled_by == "agent":
-            return ExchangePublic(message=customer, replies=[])  # the agent answers; bot silent
+            # The agent answers and the bot is silent; until one claims it, the customer is
+            # told where they stand in the queue (at most every QUEUE_NOTICE_INTERVAL).
+            notice = await self._db(lambda store: self._queue_notice(store, conversation_id))
+            replies = [notice] if notice is not None else []
+            for reply in replies:
+                self.hub.publish(conversation_id, reply.frame())
+            return ExchangePublic(message=customer, replies=replies)
         self.hub.publish(conversation_id, {"type": "typing", "active": True})
         try:
             replies = await self._answer(conversation_id, message.id, incoming)
@@ -110,6 +123,37 @@ class ChatGateway:
             return [MessagePublic.of(m) for m in stored]
 
         return await self._db(store_replies)
+
+    @staticmethod
+    def _queue_notice(store: ConversationStore, conversation_id: str) -> MessagePublic | None:
+        session = store.session
+        waiting = list(
+            session.scalars(
+                select(Handoff).where(Handoff.status == "waiting").order_by(Handoff.created_at)
+            )
+        )
+        mine = next((h for h in waiting if h.conversation_id == conversation_id), None)
+        if mine is None:
+            return None  # claimed already: the agent is here
+        last = session.scalars(
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.sender == "system")
+            .order_by(Message.id.desc())
+        ).first()
+        recent = last is not None and (last.payload or {}).get("kind") == "queue_position"
+        if recent and last is not None and utcnow() - last.created_at < QUEUE_NOTICE_INTERVAL:
+            return None
+        position = waiting.index(mine) + 1
+        text = QUEUE_POSITION["zh" if mine.language == "zh" else "en"].format(position=position)
+        message = Message(
+            conversation_id=conversation_id,
+            sender="system",
+            text=text,
+            payload={"kind": "queue_position", "position": position},
+        )
+        session.add(message)
+        session.commit()
+        return MessagePublic.of(message)
 
     @staticmethod
     def _bot_resolved(store: ConversationStore, conversation_id: str) -> bool:

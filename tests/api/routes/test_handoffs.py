@@ -316,3 +316,28 @@ def test_a_bot_resolved_conversation_is_rated_as_the_bots(desk: TestClient) -> N
     cid, customer = open_conversation(desk)
     response = desk.post(f"/api/v1/conversations/{cid}/rating", json={"score": 4}, headers=customer)
     assert (response.status_code, response.json()["resolved_by"]) == (201, "bot")
+
+
+def test_with_an_agent_online_the_bot_falls_silent_and_the_customer_hears_the_queue(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    alice = login(desk, staff["agent"])
+    token = alice["Authorization"].removeprefix("Bearer ")
+    with desk.websocket_connect(
+        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
+    ) as console:
+        assert console.receive_json() == {"type": "ready"}
+        cid, customer, handoff_id = escalate(desk, service_headers)
+        assert console.receive_json() == {"type": "queue_changed"}
+        FakeRasa.received = []
+        url = f"/api/v1/conversations/{cid}/messages"
+        first = desk.post(url, json={"text": "有人吗"}, headers=customer).json()
+        [notice] = first["replies"]
+        assert (notice["sender"], notice["kind"]) == ("system", "queue_position")
+        assert notice["text"].startswith("您目前排在第")
+        again = desk.post(url, json={"text": "还要多久"}, headers=customer).json()
+        assert again["replies"] == []  # not on every message
+        desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=alice)
+        after_claim = desk.post(url, json={"text": "好的"}, headers=customer).json()
+        assert after_claim["replies"] == []
+        assert FakeRasa.received == []  # the bot never answered
