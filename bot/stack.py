@@ -221,22 +221,46 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._processes = self._processes_to_start()
         for process in self._processes:
-            # A session of its own: Ctrl-C reaches only this supervisor, which then stops
-            # every process in order instead of each dying half-way through a request.
-            process.popen = subprocess.Popen(
-                process.argv,
-                cwd=ROOT,
-                env=process.env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            assert process.popen.stdout is not None
-            pump = threading.Thread(
-                target=self._pump, args=(process.name, process.popen.stdout), daemon=True
-            )
-            pump.start()
-            self._pumps.append(pump)
+            self._spawn(process)
+
+    def _spawn(self, process: _Process) -> None:
+        # A session of its own: Ctrl-C reaches only this supervisor, which then stops
+        # every process in order instead of each dying half-way through a request.
+        process.popen = subprocess.Popen(
+            process.argv,
+            cwd=ROOT,
+            env=process.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        assert process.popen.stdout is not None
+        pump = threading.Thread(
+            target=self._pump, args=(process.name, process.popen.stdout), daemon=True
+        )
+        pump.start()
+        self._pumps.append(pump)
+
+    def restart(self, name: str, down_s: float = 0.0, timeout_s: float = 120.0) -> None:
+        """Stop one process, stay down ``down_s`` seconds, start it again and wait until it is
+        healthy (the end-to-end tests use it to drop every connection of the service)."""
+        process = next(p for p in self._processes if p.name == name)
+        assert process.popen is not None
+        os.killpg(process.popen.pid, signal.SIGTERM)
+        process.popen.wait(STOP_GRACE_S)
+        time.sleep(down_s)
+        self._spawn(process)
+        deadline = time.monotonic() + timeout_s
+        with httpx.Client(timeout=2.0) as client:
+            while True:
+                try:
+                    if process.healthy(client.get(process.health_url)):
+                        return
+                except (httpx.HTTPError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    raise StackError(f"{name} not healthy {timeout_s:.0f} s after a restart")
+                time.sleep(0.3)
 
     def _pump(self, name: str, output: IO[bytes]) -> None:
         with (self.log_dir / f"{name}.log").open("ab") as log:

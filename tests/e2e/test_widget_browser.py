@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -92,3 +94,38 @@ def test_the_interface_follows_the_browser_language(stack: Stack, browser: Brows
     page.keyboard.press("Escape")
     expect(page.locator(".kefu-panel")).to_be_hidden()
     context.close()
+
+
+def test_the_widget_survives_a_restart_of_the_service_without_losing_or_doubling(
+    stack: Stack, page: Page
+) -> None:
+    page.goto(f"{stack.config.service_url}/")
+    page.locator(".kefu-launcher").click()
+    page.locator(".kefu-input").fill("Where is my package?")
+    page.locator(".kefu-input").press("Enter")
+    links = page.locator(".kefu-from-bot .kefu-article-link")
+    expect(links).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
+
+    # Every connection drops; the customer types while the service is away.
+    restart = threading.Thread(target=stack.restart, args=("service",), kwargs={"down_s": 3})
+    restart.start()
+    expect(page.locator(".kefu-status")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
+    page.locator(".kefu-input").fill("How do I return an item?")
+    page.locator(".kefu-input").press("Enter")
+    restart.join()
+
+    expect(links).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".kefu-status")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)
+    expect(page.locator(".kefu-pending")).to_have_count(0)
+    mine = page.locator(".kefu-from-customer .kefu-text").all_inner_texts()
+    assert mine == ["Where is my package?", "How do I return an item?"]
+    conversation = page.evaluate(
+        "() => JSON.parse(Object.entries(localStorage)"
+        ".find(([k]) => k.startsWith('kefu:conversation:'))[1])"
+    )
+    stored = httpx.get(
+        f"{stack.config.service_url}/api/v1/conversations/{conversation['id']}/messages",
+        headers={"Authorization": f"Bearer {conversation['token']}"},
+    ).json()
+    shown = page.locator(".kefu-message[data-message-id]").count()
+    assert shown == stored["count"]  # everything stored is shown, once
