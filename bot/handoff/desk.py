@@ -120,6 +120,16 @@ class HandoffDesk:
                 )
             ).first()
             if existing is not None:
+                if (
+                    online
+                    and request.customer_email is None
+                    and existing.status == "waiting"
+                    and conversation.handled_by == "bot"
+                ):
+                    # A ticket left while nobody was online, and the customer asks for a
+                    # person again now that someone is: they join the live queue.
+                    conversation.handled_by = "agent"
+                    session.commit()
                 if request.customer_email:
                     existing.customer_email = request.customer_email
                     existing.packet = existing.packet | {

@@ -341,3 +341,55 @@ def test_with_an_agent_online_the_bot_falls_silent_and_the_customer_hears_the_qu
         after_claim = desk.post(url, json={"text": "好的"}, headers=customer).json()
         assert after_claim["replies"] == []
         assert FakeRasa.received == []  # the bot never answered
+
+
+def test_a_ticket_joins_the_live_queue_when_the_customer_asks_again_with_an_agent_online(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    # Nobody online: the handoff waits as a ticket and the bot keeps the conversation.
+    cid, customer, handoff_id = escalate(desk, service_headers)
+    url = f"/api/v1/conversations/{cid}/messages"
+    FakeRasa.received = []
+    desk.post(url, json={"text": "那我先问点别的"}, headers=customer)
+    assert FakeRasa.received[-1]["message"] == "那我先问点别的"
+
+    alice = login(desk, staff["agent"])
+    token = alice["Authorization"].removeprefix("Bearer ")
+    with desk.websocket_connect(
+        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
+    ) as console:
+        assert console.receive_json() == {"type": "ready"}
+        again = desk.post(
+            "/api/v1/internal/handoffs",
+            json={"conversation_id": cid, "reason": "requested", "language": "zh"},
+            headers=service_headers,
+        ).json()
+        assert (again["handoff_id"], again["created"], again["agents_online"]) == (
+            handoff_id,
+            False,
+            1,
+        )
+        FakeRasa.received = []
+        waiting = desk.post(url, json={"text": "人呢"}, headers=customer).json()
+        assert FakeRasa.received == []  # told "connecting", so the bot is silent now
+        assert waiting["replies"][0]["kind"] == "queue_position"
+
+
+def test_leaving_an_email_keeps_a_ticket_with_the_bot(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    cid, customer, _ = escalate(desk, service_headers)
+    alice = login(desk, staff["agent"])
+    token = alice["Authorization"].removeprefix("Bearer ")
+    with desk.websocket_connect(
+        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
+    ) as console:
+        assert console.receive_json() == {"type": "ready"}
+        desk.post(
+            "/api/v1/internal/handoffs",
+            json={"conversation_id": cid, "reason": "requested", "customer_email": "c@d.com"},
+            headers=service_headers,
+        )
+        FakeRasa.received = []
+        desk.post(f"/api/v1/conversations/{cid}/messages", json={"text": "谢谢"}, headers=customer)
+        assert FakeRasa.received[-1]["message"] == "谢谢"  # promised an email, not a live chat
