@@ -246,21 +246,25 @@ class Stack:
         healthy (the end-to-end tests use it to drop every connection of the service)."""
         process = next(p for p in self._processes if p.name == name)
         assert process.popen is not None
-        os.killpg(process.popen.pid, signal.SIGTERM)
-        process.popen.wait(STOP_GRACE_S)
+        self._terminate([process.popen])
         time.sleep(down_s)
         self._spawn(process)
-        deadline = time.monotonic() + timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while True:
-                try:
-                    if process.healthy(client.get(process.health_url)):
-                        return
-                except (httpx.HTTPError, ValueError):
-                    pass
-                if time.monotonic() > deadline:
-                    raise StackError(f"{name} not healthy {timeout_s:.0f} s after a restart")
-                time.sleep(0.3)
+        self.wait_until_healthy(timeout_s, [process])
+
+    @staticmethod
+    def _terminate(popens: list[subprocess.Popen[bytes]]) -> None:
+        """SIGTERM to each process group in order, SIGKILL for any still running after the
+        grace period."""
+        for popen in popens:
+            if popen.poll() is None:
+                os.killpg(popen.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_GRACE_S
+        for popen in popens:
+            try:
+                popen.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(popen.pid, signal.SIGKILL)
+                popen.wait()
 
     def _pump(self, name: str, output: IO[bytes]) -> None:
         with (self.log_dir / f"{name}.log").open("ab") as log:
@@ -286,10 +290,13 @@ class Stack:
             return ""
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
-    def wait_until_healthy(self, timeout_s: float = 240.0) -> None:
-        """Poll each process's health URL; a process that exits fails at once, with its log."""
+    def wait_until_healthy(
+        self, timeout_s: float = 240.0, processes: list[_Process] | None = None
+    ) -> None:
+        """Poll each process's health URL (all of them by default); a process that exits fails
+        at once, with its log."""
         deadline = time.monotonic() + timeout_s
-        waiting = list(self._processes)
+        waiting = list(self._processes if processes is None else processes)
         with httpx.Client(timeout=2.0) as client:
             while waiting:
                 for process in list(waiting):
@@ -313,17 +320,7 @@ class Stack:
     def stop(self) -> None:
         """SIGTERM to every process (the service first, so no request reaches a stopped Rasa),
         then SIGKILL for any still running after the grace period."""
-        running = [p.popen for p in reversed(self._processes) if p.popen is not None]
-        for popen in running:
-            if popen.poll() is None:
-                os.killpg(popen.pid, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_S
-        for popen in running:
-            try:
-                popen.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(popen.pid, signal.SIGKILL)
-                popen.wait()
+        self._terminate([p.popen for p in reversed(self._processes) if p.popen is not None])
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes, self._pumps = [], []

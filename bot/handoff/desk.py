@@ -120,16 +120,6 @@ class HandoffDesk:
                 )
             ).first()
             if existing is not None:
-                if (
-                    online
-                    and request.customer_email is None
-                    and existing.status == "waiting"
-                    and conversation.handled_by == "bot"
-                ):
-                    # A ticket left while nobody was online, and the customer asks for a
-                    # person again now that someone is: they join the live queue.
-                    conversation.handled_by = "agent"
-                    session.commit()
                 if request.customer_email:
                     existing.customer_email = request.customer_email
                     existing.packet = existing.packet | {
@@ -138,7 +128,11 @@ class HandoffDesk:
                             "email": request.customer_email,
                         }
                     }
-                    session.commit()
+                elif online and existing.status == "waiting" and conversation.handled_by == "bot":
+                    # A ticket left while nobody was online, and the customer asks for a
+                    # person again now that someone is: they join the live queue.
+                    conversation.handled_by = "agent"
+                session.commit()
                 return HandoffOpened(existing.id, existing.status, online, created=False)
             transcript = ConversationStore(session).transcript(conversation.id)
             typed = customer_messages(transcript)

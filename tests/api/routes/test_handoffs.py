@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -47,6 +48,19 @@ def login(client: TestClient, email: str) -> dict[str, str]:
     token = response.cookies["kefu_session"]
     client.cookies.clear()
     return {"Authorization": f"Bearer {token}"}
+
+
+@contextmanager
+def agent_online(desk: TestClient, email: str) -> Iterator[tuple[Any, dict[str, str]]]:
+    """An agent logged in with the console's queue socket open (so the agent counts as online):
+    the socket and the agent's headers."""
+    headers = login(desk, email)
+    token = headers["Authorization"].removeprefix("Bearer ")
+    with desk.websocket_connect(
+        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
+    ) as console:
+        assert console.receive_json() == {"type": "ready"}
+        yield console, headers
 
 
 def escalate(
@@ -321,12 +335,7 @@ def test_a_bot_resolved_conversation_is_rated_as_the_bots(desk: TestClient) -> N
 def test_with_an_agent_online_the_bot_falls_silent_and_the_customer_hears_the_queue(
     desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
 ) -> None:
-    alice = login(desk, staff["agent"])
-    token = alice["Authorization"].removeprefix("Bearer ")
-    with desk.websocket_connect(
-        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
-    ) as console:
-        assert console.receive_json() == {"type": "ready"}
+    with agent_online(desk, staff["agent"]) as (console, alice):
         cid, customer, handoff_id = escalate(desk, service_headers)
         assert console.receive_json() == {"type": "queue_changed"}
         FakeRasa.received = []
@@ -353,12 +362,7 @@ def test_a_ticket_joins_the_live_queue_when_the_customer_asks_again_with_an_agen
     desk.post(url, json={"text": "那我先问点别的"}, headers=customer)
     assert FakeRasa.received[-1]["message"] == "那我先问点别的"
 
-    alice = login(desk, staff["agent"])
-    token = alice["Authorization"].removeprefix("Bearer ")
-    with desk.websocket_connect(
-        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
-    ) as console:
-        assert console.receive_json() == {"type": "ready"}
+    with agent_online(desk, staff["agent"]):
         again = desk.post(
             "/api/v1/internal/handoffs",
             json={"conversation_id": cid, "reason": "requested", "language": "zh"},
@@ -379,12 +383,7 @@ def test_leaving_an_email_keeps_a_ticket_with_the_bot(
     desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
 ) -> None:
     cid, customer, _ = escalate(desk, service_headers)
-    alice = login(desk, staff["agent"])
-    token = alice["Authorization"].removeprefix("Bearer ")
-    with desk.websocket_connect(
-        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
-    ) as console:
-        assert console.receive_json() == {"type": "ready"}
+    with agent_online(desk, staff["agent"]):
         desk.post(
             "/api/v1/internal/handoffs",
             json={"conversation_id": cid, "reason": "requested", "customer_email": "c@d.com"},
