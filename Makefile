@@ -44,6 +44,7 @@ lint: install-service
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 format: install-service
 	$(BIN)/ruff format .

@@ -13,7 +13,8 @@ import json
 import tempfile
 from pathlib import Path
 
-from kb.db import create_engine_for, session_factory, upgrade_database
+from bot.database import upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.importer import import_path
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore

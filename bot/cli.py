@@ -15,8 +15,9 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
+from bot.database import upgrade_database
 from bot.settings import get_settings
-from kb.db import create_engine_for, session_factory, upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.importer import ImportReport, ImportSourceError, export_jsonl, import_path
 from kb.store import ArticleStore
 from retrieval.bands import BandThresholds, load_thresholds, save_thresholds

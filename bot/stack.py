@@ -29,7 +29,8 @@ STOP_GRACE_S = 10.0
 
 def seed_demo_database(database_url: str) -> None:
     """A database at the latest schema holding the demo knowledge base (tests, benchmarks)."""
-    from kb.db import create_engine_for, session_factory, upgrade_database
+    from bot.database import upgrade_database
+    from db.engine import create_engine_for, session_factory
     from kb.importer import import_path
     from kb.store import ArticleStore
 

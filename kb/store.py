@@ -12,8 +12,9 @@ from enum import StrEnum
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from db.base import utcnow
 from kb.errors import ArticleExistsError, ArticleNotFoundError, StaleVersionError
-from kb.models import Article, ArticleVersion, utcnow
+from kb.models import Article, ArticleVersion
 from kb.schemas import ArticleIn, ArticleSnapshot, ArticleStatus, Language
 
 _CONTENT_FIELDS = ("title", "body", "questions", "category", "tags", "language", "status")
@@ -105,6 +106,10 @@ class ArticleStore:
     def get(self, article_id: str) -> ArticleSnapshot | None:
         row = self.session.get(Article, article_id)
         return _snapshot(row) if row is not None else None
+
+    def title_of(self, article_id: str) -> str | None:
+        row = self.session.get(Article, article_id)
+        return row.title if row is not None else None
 
     def articles(
         self, status: ArticleStatus | None = None, language: Language | None = None

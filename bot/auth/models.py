@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kb.models import Base, UTCDateTime, utcnow
+from db.base import Base, UTCDateTime, utcnow
 
 ROLES = ("agent", "editor", "admin")
 

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.auth.models import ROLES, AuthSession, User
-from kb.models import utcnow
+from db.base import utcnow
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_CHARS = 10

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kb.models import Base, UTCDateTime, utcnow
+from db.base import Base, UTCDateTime, utcnow
 
 
 class Conversation(Base):

@@ -1,9 +1,9 @@
 """Sentence encoders behind one interface, each loaded offline from an installed package."""
 
-from retrieval.encoders.base import (
+from retrieval.encoders.base import SentenceEncoder, Vectors, normalise
+from retrieval.encoders.registry import (
     DEFAULT_ENCODER,
     ENCODER_NAMES,
-    SentenceEncoder,
     UnknownEncoderError,
     get_encoder,
 )
@@ -13,5 +13,7 @@ __all__ = [
     "ENCODER_NAMES",
     "SentenceEncoder",
     "UnknownEncoderError",
+    "Vectors",
     "get_encoder",
+    "normalise",
 ]

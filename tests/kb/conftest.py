@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from kb.db import create_engine_for, session_factory, upgrade_database
+from bot.database import upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.schemas import ArticleIn
 from kb.store import ArticleStore
 

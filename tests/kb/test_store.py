@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import inspect
 
-from kb.db import create_engine_for
+from db.engine import create_engine_for
 from kb.errors import ArticleNotFoundError
 from kb.schemas import ArticleStatus, Language
 from kb.store import ArticleStore, UpsertResult

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from kb.db import create_engine_for, session_factory, upgrade_database
+from bot.database import upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.importer import import_path
 from kb.store import ArticleStore
 from retrieval.bands import ConfidenceBand, load_thresholds

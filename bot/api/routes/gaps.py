@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from bot.analytics.gaps import cluster_questions, unanswered_questions
 from bot.api.deps import CurrentEditor, RetrieverDep, SessionDep
-from kb.models import utcnow
+from db.base import utcnow
 
 router = APIRouter(prefix="/gaps", tags=["articles"])
 

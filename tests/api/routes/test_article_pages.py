@@ -5,7 +5,8 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.settings import Settings
-from kb.db import create_engine_for, session_factory, upgrade_database
+from bot.database import upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.schemas import ArticleIn
 from kb.store import ArticleStore
 

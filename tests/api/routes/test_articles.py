@@ -16,7 +16,7 @@ from bot.auth.store import UserStore
 from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
 from bot.settings import Settings
-from kb.db import create_engine_for, session_factory
+from db.engine import create_engine_for, session_factory
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct-horse-battery"

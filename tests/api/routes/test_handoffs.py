@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.auth.store import UserStore
-from kb.db import create_engine_for, session_factory
+from db.engine import create_engine_for, session_factory
 from tests.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow

@@ -1,16 +1,12 @@
-"""Alembic environment: runs migrations against the URL that kb.db passes in."""
+"""Alembic environment: runs migrations against the URL that bot.database passes in."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-# Imported for their side effect: every model module registers its tables on Base.metadata.
-import bot.auth.models
-import bot.conversations.models
-import bot.handoff.models  # noqa: F401
-from kb.models import Base
+from bot.database import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations() -> None:

@@ -1,0 +1,29 @@
+"""The service's schema: every model module registers its tables on one ``Base``, and
+Alembic (``bot/migrations``) brings a database to the latest revision."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import MetaData
+
+# Imported for their side effect: each registers its tables on Base.metadata.
+import kb.models  # noqa: F401
+from db.base import Base
+from db.engine import sqlite_file
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+metadata: MetaData = Base.metadata
+
+
+def upgrade_database(url: str) -> None:
+    """Bring the schema to the latest migration (creates a SQLite file if missing)."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, "head")
