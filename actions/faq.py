@@ -10,7 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
-from actions.messages import say
+from texts import say
 
 MAX_CLARIFY_OPTIONS = 3
 # Two "don't know" or "not helpful" outcomes in a row bring a person in.

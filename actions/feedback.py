@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
 from actions.faq import MAX_FAILURES_IN_A_ROW, article_buttons
-from actions.messages import say
+from texts import say
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
-from actions.messages import say
+from texts import language_or_fallback, say
 
 # Why the bot hands over, from the intent that led here (other actions may set the slot).
 REASON_BY_INTENT = {"complain": "frustration", "request_human": "requested"}
@@ -55,7 +55,7 @@ class ActionHandoff(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        language = "zh" if tracker.get_slot("language") == "zh" else "en"
+        language = language_or_fallback(tracker.get_slot("language"))
         try:
             opened = await self.client.open_handoff(
                 tracker.sender_id, handoff_reason(tracker), language, intents_seen(tracker)
@@ -109,7 +109,7 @@ class ActionSaveContact(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[EventType]:
-        language = "zh" if tracker.get_slot("language") == "zh" else "en"
+        language = language_or_fallback(tracker.get_slot("language"))
         email = tracker.get_slot("customer_email")
         try:
             saved = await self.client.open_handoff(
@@ -118,5 +118,5 @@ class ActionSaveContact(Action):
         except ServiceUnavailableError:
             saved = None
         key = "email_saved" if saved is not None else "contact_channels"
-        dispatcher.utter_message(text=say(key, language).format(email=email))
+        dispatcher.utter_message(text=say(key, language, email=email))
         return []

@@ -8,14 +8,14 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, status
+from fastapi import Depends, HTTPException, Path, Query, WebSocket, WebSocketException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
 from bot.api.state import ServiceState
 from bot.auth.store import StaffUser, UserStore
-from bot.conversations.gateway import ChatGateway
+from bot.chat.gateway import ChatGateway
 from bot.handoff.desk import HandoffDesk
 from kb.schemas import SLUG_PATTERN, ArticleSnapshot
 from kb.store import ArticleStore
@@ -91,6 +91,31 @@ def require_conversation_token(
 
 ConversationIdDep = Annotated[str, Depends(require_conversation_token)]
 
+# WebSocket close codes (4000-4999 are the application's): the HTTP status they stand for.
+CLOSE_NOT_LOGGED_IN = 4401
+CLOSE_FORBIDDEN = 4403
+
+
+async def require_socket_conversation_token(
+    websocket: WebSocket,
+    conversation_id: str,
+    state: StateDep,
+    token: Annotated[str | None, Query(max_length=128)] = None,
+) -> str:
+    """The conversation token of a widget's socket. Browsers cannot set headers on a
+    WebSocket, so it comes as ``?token=``. The socket is accepted first, so that a refusal
+    arrives as a close code the widget can read."""
+    await websocket.accept()
+    if not token:
+        raise WebSocketException(CLOSE_NOT_LOGGED_IN, "missing conversation token")
+    expected = conversation_token(state.settings.secret_key, conversation_id)
+    if not secrets.compare_digest(token, expected):
+        raise WebSocketException(CLOSE_FORBIDDEN, "this token is not for this conversation")
+    return conversation_id
+
+
+SocketConversationIdDep = Annotated[str, Depends(require_socket_conversation_token)]
+
 
 def get_gateway(state: StateDep) -> ChatGateway:
     return state.gateway
@@ -148,6 +173,25 @@ def require_role(*roles: str) -> Callable[[StaffUser], StaffUser]:
 
 
 CurrentAgent = Annotated[StaffUser, Depends(require_role("agent"))]
+
+
+async def require_socket_agent(websocket: WebSocket, state: StateDep) -> StaffUser:
+    """The agent behind a console's socket, from the session cookie; accepted first, so a
+    refusal arrives as a close code (4401 not logged in, 4403 not an agent)."""
+    await websocket.accept()
+    token = websocket.cookies.get(SESSION_COOKIE)
+    user = None
+    if token:
+        with state.sessions() as session:
+            user = UserStore(session).user_of_session(token)
+    if user is None:
+        raise WebSocketException(CLOSE_NOT_LOGGED_IN, "log in first")
+    if not user.has_role("agent"):
+        raise WebSocketException(CLOSE_FORBIDDEN, "this needs the agent role")
+    return user
+
+
+SocketAgent = Annotated[StaffUser, Depends(require_socket_agent)]
 CurrentEditor = Annotated[StaffUser, Depends(require_role("editor"))]
 
 

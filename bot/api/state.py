@@ -11,13 +11,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.auth.throttle import LoginThrottle
-from bot.conversations.gateway import ChatGateway
+from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
+from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
+from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
 from bot.settings import Settings
-from kb.db import create_engine_for, session_factory, upgrade_database
+from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
 from retrieval.encoders import get_encoder
 from retrieval.index_store import open_index
@@ -65,10 +67,9 @@ class ServiceState:
         # The sentiment model fits in the background (about 2 s), not on the first handoff.
         threading.Thread(target=_warm_up_sentiment, daemon=True).start()
         hub = ConversationHub()
-        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), hub)
-        desk = HandoffDesk(
-            sessions, hub, _sentiment_scores, AlwaysHumanTopics.from_settings(settings).points
-        )
+        signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
+        desk = HandoffDesk(sessions, hub, signals)
+        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), hub, desk)
         return cls(
             settings,
             engine,

@@ -81,3 +81,45 @@ class ExchangePublic(BaseModel):
 class MessagesPublic(BaseModel):
     data: list[MessagePublic]
     count: int
+
+
+class ConversationCreate(BaseModel):
+    language: Literal["zh", "en"] | None = None
+
+
+class ConversationPublic(BaseModel):
+    id: str
+    token: str
+
+
+# -- what the bot tried (written by the actions) -------------------------------------------
+
+
+class FeedbackCreate(BaseModel):
+    article_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    version: int | None = Field(default=None, ge=1)
+    helpful: bool
+    lookup_id: int | None = Field(default=None, ge=1)
+
+
+class FeedbackPublic(BaseModel):
+    id: int
+    article_id: str
+    version: int | None
+    helpful: bool
+    lookup_id: int | None
+    created_at: datetime
+
+
+class LookupPublic(BaseModel):
+    id: int
+    question: str
+    language: str
+    band: str
+    hits: list[dict[str, Any]]
+    created_at: datetime
+
+
+class TrailPublic(BaseModel):
+    lookups: list[LookupPublic]
+    feedback: list[FeedbackPublic]

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.conversations.models import Conversation, Message
-from kb.models import utcnow
+from db.base import utcnow
 
 
 class ConversationNotFoundError(KeyError):
@@ -82,6 +82,17 @@ class ConversationStore:
     def add_reply(
         self, conversation_id: str, reply_to: int, sender: str, text: str, payload: dict[str, Any]
     ) -> Message:
+        return self.add_message(conversation_id, sender, text, payload, reply_to=reply_to)
+
+    def add_message(
+        self,
+        conversation_id: str,
+        sender: str,
+        text: str,
+        payload: dict[str, Any],
+        reply_to: int | None = None,
+    ) -> Message:
+        """A bot, agent or system message (with whatever else is pending in the session)."""
         message = Message(
             conversation_id=conversation_id,
             sender=sender,
@@ -92,6 +103,17 @@ class ConversationStore:
         self.session.add(message)
         self.session.commit()
         return message
+
+    def last_system_message(self, conversation_id: str) -> Message | None:
+        query = (
+            select(Message)
+            .where(Message.conversation_id == conversation_id, Message.sender == "system")
+            .order_by(Message.id.desc())
+        )
+        return self.session.scalars(query).first()
+
+    def has_message_of_kind(self, conversation_id: str, kind: str) -> bool:
+        return any((m.payload or {}).get("kind") == kind for m in self.transcript(conversation_id))
 
     def replies_to(self, message_id: int) -> list[Message]:
         query = select(Message).where(Message.reply_to == message_id).order_by(Message.id)

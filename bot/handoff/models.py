@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kb.models import Base, UTCDateTime, utcnow
+from db.base import Base, UTCDateTime, utcnow
 
 HANDOFF_STATES = ("waiting", "assigned", "resolved", "returned")
 OPEN_STATES = ("waiting", "assigned")

@@ -4,23 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from pydantic import BaseModel, Field, StringConstraints, ValidationError
+from pydantic import ValidationError
 
 from bot.api.deps import (
     ConversationIdDep,
     DeskDep,
     GatewayDep,
     SessionDep,
+    SocketConversationIdDep,
     StateDep,
     conversation_token,
 )
-from bot.conversations.gateway import ChatGateway
+from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import Subscription
 from bot.conversations.schemas import (
+    ConversationCreate,
+    ConversationPublic,
     ExchangePublic,
     MessageCreate,
     MessageFrame,
@@ -28,36 +30,14 @@ from bot.conversations.schemas import (
     MessagesPublic,
 )
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
-from bot.handoff.desk import HandoffConflictError
+from bot.handoff.errors import HandoffConflictError
+from bot.handoff.schemas import RatingCreate, RatingPublic
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
-# WebSocket close codes (4000-4999 are the application's): the HTTP status they stand for.
-CLOSE_MISSING_TOKEN = 4401
-CLOSE_WRONG_TOKEN = 4403
+# WebSocket close codes (4000-4999 are the application's) besides 4401/4403 (bot.api.deps).
 CLOSE_UNKNOWN_CONVERSATION = 4404
 CLOSE_LAGGING = 4408
-
-
-class RatingCreate(BaseModel):
-    score: int = Field(ge=1, le=5)
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
-
-
-class RatingPublic(BaseModel):
-    score: int
-    comment: str | None
-    resolved_by: str
-    created_at: str
-
-
-class ConversationCreate(BaseModel):
-    language: Literal["zh", "en"] | None = None
-
-
-class ConversationPublic(BaseModel):
-    id: str
-    token: str
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:
@@ -102,7 +82,7 @@ def read_messages(
 )
 async def rate_conversation(
     conversation_id: ConversationIdDep, body: RatingCreate, desk: DeskDep
-) -> Any:
+) -> RatingPublic:
     """The customer's satisfaction (1–5) at the end; once per conversation (409 after)."""
     try:
         return await desk.rate(conversation_id, body.score, body.comment)
@@ -114,24 +94,14 @@ async def rate_conversation(
 
 @router.websocket("/{conversation_id}/ws")
 async def conversation_socket(
+    conversation_id: SocketConversationIdDep,
     websocket: WebSocket,
-    conversation_id: str,
     gateway: GatewayDep,
-    state: StateDep,
-    token: str | None = None,
     after: Annotated[int, Query(ge=0)] = 0,
 ) -> None:
-    """Messages both ways. Browsers cannot set headers on a WebSocket, so the conversation
-    token comes as ``?token=``. On connect, every stored message after ``after`` is replayed,
-    then ``ready``: a widget that reconnects loses nothing and, keyed by id, doubles nothing."""
-    await websocket.accept()
-    expected = conversation_token(state.settings.secret_key, conversation_id)
-    if not token:
-        await websocket.close(CLOSE_MISSING_TOKEN, "missing conversation token")
-        return
-    if not secrets.compare_digest(token, expected):
-        await websocket.close(CLOSE_WRONG_TOKEN, "this token is not for this conversation")
-        return
+    """Messages both ways (the token comes as ``?token=``). On connect, every stored message
+    after ``after`` is replayed, then ``ready``: a widget that reconnects loses nothing and,
+    keyed by id, doubles nothing."""
     with gateway.hub.subscribe(conversation_id) as subscription:
         try:
             backlog = await gateway.transcript(conversation_id, after)

@@ -6,41 +6,37 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from pydantic import BaseModel, StringConstraints
 
-from bot.api.deps import SESSION_COOKIE, CurrentAgent, DeskDep, RetrieverDep, SessionDep, StateDep
+from bot.api.deps import (
+    CLOSE_FORBIDDEN,
+    CurrentAgent,
+    DeskDep,
+    RetrieverDep,
+    SessionDep,
+    SocketAgent,
+    StateDep,
+)
 from bot.api.routes.internal_kb import KbSearchPublic
-from bot.auth.store import StaffUser, UserStore
 from bot.conversations.hub import ConversationHub
 from bot.conversations.schemas import MessagePublic
-from bot.handoff.desk import (
-    AGENTS_CHANNEL,
-    HandoffConflictError,
-    HandoffDesk,
-    HandoffForbiddenError,
-    HandoffNotFoundError,
+from bot.handoff.desk import AGENTS_CHANNEL
+from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, HandoffNotFoundError
+from bot.handoff.schemas import (
+    AgentMessageCreate,
+    HandoffPublic,
+    HandoffQueuePublic,
+    HandoffSummaryPublic,
+    NoteCreate,
+    NotePublic,
+    QueueFilter,
 )
 from kb.store import ArticleStore
 
 router = APIRouter(prefix="/handoffs", tags=["handoffs"])
 agent_router = APIRouter(prefix="/agent", tags=["handoffs"])
-
-CLOSE_NOT_LOGGED_IN = 4401
-CLOSE_FORBIDDEN = 4403
-
-AgentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
-QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
-
-
-class AgentMessageCreate(BaseModel):
-    text: AgentText
-
-
-class NoteCreate(BaseModel):
-    text: AgentText
 
 
 @asynccontextmanager
@@ -56,41 +52,41 @@ async def desk_errors() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
 
 
-@router.get("")
+@router.get("", response_model=HandoffQueuePublic)
 async def read_queue(
     agent: CurrentAgent,
     desk: DeskDep,
     state: StateDep,
     status_: Annotated[QueueFilter, Query(alias="status")] = "open",
-) -> dict[str, Any]:
+) -> HandoffQueuePublic:
     """Handoffs by priority, then waiting time; claimed ones only for their holder."""
     statuses = ("waiting", "assigned") if status_ == "open" else (status_,)
-    rows = [
-        row
-        for row in await desk.queue(statuses)
-        if row["status"] == "waiting" or row["agent_id"] == agent.id or agent.role == "admin"
-    ]
-    return {
-        "data": rows,
-        "count": len(rows),
-        "first_response_target_s": state.settings.first_response_target_s,
-        "agents_online": desk.agents_online(),
-    }
+    rows = await desk.queue(statuses, agent)
+    return HandoffQueuePublic(
+        data=rows,
+        count=len(rows),
+        first_response_target_s=state.settings.first_response_target_s,
+        agents_online=desk.agents_online(),
+    )
 
 
-@router.get("/{handoff_id}")
-async def read_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> dict[str, Any]:
+@router.get("/{handoff_id}", response_model=HandoffPublic)
+async def read_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> HandoffPublic:
     async with desk_errors():
         return await desk.detail(handoff_id, agent)
 
 
-@router.post("/{handoff_id}/claim")
-async def claim_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> dict[str, Any]:
+@router.post("/{handoff_id}/claim", response_model=HandoffSummaryPublic)
+async def claim_handoff(
+    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.claim(handoff_id, agent)
 
 
-@router.post("/{handoff_id}/messages", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{handoff_id}/messages", response_model=MessagePublic, status_code=status.HTTP_201_CREATED
+)
 async def reply_to_customer(
     handoff_id: int, body: AgentMessageCreate, agent: CurrentAgent, desk: DeskDep
 ) -> MessagePublic:
@@ -98,22 +94,26 @@ async def reply_to_customer(
         return await desk.reply(handoff_id, agent, body.text)
 
 
-@router.post("/{handoff_id}/notes", status_code=status.HTTP_201_CREATED)
+@router.post("/{handoff_id}/notes", response_model=NotePublic, status_code=status.HTTP_201_CREATED)
 async def add_note(
     handoff_id: int, body: NoteCreate, agent: CurrentAgent, desk: DeskDep
-) -> dict[str, Any]:
+) -> NotePublic:
     async with desk_errors():
         return await desk.note(handoff_id, agent, body.text)
 
 
-@router.post("/{handoff_id}/resolve")
-async def resolve_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> dict[str, Any]:
+@router.post("/{handoff_id}/resolve", response_model=HandoffSummaryPublic)
+async def resolve_handoff(
+    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.resolve(handoff_id, agent)
 
 
-@router.post("/{handoff_id}/return")
-async def return_to_bot(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> dict[str, Any]:
+@router.post("/{handoff_id}/return", response_model=HandoffSummaryPublic)
+async def return_to_bot(
+    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.give_back(handoff_id, agent)
 
@@ -127,14 +127,6 @@ def search_for_agent(
 ) -> KbSearchPublic:
     """The knowledge base for an agent who wants to send a customer an article link."""
     return KbSearchPublic.from_result(retriever.search(q, k=5), ArticleStore(session))
-
-
-def _socket_agent(websocket: WebSocket, state: Any) -> StaffUser | None:
-    token = websocket.cookies.get(SESSION_COOKIE)
-    if not token:
-        return None
-    with state.sessions() as session:
-        return UserStore(session).user_of_session(token)
 
 
 async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> None:
@@ -159,41 +151,25 @@ async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> 
 
 
 @agent_router.websocket("/ws")
-async def queue_socket(websocket: WebSocket, state: StateDep, desk: DeskDep) -> None:
+async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) -> None:
     """``queue_changed`` whenever a handoff opens, is claimed or closes. An open queue socket
     is also what makes an agent count as online."""
-    await websocket.accept()
-    agent = _socket_agent(websocket, state)
-    if agent is None:
-        await websocket.close(CLOSE_NOT_LOGGED_IN, "log in first")
-        return
-    if not agent.has_role("agent"):
-        await websocket.close(CLOSE_FORBIDDEN, "this needs the agent role")
-        return
     with suppress(WebSocketDisconnect):
         await _forward(websocket, desk.hub, AGENTS_CHANNEL)
 
 
 @router.websocket("/{handoff_id}/ws")
 async def handoff_socket(
-    websocket: WebSocket, handoff_id: int, state: StateDep, desk: DeskDep
+    agent: SocketAgent, websocket: WebSocket, handoff_id: int, desk: DeskDep
 ) -> None:
     """Every new message of the handoff's conversation, as the widget gets them."""
-    await websocket.accept()
-    agent = _socket_agent(websocket, state)
-    if agent is None:
-        await websocket.close(CLOSE_NOT_LOGGED_IN, "log in first")
-        return
-    if not agent.has_role("agent"):
-        await websocket.close(CLOSE_FORBIDDEN, "this needs the agent role")
-        return
     try:
         handoff = await desk.detail(handoff_id, agent)
     except (HandoffNotFoundError, HandoffForbiddenError) as error:
         await websocket.close(CLOSE_FORBIDDEN, str(error))
         return
     with suppress(WebSocketDisconnect):
-        await _forward(websocket, desk.hub, handoff["conversation_id"])
+        await _forward(websocket, desk.hub, handoff.conversation_id)
 
 
-__all__ = ["HandoffDesk", "agent_router", "router"]
+__all__ = ["agent_router", "router"]

@@ -2,49 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
-from pydantic import BaseModel, Field, StringConstraints
 
 from bot.api.deps import ServiceTokenDep, SessionDep
+from bot.conversations.schemas import FeedbackCreate, FeedbackPublic, LookupPublic, TrailPublic
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.conversations.trail import BotTrail
 
 router = APIRouter(
     prefix="/internal/conversations", tags=["internal"], dependencies=[ServiceTokenDep]
 )
-
-
-class FeedbackCreate(BaseModel):
-    article_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    version: int | None = Field(default=None, ge=1)
-    helpful: bool
-    lookup_id: int | None = Field(default=None, ge=1)
-
-
-class FeedbackPublic(BaseModel):
-    id: int
-    article_id: str
-    version: int | None
-    helpful: bool
-    lookup_id: int | None
-    created_at: datetime
-
-
-class LookupPublic(BaseModel):
-    id: int
-    question: str
-    language: str
-    band: str
-    hits: list[dict[str, Any]]
-    created_at: datetime
-
-
-class TrailPublic(BaseModel):
-    lookups: list[LookupPublic]
-    feedback: list[FeedbackPublic]
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:

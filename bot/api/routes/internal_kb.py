@@ -8,15 +8,14 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field, StringConstraints
 
 from bot.api.deps import (
+    DeskDep,
     PublishedArticleDep,
     RetrieverDep,
     ServiceTokenDep,
     SessionDep,
-    StateDep,
 )
 from bot.conversations.store import ConversationNotFoundError
 from bot.conversations.trail import BotTrail
-from bot.handoff.topics import AlwaysHumanTopics
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.passages import answer_text
@@ -104,14 +103,14 @@ class KbSearchPublic(BaseModel):
 
 @router.post("/search", response_model=KbSearchPublic)
 def search(
-    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep, state: StateDep
+    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep, desk: DeskDep
 ) -> KbSearchPublic:
     """Ranked articles for a customer message, with the confidence band; recorded on the
     conversation when one is named."""
     result = retriever.search(request.text, k=request.k, language=request.language)
     public = KbSearchPublic.from_result(result, ArticleStore(session))
-    public.handoff_topic = AlwaysHumanTopics.from_settings(state.settings).match(request.text)
-    public.sentiment = round(state.desk.sentiment([request.text])[0], 3)
+    signals = desk.signals.read(request.text)
+    public.handoff_topic, public.sentiment = signals.handoff_topic, signals.sentiment
     if request.conversation_id is not None:
         hits = [
             {"article_id": h.article_id, "version": h.version, "score": round(h.score, 4)}

@@ -1,0 +1,120 @@
+"""What comes into and leaves the handoff desk: requests from the bot and the agents, and
+the queue, handoffs, notes and ratings the API returns."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, EmailStr, Field, StringConstraints
+
+from bot.conversations.schemas import MessagePublic
+
+Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
+QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
+AgentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+
+
+# -- from the bot (the internal API) ----------------------------------------------------------
+
+
+class IntentSeen(BaseModel):
+    text: Annotated[str, StringConstraints(max_length=2000)]
+    intent: Annotated[str, StringConstraints(max_length=100)]
+    confidence: float = Field(ge=0, le=1)
+
+
+class HandoffCreate(BaseModel):
+    """The bot escalates a conversation (or adds the customer's email to its open ticket)."""
+
+    conversation_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    reason: Reason
+    language: Literal["zh", "en"] = "en"
+    intents: list[IntentSeen] = Field(default_factory=list, max_length=200)
+    customer_name: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None
+    ) = None
+    customer_email: EmailStr | None = None
+
+
+class HandoffOpenedPublic(BaseModel):
+    handoff_id: int
+    status: str
+    agents_online: int
+    created: bool
+
+
+# -- the agents' side ---------------------------------------------------------------------------
+
+
+class AgentMessageCreate(BaseModel):
+    text: AgentText
+
+
+class NoteCreate(BaseModel):
+    text: AgentText
+
+
+class PriorityPartsPublic(BaseModel):
+    reason: int
+    upset: int
+    topic: int
+    waiting: int
+
+
+class HandoffSummaryPublic(BaseModel):
+    """One row of the queue."""
+
+    id: int
+    conversation_id: str
+    status: str
+    reason: str
+    language: str
+    summary: str
+    sentiment: float
+    priority: int
+    priority_parts: PriorityPartsPublic
+    customer_name: str | None
+    customer_email: str | None
+    agent_id: int | None
+    agent_name: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    wait_seconds: int
+
+
+class NotePublic(BaseModel):
+    id: int
+    text: str
+    author: str | None
+    created_at: datetime
+
+
+class HandoffPublic(HandoffSummaryPublic):
+    """A handoff with what the bot saw and tried, the transcript and the agents' notes."""
+
+    packet: dict[str, Any]
+    messages: list[MessagePublic]
+    notes: list[NotePublic]
+
+
+class HandoffQueuePublic(BaseModel):
+    data: list[HandoffSummaryPublic]
+    count: int
+    first_response_target_s: int
+    agents_online: int
+
+
+# -- the customer's rating -----------------------------------------------------------------------
+
+
+class RatingCreate(BaseModel):
+    score: int = Field(ge=1, le=5)
+    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+
+
+class RatingPublic(BaseModel):
+    score: int
+    comment: str | None
+    resolved_by: Literal["bot", "agent"]
+    created_at: datetime

@@ -1,0 +1,338 @@
+"""The handoff rules over the database, in one session: opening a handoff with its packet,
+the queue and the customer's place in it, claiming, replies, notes, closing, and when the
+customer is asked for a rating. The desk runs these in a worker thread and pushes the results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import CursorResult, select, update
+from sqlalchemy.orm import Session
+
+from bot.auth.models import User
+from bot.auth.store import StaffUser
+from bot.conversations.models import ArticleFeedback, Message
+from bot.conversations.schemas import MessagePublic
+from bot.conversations.store import ConversationStore
+from bot.conversations.trail import BotTrail
+from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, HandoffNotFoundError
+from bot.handoff.models import OPEN_STATES, ConversationRating, Handoff, HandoffNote
+from bot.handoff.packet import build_packet, customer_messages
+from bot.handoff.priority import priority
+from bot.handoff.schemas import (
+    HandoffCreate,
+    HandoffOpenedPublic,
+    HandoffPublic,
+    HandoffSummaryPublic,
+    NotePublic,
+    PriorityPartsPublic,
+    RatingPublic,
+)
+from bot.handoff.signals import EscalationSignals
+from kb.store import ArticleStore
+from texts import say
+
+# While a handoff waits, the customer hears their place in the queue at most this often.
+QUEUE_NOTICE_INTERVAL = timedelta(minutes=2)
+
+
+class HandoffStore:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.conversations = ConversationStore(session)
+
+    # -- from the bot ----------------------------------------------------------------------
+
+    def open(
+        self, request: HandoffCreate, agents_online: int, signals: EscalationSignals
+    ) -> HandoffOpenedPublic:
+        """Open a handoff, or update the conversation's open one. With an agent online the bot
+        falls silent at once; without, the handoff waits in the queue as a ticket."""
+        conversation = self.conversations.get(request.conversation_id)
+        email = str(request.customer_email) if request.customer_email else None
+        existing = self.session.scalars(
+            select(Handoff).where(
+                Handoff.conversation_id == conversation.id, Handoff.status.in_(OPEN_STATES)
+            )
+        ).first()
+        if existing is not None:
+            if email:
+                existing.customer_email = email
+                existing.packet = existing.packet | {
+                    "customer": {"name": existing.customer_name, "email": email}
+                }
+            elif (
+                agents_online and existing.status == "waiting" and conversation.handled_by == "bot"
+            ):
+                # A ticket left while nobody was online, and the customer asks for a person
+                # again now that someone is: they join the live queue.
+                conversation.handled_by = "agent"
+            return HandoffOpenedPublic(
+                handoff_id=existing.id,
+                status=existing.status,
+                agents_online=agents_online,
+                created=False,
+            )
+        transcript = self.conversations.transcript(conversation.id)
+        typed = [m.text for m in customer_messages(transcript)]
+        scores = signals.sentiments(typed)
+        trail = BotTrail(self.session)
+        packet = build_packet(
+            reason=request.reason,
+            language=request.language,
+            transcript=transcript,
+            intents=[intent.model_dump() for intent in request.intents],
+            sentiments=scores,
+            lookups=trail.lookups(conversation.id),
+            feedback=trail.feedback(conversation.id),
+            title_of=ArticleStore(self.session).title_of,
+            customer_name=request.customer_name,
+            customer_email=email,
+        )
+        handoff = Handoff(
+            conversation_id=conversation.id,
+            status="waiting",
+            reason=request.reason,
+            language=request.language,
+            summary=packet["summary"],
+            sentiment=min(scores, default=0.0),
+            topic_priority=signals.topic_points(typed),
+            packet=packet,
+            customer_name=request.customer_name,
+            customer_email=email,
+        )
+        self.session.add(handoff)
+        if agents_online:
+            conversation.handled_by = "agent"
+        self.session.flush()  # the new handoff's id
+        return HandoffOpenedPublic(
+            handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
+        )
+
+    def queue_notice(self, conversation_id: str, now: datetime) -> Message | None:
+        """The customer's place in the queue while their handoff waits unclaimed, stored as a
+        system message at most every QUEUE_NOTICE_INTERVAL (None when not due)."""
+        waiting = list(
+            self.session.scalars(
+                select(Handoff).where(Handoff.status == "waiting").order_by(Handoff.created_at)
+            )
+        )
+        mine = next((h for h in waiting if h.conversation_id == conversation_id), None)
+        if mine is None:
+            return None  # claimed already: the agent is here
+        last = self.conversations.last_system_message(conversation_id)
+        if (
+            last is not None
+            and (last.payload or {}).get("kind") == "queue_position"
+            and now - last.created_at < QUEUE_NOTICE_INTERVAL
+        ):
+            return None
+        position = waiting.index(mine) + 1
+        return self.conversations.add_message(
+            conversation_id,
+            "system",
+            say("queue_position", mine.language, position=position),
+            {"kind": "queue_position", "position": position},
+        )
+
+    def rating_request_after_bot(
+        self, conversation_id: str, reply_to: int, language: str
+    ) -> Message | None:
+        """At a goodbye after a helpful answer, not rated and not asked yet: ask for a rating."""
+        helped = self.session.scalars(
+            select(ArticleFeedback.id).where(
+                ArticleFeedback.conversation_id == conversation_id, ArticleFeedback.helpful
+            )
+        ).first()
+        if helped is None or self._rating(conversation_id) is not None:
+            return None
+        if self.conversations.has_message_of_kind(conversation_id, "csat_request"):
+            return None
+        return self.conversations.add_message(
+            conversation_id,
+            "system",
+            say("rating_after_bot", language),
+            {"kind": "csat_request"},
+            reply_to=reply_to,
+        )
+
+    # -- the agents' side --------------------------------------------------------------------
+
+    def queue(
+        self, statuses: Sequence[str], agent: StaffUser, now: datetime
+    ) -> list[HandoffSummaryPublic]:
+        """By priority, then waiting time; a claimed handoff only for its holder (and admins)."""
+        rows = self.session.execute(
+            select(Handoff, User.name)
+            .outerjoin(User, User.id == Handoff.agent_id)
+            .where(Handoff.status.in_(statuses))
+        ).all()
+        summaries = [summary(h, name, now) for h, name in rows if may_see(h, agent)]
+        summaries.sort(key=lambda s: (-s.priority, s.created_at))
+        return summaries
+
+    def detail(self, handoff_id: int, agent: StaffUser, now: datetime) -> HandoffPublic:
+        handoff = self._load(handoff_id)
+        if not may_see(handoff, agent):
+            raise HandoffForbiddenError(f"handoff {handoff_id} is held by another agent")
+        transcript = self.conversations.transcript(handoff.conversation_id)
+        notes = self.session.scalars(
+            select(HandoffNote).where(HandoffNote.handoff_id == handoff_id).order_by(HandoffNote.id)
+        )
+        authors = {u.id: u.name for u in self.session.scalars(select(User))}
+        return HandoffPublic(
+            **summary(handoff, self._name_of(handoff.agent_id), now).model_dump(),
+            packet=handoff.packet,
+            messages=[MessagePublic.of(m) for m in transcript],
+            notes=[
+                NotePublic(
+                    id=n.id,
+                    text=n.text,
+                    author=authors.get(n.author_id or 0),
+                    created_at=n.created_at,
+                )
+                for n in notes
+            ],
+        )
+
+    def claim(
+        self, handoff_id: int, agent: StaffUser, now: datetime
+    ) -> tuple[Message, HandoffSummaryPublic]:
+        """Exactly one agent wins: the claim is one conditional UPDATE on a waiting row."""
+        result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
+            update(Handoff)
+            .where(Handoff.id == handoff_id, Handoff.status == "waiting")
+            .values(status="assigned", agent_id=agent.id, claimed_at=now)
+        )
+        if not result.rowcount:
+            self.session.rollback()
+            handoff = self._load(handoff_id)
+            holder = self._name_of(handoff.agent_id)
+            detail = f"handoff {handoff_id} is {handoff.status}"
+            raise HandoffConflictError(detail + (f", claimed by {holder}" if holder else ""))
+        handoff = self._load(handoff_id)
+        self.conversations.get(handoff.conversation_id).handled_by = "agent"
+        joined = self.conversations.add_message(
+            handoff.conversation_id,
+            "system",
+            say("agent_joined", handoff.language, name=agent.name),
+            {"kind": "agent_joined"},
+        )
+        return joined, summary(handoff, agent.name, now)
+
+    def reply(self, handoff_id: int, agent: StaffUser, text: str, now: datetime) -> Message:
+        handoff = self._held(handoff_id, agent)
+        if handoff.first_response_at is None:
+            handoff.first_response_at = now
+        return self.conversations.add_message(
+            handoff.conversation_id, "agent", text, {"agent_name": agent.name}
+        )
+
+    def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
+        handoff = self._load(handoff_id)
+        if not may_see(handoff, agent) or handoff.status == "waiting":
+            raise HandoffForbiddenError("claim the handoff before adding notes")
+        note = HandoffNote(handoff_id=handoff_id, author_id=agent.id, text=text)
+        self.session.add(note)
+        self.session.flush()
+        return NotePublic(id=note.id, text=note.text, author=agent.name, created_at=note.created_at)
+
+    def close(
+        self, handoff_id: int, agent: StaffUser, status: str, now: datetime
+    ) -> tuple[Message, HandoffSummaryPublic]:
+        """Resolve (the customer is asked for a rating) or return the conversation to the bot."""
+        handoff = self._held(handoff_id, agent)
+        handoff.status = status
+        handoff.closed_at = now
+        self.conversations.get(handoff.conversation_id).handled_by = "bot"
+        resolved = status == "resolved"
+        message = self.conversations.add_message(
+            handoff.conversation_id,
+            "system",
+            say("rating_after_agent" if resolved else "returned_to_bot", handoff.language),
+            {"kind": "csat_request" if resolved else "returned_to_bot"},
+        )
+        return message, summary(handoff, agent.name, now)
+
+    # -- the customer's rating ---------------------------------------------------------------
+
+    def rate(self, conversation_id: str, score: int, comment: str | None) -> RatingPublic:
+        """Once per conversation; credited to the agent who resolved it, else to the bot."""
+        self.conversations.get(conversation_id)
+        if self._rating(conversation_id) is not None:
+            raise HandoffConflictError("this conversation has been rated already")
+        resolved = self.session.scalars(
+            select(Handoff)
+            .where(Handoff.conversation_id == conversation_id, Handoff.status == "resolved")
+            .order_by(Handoff.id.desc())
+        ).first()
+        rating = ConversationRating(
+            conversation_id=conversation_id,
+            score=score,
+            comment=comment,
+            resolved_by="agent" if resolved is not None else "bot",
+            agent_id=resolved.agent_id if resolved is not None else None,
+        )
+        self.session.add(rating)
+        self.session.flush()
+        return RatingPublic.model_validate(rating, from_attributes=True)
+
+    # -- loading -----------------------------------------------------------------------------
+
+    def _load(self, handoff_id: int) -> Handoff:
+        handoff = self.session.get(Handoff, handoff_id)
+        if handoff is None:
+            raise HandoffNotFoundError(f"handoff {handoff_id} not found")
+        return handoff
+
+    def _held(self, handoff_id: int, agent: StaffUser) -> Handoff:
+        handoff = self._load(handoff_id)
+        if handoff.status != "assigned":
+            raise HandoffConflictError(f"handoff {handoff_id} is {handoff.status}, not assigned")
+        if handoff.agent_id != agent.id:
+            raise HandoffForbiddenError(f"handoff {handoff_id} is held by another agent")
+        return handoff
+
+    def _name_of(self, user_id: int | None) -> str | None:
+        user = self.session.get(User, user_id) if user_id is not None else None
+        return user.name if user is not None else None
+
+    def _rating(self, conversation_id: str) -> ConversationRating | None:
+        return self.session.scalars(
+            select(ConversationRating).where(ConversationRating.conversation_id == conversation_id)
+        ).first()
+
+
+def may_see(handoff: Handoff, agent: StaffUser) -> bool:
+    """Waiting handoffs are everyone's; once claimed, the holder's (and admins')."""
+    return handoff.status == "waiting" or handoff.agent_id == agent.id or agent.role == "admin"
+
+
+def summary(handoff: Handoff, agent_name: str | None, now: datetime) -> HandoffSummaryPublic:
+    points = priority(
+        handoff.reason, handoff.sentiment, handoff.topic_priority, handoff.created_at, now
+    )
+    end = handoff.claimed_at or handoff.closed_at or now
+    return HandoffSummaryPublic(
+        id=handoff.id,
+        conversation_id=handoff.conversation_id,
+        status=handoff.status,
+        reason=handoff.reason,
+        language=handoff.language,
+        summary=handoff.summary,
+        sentiment=round(handoff.sentiment, 3),
+        priority=points.total,
+        priority_parts=PriorityPartsPublic(
+            reason=points.reason, upset=points.upset, topic=points.topic, waiting=points.waiting
+        ),
+        customer_name=handoff.customer_name,
+        customer_email=handoff.customer_email,
+        agent_id=handoff.agent_id,
+        agent_name=agent_name,
+        created_at=handoff.created_at,
+        claimed_at=handoff.claimed_at,
+        wait_seconds=round((end - handoff.created_at).total_seconds()),
+    )

@@ -1,0 +1,98 @@
+"""What customers read from Kefu, in every language it speaks: one entry per text.
+
+The Rasa responses (``utter_*``) stay in domain.yml, where Rasa reads them; everything the
+actions, the gateway and the handoff desk say is here. ``{name}`` placeholders are filled by
+``texts.say``; every language of a text has the same placeholders (tests/texts).
+"""
+
+from __future__ import annotations
+
+TEXTS: dict[str, dict[str, str]] = {
+    # -- the assistant (Rasa actions) --------------------------------------------------------
+    "did_this_help": {"en": "Did this help?", "zh": "这个回答有帮助吗？"},
+    "helpful": {"en": "Yes, thanks", "zh": "有帮助"},
+    "not_helpful": {"en": "No", "zh": "没帮助"},
+    "read_more": {"en": "Full article", "zh": "查看全文"},
+    "clarify": {
+        "en": "Which of these is closest to your question?",
+        "zh": "您想问的是下面哪一个？",
+    },
+    "dont_know": {
+        "en": "Sorry, I don't have an answer to that yet. You can rephrase your question, "
+        "or talk to a person.",
+        "zh": "抱歉，这个问题我暂时无法回答。您可以换个说法再问，或者转人工客服。",
+    },
+    "dont_know_again": {
+        "en": "Sorry, I couldn't find that either.",
+        "zh": "抱歉，这个问题我也没有找到答案。",
+    },
+    "talk_to_person": {"en": "Talk to a person", "zh": "转人工客服"},
+    "service_down": {
+        "en": "Sorry, I can't look that up right now because of a technical problem. "
+        "Please try again in a minute, or talk to a person.",
+        "zh": "抱歉，系统暂时出了点问题，无法查询。请稍后再试，或者转人工客服。",
+    },
+    "article_gone": {
+        "en": "Sorry, that article is no longer available.",
+        "zh": "抱歉，这篇文章已不可用。",
+    },
+    "glad": {
+        "en": "Great, glad it helped! Anything else I can do for you?",
+        "zh": "太好了，很高兴能帮到您！还有其他问题吗？",
+    },
+    "next_candidates": {
+        "en": "Sorry about that. Maybe one of these helps?",
+        "zh": "抱歉没能帮到您。下面这些是否有帮助？",
+    },
+    "offer_person": {
+        "en": "Sorry I couldn't help. Would you like to talk to a person?",
+        "zh": "抱歉没能帮到您。需要为您转接人工客服吗？",
+    },
+    "connecting": {
+        "en": "I'm connecting you with a person. They can see our conversation so far, so you "
+        "won't need to repeat yourself.",
+        "zh": "正在为您转接人工客服，客服可以看到我们之前的对话，您无需重复描述。",
+    },
+    "nobody_online": {
+        "en": "Sorry, no one from our team is online right now. Leave your email address and "
+        "we'll get back to you.",
+        "zh": "抱歉，现在暂时没有人工客服在线。请留下您的邮箱，我们会尽快联系您。",
+    },
+    "email_invalid": {
+        "en": "That doesn't look like an email address. Could you check it?",
+        "zh": "这个邮箱地址好像不对，请检查一下。",
+    },
+    "email_saved": {
+        "en": "Thank you. We'll write to {email} as soon as someone is available.",
+        "zh": "谢谢！人工客服会尽快通过 {email} 联系您。",
+    },
+    "contact_channels": {
+        "en": "I'm sorry I couldn't solve this. Our team is available every day 9:00–21:00 "
+        "(UTC+8) on 400-800-1234 or at support@kefu-demo.shop, and will take it from here.",
+        "zh": "抱歉没能帮您解决。人工客服每天9:00–21:00（北京时间）在线，"
+        "电话400-800-1234，邮箱support@kefu-demo.shop，会继续为您处理。",
+    },
+    # -- the chat gateway ---------------------------------------------------------------------
+    "assistant_down": {
+        "en": "Sorry, the assistant is not available right now. Please try again in a moment.",
+        "zh": "抱歉，智能助手暂时无法使用，请稍后再试。",
+    },
+    # -- the handoff desk ---------------------------------------------------------------------
+    "queue_position": {
+        "en": "You're number {position} in the queue; an agent will be with you shortly.",
+        "zh": "您目前排在第 {position} 位，人工客服马上就来。",
+    },
+    "rating_after_bot": {
+        "en": "Glad I could help. How would you rate this chat?",
+        "zh": "很高兴能帮到您。请为本次服务打分：",
+    },
+    "agent_joined": {"en": "{name} has joined the chat.", "zh": "客服 {name} 已接入，为您服务。"},
+    "rating_after_agent": {
+        "en": "This chat has been resolved. How would you rate our service?",
+        "zh": "本次服务已结束。请为我们的服务打分：",
+    },
+    "returned_to_bot": {
+        "en": "You're back with the virtual assistant. Ask me anything.",
+        "zh": "您已回到智能助手，有问题随时问我。",
+    },
+}
