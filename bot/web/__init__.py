@@ -1,4 +1,5 @@
-"""The customer-facing web assets: the chat widget and the demo store page (no build step)."""
+"""The web assets, no build step: the chat widget, its demo store page, and the staff consoles
+(agent, editor) built on one shared console module (console.js, console.css)."""
 
 from pathlib import Path
 

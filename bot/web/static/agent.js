@@ -1,40 +1,30 @@
-/* Kefu (客服) agent console: plain ES2020, no dependencies, no build step.
+/* Kefu (客服) agent console: the queue and the handoff pane. Plain ES2020, no build step.
  *
+ * Login, session, the API, sockets and the page's frame come from console.js (KefuConsole).
  * Served at /agent with a strict CSP, so there is no inline script or style anywhere.
  * Customers can type HTML: every server string is written with textContent, never innerHTML.
  */
 (function () {
   "use strict";
 
-  const API = "/api/v1";
-  const WS_BASE = location.origin.replace(/^http/i, "ws"); // http → ws, https → wss
+  const { $, el, button, api, fail, clearError, showError, markSelected } = KefuConsole;
   const REASONS = { requested: "Asked for a person", repeated_failure: "Bot kept failing",
     frustration: "Frustrated", topic: "Sensitive topic" };
   const SENDERS = { customer: "Customer", bot: "Bot", agent: "Agent", system: "System" };
 
-  const $ = (selector, root = document) => root.querySelector(selector);
-  const ui = {};
-  for (const name of ["error", "error-text", "loading", "login-view", "app", "main", "conn", "online", "user",
-    "filter", "queue", "queue-empty", "queue-count", "detail", "detail-template"]) {
-    ui[name.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(`.agent-${name}`); // "queue-empty" → ui.queueEmpty
-  }
+  const ui = KefuConsole.find("agent", ["conn", "online", "filter", "queue", "queue-empty", "queue-count", "detail",
+    "detail-template"]);
+  const me = KefuConsole.user;
 
   const state = {
-    me: null, rows: [], target: 0 /* first_response_target_s */, selectedId: null, detail: null,
+    rows: [], target: 0 /* first_response_target_s */, selectedId: null, detail: null,
     detailSeq: 0, // answers for a handoff that is no longer on screen are dropped
     seen: new Set(), // message ids already in the transcript
     queueSocket: null, detailSocket: null, queueLoading: false, queueDirty: false,
     ticker: null, typingTimer: null, focusReply: false,
   };
 
-  // ---------------------------------------------------------------- helpers
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
+  // ---------------------------------------------------------------- formatting
 
   const num = (value, digits = 2) => (typeof value === "number" ? value.toFixed(digits) : "–");
   const pad = (n) => String(n).padStart(2, "0");
@@ -47,129 +37,12 @@
     return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   };
 
-  const apiError = (status, message) => Object.assign(new Error(message), { status });
+  // ---------------------------------------------------------------- session
 
-  async function api(method, path, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(API + path, options);
-    } catch (_) {
-      throw apiError(0, "Cannot reach the server. Check the connection and try again.");
-    }
-    let data = null;
-    try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
-    if (response.ok) return data;
-    // FastAPI's `detail` is a string for our refusals and a list for validation errors.
-    let detail = data && data.detail;
-    if (Array.isArray(detail)) detail = detail.map((d) => (d && d.msg) || String(d)).join("; ");
-    throw apiError(response.status, typeof detail === "string" && detail ? detail : `Request failed (${response.status})`);
-  }
-
-  function showError(message) {
-    ui.errorText.textContent = message;
-    ui.error.hidden = !message;
-  }
-  const clearError = () => showError("");
-
-  // Where failed calls end up: an expired session means logging in again.
-  function fail(error) {
-    if (error && error.status === 401 && state.me) {
-      loggedOut();
-      showError("Your session has ended. Please log in again.");
-    } else {
-      showError((error && error.message) || String(error));
-    }
-  }
-
-  // A socket that reconnects with backoff (1 s doubling to 10 s) until stopped or refused.
-  function liveSocket(path, { onFrame, onDown, onRefused }) {
-    const live = { ws: null, stopped: false, delay: 1000, retry: null };
-    const open = () => {
-      const ws = new WebSocket(WS_BASE + API + path);
-      live.ws = ws;
-      ws.addEventListener("message", (event) => {
-        let frame;
-        try { frame = JSON.parse(event.data); } catch (_) { return; }
-        if (frame.type === "ready") live.delay = 1000;
-        onFrame(frame);
-      });
-      ws.addEventListener("close", (event) => {
-        if (live.stopped || live.ws !== ws) return;
-        if (event.code === 4401) { loggedOut(); showError("Please log in again."); return; }
-        if (event.code === 4403) { onRefused(); return; }
-        if (onDown) onDown();
-        live.retry = setTimeout(open, live.delay);
-        live.delay = Math.min(live.delay * 2, 10000);
-      });
-    };
-    live.stop = () => {
-      live.stopped = true;
-      clearTimeout(live.retry);
-      if (live.ws) live.ws.close();
-    };
-    open();
-    return live;
-  }
-
-  // ---------------------------------------------------------------- login / logout
-
-  function showLogin() {
-    ui.loading.hidden = true;
-    ui.app.hidden = true;
-    ui.loginView.hidden = false;
-    $(".agent-login-email").focus();
-  }
-
-  async function boot() {
-    try {
-      startApp(await api("GET", "/auth/me"));
-    } catch (error) {
-      if (error.status === 401) showLogin();
-      else { ui.loading.hidden = true; showError(error.message); }
-    }
-  }
-
-  $(".agent-login").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const submit = $(".agent-login-submit");
-    const email = $(".agent-login-email").value.trim();
-    const password = $(".agent-login-password").value;
-    if (!email || !password) { showError("Enter your email and password."); return; }
-    submit.disabled = true;
-    try {
-      const user = await api("POST", "/auth/login", { email, password });
-      $(".agent-login-password").value = "";
-      clearError();
-      startApp(user);
-    } catch (error) {
-      showError(error.message); // 401 wrong password, 429 too many tries: the server says which
-    } finally {
-      submit.disabled = false;
-    }
-  });
-
-  $(".agent-logout").addEventListener("click", async () => {
-    try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
-    loggedOut();
-  });
-
-  $(".agent-error-close").addEventListener("click", clearError);
-
-  function startApp(user) {
-    state.me = user;
-    ui.user.textContent = `${user.name || user.email} (${user.role})`;
-    ui.loading.hidden = true;
-    ui.loginView.hidden = true;
-    ui.app.hidden = false;
-    ui.main.hidden = false;
+  function startApp() {
     setConn("connecting");
     // This socket also marks the agent online, so it stays open for the whole session.
-    state.queueSocket = liveSocket("/agent/ws", {
+    state.queueSocket = KefuConsole.liveSocket("/agent/ws", {
       onFrame: (frame) => {
         if (frame.type === "ready") setConn("live"); // and refetch: changes may have been missed
         if (frame.type === "ready" || frame.type === "queue_changed") loadQueue();
@@ -188,20 +61,17 @@
   }
 
   function loggedOut() {
-    state.me = null;
     stopSockets();
     clearInterval(state.ticker);
     state.ticker = null;
     state.rows = [];
     ui.queue.replaceChildren();
-    showLogin();
   }
 
   function notAgent() {
     stopSockets();
-    ui.main.hidden = true;
+    KefuConsole.refuse("This account is not an agent.");
     setConn("offline");
-    showError("This account is not an agent.");
   }
 
   function setConn(mode) {
@@ -219,7 +89,7 @@
       do {
         state.queueDirty = false;
         await fetchQueue();
-      } while (state.queueDirty && state.me);
+      } while (state.queueDirty && me());
     } finally {
       state.queueLoading = false;
     }
@@ -235,7 +105,7 @@
       else fail(error);
       return;
     }
-    if (filter !== ui.filter.value || !state.me) { state.queueDirty = true; return; }
+    if (filter !== ui.filter.value || !me()) { state.queueDirty = true; return; }
     state.rows = Array.isArray(data.data) ? data.data : []; // keep the server's priority order
     state.target = Number(data.first_response_target_s) || 0;
     const online = Number(data.agents_online) || 0;
@@ -247,29 +117,23 @@
   ui.filter.addEventListener("change", () => loadQueue());
 
   function renderQueue() {
-    const focused = document.activeElement;
-    const focusedId = focused && focused.matches(".agent-queue-item") ? focused.dataset.handoffId : null;
-    ui.queue.replaceChildren(...state.rows.map(queueItem));
+    KefuConsole.redrawList(ui.queue, state.rows.map(queueItem), "handoffId");
     ui.queueEmpty.hidden = state.rows.length > 0;
     ui.queueCount.textContent = `(${state.rows.length})`;
     const waiting = state.rows.filter((row) => row.status === "waiting").length;
     document.title = `${waiting ? `(${waiting}) ` : ""}Kefu agent console`;
-    if (focusedId) { // redrawing must not throw away keyboard focus
-      const again = ui.queue.querySelector(`[data-handoff-id="${CSS.escape(focusedId)}"]`);
-      if (again) again.focus();
-    }
     tick();
   }
 
   function queueItem(row) {
-    const item = el("li", `agent-queue-item status-${row.status}`);
+    const item = el("li", `console-list-item agent-queue-item status-${row.status}`);
     item.dataset.handoffId = String(row.id);
     item.tabIndex = 0;
     item.setAttribute("role", "button");
     markSelected(item, row.id === state.selectedId);
     const top = el("div", "agent-qi-top");
     top.append(
-      el("span", `agent-lang lang-${row.language}`, (row.language || "?").toUpperCase()),
+      el("span", `console-badge console-lang agent-lang lang-${row.language}`, (row.language || "?").toUpperCase()),
       el("span", "agent-qi-priority", `P${row.priority}`),
       el("span", "agent-qi-status", row.status),
       el("span", "agent-qi-wait", clock(waitOf(row))),
@@ -280,23 +144,7 @@
     return item;
   }
 
-  function markSelected(item, on) {
-    item.classList.toggle("selected", on);
-    if (on) item.setAttribute("aria-current", "true");
-    else item.removeAttribute("aria-current");
-  }
-
-  function openFromQueue(event) {
-    const item = event.target.closest(".agent-queue-item");
-    if (item) select(Number(item.dataset.handoffId));
-  }
-
-  ui.queue.addEventListener("click", openFromQueue);
-  ui.queue.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" && event.key !== " ") return;
-    event.preventDefault(); // Space would scroll the list
-    openFromQueue(event);
-  });
+  KefuConsole.activateItems(ui.queue, ".agent-queue-item", (item) => select(Number(item.dataset.handoffId)));
 
   // Waiting ones count up live from created_at; the others show how long they did wait.
   function waitOf(row) {
@@ -373,7 +221,7 @@
     if (seq !== state.detailSeq || state.selectedId !== id) return;
     renderDetail(data);
     if (!state.detailSocket) {
-      state.detailSocket = liveSocket(`/handoffs/${id}/ws`, {
+      state.detailSocket = KefuConsole.liveSocket(`/handoffs/${id}/ws`, {
         onFrame: (frame) => {
           if (frame.type === "ready") catchUp(id); // messages sent between our fetch and the subscription
           else if (frame.type === "message") appendMessage(frame.message);
@@ -391,7 +239,7 @@
     } catch (_) { /* the next queue refresh reports anything lasting */ }
   }
 
-  const holds = (data) => data.status === "assigned" && Boolean(state.me) && data.agent_id === state.me.id;
+  const holds = (data) => data.status === "assigned" && Boolean(me()) && data.agent_id === me().id;
 
   function renderDetail(data) {
     // Keep whatever the agent was typing when the same handoff is redrawn.
@@ -609,7 +457,7 @@
         .append(el("strong", "agent-kb-title", hit.title), el("span", "agent-kb-score", num(hit.score)));
       item.append(
         el("p", "agent-kb-snippet", answer.length > 120 ? `${answer.slice(0, 120)}…` : answer),
-        Object.assign(el("button", "agent-kb-insert", "Insert link"), { type: "button" }),
+        button("agent-kb-insert", "Insert link"),
       );
       list.append(item);
     }
@@ -636,5 +484,6 @@
     if (state.selectedId === id) loadDetail(id, false);
   }
 
-  boot();
+  KefuConsole.start({ name: "agent", title: "Kefu agent console", titleZh: "客服工作台",
+    onStart: startApp, onEnd: loggedOut });
 })();

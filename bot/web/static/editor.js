@@ -1,5 +1,6 @@
-/* Kefu (客服) knowledge editor: plain ES2020, no dependencies, no build step.
+/* Kefu (客服) knowledge editor: articles, gaps, import and export. Plain ES2020, no build step.
  *
+ * Login, session, the API and the page's frame come from console.js (KefuConsole).
  * Served at /editor with a strict CSP, so there is no inline script or style anywhere.
  * Every server string is written with textContent; the single exception is the Markdown
  * preview, see setPreview().
@@ -7,7 +8,7 @@
 (function () {
   "use strict";
 
-  const API = "/api/v1";
+  const { $, el, button, api, fail, clearError, showError, markSelected } = KefuConsole;
   const SLUG = /^[a-z0-9][a-z0-9-]{0,79}$/;
   const PAGE_SIZE = 20;
   const MAX_DRAFT_QUESTIONS = 20;
@@ -16,21 +17,18 @@
     none: "none: the bot would not answer (this becomes a gap)" };
   const REASONS = { none: "no answer", not_helpful: "not helpful", handoff: "handed to a person" };
 
-  const $ = (selector, root = document) => root.querySelector(selector);
-  const ui = {};
-  for (const name of ["error", "error-text", "loading", "login-view", "app", "main", "user", "search", "new",
+  const ui = KefuConsole.find("editor", ["search", "new",
     "filter-status", "filter-language", "filter-category", "filter-tag", "filter-review", "list", "list-empty",
     "prev", "next", "page", "placeholder", "form", "heading", "status", "version", "form-review", "dirty", "stats",
     "conflict", "conflict-text", "reload", "your-text", "your-text-body", "id", "title", "language", "category",
     "category-list", "tags", "questions", "body", "preview", "save", "publish", "archive", "saved", "history", "diff",
     "try", "try-input", "try-language", "try-btn", "try-result", "try-band", "try-hits", "gaps", "gaps-empty",
     "gaps-days", "gaps-total", "import", "import-file", "import-btn", "import-report", "item-template",
-    "gap-template"]) {
-    ui[name.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(`.editor-${name}`); // "filter-tag" → ui.filterTag
-  }
+    "gap-template"]);
+  const me = KefuConsole.user;
 
   const state = {
-    me: null, rows: [], count: 0, offset: 0, listSeq: 0, searchTimer: null,
+    rows: [], count: 0, offset: 0, listSeq: 0, searchTimer: null,
     article: null, // the article as last loaded or saved; null while writing a new one
     isNew: false, snapshot: "", busy: false, articleSeq: 0,
     previewTimer: null, previewSeq: 0, trySeq: 0,
@@ -38,15 +36,6 @@
   };
 
   // ---------------------------------------------------------------- helpers
-
-  function el(tag, className, text) {
-    const node = document.createElement(tag);
-    if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-
-  const button = (className, text) => Object.assign(el("button", className, text), { type: "button" });
 
   const enc = encodeURIComponent;
   const when = (iso) => {
@@ -56,118 +45,26 @@
   const count = (n) => (Number.isFinite(Number(n)) ? Number(n) : 0);
   const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 
-  // FastAPI's `detail` is a string for our refusals and a list of {loc, msg} for validation errors.
-  function detailText(data, status) {
-    const detail = data && data.detail;
-    if (Array.isArray(detail)) {
-      return detail.map((d) => {
-        if (!d || typeof d !== "object") return String(d);
-        const loc = Array.isArray(d.loc) ? d.loc.slice(["body", "query", "path"].includes(d.loc[0]) ? 1 : 0) : [];
-        return loc.length ? `${loc.join(".")}: ${d.msg}` : String(d.msg || "");
-      }).join("\n");
-    }
-    return typeof detail === "string" && detail ? detail : `Request failed (${status})`;
-  }
-
-  async function api(method, path, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      options.headers["Content-Type"] = "application/json";
-      options.body = JSON.stringify(body);
-    }
-    let response;
-    try {
-      response = await fetch(API + path, options);
-    } catch (_) {
-      throw Object.assign(new Error("Cannot reach the server. Check the connection and try again."), { status: 0 });
-    }
-    let data = null;
-    try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
-    if (response.ok) return data;
-    throw Object.assign(new Error(detailText(data, response.status)), { status: response.status });
-  }
-
   // Awaits a call; a failure goes to fail() unless `current()` says its answer is no longer wanted.
   async function attempt(call, current = () => true) {
     try { return await call; } catch (error) { if (current()) fail(error); return null; }
   }
 
-  function showError(message) {
-    ui.errorText.textContent = message;
-    ui.error.hidden = !message;
-  }
-  const clearError = () => showError("");
+  // ---------------------------------------------------------------- session
 
-  // Where failed calls end up: an expired session means logging in again, a 403 the wrong role.
-  function fail(error) {
-    const status = error && error.status;
-    if (status === 401 && state.me) { loggedOut(); showError("Your session has ended. Please log in again."); }
-    else if (status === 403 && state.me) notEditor();
-    else showError((error && error.message) || String(error));
-  }
-
-  // ---------------------------------------------------------------- login / logout
-
-  function showLogin() {
-    ui.loading.hidden = ui.app.hidden = true;
-    ui.loginView.hidden = false;
-    $(".editor-login-email").focus();
-  }
-
-  async function boot() {
-    try {
-      startApp(await api("GET", "/auth/me"));
-    } catch (error) {
-      if (error.status === 401) showLogin();
-      else { ui.loading.hidden = true; showError(error.message); }
-    }
-  }
-
-  $(".editor-login").addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const submit = $(".editor-login-submit");
-    const email = $(".editor-login-email").value.trim();
-    const password = $(".editor-login-password").value;
-    if (!email || !password) { showError("Enter your email and password."); return; }
-    submit.disabled = true;
-    try {
-      const user = await api("POST", "/auth/login", { email, password });
-      $(".editor-login-password").value = "";
-      clearError();
-      startApp(user);
-    } catch (error) {
-      showError(error.message); // 401 wrong password, 429 too many tries: the server says which
-    } finally {
-      submit.disabled = false;
-    }
-  });
-
-  $(".editor-logout").addEventListener("click", async () => {
-    if (isDirty() && !window.confirm("Log out and lose your unsaved changes?")) return;
-    try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
-    loggedOut();
-  });
-
-  $(".editor-error-close").addEventListener("click", clearError);
-
-  function startApp(user) {
-    state.me = user;
-    ui.user.textContent = `${user.name || user.email} (${user.role})`;
-    ui.loading.hidden = ui.loginView.hidden = true;
-    ui.app.hidden = ui.main.hidden = false;
+  function startApp() {
     setTab("articles", false);
     loadList();
   }
 
   function loggedOut() { // nothing of the last session stays on screen
-    Object.assign(state, { me: null, rows: [], offset: 0, gaps: [], gapsLoaded: false });
+    Object.assign(state, { rows: [], offset: 0, gaps: [], gapsLoaded: false });
     for (const list of [ui.list, ui.gaps, ui.importReport, ui.history, ui.diff]) list.replaceChildren();
     ui.tryResult.hidden = true;
     closeArticle();
-    showLogin();
   }
 
-  function notEditor() { ui.main.hidden = true; showError("This account is not an editor"); }
+  const notEditor = () => KefuConsole.refuse("This account is not an editor");
 
   window.addEventListener("beforeunload", (event) => { if (isDirty()) event.preventDefault(); });
 
@@ -182,7 +79,7 @@
       if (on && focus) tab.focus();
     }
     for (const panel of document.querySelectorAll(".editor-panel")) panel.hidden = panel.dataset.panel !== name;
-    if (name === "gaps" && !state.gapsLoaded && state.me) loadGaps();
+    if (name === "gaps" && !state.gapsLoaded && me()) loadGaps();
   }
 
   $(".editor-tabs").addEventListener("click", (event) => {
@@ -208,7 +105,7 @@
       needs_review: ui.filterReview.checked ? "true" : "", offset: String(state.offset), limit: String(PAGE_SIZE),
     }).filter(([, value]) => value)); // empty filters are left out
     const data = await attempt(api("GET", `/articles?${params}`), () => seq === state.listSeq);
-    if (!data || seq !== state.listSeq || !state.me) return;
+    if (!data || seq !== state.listSeq || !me()) return;
     state.rows = Array.isArray(data.data) ? data.data : [];
     state.count = count(data.count);
     if (!state.rows.length && state.offset > 0 && state.count > 0) { // the last page emptied: step back
@@ -233,19 +130,13 @@
   }
 
   function renderList() {
-    const focused = document.activeElement;
-    const focusedId = focused && focused.matches(".editor-item") ? focused.dataset.articleId : null;
-    ui.list.replaceChildren(...state.rows.map(listItem));
+    KefuConsole.redrawList(ui.list, state.rows.map(listItem), "articleId");
     ui.listEmpty.hidden = state.rows.length > 0;
     const first = state.rows.length ? state.offset + 1 : 0;
     const last = state.offset + state.rows.length;
     ui.page.textContent = state.rows.length ? `${first}–${last} of ${state.count}` : `0 of ${state.count}`;
     ui.prev.disabled = state.offset <= 0;
     ui.next.disabled = last >= state.count;
-    if (focusedId) { // redrawing must not throw away keyboard focus
-      const again = ui.list.querySelector(`[data-article-id="${CSS.escape(focusedId)}"]`);
-      if (again) again.focus();
-    }
   }
 
   function listItem(row) {
@@ -275,27 +166,12 @@
     return node;
   }
 
-  function markSelected(item, on) {
-    item.classList.toggle("selected", on);
-    if (on) item.setAttribute("aria-current", "true"); else item.removeAttribute("aria-current");
-  }
-
   function markListSelection() {
     const id = state.article ? state.article.id : null;
     for (const item of ui.list.children) markSelected(item, item.dataset.articleId === id);
   }
 
-  function openFromList(event) {
-    const item = event.target.closest(".editor-item");
-    if (item) openArticle(item.dataset.articleId);
-  }
-
-  ui.list.addEventListener("click", openFromList);
-  ui.list.addEventListener("keydown", (event) => {
-    if (event.key !== "Enter" && event.key !== " ") return;
-    event.preventDefault(); // Space would scroll the list
-    openFromList(event);
-  });
+  KefuConsole.activateItems(ui.list, ".editor-item", (item) => openArticle(item.dataset.articleId));
 
   const reloadFromStart = () => { state.offset = 0; loadList(); };
   for (const filter of [ui.filterStatus, ui.filterLanguage, ui.filterCategory, ui.filterTag, ui.filterReview]) {
@@ -544,7 +420,7 @@
     const items = (data.data || []).map((v) => {
       const item = el("li", "editor-history-item");
       item.dataset.version = String(v.version);
-      item.append(el("strong", "editor-history-version", `v${v.version}`), statusBadge(el("span", "editor-badge"), v.status),
+      item.append(el("strong", "editor-history-version", `v${v.version}`), statusBadge(el("span", "console-badge editor-badge"), v.status),
         el("span", "editor-history-title", v.title),
         el("span", "editor-history-meta", `${v.author || "?"} · ${when(v.created_at)}`));
       if (v.version === current) item.append(el("span", "editor-history-current", "current"));
@@ -620,7 +496,7 @@
       item.dataset.articleId = String(hit.article_id);
       const matched = hit.matched || {};
       item.appendChild(el("div", "editor-try-head")).append(button("editor-try-open", hit.title || hit.article_id),
-        el("span", "editor-try-id", hit.article_id), statusBadge(el("span", "editor-badge"), hit.status),
+        el("span", "editor-try-id", hit.article_id), statusBadge(el("span", "console-badge editor-badge"), hit.status),
         el("span", "editor-try-score", typeof hit.score === "number" ? hit.score.toFixed(3) : "–"));
       item.appendChild(el("p", "editor-try-matched")).append(el("span", "editor-try-kind", matched.kind || "?"),
         el("span", "editor-try-text", matched.text || ""));
@@ -716,5 +592,7 @@
     if (total.created || total.updated) loadList();
   });
 
-  boot();
+  KefuConsole.start({ name: "editor", title: "Kefu knowledge editor", titleZh: "客服知识库",
+    onStart: startApp, onEnd: loggedOut, onForbidden: notEditor,
+    confirmLogout: () => !isDirty() || window.confirm("Log out and lose your unsaved changes?") });
 })();

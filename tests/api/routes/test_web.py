@@ -26,6 +26,21 @@ def test_the_widget_is_served_without_a_build_step(client: TestClient) -> None:
     assert client.get("/widget/nothing.js").status_code == 404
 
 
+@pytest.mark.parametrize("console", ["agent", "editor"])
+def test_a_console_loads_the_shared_console_module_before_its_own_view(
+    client: TestClient, console: str
+) -> None:
+    page = client.get(f"/{console}")
+    assert page.status_code == 200
+    assert "unsafe-inline" not in page.headers["content-security-policy"]
+    assert "<script>" not in page.text  # every script is a file the policy allows
+    for kind in ("css", "js"):
+        shared = page.text.index(f'"/widget/console.{kind}"')
+        assert shared < page.text.index(f'"/widget/{console}.{kind}"')
+        for name in ("console", console):
+            assert client.get(f"/widget/{name}.{kind}").status_code == 200
+
+
 def test_another_site_may_open_a_conversation(client: TestClient) -> None:
     response = client.post(
         "/api/v1/conversations", json={}, headers={"Origin": "https://shop.example.com"}

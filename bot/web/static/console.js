@@ -1,0 +1,290 @@
+/* Kefu (客服) staff consoles: the plumbing they all share. Plain ES2020, no dependencies, no build step.
+ *
+ * A console is its own view code (page.html, page.js, page.css) plus this module and console.css,
+ * loaded before the page's own files. The page holds a hidden <div class="console-app"> with a
+ * <header class="console-header"> and a <main class="console-main">, and calls
+ * KefuConsole.start({ name, title, titleZh, onStart, onEnd }). This module then owns:
+ *
+ *   the session   start(): the error banner, the "Loading…" note and the login form; /auth/me,
+ *                 login, logout; the user badge and the Log out button at the end of the header.
+ *                 user() is who is logged in (null when nobody is). fail(error) is where failed
+ *                 calls end up (401: log in again); refuse(message) hides the page for the wrong role.
+ *   the API       api(method, path, body): JSON under /api/v1 with the session cookie; it rejects
+ *                 with an Error whose status is the HTTP status and whose message is the server's
+ *                 `detail` (validation errors as "field: msg" lines). showError() / clearError().
+ *   the socket    liveSocket(path, { onFrame, onDown, onRefused }): a WebSocket under /api/v1 that
+ *                 reconnects with backoff; close code 4401 ends the session, 4403 calls onRefused.
+ *   the DOM       el(), button(), $(), find(): elements built with textContent only. Customers and
+ *                 staff type HTML, so nothing here (nor in a console) writes innerHTML from a
+ *                 server string; that is why there is no escape() to forget. markSelected(),
+ *                 redrawList() and activateItems() make a list of items keyboard-friendly.
+ *
+ * Every element this module draws carries two classes, console-<part> (styled by console.css) and
+ * <name>-<part>, the page's own name for it (agent-login-email, editor-user…), which the page's
+ * styles and the browser tests use.
+ */
+(function () {
+  "use strict";
+
+  const API = "/api/v1";
+  const WS_BASE = location.origin.replace(/^http/i, "ws"); // http → ws, https → wss
+
+  // ---------------------------------------------------------------- DOM helpers
+
+  const $ = (selector, root = document) => root.querySelector(selector);
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  const button = (className, text) => Object.assign(el("button", className, text), { type: "button" });
+
+  // The page's elements by their short names: find("agent", ["queue-empty"]).queueEmpty is .agent-queue-empty.
+  function find(prefix, names) {
+    const ui = {};
+    for (const name of names) ui[name.replace(/-(\w)/g, (_, c) => c.toUpperCase())] = $(`.${prefix}-${name}`);
+    return ui;
+  }
+
+  function markSelected(item, on) {
+    item.classList.toggle("selected", on);
+    if (on) item.setAttribute("aria-current", "true");
+    else item.removeAttribute("aria-current");
+  }
+
+  // Replace a list's items; the one that had keyboard focus (same data-<key>) gets it back.
+  function redrawList(list, items, key) {
+    const focused = document.activeElement;
+    const id = focused && focused.parentElement === list ? focused.dataset[key] : undefined;
+    list.replaceChildren(...items);
+    if (id === undefined) return;
+    const again = [...list.children].find((item) => item.dataset[key] === id);
+    if (again) again.focus();
+  }
+
+  // Items that open on click, Enter or Space (they carry tabindex="0" and role="button").
+  function activateItems(list, selector, open) {
+    const pick = (event) => {
+      const item = event.target.closest(selector);
+      if (item && list.contains(item)) open(item);
+    };
+    list.addEventListener("click", pick);
+    list.addEventListener("keydown", (event) => {
+      if (event.key !== "Enter" && event.key !== " ") return;
+      event.preventDefault(); // Space would scroll the list
+      pick(event);
+    });
+  }
+
+  // ---------------------------------------------------------------- the API
+
+  // FastAPI's `detail` is a string for our refusals and a list of {loc, msg} for validation errors.
+  function detailText(data, status) {
+    const detail = data && data.detail;
+    if (Array.isArray(detail)) {
+      return detail.map((d) => {
+        if (!d || typeof d !== "object") return String(d);
+        const loc = Array.isArray(d.loc) ? d.loc.slice(["body", "query", "path"].includes(d.loc[0]) ? 1 : 0) : [];
+        return loc.length ? `${loc.join(".")}: ${d.msg}` : String(d.msg || "");
+      }).join("\n");
+    }
+    return typeof detail === "string" && detail ? detail : `Request failed (${status})`;
+  }
+
+  const apiError = (status, message) => Object.assign(new Error(message), { status });
+
+  async function api(method, path, body) {
+    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(API + path, options);
+    } catch (_) {
+      throw apiError(0, "Cannot reach the server. Check the connection and try again.");
+    }
+    let data = null;
+    try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
+    if (response.ok) return data;
+    throw apiError(response.status, detailText(data, response.status));
+  }
+
+  // ---------------------------------------------------------------- the session
+
+  const session = { user: null, options: null, ui: null };
+
+  // The parts every console has before it has anything of its own: one banner for every failed
+  // call, a loading note, and the login form.
+  function drawChrome(name, title, titleZh) {
+    const part = (tag, what, text) => el(tag, `console-${what} ${name}-${what}`, text);
+    const error = part("div", "error");
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const close = Object.assign(part("button", "error-close", "×"), { type: "button" });
+    close.setAttribute("aria-label", "Dismiss");
+    error.append(part("span", "error-text"), close);
+
+    const loading = part("p", "loading", "Loading…");
+
+    const field = (label, type, what, autocomplete) => {
+      const input = Object.assign(part("input", what), { type, name: type, autocomplete, required: true });
+      const wrap = el("label", null, label);
+      wrap.append(input);
+      return wrap;
+    };
+    const heading = el("h1", null, `${title} `);
+    heading.append(Object.assign(el("span", null, titleZh), { lang: "zh-CN" }));
+    const form = part("form", "login");
+    form.noValidate = true;
+    form.append(heading, field("Email", "email", "login-email", "username"),
+      field("Password", "password", "login-password", "current-password"),
+      Object.assign(part("button", "login-submit", "Log in"), { type: "submit" }));
+    $(".console-login-submit", form).classList.add("console-primary");
+    const loginView = part("section", "login-view");
+    loginView.hidden = true;
+    loginView.append(form);
+    document.body.prepend(error, loading, loginView);
+
+    // Who is logged in, and the way out, close the page's own header.
+    const header = $(".console-header");
+    const logout = Object.assign(part("button", "logout", "Log out"), { type: "button" });
+    const userBadge = part("span", "user");
+    header.append(part("span", "spacer"), userBadge, logout);
+
+    return { error, errorText: $(".console-error-text", error), close, loading, loginView, form,
+      email: $(".console-login-email", form), password: $(".console-login-password", form),
+      submit: $(".console-login-submit", form), user: userBadge, logout,
+      app: $(".console-app"), main: $(".console-main") };
+  }
+
+  function showError(message) {
+    session.ui.errorText.textContent = message;
+    session.ui.error.hidden = !message;
+  }
+  const clearError = () => showError("");
+
+  function showLogin() {
+    const ui = session.ui;
+    ui.loading.hidden = ui.app.hidden = true;
+    ui.loginView.hidden = false;
+    ui.email.focus();
+  }
+
+  function begin(user) {
+    const ui = session.ui;
+    session.user = user;
+    ui.user.textContent = `${user.name || user.email} (${user.role})`;
+    ui.loading.hidden = ui.loginView.hidden = true;
+    ui.app.hidden = ui.main.hidden = false;
+    session.options.onStart(user);
+  }
+
+  // Logged out, here or by the server: the page clears what it showed, then the login form.
+  function end(message) {
+    session.user = null;
+    session.options.onEnd();
+    showLogin();
+    if (message) showError(message);
+  }
+
+  // Where failed calls end up: an expired session means logging in again; a 403 goes to the page's
+  // onForbidden when it has one (the account lacks the role), else it is shown like any refusal.
+  function fail(error) {
+    const status = error && error.status;
+    if (status === 401 && session.user) end("Your session has ended. Please log in again.");
+    else if (status === 403 && session.user && session.options.onForbidden) session.options.onForbidden();
+    else showError((error && error.message) || String(error));
+  }
+
+  // Logged in, but not with the role this console is for.
+  function refuse(message) {
+    session.ui.main.hidden = true;
+    showError(message);
+  }
+
+  async function login(event) {
+    event.preventDefault();
+    const ui = session.ui;
+    const email = ui.email.value.trim();
+    const password = ui.password.value;
+    if (!email || !password) { showError("Enter your email and password."); return; }
+    ui.submit.disabled = true;
+    try {
+      const user = await api("POST", "/auth/login", { email, password });
+      ui.password.value = "";
+      clearError();
+      begin(user);
+    } catch (error) {
+      showError(error.message); // 401 wrong password, 429 too many tries: the server says which
+    } finally {
+      ui.submit.disabled = false;
+    }
+  }
+
+  async function logout() {
+    const leave = session.options.confirmLogout;
+    if (leave && !leave()) return;
+    try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
+    end();
+  }
+
+  /* options: name ("agent": the prefix of the page's class names), title and titleZh (the login
+   * heading), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
+   * (a 403 from fail()) and confirmLogout() (false keeps the user here, e.g. unsaved work). */
+  async function start(options) {
+    session.options = options;
+    session.ui = drawChrome(options.name, options.title, options.titleZh);
+    session.ui.form.addEventListener("submit", login);
+    session.ui.logout.addEventListener("click", logout);
+    session.ui.close.addEventListener("click", clearError);
+    try {
+      begin(await api("GET", "/auth/me"));
+    } catch (error) {
+      if (error.status === 401) showLogin();
+      else { session.ui.loading.hidden = true; showError(error.message); }
+    }
+  }
+
+  // ---------------------------------------------------------------- the socket
+
+  // A socket that reconnects with backoff (1 s doubling to 10 s) until stopped or refused.
+  function liveSocket(path, { onFrame, onDown, onRefused }) {
+    const live = { ws: null, stopped: false, delay: 1000, retry: null };
+    const open = () => {
+      const ws = new WebSocket(WS_BASE + API + path);
+      live.ws = ws;
+      ws.addEventListener("message", (event) => {
+        let frame;
+        try { frame = JSON.parse(event.data); } catch (_) { return; }
+        if (frame.type === "ready") live.delay = 1000;
+        onFrame(frame);
+      });
+      ws.addEventListener("close", (event) => {
+        if (live.stopped || live.ws !== ws) return;
+        if (event.code === 4401) { end("Please log in again."); return; }
+        if (event.code === 4403) { onRefused(); return; }
+        if (onDown) onDown();
+        live.retry = setTimeout(open, live.delay);
+        live.delay = Math.min(live.delay * 2, 10000);
+      });
+    };
+    live.stop = () => {
+      live.stopped = true;
+      clearTimeout(live.retry);
+      if (live.ws) live.ws.close();
+    };
+    open();
+    return live;
+  }
+
+  window.KefuConsole = Object.freeze({
+    start, user: () => session.user, fail, refuse, showError, clearError,
+    api, liveSocket,
+    $, el, button, find, markSelected, redrawList, activateItems,
+  });
+})();
