@@ -65,10 +65,11 @@ test: install lint test-py test-actions rasa-check test-e2e
 
 # Browser tests use Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
+# fonts-noto-cjk: Chinese renders in the screenshots instead of boxes.
 install-browser:
-	@test -x $(CHROMIUM) || { \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium; fi; }
+	@{ test -x $(CHROMIUM) && test -d /usr/share/fonts/opentype/noto; } || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-noto-cjk; }
 
 demo: install-service
 	$(BIN)/kefu kb import kb/demo/articles.jsonl

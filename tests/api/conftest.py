@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
-from bot.settings import Settings
 from bot.database import upgrade_database
+from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.importer import import_path
 from kb.store import ArticleStore

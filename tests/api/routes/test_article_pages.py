@@ -4,8 +4,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
-from bot.settings import Settings
 from bot.database import upgrade_database
+from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.schemas import ArticleIn
 from kb.store import ArticleStore
