@@ -7,7 +7,14 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
 
 from kb.markdown import strip_html
 
@@ -31,8 +38,48 @@ def _clean(text: str) -> str:
     return text.replace("\x00", "").strip()
 
 
+def _cleaned(value: object) -> object:
+    return _clean(value) if isinstance(value, str) else value
+
+
+def _without_html(value: str) -> str:
+    # Bodies are Markdown; HTML typed into one is removed on save (see kb/markdown.py).
+    stripped = strip_html(value).strip()
+    if not stripped:
+        raise ValueError("the body is empty once HTML tags are removed")
+    return stripped
+
+
+def _unique_questions(value: list[str]) -> list[str]:
+    cleaned = [_clean(q) for q in value]
+    return list(dict.fromkeys(q for q in cleaned if q))
+
+
+def _normal_tags(value: list[str]) -> list[str]:
+    return list(dict.fromkeys(_clean(t).lower() for t in value if _clean(t)))
+
+
+# The rules of each field, in one place: the model below and the editors' API
+# (bot/api/schemas/articles.py) both declare their fields with these types.
 Question = Annotated[str, StringConstraints(max_length=300)]
 Tag = Annotated[str, StringConstraints(max_length=40)]
+ArticleId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+ArticleTitle = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_cleaned)
+]
+ArticleBody = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=MAX_BODY_CHARS),
+    BeforeValidator(_cleaned),
+    AfterValidator(_without_html),
+]
+ArticleQuestions = Annotated[
+    list[Question], Field(max_length=20), AfterValidator(_unique_questions)
+]
+ArticleCategory = Annotated[
+    str, StringConstraints(min_length=1, max_length=60), BeforeValidator(_cleaned)
+]
+ArticleTags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_normal_tags)]
 
 
 class ArticleIn(BaseModel):
@@ -40,39 +87,14 @@ class ArticleIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
-    id: Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    body: Annotated[str, StringConstraints(min_length=1, max_length=MAX_BODY_CHARS)]
-    questions: list[Question] = Field(default_factory=list, max_length=20)
-    category: Annotated[str, StringConstraints(min_length=1, max_length=60)] = "general"
-    tags: list[Tag] = Field(default_factory=list, max_length=20)
+    id: ArticleId
+    title: ArticleTitle
+    body: ArticleBody
+    questions: ArticleQuestions = Field(default_factory=list)
+    category: ArticleCategory = "general"
+    tags: ArticleTags = Field(default_factory=list)
     language: Language
     status: ArticleStatus = ArticleStatus.PUBLISHED
-
-    @field_validator("title", "body", "category", mode="before")
-    @classmethod
-    def _strip(cls, value: object) -> object:
-        return _clean(value) if isinstance(value, str) else value
-
-    @field_validator("body", mode="after")
-    @classmethod
-    def _no_html(cls, value: str) -> str:
-        # Bodies are Markdown; HTML typed into one is removed on save (see kb/markdown.py).
-        stripped = strip_html(value).strip()
-        if not stripped:
-            raise ValueError("the body is empty once HTML tags are removed")
-        return stripped
-
-    @field_validator("questions", mode="after")
-    @classmethod
-    def _unique_questions(cls, value: list[str]) -> list[str]:
-        cleaned = [_clean(q) for q in value]
-        return list(dict.fromkeys(q for q in cleaned if q))
-
-    @field_validator("tags", mode="after")
-    @classmethod
-    def _normal_tags(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(_clean(t).lower() for t in value if _clean(t)))
 
 
 @dataclass(frozen=True, slots=True)

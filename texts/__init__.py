@@ -17,9 +17,17 @@ LANGUAGES: Final[tuple[Language, ...]] = ("en", "zh")
 FALLBACK: Final[Language] = "en"
 
 
+# The BCP 47 tag of each language, for a page's <html lang> (fonts and screen readers).
+HTML_LANG: Final[dict[Language, str]] = {"en": "en", "zh": "zh-CN"}
+
+
 def language_or_fallback(language: str | None) -> Language:
     """A language the catalogues have: the one given, or English."""
-    return "zh" if language == "zh" else FALLBACK
+    return next((known for known in LANGUAGES if known == language), FALLBACK)
+
+
+def html_lang(language: str | None) -> str:
+    return HTML_LANG[language_or_fallback(language)]
 
 
 class Catalogue:
@@ -43,9 +51,11 @@ def say(key: str, language: str | None, **values: object) -> str:
 __all__ = [
     "CUSTOMER",
     "FALLBACK",
+    "HTML_LANG",
     "LANGUAGES",
     "Catalogue",
     "Language",
+    "html_lang",
     "language_or_fallback",
     "say",
 ]

@@ -12,7 +12,9 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 
 from bot.api.deps import PublishedArticleDep
+from bot.api.schemas.errors import refusals
 from kb.markdown import render_markdown
+from texts import html_lang
 
 router = APIRouter(prefix="/articles", tags=["articles"])
 
@@ -25,10 +27,10 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:.3rem .6re
 </head><body><h1>{title}</h1>{body}</body></html>"""
 
 
-@router.get("/{article_id}", response_class=HTMLResponse)
+@router.get("/{article_id}", response_class=HTMLResponse, responses=refusals(404, page=True))
 def article_page(article: PublishedArticleDep) -> HTMLResponse:
     page = _PAGE.format(
-        lang="zh-CN" if article.language == "zh" else "en",
+        lang=html_lang(article.language),
         title=html.escape(article.title),
         body=render_markdown(article.body),
     )

@@ -4,120 +4,47 @@ locking), publish, archive; versions, diffs and restore; Markdown preview; impor
 
 from __future__ import annotations
 
-import difflib
 import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StringConstraints
 
 from bot.analytics.outcomes import ArticleOutcomes, article_outcomes
 from bot.api.deps import CurrentEditor, RetrieverDep, SessionDep, StateDep
+from bot.api.schemas.articles import (
+    ArticleCreate,
+    ArticleFilters,
+    ArticlePublic,
+    ArticleRowPublic,
+    ArticlesPublic,
+    ArticleUpdate,
+    DiffPublic,
+    ImportReportPublic,
+    ImportRequest,
+    Preview,
+    PreviewPublic,
+    Restore,
+    StatusChange,
+    TryQuestion,
+    TryResultPublic,
+    VersionPublic,
+    VersionsPublic,
+)
+from bot.api.schemas.errors import refusals
 from kb.errors import ArticleExistsError, ArticleNotFoundError, StaleVersionError
 from kb.importer import ImportSourceError, import_path
 from kb.markdown import render_markdown
-from kb.schemas import MAX_BODY_CHARS, ArticleIn, ArticleSnapshot, ArticleStatus, Language
+from kb.schemas import ArticleSnapshot, ArticleStatus
 from kb.store import ArticleStore
 from retrieval.retriever import Retriever
 
-router = APIRouter(prefix="/articles", tags=["articles"])
-
-MAX_IMPORT_BYTES = 5_000_000
-StatusName = Literal["draft", "published", "archived"]
-
-
-class ArticleCreate(BaseModel):
-    id: str
-    title: str
-    body: str
-    questions: list[str] = Field(default_factory=list, max_length=20)
-    category: str = "general"
-    tags: list[str] = Field(default_factory=list, max_length=20)
-    language: Language
-    status: Literal["draft", "published"] = "draft"
-
-
-class ArticleUpdate(BaseModel):
-    expected_version: int = Field(ge=1)
-    title: str
-    body: str
-    questions: list[str] = Field(default_factory=list, max_length=20)
-    category: str = "general"
-    tags: list[str] = Field(default_factory=list, max_length=20)
-    language: Language
-
-
-class StatusChange(BaseModel):
-    status: StatusName
-    expected_version: int = Field(ge=1)
-
-
-class Restore(BaseModel):
-    version: int = Field(ge=1)
-    expected_version: int = Field(ge=1)
-
-
-class Preview(BaseModel):
-    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
-
-
-class TryQuestion(BaseModel):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-    language: Literal["zh", "en"] | None = None
-
-
-class ImportFile(BaseModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    content: Annotated[str, StringConstraints(max_length=MAX_IMPORT_BYTES)]
-
-
-class ImportRequest(BaseModel):
-    format: Literal["jsonl", "markdown"]
-    files: list[ImportFile] = Field(min_length=1, max_length=500)
-
-
-def _stats(outcomes: ArticleOutcomes) -> dict[str, int]:
-    return {
-        "offered": outcomes.offered,
-        "answered": outcomes.answered,
-        "helpful": outcomes.helpful,
-        "not_helpful": outcomes.not_helpful,
-        "handoff_after": outcomes.handoff_after,
-    }
-
-
-def _row(article: ArticleSnapshot, outcomes: ArticleOutcomes, state: Any) -> dict[str, Any]:
-    settings = state.settings
-    return {
-        "id": article.id,
-        "version": article.version,
-        "title": article.title,
-        "category": article.category,
-        "tags": article.tags,
-        "language": article.language,
-        "status": article.status,
-        "author": article.author,
-        "updated_at": article.updated_at.isoformat(),
-        "stats": _stats(outcomes),
-        "needs_review": outcomes.needs_review(
-            settings.review_threshold, settings.review_min_offered
-        ),
-    }
-
-
-def _full(article: ArticleSnapshot, outcomes: ArticleOutcomes, state: Any) -> dict[str, Any]:
-    return _row(article, outcomes, state) | {
-        "body": article.body,
-        "body_html": render_markdown(article.body),
-        "questions": article.questions,
-        "created_at": article.created_at.isoformat(),
-    }
+router = APIRouter(prefix="/articles", tags=["articles"], responses=refusals(401, 403))
 
 
 @contextmanager
@@ -136,151 +63,97 @@ def _live(retriever: Retriever, article: ArticleSnapshot) -> None:
     retriever.upsert([article])
 
 
-def _validated(article_id: str, fields: dict[str, Any], status_: str) -> ArticleIn:
-    from pydantic import ValidationError
-
-    try:
-        return ArticleIn.model_validate({"id": article_id, **fields, "status": status_})
-    except ValidationError as error:
-        detail = [
-            {"loc": ["body", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in error.errors(include_url=False, include_context=False)
-        ]
-        raise HTTPException(422, detail) from error
-
-
-@router.get("")
+@router.get("", response_model=ArticlesPublic)
 def list_articles(
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
-    q: Annotated[str | None, Query(max_length=200)] = None,
-    status_: Annotated[StatusName | None, Query(alias="status")] = None,
-    category: Annotated[str | None, Query(max_length=60)] = None,
-    language: Language | None = None,
-    tag: Annotated[str | None, Query(max_length=40)] = None,
-    needs_review: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, Any]:
+    filters: Annotated[ArticleFilters, Query()],
+) -> ArticlesPublic:
     everything = ArticleStore(session).articles()
     outcomes = article_outcomes(session)
-    needle = (q or "").strip().lower()
     rows = [
-        _row(a, outcomes.of(a.id), state)
+        ArticleRowPublic.of(a, outcomes.of(a.id), state.settings)
         for a in everything
-        if (status_ is None or a.status == status_)
-        and (category is None or a.category == category)
-        and (language is None or a.language == language.value)
-        and (tag is None or tag.lower() in a.tags)
-        and (
-            not needle
-            or needle in a.id
-            or needle in a.title.lower()
-            or needle in a.body.lower()
-            or any(needle in question.lower() for question in a.questions)
-        )
+        if filters.matches(a)
     ]
-    if needs_review:
-        rows = [r for r in rows if r["needs_review"]]
-    return {
-        "data": rows[offset : offset + limit],
-        "count": len(rows),
-        "offset": offset,
-        "limit": limit,
-        "categories": sorted({a.category for a in everything}),
-        "tags": sorted({t for a in everything for t in a.tags}),
-    }
+    if filters.needs_review:
+        rows = [r for r in rows if r.needs_review]
+    return ArticlesPublic(
+        data=rows[filters.offset : filters.offset + filters.limit],
+        count=len(rows),
+        offset=filters.offset,
+        limit=filters.limit,
+        categories=sorted({a.category for a in everything}),
+        tags=sorted({t for a in everything for t in a.tags}),
+    )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ArticlePublic,
+    responses=refusals(409),
+)
 def create_article(
     body: ArticleCreate,
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
     retriever: RetrieverDep,
-) -> dict[str, Any]:
-    data = _validated(body.id, body.model_dump(exclude={"id", "status"}), body.status)
+) -> ArticlePublic:
     with kb_errors():
-        article = ArticleStore(session).create(data, author=editor.name)
+        article = ArticleStore(session).create(body.article(), author=editor.name)
     session.commit()
     _live(retriever, article)
-    return _full(article, ArticleOutcomes(), state)
+    return ArticlePublic.of(article, ArticleOutcomes(), state.settings)
 
 
-@router.post("/preview")
-def preview(body: Preview, editor: CurrentEditor) -> dict[str, str]:
+@router.post("/preview", response_model=PreviewPublic)
+def preview(body: Preview, editor: CurrentEditor) -> PreviewPublic:
     """The body as it will be shown: Markdown rendered, raw HTML never."""
-    return {"html": render_markdown(body.body)}
+    return PreviewPublic(html=render_markdown(body.body))
 
 
-@router.post("/try")
+@router.post("/try", response_model=TryResultPublic)
 def try_question(
     body: TryQuestion, editor: CurrentEditor, retriever: RetrieverDep, session: SessionDep
-) -> dict[str, Any]:
+) -> TryResultPublic:
     """What the bot would do with a customer's question; nothing is recorded."""
     result = retriever.search(body.text, k=5, language=body.language)
-    store = ArticleStore(session)
-    hits = []
-    for hit in result.hits:
-        article = store.get(hit.article_id)
-        hits.append(
-            {
-                "article_id": hit.article_id,
-                "title": article.title if article else hit.title,
-                "status": article.status if article else "deleted",
-                "version": hit.version,
-                "score": round(hit.score, 4),
-                "matched": {"kind": hit.matched.kind, "text": hit.matched.text},
-            }
-        )
-    return {"band": result.band.value, "language": result.language, "hits": hits}
+    return TryResultPublic.from_result(result, ArticleStore(session))
 
 
-@router.post("/import")
+@router.post("/import", response_model=ImportReportPublic, responses=refusals(422))
 def import_articles(
     body: ImportRequest,
     editor: CurrentEditor,
     session: SessionDep,
     retriever: RetrieverDep,
-) -> dict[str, Any]:
+) -> ImportReportPublic:
     """JSONL or Markdown files; every valid article is saved, each bad line is reported."""
     store = ArticleStore(session)
     with tempfile.TemporaryDirectory(prefix="kefu-import-") as folder:
-        root = Path(folder)
-        if body.format == "jsonl":
-            source = root / "import.jsonl"
-            source.write_text("\n".join(f.content.rstrip("\n") for f in body.files), "utf-8")
-        else:
-            source = root / "articles"
-            source.mkdir()
-            for index, file in enumerate(body.files):
-                name = Path(file.name).name or f"article-{index}.md"
-                (source / (name if name.endswith(".md") else f"{name}.md")).write_text(
-                    file.content, "utf-8"
-                )
         try:
-            report = import_path(source, store, author=editor.name)
+            report = import_path(body.write_source(Path(folder)), store, author=editor.name)
         except ImportSourceError as error:
             raise HTTPException(422, str(error)) from error
     session.commit()
     changed = [e.article_id for e in report.entries if e.outcome in ("created", "updated")]
-    articles = [a for a in (store.get(i) for i in changed if i) if a is not None]
-    retriever.upsert(articles)
-    counts = report.counts()
-    return {
-        "created": counts.get("created", 0),
-        "updated": counts.get("updated", 0),
-        "unchanged": counts.get("unchanged", 0),
-        "rejected": [
-            {"location": e.location.replace(str(root) + "/", ""), "reason": e.reason}
-            for e in report.rejected
-        ],
-    }
+    retriever.upsert([a for a in (store.get(i) for i in changed if i) if a is not None])
+    return ImportReportPublic.of(report, Path(folder))
 
 
-@router.get("/export")
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Every article, one JSON object a line (the import format)",
+            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_articles(editor: CurrentEditor, session: SessionDep) -> Response:
     articles = ArticleStore(session).articles()
     lines = "".join(json.dumps(a.content(), ensure_ascii=False) + "\n" for a in articles)
@@ -292,17 +165,17 @@ def export_articles(editor: CurrentEditor, session: SessionDep) -> Response:
     )
 
 
-@router.get("/{article_id}")
+@router.get("/{article_id}", response_model=ArticlePublic, responses=refusals(404))
 def read_article(
     article_id: str, editor: CurrentEditor, session: SessionDep, state: StateDep
-) -> dict[str, Any]:
+) -> ArticlePublic:
     article = ArticleStore(session).get(article_id)
     if article is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
-    return _full(article, article_outcomes(session).of(article_id), state)
+    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
 
 
-@router.put("/{article_id}")
+@router.put("/{article_id}", response_model=ArticlePublic, responses=refusals(404, 409))
 def update_article(
     article_id: str,
     body: ArticleUpdate,
@@ -310,20 +183,21 @@ def update_article(
     session: SessionDep,
     state: StateDep,
     retriever: RetrieverDep,
-) -> dict[str, Any]:
+) -> ArticlePublic:
     store = ArticleStore(session)
     current = store.get(article_id)
     if current is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
-    data = _validated(article_id, body.model_dump(exclude={"expected_version"}), current.status)
     with kb_errors():
-        article = store.update(data, body.expected_version, author=editor.name)
+        article = store.update(
+            body.article(article_id, current.status), body.expected_version, author=editor.name
+        )
     session.commit()
     _live(retriever, article)
-    return _full(article, article_outcomes(session).of(article_id), state)
+    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
 
 
-@router.post("/{article_id}/status")
+@router.post("/{article_id}/status", response_model=ArticlePublic, responses=refusals(404, 409))
 def change_status(
     article_id: str,
     body: StatusChange,
@@ -331,7 +205,7 @@ def change_status(
     session: SessionDep,
     state: StateDep,
     retriever: RetrieverDep,
-) -> dict[str, Any]:
+) -> ArticlePublic:
     """Publish (answerable at once), archive or back to draft (never answered again)."""
     with kb_errors():
         article = ArticleStore(session).change_status(
@@ -339,61 +213,32 @@ def change_status(
         )
     session.commit()
     _live(retriever, article)
-    return _full(article, article_outcomes(session).of(article_id), state)
+    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
 
 
-@router.get("/{article_id}/versions")
-def list_versions(article_id: str, editor: CurrentEditor, session: SessionDep) -> dict[str, Any]:
+@router.get("/{article_id}/versions", response_model=VersionsPublic, responses=refusals(404))
+def list_versions(article_id: str, editor: CurrentEditor, session: SessionDep) -> VersionsPublic:
     with kb_errors():
         versions = ArticleStore(session).versions(article_id)
-    return {
-        "data": [
-            {
-                "version": v.version,
-                "title": v.title,
-                "status": v.status,
-                "author": v.author,
-                "created_at": v.updated_at.isoformat(),
-            }
-            for v in reversed(versions)
-        ]
-    }
+    return VersionsPublic(data=[VersionPublic.of(v) for v in reversed(versions)])
 
 
-@router.get("/{article_id}/diff")
+@router.get("/{article_id}/diff", response_model=DiffPublic, responses=refusals(404))
 def diff_versions(
     article_id: str,
     editor: CurrentEditor,
     session: SessionDep,
     from_: Annotated[int, Query(alias="from", ge=1)],
     to: Annotated[int, Query(ge=1)],
-) -> dict[str, Any]:
+) -> DiffPublic:
     """Line by line, per field; only the fields that changed."""
     store = ArticleStore(session)
     with kb_errors():
         old, new = store.version(article_id, from_), store.version(article_id, to)
-    fields = []
-    for name, before, after in (
-        ("title", old.title, new.title),
-        ("body", old.body, new.body),
-        ("questions", "\n".join(old.questions), "\n".join(new.questions)),
-        ("category", old.category, new.category),
-        ("tags", ", ".join(old.tags), ", ".join(new.tags)),
-        ("language", old.language, new.language),
-        ("status", old.status, new.status),
-    ):
-        if before == after:
-            continue
-        lines = [
-            {"op": line[0], "text": line[2:]}
-            for line in difflib.ndiff(before.splitlines(), after.splitlines())
-            if line[:1] in (" ", "+", "-")
-        ]
-        fields.append({"field": name, "lines": lines})
-    return {"from": from_, "to": to, "fields": fields}
+    return DiffPublic.between(old, new)
 
 
-@router.post("/{article_id}/restore")
+@router.post("/{article_id}/restore", response_model=ArticlePublic, responses=refusals(404, 409))
 def restore_version(
     article_id: str,
     body: Restore,
@@ -401,7 +246,7 @@ def restore_version(
     session: SessionDep,
     state: StateDep,
     retriever: RetrieverDep,
-) -> dict[str, Any]:
+) -> ArticlePublic:
     """An old version's content, saved as a new version."""
     with kb_errors():
         article = ArticleStore(session).restore_checked(
@@ -409,4 +254,4 @@ def restore_version(
         )
     session.commit()
     _live(retriever, article)
-    return _full(article, article_outcomes(session).of(article_id), state)
+    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)

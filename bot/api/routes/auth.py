@@ -2,34 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from pydantic import BaseModel, StringConstraints
 
 from bot.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep
-from bot.auth.store import SESSION_LIFETIME, StaffUser, UserStore
+from bot.api.schemas.auth import LoginRequest, UserPublic
+from bot.api.schemas.errors import refusals
+from bot.auth.store import SESSION_LIFETIME, UserStore
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-class LoginRequest(BaseModel):
-    email: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=254)]
-    password: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-
-
-class UserPublic(BaseModel):
-    id: int
-    email: str
-    name: str
-    role: str
-
-    @classmethod
-    def of(cls, user: StaffUser) -> UserPublic:
-        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
-
-
-@router.post("/login", response_model=UserPublic)
+@router.post("/login", response_model=UserPublic, responses=refusals(401, 429))
 def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep, state: StateDep
 ) -> UserPublic:
@@ -71,6 +54,6 @@ def logout(request: Request, response: Response, session: SessionDep) -> None:
     response.delete_cookie(SESSION_COOKIE)
 
 
-@router.get("/me", response_model=UserPublic)
+@router.get("/me", response_model=UserPublic, responses=refusals(401))
 def me(user: CurrentUser) -> UserPublic:
     return UserPublic.of(user)

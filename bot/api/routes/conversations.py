@@ -18,6 +18,7 @@ from bot.api.deps import (
     StateDep,
     conversation_token,
 )
+from bot.api.schemas.errors import refusals
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import Subscription
 from bot.conversations.schemas import (
@@ -53,7 +54,9 @@ def open_conversation(
     return ConversationPublic(id=conversation.id, token=token)
 
 
-@router.post("/{conversation_id}/messages", response_model=ExchangePublic)
+@router.post(
+    "/{conversation_id}/messages", response_model=ExchangePublic, responses=refusals(401, 403, 404)
+)
 async def send_message(
     conversation_id: ConversationIdDep, body: MessageCreate, gateway: GatewayDep
 ) -> ExchangePublic:
@@ -64,7 +67,9 @@ async def send_message(
         raise _not_found(error) from error
 
 
-@router.get("/{conversation_id}/messages", response_model=MessagesPublic)
+@router.get(
+    "/{conversation_id}/messages", response_model=MessagesPublic, responses=refusals(401, 403, 404)
+)
 def read_messages(
     conversation_id: ConversationIdDep,
     session: SessionDep,
@@ -78,7 +83,10 @@ def read_messages(
 
 
 @router.post(
-    "/{conversation_id}/rating", response_model=RatingPublic, status_code=status.HTTP_201_CREATED
+    "/{conversation_id}/rating",
+    response_model=RatingPublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(401, 403, 404, 409),
 )
 async def rate_conversation(
     conversation_id: ConversationIdDep, body: RatingCreate, desk: DeskDep

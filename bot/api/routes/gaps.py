@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from bot.analytics.gaps import cluster_questions, unanswered_questions
 from bot.api.deps import CurrentEditor, RetrieverDep, SessionDep
+from bot.api.schemas.errors import refusals
+from bot.api.schemas.gaps import GapReportPublic
 from db.base import utcnow
 
-router = APIRouter(prefix="/gaps", tags=["articles"])
+router = APIRouter(prefix="/gaps", tags=["articles"], responses=refusals(401, 403))
 
 
-@router.get("")
+@router.get("", response_model=GapReportPublic)
 def gap_report(
     editor: CurrentEditor,
     session: SessionDep,
     retriever: RetrieverDep,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
-) -> dict[str, Any]:
+) -> GapReportPublic:
     questions = unanswered_questions(session, since=utcnow() - timedelta(days=days))
-    clusters = cluster_questions(questions, retriever.encoder)
-    return {
-        "clusters": [cluster.public(index + 1) for index, cluster in enumerate(clusters)],
-        "total": len(questions),
-    }
+    return GapReportPublic.of(cluster_questions(questions, retriever.encoder), len(questions))

@@ -19,7 +19,8 @@ from bot.api.deps import (
     SocketAgent,
     StateDep,
 )
-from bot.api.routes.internal_kb import KbSearchPublic
+from bot.api.schemas.errors import refusals
+from bot.api.schemas.kb import KbSearchPublic
 from bot.conversations.hub import ConversationHub
 from bot.conversations.schemas import MessagePublic
 from bot.handoff.desk import AGENTS_CHANNEL
@@ -35,8 +36,8 @@ from bot.handoff.schemas import (
 )
 from kb.store import ArticleStore
 
-router = APIRouter(prefix="/handoffs", tags=["handoffs"])
-agent_router = APIRouter(prefix="/agent", tags=["handoffs"])
+router = APIRouter(prefix="/handoffs", tags=["handoffs"], responses=refusals(401, 403))
+agent_router = APIRouter(prefix="/agent", tags=["handoffs"], responses=refusals(401, 403))
 
 
 @asynccontextmanager
@@ -70,13 +71,15 @@ async def read_queue(
     )
 
 
-@router.get("/{handoff_id}", response_model=HandoffPublic)
+@router.get("/{handoff_id}", response_model=HandoffPublic, responses=refusals(404))
 async def read_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> HandoffPublic:
     async with desk_errors():
         return await desk.detail(handoff_id, agent)
 
 
-@router.post("/{handoff_id}/claim", response_model=HandoffSummaryPublic)
+@router.post(
+    "/{handoff_id}/claim", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
+)
 async def claim_handoff(
     handoff_id: int, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:
@@ -85,7 +88,10 @@ async def claim_handoff(
 
 
 @router.post(
-    "/{handoff_id}/messages", response_model=MessagePublic, status_code=status.HTTP_201_CREATED
+    "/{handoff_id}/messages",
+    response_model=MessagePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(404, 409),
 )
 async def reply_to_customer(
     handoff_id: int, body: AgentMessageCreate, agent: CurrentAgent, desk: DeskDep
@@ -94,7 +100,12 @@ async def reply_to_customer(
         return await desk.reply(handoff_id, agent, body.text)
 
 
-@router.post("/{handoff_id}/notes", response_model=NotePublic, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/{handoff_id}/notes",
+    response_model=NotePublic,
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(404),
+)
 async def add_note(
     handoff_id: int, body: NoteCreate, agent: CurrentAgent, desk: DeskDep
 ) -> NotePublic:
@@ -102,7 +113,9 @@ async def add_note(
         return await desk.note(handoff_id, agent, body.text)
 
 
-@router.post("/{handoff_id}/resolve", response_model=HandoffSummaryPublic)
+@router.post(
+    "/{handoff_id}/resolve", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
+)
 async def resolve_handoff(
     handoff_id: int, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:
@@ -110,7 +123,9 @@ async def resolve_handoff(
         return await desk.resolve(handoff_id, agent)
 
 
-@router.post("/{handoff_id}/return", response_model=HandoffSummaryPublic)
+@router.post(
+    "/{handoff_id}/return", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
+)
 async def return_to_bot(
     handoff_id: int, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:

@@ -2,29 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import httpx
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
 from sqlalchemy import text
 
 from bot.api.deps import SessionDep, StateDep
+from bot.api.schemas.health import ComponentHealth, HealthPublic
 
 router = APIRouter(prefix="/health", tags=["health"])
-
-
-class ComponentHealth(BaseModel):
-    status: Literal["ok", "down"]
-    detail: str = ""
-
-
-class HealthPublic(BaseModel):
-    status: Literal["ok", "degraded"]
-    database: ComponentHealth
-    index: ComponentHealth
-    rasa: ComponentHealth
-    action_server: ComponentHealth
 
 
 async def probe(client: httpx.AsyncClient, url: str) -> ComponentHealth:
@@ -38,7 +23,11 @@ async def probe(client: httpx.AsyncClient, url: str) -> ComponentHealth:
     return ComponentHealth(status="ok", detail=url)
 
 
-@router.get("", response_model=HealthPublic)
+@router.get(
+    "",
+    response_model=HealthPublic,
+    responses={503: {"model": HealthPublic, "description": "The database is down"}},
+)
 async def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
     """503 when the database is down; Rasa or the action server down only degrades."""
     try:

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, HTTPException, status
 
 from bot.api.deps import ServiceTokenDep, SessionDep
+from bot.api.schemas.errors import refusals
 from bot.conversations.schemas import FeedbackCreate, FeedbackPublic, LookupPublic, TrailPublic
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.conversations.trail import BotTrail
 
 router = APIRouter(
-    prefix="/internal/conversations", tags=["internal"], dependencies=[ServiceTokenDep]
+    prefix="/internal/conversations",
+    tags=["internal"],
+    dependencies=[ServiceTokenDep],
+    responses=refusals(401, 403, 404),
 )
 
 
@@ -25,14 +27,17 @@ def _not_found(error: ConversationNotFoundError) -> HTTPException:
     response_model=FeedbackPublic,
     status_code=status.HTTP_201_CREATED,
 )
-def record_feedback(conversation_id: str, body: FeedbackCreate, session: SessionDep) -> Any:
+def record_feedback(
+    conversation_id: str, body: FeedbackCreate, session: SessionDep
+) -> FeedbackPublic:
     """ "Did this help?" against the article version the customer saw."""
     try:
-        return BotTrail(session).record_feedback(
+        feedback = BotTrail(session).record_feedback(
             conversation_id, body.article_id, body.version, body.helpful, body.lookup_id
         )
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
+    return FeedbackPublic.model_validate(feedback, from_attributes=True)
 
 
 @router.get("/{conversation_id}/trail", response_model=TrailPublic)

@@ -5,10 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, status
 
 from bot.api.deps import DeskDep, ServiceTokenDep
+from bot.api.schemas.errors import refusals
 from bot.conversations.store import ConversationNotFoundError
 from bot.handoff.schemas import HandoffCreate, HandoffOpenedPublic
 
-router = APIRouter(prefix="/internal/handoffs", tags=["internal"], dependencies=[ServiceTokenDep])
+router = APIRouter(
+    prefix="/internal/handoffs",
+    tags=["internal"],
+    dependencies=[ServiceTokenDep],
+    responses=refusals(401, 403, 404),
+)
 
 
 @router.post("", response_model=HandoffOpenedPublic, status_code=status.HTTP_201_CREATED)

@@ -1,9 +1,10 @@
-"""The demo store page at ``/`` and the widget's files under ``/widget/``."""
+"""The demo store page at ``/``, the consoles at ``/agent`` and ``/editor``; the widget's
+files are served under ``/widget/`` (a static mount, see ``bot.api.main``)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse
 
 from bot.web import STATIC_DIR
 
@@ -16,30 +17,30 @@ DEMO_PAGE_POLICY = (
 )
 
 
-@router.get("/", include_in_schema=False)
-def demo_store() -> FileResponse:
+def _page(name: str) -> FileResponse:
     return FileResponse(
-        STATIC_DIR / "demo.html",
+        STATIC_DIR / name,
         media_type="text/html; charset=utf-8",
         headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
     )
 
 
-@router.get("/agent", include_in_schema=False)
+# The pages are files sent as they are; response_class tells the OpenAPI document so.
+
+
+@router.get("/", response_class=HTMLResponse)
+def demo_store() -> FileResponse:
+    """A demo shop page with the chat widget on it."""
+    return _page("demo.html")
+
+
+@router.get("/agent", response_class=HTMLResponse)
 def agent_console() -> FileResponse:
     """The agents' console; it logs in through the API and shows nothing before that."""
-    return FileResponse(
-        STATIC_DIR / "agent.html",
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
-    )
+    return _page("agent.html")
 
 
-@router.get("/editor", include_in_schema=False)
+@router.get("/editor", response_class=HTMLResponse)
 def editor_console() -> FileResponse:
     """The knowledge editors' console; it logs in through the API."""
-    return FileResponse(
-        STATIC_DIR / "editor.html",
-        media_type="text/html; charset=utf-8",
-        headers={"Content-Security-Policy": DEMO_PAGE_POLICY, "Cache-Control": "no-cache"},
-    )
+    return _page("editor.html")

@@ -1,0 +1,365 @@
+"""The editors' articles: what the console sends (with the knowledge base's own bounds) and
+what it gets back — rows with their outcome stats, full articles, versions, diffs, preview,
+"try a question" and import reports."""
+
+from __future__ import annotations
+
+import difflib
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from bot.analytics.outcomes import ArticleOutcomes
+from bot.api.schemas.kb import MatchedPassagePublic
+from bot.settings import Settings
+from kb.importer import ImportReport
+from kb.markdown import render_markdown
+from kb.schemas import (
+    MAX_BODY_CHARS,
+    ArticleBody,
+    ArticleCategory,
+    ArticleId,
+    ArticleIn,
+    ArticleQuestions,
+    ArticleSnapshot,
+    ArticleStatus,
+    ArticleTags,
+    ArticleTitle,
+    Language,
+)
+from kb.store import ArticleStore
+from retrieval.retriever import SearchResult
+
+MAX_IMPORT_BYTES = 5_000_000
+StatusName = Literal["draft", "published", "archived"]
+
+# -- what the console sends ---------------------------------------------------------------------
+
+
+class ArticleFilters(BaseModel):
+    """The list's query string: search, filters and the page."""
+
+    q: str | None = Field(default=None, max_length=200)
+    status: StatusName | None = None
+    category: str | None = Field(default=None, max_length=60)
+    language: Language | None = None
+    tag: str | None = Field(default=None, max_length=40)
+    needs_review: bool = False
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=20, ge=1, le=100)
+
+    def matches(self, article: ArticleSnapshot) -> bool:
+        needle = (self.q or "").strip().lower()
+        return (
+            (self.status is None or article.status == self.status)
+            and (self.category is None or article.category == self.category)
+            and (self.language is None or article.language == self.language.value)
+            and (self.tag is None or self.tag.lower() in article.tags)
+            and (
+                not needle
+                or needle in article.id
+                or needle in article.title.lower()
+                or needle in article.body.lower()
+                or any(needle in question.lower() for question in article.questions)
+            )
+        )
+
+
+# The fields carry kb/schemas.py's types, so a request is bounded and cleaned by the same rules
+# as an import line; ``article()`` hands the result to the store without validating it twice
+# (cleaning is not idempotent: removing the tags of "<<b>i>" leaves a tag to remove).
+
+
+class ArticleCreate(BaseModel):
+    id: ArticleId
+    title: ArticleTitle
+    body: ArticleBody
+    questions: ArticleQuestions = Field(default_factory=list)
+    category: ArticleCategory = "general"
+    tags: ArticleTags = Field(default_factory=list)
+    language: Language
+    status: Literal["draft", "published"] = "draft"
+
+    def article(self) -> ArticleIn:
+        content = self.model_dump(exclude={"status"})
+        return ArticleIn.model_construct(status=ArticleStatus(self.status), **content)
+
+
+class ArticleUpdate(BaseModel):
+    expected_version: int = Field(ge=1)
+    title: ArticleTitle
+    body: ArticleBody
+    questions: ArticleQuestions = Field(default_factory=list)
+    category: ArticleCategory = "general"
+    tags: ArticleTags = Field(default_factory=list)
+    language: Language
+
+    def article(self, article_id: str, status: str) -> ArticleIn:
+        """The new content of an article, which keeps its status."""
+        content = self.model_dump(exclude={"expected_version"})
+        return ArticleIn.model_construct(id=article_id, status=ArticleStatus(status), **content)
+
+
+class StatusChange(BaseModel):
+    status: StatusName
+    expected_version: int = Field(ge=1)
+
+
+class Restore(BaseModel):
+    version: int = Field(ge=1)
+    expected_version: int = Field(ge=1)
+
+
+class Preview(BaseModel):
+    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
+
+
+class TryQuestion(BaseModel):
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    language: Literal["zh", "en"] | None = None
+
+
+class ImportFile(BaseModel):
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    content: Annotated[str, StringConstraints(max_length=MAX_IMPORT_BYTES)]
+
+
+class ImportRequest(BaseModel):
+    format: Literal["jsonl", "markdown"]
+    files: list[ImportFile] = Field(min_length=1, max_length=500)
+
+    def write_source(self, folder: Path) -> Path:
+        """The files as the importer reads them: one JSONL file, or a folder of .md files."""
+        if self.format == "jsonl":
+            source = folder / "import.jsonl"
+            source.write_text("\n".join(f.content.rstrip("\n") for f in self.files), "utf-8")
+            return source
+        source = folder / "articles"
+        source.mkdir()
+        for index, file in enumerate(self.files):
+            name = Path(file.name).name or f"article-{index}.md"
+            (source / (name if name.endswith(".md") else f"{name}.md")).write_text(
+                file.content, "utf-8"
+            )
+        return source
+
+
+# -- what it gets back --------------------------------------------------------------------------
+
+
+class ArticleStatsPublic(BaseModel):
+    """How the bot's answers from this article went."""
+
+    offered: int
+    answered: int
+    helpful: int
+    not_helpful: int
+    handoff_after: int
+
+    @classmethod
+    def of(cls, outcomes: ArticleOutcomes) -> ArticleStatsPublic:
+        return cls(
+            offered=outcomes.offered,
+            answered=outcomes.answered,
+            helpful=outcomes.helpful,
+            not_helpful=outcomes.not_helpful,
+            handoff_after=outcomes.handoff_after,
+        )
+
+
+class ArticleRowPublic(BaseModel):
+    """An article in the list: everything but its text."""
+
+    id: str
+    version: int
+    title: str
+    category: str
+    tags: list[str]
+    language: str
+    status: str
+    author: str | None
+    updated_at: datetime
+    stats: ArticleStatsPublic
+    needs_review: bool
+
+    @classmethod
+    def of(
+        cls, article: ArticleSnapshot, outcomes: ArticleOutcomes, settings: Settings
+    ) -> ArticleRowPublic:
+        return cls(
+            id=article.id,
+            version=article.version,
+            title=article.title,
+            category=article.category,
+            tags=article.tags,
+            language=article.language,
+            status=article.status,
+            author=article.author,
+            updated_at=article.updated_at,
+            stats=ArticleStatsPublic.of(outcomes),
+            needs_review=outcomes.needs_review(
+                settings.review_threshold, settings.review_min_offered
+            ),
+        )
+
+
+class ArticlePublic(ArticleRowPublic):
+    """One article with its text, as stored and as shown."""
+
+    body: str
+    body_html: str
+    questions: list[str]
+    created_at: datetime
+
+    @classmethod
+    def of(
+        cls, article: ArticleSnapshot, outcomes: ArticleOutcomes, settings: Settings
+    ) -> ArticlePublic:
+        return cls(
+            **ArticleRowPublic.of(article, outcomes, settings).model_dump(),
+            body=article.body,
+            body_html=render_markdown(article.body),
+            questions=article.questions,
+            created_at=article.created_at,
+        )
+
+
+class ArticlesPublic(BaseModel):
+    """A page of the list, with every category and tag in use (for the filters)."""
+
+    data: list[ArticleRowPublic]
+    count: int  # rows matching, on every page
+    offset: int
+    limit: int
+    categories: list[str]
+    tags: list[str]
+
+
+class VersionPublic(BaseModel):
+    version: int
+    title: str
+    status: str
+    author: str | None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, version: ArticleSnapshot) -> VersionPublic:
+        return cls(
+            version=version.version,
+            title=version.title,
+            status=version.status,
+            author=version.author,
+            created_at=version.updated_at,  # when this version was written
+        )
+
+
+class VersionsPublic(BaseModel):
+    data: list[VersionPublic]  # newest first
+
+
+class DiffLinePublic(BaseModel):
+    op: Literal[" ", "+", "-"]
+    text: str
+
+
+class FieldDiffPublic(BaseModel):
+    field: str
+    lines: list[DiffLinePublic]
+
+
+class DiffPublic(BaseModel):
+    """Two versions line by line, per field; only the fields that changed."""
+
+    from_: int = Field(serialization_alias="from")
+    to: int
+    fields: list[FieldDiffPublic]
+
+    @classmethod
+    def between(cls, old: ArticleSnapshot, new: ArticleSnapshot) -> DiffPublic:
+        fields = []
+        for name, before, after in (
+            ("title", old.title, new.title),
+            ("body", old.body, new.body),
+            ("questions", "\n".join(old.questions), "\n".join(new.questions)),
+            ("category", old.category, new.category),
+            ("tags", ", ".join(old.tags), ", ".join(new.tags)),
+            ("language", old.language, new.language),
+            ("status", old.status, new.status),
+        ):
+            if before == after:
+                continue
+            lines = [
+                DiffLinePublic.model_validate({"op": line[0], "text": line[2:]})
+                for line in difflib.ndiff(before.splitlines(), after.splitlines())
+                if line[:1] in (" ", "+", "-")
+            ]
+            fields.append(FieldDiffPublic(field=name, lines=lines))
+        return cls(from_=old.version, to=new.version, fields=fields)
+
+
+class PreviewPublic(BaseModel):
+    html: str  # Markdown rendered, raw HTML never
+
+
+class TryHitPublic(BaseModel):
+    """An article the bot would consider, whatever its status (drafts show, marked)."""
+
+    article_id: str
+    title: str
+    status: str  # "deleted" when the index still had it
+    version: int
+    score: float
+    matched: MatchedPassagePublic
+
+
+class TryResultPublic(BaseModel):
+    band: Literal["answer", "clarify", "none"]
+    language: str
+    hits: list[TryHitPublic]
+
+    @classmethod
+    def from_result(cls, result: SearchResult, store: ArticleStore) -> TryResultPublic:
+        hits = []
+        for hit in result.hits:
+            article = store.get(hit.article_id)
+            hits.append(
+                TryHitPublic(
+                    article_id=hit.article_id,
+                    title=article.title if article else hit.title,
+                    status=article.status if article else "deleted",
+                    version=hit.version,
+                    score=round(hit.score, 4),
+                    matched=MatchedPassagePublic(kind=hit.matched.kind, text=hit.matched.text),
+                )
+            )
+        return cls(band=result.band.value, language=result.language, hits=hits)
+
+
+class ImportRejectionPublic(BaseModel):
+    location: str  # file (and line, for JSONL)
+    reason: str
+
+
+class ImportReportPublic(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+    rejected: list[ImportRejectionPublic]
+
+    @classmethod
+    def of(cls, report: ImportReport, folder: Path) -> ImportReportPublic:
+        """Locations are told relative to the folder the request's files were written to."""
+        counts = report.counts()
+        return cls(
+            created=counts.get("created", 0),
+            updated=counts.get("updated", 0),
+            unchanged=counts.get("unchanged", 0),
+            rejected=[
+                ImportRejectionPublic(
+                    location=e.location.replace(str(folder) + "/", ""), reason=e.reason
+                )
+                for e in report.rejected
+            ],
+        )
