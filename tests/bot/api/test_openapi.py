@@ -117,7 +117,7 @@ def test_every_refusal_is_documented_with_its_detail(document: dict[str, Any]) -
 
 
 def test_the_editors_article_routes_document_their_refusals(document: dict[str, Any]) -> None:
-    """The statuses tests/api/routes/test_articles.py asserts appear in the document."""
+    """The statuses tests/bot/api/routes/test_articles.py asserts appear in the document."""
     expected = {
         "GET /api/v1/articles": {"401", "403", "422"},
         "POST /api/v1/articles": {"401", "403", "409", "422"},

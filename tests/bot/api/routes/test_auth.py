@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.routes.test_handoffs import PASSWORD, staff  # noqa: F401  (fixture)
+from tests.bot.api.routes.test_handoffs import PASSWORD, staff  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from bot.api.deps import conversation_token
 from bot.settings import Settings
-from tests.api.routes.conftest import FakeRasa, open_conversation
+from tests.bot.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow
 

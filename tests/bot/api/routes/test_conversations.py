@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.settings import Settings
-from tests.api.routes.conftest import FakeRasa, open_conversation
+from tests.bot.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from bot.auth.store import UserStore
 from db.engine import create_engine_for, session_factory
-from tests.api.routes.conftest import FakeRasa, open_conversation
+from tests.bot.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct-horse-battery"

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.routes.conftest import open_conversation
+from tests.bot.api.routes.conftest import open_conversation
 
 pytestmark = pytest.mark.slow
 SEARCH = "/api/v1/internal/kb/search"
