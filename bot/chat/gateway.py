@@ -13,8 +13,8 @@ from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePubl
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
 from db.engine import in_worker_thread
-from retrieval.language import detect_language
 from texts import say
+from texts.language import language_of
 
 
 def _store_message(
@@ -79,7 +79,7 @@ class ChatGateway:
         if handled_by == "agent":
             # The agent answers and the bot is silent; the desk says whether the customer is
             # due a word on where they stand in the queue.
-            notice = await self.desk.queue_notice(conversation_id)
+            notice = await self.desk.queue_notice(conversation_id, message.id)
             replies = [notice] if notice is not None else []
         else:
             self.hub.publish(conversation_id, {"type": "typing", "active": True})
@@ -94,7 +94,7 @@ class ChatGateway:
     async def _answer(
         self, conversation_id: str, message_id: int, incoming: MessageCreate
     ) -> list[MessagePublic]:
-        language = detect_language(incoming.text)
+        language = language_of(incoming.text)
         try:
             bot_replies = await self.rasa.send(conversation_id, incoming.payload or incoming.text)
             sender = "bot"

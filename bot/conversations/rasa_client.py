@@ -43,8 +43,16 @@ class RasaClient:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:
             raise RasaUnavailableError(f"HTTP {answer.status_code}")
+        try:
+            items = answer.json()
+        except ValueError as error:  # a proxy's error page, a half-written body
+            raise RasaUnavailableError("Rasa's answer is not JSON") from error
+        if not isinstance(items, list):
+            raise RasaUnavailableError("Rasa's answer is not a list of messages")
         replies: list[BotReply] = []
-        for item in answer.json():
+        for item in items:
+            if not isinstance(item, dict):
+                continue
             custom = item.get("custom") or {}
             articles = list(custom.get("articles") or [])
             text = str(item.get("text") or "")

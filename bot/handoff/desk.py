@@ -84,10 +84,11 @@ class HandoffDesk:
             self._queue_changed()
         return opened
 
-    async def queue_notice(self, conversation_id: str) -> MessagePublic | None:
+    async def queue_notice(self, conversation_id: str, reply_to: int) -> MessagePublic | None:
         """What to tell a customer who writes while waiting for an agent: their place in the
-        queue, when due. Stored, not pushed: the gateway pushes its replies."""
-        message = await self._run(HandoffStore.queue_notice, conversation_id, utcnow())
+        queue, when due, as a reply to their message. Stored, not pushed: the gateway pushes
+        its replies."""
+        message = await self._run(HandoffStore.queue_notice, conversation_id, reply_to, utcnow())
         return MessagePublic.of(message) if message is not None else None
 
     async def rating_request_after_bot(

@@ -112,7 +112,7 @@ class HandoffStore:
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
 
-    def queue_notice(self, conversation_id: str, now: datetime) -> Message | None:
+    def queue_notice(self, conversation_id: str, reply_to: int, now: datetime) -> Message | None:
         """The customer's place in the queue while their handoff waits unclaimed, stored as a
         system message at most every QUEUE_NOTICE_INTERVAL (None when not due)."""
         waiting = list(
@@ -136,6 +136,7 @@ class HandoffStore:
             "system",
             say("queue_position", mine.language, position=position),
             {"kind": "queue_position", "position": position},
+            reply_to=reply_to,
         )
 
     def rating_request_after_bot(

@@ -1,0 +1,376 @@
+"""The chat gateway without HTTP: a customer message is stored, answered by the bot (a fake
+Rasa) or left for the agent, and every message is pushed to the conversation's sockets."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.chat.gateway import ChatGateway
+from bot.conversations.hub import ConversationHub
+from bot.conversations.rasa_client import BotReply, RasaUnavailableError
+from bot.conversations.schemas import ExchangePublic, MessageCreate
+from bot.conversations.store import ConversationNotFoundError, ConversationStore
+from bot.conversations.trail import BotTrail
+from bot.handoff.desk import AGENTS_CHANNEL, HandoffDesk
+from bot.handoff.schemas import HandoffCreate
+from db.base import utcnow
+from tests.bot.conftest import Staff, drain, messages_in, open_conversation
+from texts import say
+
+
+class FakeRasa:
+    """Answers like RasaClient; records each call and what the conversation held at that moment."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.replies: list[BotReply] = [BotReply(text="Hello! How can I help?")]
+        self.down = False
+        self.calls: list[tuple[str, str]] = []
+        self.stored_when_called: list[list[str]] = []
+
+    async def send(self, sender: str, text: str) -> list[BotReply]:
+        self.calls.append((sender, text))
+        with self.sessions() as session:
+            transcript = ConversationStore(session).transcript(sender)
+            self.stored_when_called.append([m.text for m in transcript])
+        if self.down:
+            raise RasaUnavailableError("HTTP 503")
+        return list(self.replies)
+
+    async def aclose(self) -> None:
+        pass
+
+
+@pytest.fixture
+def rasa(sessions: sessionmaker[Session]) -> FakeRasa:
+    return FakeRasa(sessions)
+
+
+@pytest.fixture
+def gateway(
+    sessions: sessionmaker[Session], rasa: FakeRasa, hub: ConversationHub, desk: HandoffDesk
+) -> ChatGateway:
+    return ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
+
+
+def say_to(gateway: ChatGateway, cid: str, text: str, **fields: str) -> ExchangePublic:
+    return asyncio.run(gateway.receive(cid, MessageCreate(text=text, **fields)))
+
+
+def handed_over(desk: HandoffDesk, hub: ConversationHub, cid: str, language: str = "en") -> int:
+    """A live handoff: an agent's queue is open, so the conversation goes to the agent at once."""
+    with hub.subscribe(AGENTS_CHANNEL):
+        opened = asyncio.run(
+            desk.open(HandoffCreate(conversation_id=cid, reason="requested", language=language))
+        )
+    return opened.handoff_id
+
+
+# -- the bot answers -------------------------------------------------------------------------
+
+
+def test_the_message_is_stored_before_the_bot_answers_it(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    exchange = say_to(gateway, cid, "where is my parcel?", client_message_id="m-1")
+
+    assert rasa.calls == [(cid, "where is my parcel?")]
+    assert rasa.stored_when_called == [["where is my parcel?"]]
+    assert exchange.message.sender == "customer"
+    assert exchange.message.client_message_id == "m-1"
+    assert [(r.sender, r.text) for r in exchange.replies] == [("bot", "Hello! How can I help?")]
+    assert not exchange.duplicate
+
+
+def test_replies_are_stored_with_their_buttons_and_articles(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    article = {"id": "returns", "title": "Returns", "url": "/articles/returns"}
+    buttons = [{"title": "Yes", "payload": '/feedback_helpful{"article_id":"returns"}'}]
+    rasa.replies = [
+        BotReply(text="Return within 30 days.", articles=[article]),
+        BotReply(text="Did this help?", buttons=buttons),
+    ]
+    cid = open_conversation(sessions)
+    exchange = say_to(gateway, cid, "how do I return?")
+
+    transcript = asyncio.run(gateway.transcript(cid))
+    assert [(m.sender, m.text) for m in transcript] == [
+        ("customer", "how do I return?"),
+        ("bot", "Return within 30 days."),
+        ("bot", "Did this help?"),
+    ]
+    assert transcript[1].articles == [article]
+    assert transcript[2].buttons == buttons
+    assert exchange.replies == transcript[1:]
+
+
+def test_the_customer_message_typing_and_replies_reach_the_conversations_sockets(
+    gateway: ChatGateway, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    cid, other = open_conversation(sessions), open_conversation(sessions)
+    with hub.subscribe(cid) as widget, hub.subscribe(other) as elsewhere:
+        exchange = say_to(gateway, cid, "hi")
+        frames = drain(widget)
+        assert drain(elsewhere) == []
+
+    assert [f["type"] for f in frames] == ["message", "typing", "typing", "message"]
+    assert [f["active"] for f in frames if f["type"] == "typing"] == [True, False]
+    pushed = messages_in(frames)
+    assert [m["id"] for m in pushed] == [exchange.message.id, exchange.replies[0].id]
+    assert pushed[1]["text"] == "Hello! How can I help?"
+
+
+def test_a_buttons_payload_goes_to_the_bot_and_its_title_is_stored(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    payload = '/feedback_helpful{"article_id":"returns"}'
+    exchange = say_to(gateway, cid, "Yes, thanks", payload=payload)
+    assert rasa.calls == [(cid, payload)]
+    assert exchange.message.text == "Yes, thanks"
+
+
+def test_a_resent_message_returns_the_first_answer_without_asking_the_bot_again(
+    gateway: ChatGateway, rasa: FakeRasa, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    first = say_to(gateway, cid, "where is my parcel?", client_message_id="m-1")
+    rasa.replies = [BotReply(text="a different answer")]
+    with hub.subscribe(cid) as widget:
+        again = say_to(gateway, cid, "where is my parcel?", client_message_id="m-1")
+        assert drain(widget) == []  # nothing is shown twice
+
+    assert again.duplicate
+    assert again.message == first.message
+    assert again.replies == first.replies
+    assert len(rasa.calls) == 1
+    assert len(asyncio.run(gateway.transcript(cid))) == 2
+
+
+def test_the_transcript_after_a_message_holds_only_the_later_ones(
+    gateway: ChatGateway, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    first = say_to(gateway, cid, "hi")
+    second = say_to(gateway, cid, "thanks")
+    later = asyncio.run(gateway.transcript(cid, after=first.replies[-1].id))
+    assert [m.id for m in later] == [second.message.id, second.replies[0].id]
+
+
+# -- Rasa is down ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "language"), [("where is my parcel?", "en"), ("我的包裹在哪里？", "zh")]
+)
+def test_with_the_bot_down_the_customer_hears_one_apology_in_their_language(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+    text: str,
+    language: str,
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    with hub.subscribe(cid) as widget:
+        exchange = say_to(gateway, cid, text)
+        frames = drain(widget)
+
+    [apology] = exchange.replies
+    assert (apology.sender, apology.text) == ("system", say("assistant_down", language))
+    assert [m["text"] for m in messages_in(frames)] == [text, apology.text]
+    assert frames[-1]["type"] == "message"  # typing stopped before the apology
+    stored = asyncio.run(gateway.transcript(cid))
+    assert [m.sender for m in stored] == ["customer", "system"]
+
+
+# -- an agent has the conversation -----------------------------------------------------------
+
+
+def test_while_an_agent_has_it_the_bot_is_silent_and_the_customer_hears_the_queue(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    desk: HandoffDesk,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+) -> None:
+    cid = open_conversation(sessions, "我要找人工", language="zh")
+    handed_over(desk, hub, cid, language="zh")
+    with hub.subscribe(cid) as widget:
+        exchange = say_to(gateway, cid, "还在吗？")
+        frames = drain(widget)
+
+    assert rasa.calls == []
+    [notice] = exchange.replies
+    assert (notice.sender, notice.kind) == ("system", "queue_position")
+    assert notice.text == say("queue_position", "zh", position=1)
+    # No typing indicator: nobody is typing. The agent's console sees the message.
+    assert [f["type"] for f in frames] == ["message", "message"]
+    assert [m["id"] for m in messages_in(frames)] == [exchange.message.id, notice.id]
+
+
+def test_the_queue_notice_comes_at_most_every_two_minutes(
+    gateway: ChatGateway,
+    desk: HandoffDesk,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    cid = open_conversation(sessions, "I want a person")
+    handed_over(desk, hub, cid)
+    assert len(say_to(gateway, cid, "hello?").replies) == 1
+    notified_at = utcnow()
+
+    assert say_to(gateway, cid, "anyone?").replies == []
+    monkeypatch.setattr("bot.handoff.desk.utcnow", lambda: notified_at + timedelta(seconds=115))
+    assert say_to(gateway, cid, "hello??").replies == []
+    monkeypatch.setattr("bot.handoff.desk.utcnow", lambda: notified_at + timedelta(seconds=125))
+    [notice] = say_to(gateway, cid, "still waiting").replies
+    assert notice.kind == "queue_position"
+
+
+def test_the_queue_notice_tells_each_customer_their_own_place(
+    gateway: ChatGateway, desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    first, second = open_conversation(sessions, "help"), open_conversation(sessions, "help")
+    handed_over(desk, hub, first)
+    handed_over(desk, hub, second)
+    [notice] = say_to(gateway, second, "hello?").replies
+    assert notice.text == say("queue_position", "en", position=2)
+
+
+def test_once_an_agent_has_claimed_it_messages_wait_for_the_agent(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    desk: HandoffDesk,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+    staff: Staff,
+) -> None:
+    cid = open_conversation(sessions, "I want a person")
+    handoff_id = handed_over(desk, hub, cid)
+    asyncio.run(desk.claim(handoff_id, staff.alice))
+    with hub.subscribe(cid) as console:
+        exchange = say_to(gateway, cid, "my order is 1234")
+        assert [m["text"] for m in messages_in(drain(console))] == ["my order is 1234"]
+    assert exchange.replies == []
+    assert rasa.calls == []
+
+
+def test_a_resent_message_while_waiting_returns_the_queue_notice(
+    gateway: ChatGateway, desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions, "I want a person")
+    handed_over(desk, hub, cid)
+    first = say_to(gateway, cid, "hello?", client_message_id="m-1")
+    again = say_to(gateway, cid, "hello?", client_message_id="m-1")
+    assert again.duplicate
+    assert again.replies == first.replies
+
+
+def test_when_the_handoff_ends_the_bot_answers_again(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    desk: HandoffDesk,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+    staff: Staff,
+) -> None:
+    cid = open_conversation(sessions, "I want a person")
+    handoff_id = handed_over(desk, hub, cid)
+    asyncio.run(desk.claim(handoff_id, staff.alice))
+    asyncio.run(desk.give_back(handoff_id, staff.alice))
+    exchange = say_to(gateway, cid, "one more question")
+    assert rasa.calls == [(cid, "one more question")]
+    assert [r.sender for r in exchange.replies] == ["bot"]
+
+
+# -- the rating after the bot helped ---------------------------------------------------------
+
+
+def helped(sessions: sessionmaker[Session], cid: str) -> None:
+    with sessions() as session:
+        BotTrail(session).record_feedback(cid, "returns", 1, helpful=True)
+
+
+@pytest.mark.parametrize(("goodbye", "language"), [("bye, thanks", "en"), ("谢谢，再见", "zh")])
+def test_a_goodbye_after_a_helpful_answer_asks_for_a_rating_once(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+    goodbye: str,
+    language: str,
+) -> None:
+    rasa.replies = [BotReply(text="Goodbye!", end_of_chat=True)]
+    cid = open_conversation(sessions, "how do I return?")
+    helped(sessions, cid)
+
+    exchange = say_to(gateway, cid, goodbye)
+    assert [(r.sender, r.kind) for r in exchange.replies] == [
+        ("bot", None),
+        ("system", "csat_request"),
+    ]
+    assert exchange.replies[1].text == say("rating_after_bot", language)
+
+    again = say_to(gateway, cid, goodbye)
+    assert [r.sender for r in again.replies] == ["bot"]
+    kinds = [m.kind for m in asyncio.run(gateway.transcript(cid))]
+    assert kinds.count("csat_request") == 1
+
+
+def test_the_rating_request_is_pushed_with_the_goodbye(
+    gateway: ChatGateway, rasa: FakeRasa, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    rasa.replies = [BotReply(text="Goodbye!", end_of_chat=True)]
+    cid = open_conversation(sessions)
+    helped(sessions, cid)
+    with hub.subscribe(cid) as widget:
+        say_to(gateway, cid, "bye")
+        pushed = messages_in(drain(widget))
+    assert [m["kind"] for m in pushed] == [None, None, "csat_request"]
+
+
+def test_a_goodbye_without_a_helpful_answer_asks_nothing(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.replies = [BotReply(text="Goodbye!", end_of_chat=True)]
+    cid = open_conversation(sessions)
+    with sessions() as session:
+        BotTrail(session).record_feedback(cid, "returns", 1, helpful=False)
+    assert [r.sender for r in say_to(gateway, cid, "bye").replies] == ["bot"]
+
+
+def test_a_helpful_answer_without_a_goodbye_asks_nothing(
+    gateway: ChatGateway, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    helped(sessions, cid)
+    assert [r.sender for r in say_to(gateway, cid, "ok").replies] == ["bot"]
+
+
+def test_a_rated_conversation_is_not_asked_again(
+    gateway: ChatGateway, rasa: FakeRasa, desk: HandoffDesk, sessions: sessionmaker[Session]
+) -> None:
+    rasa.replies = [BotReply(text="Goodbye!", end_of_chat=True)]
+    cid = open_conversation(sessions)
+    helped(sessions, cid)
+    asyncio.run(desk.rate(cid, 5, None))
+    assert [r.sender for r in say_to(gateway, cid, "bye").replies] == ["bot"]
+
+
+# -- unknown conversations -------------------------------------------------------------------
+
+
+def test_an_unknown_conversation_is_not_found(gateway: ChatGateway, rasa: FakeRasa) -> None:
+    with pytest.raises(ConversationNotFoundError):
+        say_to(gateway, "nope", "hi")
+    with pytest.raises(ConversationNotFoundError):
+        asyncio.run(gateway.transcript("nope"))
+    assert rasa.calls == []

@@ -1,0 +1,171 @@
+"""The bridge to Rasa's REST channel, against a loopback server answering like Rasa."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any, ClassVar
+
+import pytest
+
+from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
+
+
+class FakeRasa(BaseHTTPRequestHandler):
+    """Answers every POST with ``status`` and ``body``; records the path and the JSON sent."""
+
+    status: ClassVar[int] = 200
+    body: ClassVar[Any] = []
+    received: ClassVar[list[tuple[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        FakeRasa.received.append((self.path, sent))
+        data = json.dumps(FakeRasa.body).encode()
+        self.send_response(FakeRasa.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def rasa_url() -> Iterator[str]:
+    FakeRasa.status, FakeRasa.body, FakeRasa.received = 200, [], []
+    server = HTTPServer(("127.0.0.1", 0), FakeRasa)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def send(base_url: str, text: str = "hello", timeout_s: float = 5.0) -> list[BotReply]:
+    async def scenario() -> list[BotReply]:
+        client = RasaClient(base_url, timeout_s=timeout_s)
+        try:
+            return await client.send("conv-1", text)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(scenario())
+
+
+def answers(*items: dict[str, Any]) -> None:
+    FakeRasa.body = [{"recipient_id": "conv-1", **item} for item in items]
+
+
+def test_the_message_goes_to_the_rest_webhook_as_the_conversation(rasa_url: str) -> None:
+    answers({"text": "hi"})
+    send(rasa_url, "我的退款呢")
+    assert FakeRasa.received == [
+        ("/webhooks/rest/webhook", {"sender": "conv-1", "message": "我的退款呢"})
+    ]
+
+
+def test_each_text_is_a_reply_in_order(rasa_url: str) -> None:
+    answers({"text": "First."}, {"text": "Second."})
+    assert send(rasa_url) == [BotReply(text="First."), BotReply(text="Second.")]
+
+
+def test_no_answer_is_no_replies(rasa_url: str) -> None:
+    answers()
+    assert send(rasa_url) == []
+
+
+def test_buttons_keep_title_and_payload_as_text(rasa_url: str) -> None:
+    answers(
+        {
+            "text": "Did this help?",
+            "buttons": [
+                {"title": "Yes", "payload": '/feedback_helpful{"article_id":"returns"}'},
+                {"title": 3, "payload": 4, "type": "postback"},
+                {"payload": "/deny"},
+            ],
+        }
+    )
+    [reply] = send(rasa_url)
+    assert reply.buttons == [
+        {"title": "Yes", "payload": '/feedback_helpful{"article_id":"returns"}'},
+        {"title": "3", "payload": "4"},
+        {"title": "", "payload": "/deny"},
+    ]
+
+
+def test_articles_in_a_replys_custom_part_belong_to_it(rasa_url: str) -> None:
+    article = {"id": "returns", "title": "Returns", "url": "/articles/returns"}
+    answers({"text": "You can return within 30 days.", "custom": {"articles": [article]}})
+    [reply] = send(rasa_url)
+    assert reply.articles == [article]
+    assert reply.payload() == {"buttons": [], "articles": [article]}
+
+
+def test_a_json_message_of_its_own_joins_the_reply_before_it(rasa_url: str) -> None:
+    # An action's json_message (and a response's custom part) arrives as a message of its own.
+    first = {"id": "returns", "title": "Returns"}
+    second = {"id": "refunds", "title": "Refunds"}
+    answers(
+        {"text": "Which of these is closest?", "buttons": [{"title": "A", "payload": "/a"}]},
+        {"custom": {"articles": [first]}},
+        {"custom": {"articles": [second]}},
+    )
+    [reply] = send(rasa_url)
+    assert reply.text == "Which of these is closest?"
+    assert reply.buttons == [{"title": "A", "payload": "/a"}]
+    assert reply.articles == [first, second]
+    assert not reply.end_of_chat
+
+
+def test_a_goodbye_with_end_of_chat_marks_the_reply_before_it(rasa_url: str) -> None:
+    # Rasa sends utter_goodbye's text, then its custom part {"end_of_chat": true}.
+    answers({"text": "Goodbye!"}, {"custom": {"end_of_chat": True}})
+    assert send(rasa_url) == [BotReply(text="Goodbye!", end_of_chat=True)]
+
+
+def test_end_of_chat_in_the_same_message_marks_it(rasa_url: str) -> None:
+    answers({"text": "Thanks.", "custom": {}}, {"text": "Goodbye!", "custom": {"end_of_chat": 1}})
+    replies = send(rasa_url)
+    assert [r.end_of_chat for r in replies] == [False, True]
+
+
+def test_buttons_without_text_are_a_reply_of_their_own(rasa_url: str) -> None:
+    answers({"text": "Anything else?"}, {"buttons": [{"title": "No", "payload": "/deny"}]})
+    replies = send(rasa_url)
+    assert [(r.text, r.buttons) for r in replies] == [
+        ("Anything else?", []),
+        ("", [{"title": "No", "payload": "/deny"}]),
+    ]
+
+
+@pytest.mark.parametrize("status", [500, 404, 503])
+def test_an_error_status_is_rasa_unavailable(rasa_url: str, status: int) -> None:
+    FakeRasa.status = status
+    answers({"text": "never read"})
+    with pytest.raises(RasaUnavailableError, match=f"HTTP {status}"):
+        send(rasa_url)
+
+
+def test_nothing_listening_is_rasa_unavailable() -> None:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(RasaUnavailableError):
+        send(f"http://127.0.0.1:{port}")
+
+
+def test_no_answer_in_time_is_rasa_unavailable() -> None:
+    # A server that accepts the connection and never answers.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        port = silent.getsockname()[1]
+        with pytest.raises(RasaUnavailableError, match="Timeout"):
+            send(f"http://127.0.0.1:{port}", timeout_s=0.2)
