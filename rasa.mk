@@ -10,7 +10,7 @@ RASA_ENV := PYTHONPATH=$(CURDIR) RASA_TELEMETRY_ENABLED=false SQLALCHEMY_SILENCE
 	TF_CPP_MIN_LOG_LEVEL=2
 RASA_MODEL := models/kefu.tar.gz
 RASA_INPUTS := config.yml domain.yml \
-	$(sort $(shell find data addons -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null))
+	$(sort $(shell find data addons texts -type f \( -name '*.yml' -o -name '*.py' \) 2>/dev/null))
 
 .PHONY: rasa-validate rasa-train rasa-test-stories rasa-test-nlu rasa-check rasa-inputs-changed
 

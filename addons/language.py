@@ -6,7 +6,6 @@ English variation conditioned on that slot, so the bot answers in the customer's
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -17,26 +16,7 @@ from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-# CJK unified ideographs (with extension A and compatibility ideographs).
-_CJK_CHARACTER = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN_WORD = re.compile(r"[A-Za-z]+")
-
-DEFAULT_MIN_CJK_SHARE = 0.2
-
-
-def detect_language(text: str, min_cjk_share: float = DEFAULT_MIN_CJK_SHARE) -> str | None:
-    """``zh`` when Chinese characters make up more than a small share of the message.
-
-    A Chinese character carries about as much as an English word, so the share is taken over
-    Chinese characters plus Latin words: "我的order还没到" is Chinese, "Where is my 订单 #123"
-    too, "my iPhone 15 Pro Max" is English. ``None`` when there is nothing to tell by (digits,
-    emoji, punctuation), so the conversation keeps the language it had.
-    """
-    cjk = len(_CJK_CHARACTER.findall(text))
-    latin_words = len(_LATIN_WORD.findall(text))
-    if cjk + latin_words == 0:
-        return None
-    return "zh" if cjk / (cjk + latin_words) >= min_cjk_share else "en"
+from texts.language import detect_language
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
@@ -45,10 +25,10 @@ class LanguageDetector(GraphComponent):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"min_cjk_share": DEFAULT_MIN_CJK_SHARE}
+        return {}
 
     def __init__(self, config: dict[str, Any]) -> None:
-        self.min_cjk_share = float(config["min_cjk_share"])
+        self.config = config
 
     @classmethod
     def create(
@@ -66,7 +46,7 @@ class LanguageDetector(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            language = detect_language(text, self.min_cjk_share)
+            language = detect_language(text)
             if language is None:
                 continue
             entity = {

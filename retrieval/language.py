@@ -1,15 +1,12 @@
-"""Language detection and lexical tokenisation for Chinese and English text."""
+"""Lexical tokenisation for Chinese and English text (the language itself: texts.language)."""
 
 from __future__ import annotations
 
 import logging
 import re
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 
-LanguageCode = Literal["zh", "en"]
-
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 _LATIN_WORD = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
 
@@ -27,16 +24,6 @@ _ZH_STOPWORDS = frozenset(
     为什么 请问 一下 这个 那个 这 那 个 把 被 给 让 对 么 亲 好 请 谢谢
     如果 已经 自己 一个 没有 不 没""".split()
 )
-
-
-def detect_language(text: str) -> LanguageCode:
-    """Return ``zh`` when a meaningful share of the letters are CJK characters, else ``en``."""
-    cjk = len(_CJK.findall(text))
-    if cjk == 0:
-        return "en"
-    latin = len(re.findall(r"[A-Za-z]", text))
-    # One CJK character carries about as much as a short English word, hence the weight.
-    return "zh" if cjk * 3 >= latin else "en"
 
 
 @lru_cache(maxsize=1)

@@ -13,10 +13,10 @@ import numpy as np
 
 from retrieval.bands import BandThresholds, ConfidenceBand
 from retrieval.encoders.base import SentenceEncoder
-from retrieval.language import detect_language
 from retrieval.lexical_index import LexicalIndex
 from retrieval.passages import IndexableArticle, Passage, article_passages
 from retrieval.vector_index import VectorIndex
+from texts.language import language_of
 
 Progress = Callable[[int, int], None]
 
@@ -249,7 +249,7 @@ class Retriever:
         language: str | None = None,
     ) -> SearchResult:
         """Rank articles for ``query``; ``language`` overrides the detected one."""
-        language = language or detect_language(query)
+        language = language or language_of(query)
         use_dense = mode is not SearchMode.LEXICAL
         use_lexical = mode is not SearchMode.DENSE
         query_vector = self.encoder.encode_queries([query]) if use_dense else None

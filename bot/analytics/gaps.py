@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from bot.analytics.outcomes import first_handoff_by_conversation
 from bot.conversations.models import ArticleFeedback, KbLookup
 from retrieval.encoders.base import SentenceEncoder
-from retrieval.language import detect_language
+from texts.language import language_of
 
 # Cosine distance. On tests/data/gaps (3 topics, both languages) 0.55–0.7 all give the right
 # clusters; 0.5 splits one off, 0.75 merges two. The middle of that range:
@@ -47,7 +47,7 @@ class GapCluster:
             "id": cluster_id,
             "size": len(self.questions),
             "reasons": dict(Counter(q.reason for q in self.questions)),
-            "languages": dict(Counter(detect_language(q.question) for q in self.questions)),
+            "languages": dict(Counter(language_of(q.question) for q in self.questions)),
             "last_seen": max(q.asked_at for q in self.questions).isoformat(),
             "samples": texts[:MAX_SAMPLES],
             "questions": texts[:MAX_QUESTIONS],
