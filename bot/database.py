@@ -18,12 +18,22 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 metadata: MetaData = Base.metadata
 
 
-def upgrade_database(url: str) -> None:
-    """Bring the schema to the latest migration (creates a SQLite file if missing)."""
-    path = sqlite_file(url)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+def _alembic(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    return config
+
+
+def upgrade_database(url: str, revision: str = "head") -> None:
+    """Bring the schema to the latest migration, or to ``revision`` (creates a SQLite file if
+    missing)."""
+    path = sqlite_file(url)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    command.upgrade(_alembic(url), revision)
+
+
+def downgrade_database(url: str, revision: str) -> None:
+    """Take the schema back to ``revision`` (each migration's downgrade, newest first)."""
+    command.downgrade(_alembic(url), revision)

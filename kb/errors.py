@@ -31,3 +31,12 @@ class StaleVersionError(RuntimeError):
             f"article {article_id!r} changed since you loaded it: version {current}{by} at "
             f"{when}; reload to see their changes"
         )
+
+
+class TranslationError(ValueError):
+    """A translation link that cannot be made: to itself, or to an article that does not exist."""
+
+
+class TranslationConflictError(TranslationError):
+    """The link collides with the topics as stored: a topic would have two articles in one
+    language, or an article with translations of its own would leave them behind."""

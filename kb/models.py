@@ -1,4 +1,5 @@
-"""SQLAlchemy 2 models: the current article and every version it ever had."""
+"""SQLAlchemy 2 models: the current article and every version it ever had, each in a topic
+(the article and its translations)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ class _ArticleFields:
     language: Mapped[str] = mapped_column(String(8))
     status: Mapped[str] = mapped_column(String(16), index=True)
     author: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    # Its own id, or the topic of the article it translates (kb/topics.py).
+    topic_id: Mapped[str] = mapped_column(String(80), index=True)
 
 
 class Article(_ArticleFields, Base):

@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from kb.markdown import strip_html
+from kb.topics import Link, TranslationLink
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,79}$"
 MAX_BODY_CHARS = 20_000
@@ -83,7 +84,12 @@ ArticleTags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_normal_
 
 
 class ArticleIn(BaseModel):
-    """An article as written by an editor or an import line: validated before any write."""
+    """An article as written by an editor or an import line: validated before any write.
+
+    ``translation_of`` links it into the topic of an article in another language; ``None``
+    given explicitly gives it a topic of its own; left out, the article keeps the topic it
+    has (so a file written before translations existed never undoes a link).
+    """
 
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -95,6 +101,11 @@ class ArticleIn(BaseModel):
     tags: ArticleTags = Field(default_factory=list)
     language: Language
     status: ArticleStatus = ArticleStatus.PUBLISHED
+    translation_of: ArticleId | None = None
+
+    def link(self) -> TranslationLink:
+        """What becomes of the article's topic (see ``kb.topics.place``)."""
+        return self.translation_of if "translation_of" in self.model_fields_set else Link.KEEP
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +113,7 @@ class ArticleSnapshot:
     """One version of an article, detached from the database session."""
 
     id: str
+    topic_id: str  # its own id, or that of the article its topic is named after
     version: int
     title: str
     body: str
@@ -114,8 +126,14 @@ class ArticleSnapshot:
     created_at: datetime
     updated_at: datetime
 
+    @property
+    def translation_of(self) -> str | None:
+        """The article whose topic it joined; None when the topic is its own."""
+        return self.topic_id if self.topic_id != self.id else None
+
     def content(self) -> dict[str, object]:
-        """The fields an import line carries, in the export format's order."""
+        """The fields of an import line, in the export format's order (without
+        ``translation_of``, which the export adds per topic)."""
         return {
             "id": self.id,
             "title": self.title,

@@ -1,5 +1,6 @@
 """Per-article outcomes from the bot's lookups: offered, answered confidently, marked helpful
-or not, and followed by a handoff in the same conversation."""
+or not, and followed by a handoff in the same conversation; and the same per topic (an article
+and its translations), where a lookup that offered two articles of one topic counts once."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 from bot.conversations.models import ArticleFeedback, KbLookup
 from bot.handoff.models import Handoff
 from bot.handoff.packet import OFFERED_BY_BAND
+from kb.store import ArticleStore
 
 
 @dataclass
@@ -34,9 +36,13 @@ class ArticleOutcomes:
 @dataclass
 class OutcomeReport:
     by_article: dict[str, ArticleOutcomes] = field(default_factory=dict)
+    by_topic: dict[str, ArticleOutcomes] = field(default_factory=dict)
 
     def of(self, article_id: str) -> ArticleOutcomes:
         return self.by_article.get(article_id, ArticleOutcomes())
+
+    def of_topic(self, topic_id: str) -> ArticleOutcomes:
+        return self.by_topic.get(topic_id, ArticleOutcomes())
 
 
 def first_handoff_by_conversation(session: Session) -> dict[str, datetime]:
@@ -58,26 +64,38 @@ def article_outcomes(session: Session, since: datetime | None = None) -> Outcome
         query = query.where(KbLookup.created_at >= since)
     lookups: Sequence[KbLookup] = list(session.scalars(query))
     handoffs = first_handoff_by_conversation(session)
-    report: dict[str, ArticleOutcomes] = defaultdict(ArticleOutcomes)
+    topic_ids = ArticleStore(session).topic_ids()
+
+    def topic_of(article_id: str) -> str:  # an article no longer stored is its own topic
+        return topic_ids.get(article_id, article_id)
+
+    by_article: dict[str, ArticleOutcomes] = defaultdict(ArticleOutcomes)
+    by_topic: dict[str, ArticleOutcomes] = defaultdict(ArticleOutcomes)
     escalated: set[tuple[str, str]] = set()  # (conversation, article): counted once
     for lookup in lookups:
         offered = offered_articles(lookup)
         for article_id in offered:
-            report[article_id].offered += 1
+            by_article[article_id].offered += 1
+        for topic_id in dict.fromkeys(topic_of(a) for a in offered):
+            by_topic[topic_id].offered += 1
         if lookup.band == "answer" and offered:
-            report[offered[0]].answered += 1
+            by_article[offered[0]].answered += 1
+            by_topic[topic_of(offered[0])].answered += 1
         handed_over = handoffs.get(lookup.conversation_id or "")
         if handed_over is not None and lookup.created_at <= handed_over:
             for article_id in offered:
                 escalated.add((lookup.conversation_id or "", article_id))
     for _, article_id in escalated:
-        report[article_id].handoff_after += 1
+        by_article[article_id].handoff_after += 1
+    for _, topic_id in {(conversation, topic_of(a)) for conversation, a in escalated}:
+        by_topic[topic_id].handoff_after += 1
     feedback = select(ArticleFeedback)
     if since is not None:
         feedback = feedback.where(ArticleFeedback.created_at >= since)
     for given in session.scalars(feedback):
-        if given.helpful:
-            report[given.article_id].helpful += 1
-        else:
-            report[given.article_id].not_helpful += 1
-    return OutcomeReport(dict(report))
+        for outcomes in (by_article[given.article_id], by_topic[topic_of(given.article_id)]):
+            if given.helpful:
+                outcomes.helpful += 1
+            else:
+                outcomes.not_helpful += 1
+    return OutcomeReport(dict(by_article), dict(by_topic))

@@ -1,10 +1,15 @@
 """The editors' API: articles with search, filters and paging; create, edit (optimistic
-locking), publish, archive; versions, diffs and restore; Markdown preview; import and export;
-"try a question". Every change reaches the search index at once (no restart, no retraining)."""
+locking), publish, archive; translations (``translation_of``); versions, diffs and restore;
+Markdown preview; import and export; "try a question". Every change reaches the search index at
+once (no restart, no retraining).
+
+A translation link that cannot be made (to itself, to an unknown id, a second article of one
+language in a topic, an article leaving its translations behind) is 422 with a sentence, as
+the same link is refused in an import; 409 keeps meaning "exists already" or "changed since you
+loaded it", which a client answers by reloading."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,8 +19,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import Response
+from sqlalchemy.orm import Session
 
-from bot.analytics.outcomes import ArticleOutcomes, article_outcomes
+from bot.analytics.outcomes import article_outcomes
 from bot.api.deps import CurrentEditor, RetrieverDep, SessionDep, StateDep
 from bot.api.schemas.articles import (
     ArticleCreate,
@@ -37,8 +43,14 @@ from bot.api.schemas.articles import (
     VersionsPublic,
 )
 from bot.api.schemas.errors import refusals
-from kb.errors import ArticleExistsError, ArticleNotFoundError, StaleVersionError
-from kb.importer import ImportSourceError, import_path
+from bot.settings import Settings
+from kb.errors import (
+    ArticleExistsError,
+    ArticleNotFoundError,
+    StaleVersionError,
+    TranslationError,
+)
+from kb.importer import ImportSourceError, export_lines, import_path
 from kb.markdown import render_markdown
 from kb.schemas import ArticleSnapshot, ArticleStatus
 from kb.store import ArticleStore
@@ -56,11 +68,18 @@ def kb_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
     except (ArticleExistsError, StaleVersionError) as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
+    except TranslationError as error:  # TranslationConflictError too: see the module's docstring
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
 
 
 def _live(retriever: Retriever, article: ArticleSnapshot) -> None:
     """Index a published article, or drop it from the index otherwise — at once."""
     retriever.upsert([article])
+
+
+def _public(session: Session, settings: Settings, article: ArticleSnapshot) -> ArticlePublic:
+    translations = ArticleStore(session).translations(article.id)
+    return ArticlePublic.of(article, translations, article_outcomes(session), settings)
 
 
 @router.get("", response_model=ArticlesPublic)
@@ -72,8 +91,16 @@ def list_articles(
 ) -> ArticlesPublic:
     everything = ArticleStore(session).articles()
     outcomes = article_outcomes(session)
+    topics: dict[str, list[ArticleSnapshot]] = {}
+    for article in sorted(everything, key=lambda a: (a.language, a.id)):
+        topics.setdefault(article.topic_id, []).append(article)
     rows = [
-        ArticleRowPublic.of(a, outcomes.of(a.id), state.settings)
+        ArticleRowPublic.of(
+            a,
+            [t for t in topics[a.topic_id] if t.id != a.id],
+            outcomes,
+            state.settings,
+        )
         for a in everything
         if filters.matches(a)
     ]
@@ -93,7 +120,7 @@ def list_articles(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ArticlePublic,
-    responses=refusals(409),
+    responses=refusals(409, 422),
 )
 def create_article(
     body: ArticleCreate,
@@ -102,11 +129,12 @@ def create_article(
     state: StateDep,
     retriever: RetrieverDep,
 ) -> ArticlePublic:
+    store = ArticleStore(session)
     with kb_errors():
-        article = ArticleStore(session).create(body.article(), author=editor.name)
+        article = store.create(body.article(), author=editor.name)
     session.commit()
     _live(retriever, article)
-    return ArticlePublic.of(article, ArticleOutcomes(), state.settings)
+    return _public(session, state.settings, article)
 
 
 @router.post("/preview", response_model=PreviewPublic)
@@ -131,7 +159,8 @@ def import_articles(
     session: SessionDep,
     retriever: RetrieverDep,
 ) -> ImportReportPublic:
-    """JSONL or Markdown files; every valid article is saved, each bad line is reported."""
+    """JSONL or Markdown files; every valid article is saved, each bad line is reported. An
+    import whose translation links do not hold is refused whole (422), nothing saved."""
     store = ArticleStore(session)
     with tempfile.TemporaryDirectory(prefix="kefu-import-") as folder:
         try:
@@ -155,8 +184,7 @@ def import_articles(
     },
 )
 def export_articles(editor: CurrentEditor, session: SessionDep) -> Response:
-    articles = ArticleStore(session).articles()
-    lines = "".join(json.dumps(a.content(), ensure_ascii=False) + "\n" for a in articles)
+    lines = "".join(export_lines(ArticleStore(session).articles()))
     stamp = datetime.now().strftime("%Y%m%d")
     return Response(
         lines,
@@ -172,10 +200,10 @@ def read_article(
     article = ArticleStore(session).get(article_id)
     if article is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"article {article_id!r} not found")
-    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
+    return _public(session, state.settings, article)
 
 
-@router.put("/{article_id}", response_model=ArticlePublic, responses=refusals(404, 409))
+@router.put("/{article_id}", response_model=ArticlePublic, responses=refusals(404, 409, 422))
 def update_article(
     article_id: str,
     body: ArticleUpdate,
@@ -184,6 +212,7 @@ def update_article(
     state: StateDep,
     retriever: RetrieverDep,
 ) -> ArticlePublic:
+    """Content and translation link; ``translation_of: null`` unlinks, left out it stays."""
     store = ArticleStore(session)
     current = store.get(article_id)
     if current is None:
@@ -194,7 +223,7 @@ def update_article(
         )
     session.commit()
     _live(retriever, article)
-    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
+    return _public(session, state.settings, article)
 
 
 @router.post("/{article_id}/status", response_model=ArticlePublic, responses=refusals(404, 409))
@@ -213,7 +242,7 @@ def change_status(
         )
     session.commit()
     _live(retriever, article)
-    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
+    return _public(session, state.settings, article)
 
 
 @router.get("/{article_id}/versions", response_model=VersionsPublic, responses=refusals(404))
@@ -238,7 +267,9 @@ def diff_versions(
     return DiffPublic.between(old, new)
 
 
-@router.post("/{article_id}/restore", response_model=ArticlePublic, responses=refusals(404, 409))
+@router.post(
+    "/{article_id}/restore", response_model=ArticlePublic, responses=refusals(404, 409, 422)
+)
 def restore_version(
     article_id: str,
     body: Restore,
@@ -254,4 +285,4 @@ def restore_version(
         )
     session.commit()
     _live(retriever, article)
-    return ArticlePublic.of(article, article_outcomes(session).of(article_id), state.settings)
+    return _public(session, state.settings, article)

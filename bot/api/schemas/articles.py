@@ -1,6 +1,6 @@
 """The editors' articles: what the console sends (with the knowledge base's own bounds) and
-what it gets back — rows with their outcome stats, full articles, versions, diffs, preview,
-"try a question" and import reports."""
+what it gets back — rows with their outcome stats and translations, full articles, versions,
+diffs, preview, "try a question" and import reports."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from bot.analytics.outcomes import ArticleOutcomes
+from bot.analytics.outcomes import ArticleOutcomes, OutcomeReport
 from bot.api.schemas.kb import MatchedPassagePublic
 from bot.settings import Settings
 from kb.importer import ImportReport
@@ -46,6 +46,7 @@ class ArticleFilters(BaseModel):
     category: str | None = Field(default=None, max_length=60)
     language: Language | None = None
     tag: str | None = Field(default=None, max_length=40)
+    topic: str | None = Field(default=None, max_length=80)  # an article and its translations
     needs_review: bool = False
     offset: int = Field(default=0, ge=0)
     limit: int = Field(default=20, ge=1, le=100)
@@ -57,6 +58,7 @@ class ArticleFilters(BaseModel):
             and (self.category is None or article.category == self.category)
             and (self.language is None or article.language == self.language.value)
             and (self.tag is None or self.tag.lower() in article.tags)
+            and (self.topic is None or article.topic_id == self.topic)
             and (
                 not needle
                 or needle in article.id
@@ -70,6 +72,7 @@ class ArticleFilters(BaseModel):
 # The fields carry kb/schemas.py's types, so a request is bounded and cleaned by the same rules
 # as an import line; ``article()`` hands the result to the store without validating it twice
 # (cleaning is not idempotent: removing the tags of "<<b>i>" leaves a tag to remove).
+# ``translation_of`` is the id of an article in another language, whose topic this one joins.
 
 
 class ArticleCreate(BaseModel):
@@ -81,6 +84,7 @@ class ArticleCreate(BaseModel):
     tags: ArticleTags = Field(default_factory=list)
     language: Language
     status: Literal["draft", "published"] = "draft"
+    translation_of: ArticleId | None = None
 
     def article(self) -> ArticleIn:
         content = self.model_dump(exclude={"status"})
@@ -95,10 +99,14 @@ class ArticleUpdate(BaseModel):
     category: ArticleCategory = "general"
     tags: ArticleTags = Field(default_factory=list)
     language: Language
+    translation_of: ArticleId | None = None  # null unlinks; left out, the link stays
 
     def article(self, article_id: str, status: str) -> ArticleIn:
-        """The new content of an article, which keeps its status."""
+        """The new content of an article, which keeps its status (and its topic, unless
+        ``translation_of`` is given)."""
         content = self.model_dump(exclude={"expected_version"})
+        if "translation_of" not in self.model_fields_set:
+            del content["translation_of"]
         return ArticleIn.model_construct(id=article_id, status=ArticleStatus(status), **content)
 
 
@@ -133,7 +141,9 @@ class ImportRequest(BaseModel):
     def write_source(self, folder: Path) -> Path:
         """The files as the importer reads them: one JSONL file, or a folder of .md files."""
         if self.format == "jsonl":
-            source = folder / "import.jsonl"
+            # One file keeps its name, which a refusal's "file:line" then tells.
+            name = Path(self.files[0].name).name if len(self.files) == 1 else ""
+            source = folder / (name if name.endswith((".jsonl", ".ndjson")) else "import.jsonl")
             source.write_text("\n".join(f.content.rstrip("\n") for f in self.files), "utf-8")
             return source
         source = folder / "articles"
@@ -169,10 +179,28 @@ class ArticleStatsPublic(BaseModel):
         )
 
 
+class TranslationPublic(BaseModel):
+    """Another article of the same topic."""
+
+    id: str
+    language: str
+    title: str
+    status: str
+
+    @classmethod
+    def of(cls, article: ArticleSnapshot) -> TranslationPublic:
+        return cls(
+            id=article.id, language=article.language, title=article.title, status=article.status
+        )
+
+
 class ArticleRowPublic(BaseModel):
     """An article in the list: everything but its text."""
 
     id: str
+    topic_id: str  # shared with its translations
+    translation_of: str | None  # the article its topic is named after; None if that is itself
+    translations: list[TranslationPublic]  # the other articles of its topic, by language
     version: int
     title: str
     category: str
@@ -186,10 +214,18 @@ class ArticleRowPublic(BaseModel):
 
     @classmethod
     def of(
-        cls, article: ArticleSnapshot, outcomes: ArticleOutcomes, settings: Settings
+        cls,
+        article: ArticleSnapshot,
+        translations: list[ArticleSnapshot],
+        outcomes: OutcomeReport,
+        settings: Settings,
     ) -> ArticleRowPublic:
+        mine = outcomes.of(article.id)
         return cls(
             id=article.id,
+            topic_id=article.topic_id,
+            translation_of=article.translation_of,
+            translations=[TranslationPublic.of(t) for t in translations],
             version=article.version,
             title=article.title,
             category=article.category,
@@ -198,27 +234,32 @@ class ArticleRowPublic(BaseModel):
             status=article.status,
             author=article.author,
             updated_at=article.updated_at,
-            stats=ArticleStatsPublic.of(outcomes),
-            needs_review=outcomes.needs_review(
-                settings.review_threshold, settings.review_min_offered
-            ),
+            stats=ArticleStatsPublic.of(mine),
+            needs_review=mine.needs_review(settings.review_threshold, settings.review_min_offered),
         )
 
 
 class ArticlePublic(ArticleRowPublic):
-    """One article with its text, as stored and as shown."""
+    """One article with its text, as stored and as shown, and the outcomes of its topic."""
 
     body: str
     body_html: str
     questions: list[str]
     created_at: datetime
+    topic_stats: ArticleStatsPublic  # the article and its translations, each lookup once
 
     @classmethod
     def of(
-        cls, article: ArticleSnapshot, outcomes: ArticleOutcomes, settings: Settings
+        cls,
+        article: ArticleSnapshot,
+        translations: list[ArticleSnapshot],
+        outcomes: OutcomeReport,
+        settings: Settings,
     ) -> ArticlePublic:
+        row = ArticleRowPublic.of(article, translations, outcomes, settings)
         return cls(
-            **ArticleRowPublic.of(article, outcomes, settings).model_dump(),
+            **row.model_dump(),
+            topic_stats=ArticleStatsPublic.of(outcomes.of_topic(article.topic_id)),
             body=article.body,
             body_html=render_markdown(article.body),
             questions=article.questions,
@@ -241,6 +282,7 @@ class VersionPublic(BaseModel):
     version: int
     title: str
     status: str
+    topic_id: str
     author: str | None
     created_at: datetime
 
@@ -250,6 +292,7 @@ class VersionPublic(BaseModel):
             version=version.version,
             title=version.title,
             status=version.status,
+            topic_id=version.topic_id,
             author=version.author,
             created_at=version.updated_at,  # when this version was written
         )
@@ -287,6 +330,7 @@ class DiffPublic(BaseModel):
             ("tags", ", ".join(old.tags), ", ".join(new.tags)),
             ("language", old.language, new.language),
             ("status", old.status, new.status),
+            ("topic", old.topic_id, new.topic_id),
         ):
             if before == after:
                 continue

@@ -16,11 +16,13 @@
     clarify: "clarify: the bot would ask which of these the customer means",
     none: "none: the bot would not answer (this becomes a gap)" };
   const REASONS = { none: "no answer", not_helpful: "not helpful", handoff: "handed to a person" };
+  const LANGUAGES = { zh: "中文", en: "English" };
 
   const ui = KefuConsole.find("editor", ["search", "new",
     "filter-status", "filter-language", "filter-category", "filter-tag", "filter-review", "list", "list-empty",
     "prev", "next", "page", "placeholder", "form", "heading", "status", "version", "form-review", "dirty", "stats",
-    "conflict", "conflict-text", "reload", "your-text", "your-text-body", "id", "title", "language", "category",
+    "conflict", "conflict-text", "reload", "your-text", "your-text-body", "id", "title", "language", "translation-of",
+    "category", "translations", "add-translation", "topic-stats",
     "category-list", "tags", "questions", "body", "preview", "save", "publish", "archive", "saved", "history", "diff",
     "try", "try-input", "try-language", "try-btn", "try-result", "try-band", "try-hits", "gaps", "gaps-empty",
     "gaps-days", "gaps-total", "import", "import-file", "import-btn", "import-report", "item-template",
@@ -154,6 +156,12 @@
     stats.textContent = `helpful ${count(s.helpful)} · not helpful ${count(s.not_helpful)}`;
     stats.title = `${count(s.helpful)} helpful, ${count(s.not_helpful)} not helpful; offered ${count(s.offered)}, ` +
       `answered ${count(s.answered)}, handed to a person after ${count(s.handoff_after)}`;
+    const translations = Array.isArray(row.translations) ? row.translations : [];
+    const others = $(".editor-item-translations", item);
+    if (translations.length) {
+      others.textContent = `+ ${translations.map((t) => String(t.language || "?").toUpperCase()).join(" ")}`;
+      others.title = translations.map((t) => `Translation (${t.language}): ${t.title} · ${t.id}`).join("\n");
+    } else others.remove();
     $(".editor-item-title", item).textContent = row.title || "(untitled)";
     $(".editor-item-id", item).textContent = `${row.id} · v${row.version}${row.category ? ` · ${row.category}` : ""}`;
     return item;
@@ -190,10 +198,12 @@
     return {
       title: ui.title.value.trim(), body: ui.body.value, questions: lines(ui.questions.value),
       category: ui.category.value.trim(), tags: splitTags(ui.tags.value), language: ui.language.value,
+      translation_of: ui.translationOf.value.trim() || null, // sent as null to unlink
     };
   }
 
-  const EMPTY = JSON.stringify({ title: "", body: "", questions: [], category: "", tags: [], language: "en" });
+  const EMPTY = JSON.stringify({ title: "", body: "", questions: [], category: "", tags: [], language: "en",
+    translation_of: null });
   const isDirty = () => !ui.form.hidden && JSON.stringify(formValues()) !== state.snapshot;
   const confirmDiscard = () => !isDirty() || window.confirm("Discard your unsaved changes?");
   const setField = (field, value) => { if (field.value !== value) field.value = value; }; // keeps the caret
@@ -202,6 +212,7 @@
     setField(ui.id, a.id || "");
     setField(ui.title, a.title || "");
     ui.language.value = a.language === "zh" ? "zh" : "en";
+    setField(ui.translationOf, a.translation_of || "");
     setField(ui.category, a.category || "");
     setField(ui.tags, (a.tags || []).join(", "));
     setField(ui.questions, (a.questions || []).join("\n"));
@@ -224,6 +235,7 @@
     ui.stats.textContent = `Offered ${count(s.offered)} · answered ${count(s.answered)} · helpful ${count(s.helpful)}` +
       ` · not helpful ${count(s.not_helpful)} · handed to a person after ${count(s.handoff_after)}` +
       (article.author ? ` · last saved by ${article.author} ${when(article.updated_at)}` : "");
+    showTranslations(article);
     if (!keepConflict) ui.conflict.hidden = true;
     cancelPreview();
     setPreview(article.body_html || "");
@@ -245,6 +257,7 @@
     ui.status.textContent = "draft (not saved)";
     ui.version.textContent = ui.stats.textContent = ui.saved.textContent = "";
     ui.formReview.hidden = true;
+    showTranslations(null);
     ui.history.replaceChildren(el("li", "editor-none", "The history starts with the first save."));
     ui.diff.replaceChildren();
     cancelPreview();
@@ -310,7 +323,13 @@
     const id = ui.id.value.trim();
     const problem = !state.isNew ? null : !SLUG.test(id) ? [ui.id, "id: lowercase letters, digits and hyphens " +
       "(at most 80), starting with a letter or digit, e.g. refund-policy"] : !values.title ? [ui.title, "title: required"] : null;
-    if (problem) { showError(problem[1]); problem[0].focus(); return; }
+    const badLink = values.translation_of && !SLUG.test(values.translation_of);
+    if (problem || badLink) {
+      const [field, message] = problem || [ui.translationOf, "translation of: the ID of an existing article, e.g. refund-policy"];
+      showError(message);
+      field.focus();
+      return;
+    }
     change(async () => {
       let article = state.article;
       if (state.isNew) {
@@ -348,13 +367,62 @@
   }
   const setBusy = (on) => { state.busy = on; updateButtons(); };
 
+  // ---------------------------------------------------------------- translations
+
+  // The article's topic: the other articles (language, title to open, status), the topic's outcomes,
+  // and "Add a translation" while the topic lacks the other language. A new draft shows none yet.
+  const otherLanguage = (language) => (language === "zh" ? "en" : "zh");
+  // returns-policy → returns-policy-zh; installment-payment-zh → installment-payment-en
+  const translationId = (id, language) => `${id.replace(/-(zh|en)$/, "").slice(0, 77)}-${language}`;
+
+  function showTranslations(article) {
+    const translations = article && Array.isArray(article.translations) ? article.translations : [];
+    const items = translations.map((t) => {
+      const item = el("li", "editor-translation");
+      item.dataset.articleId = String(t.id);
+      item.append(el("span", `console-badge console-lang lang-${t.language}`, String(t.language || "?").toUpperCase()),
+        button("editor-translation-open", t.title || t.id), el("span", "editor-translation-id", t.id),
+        statusBadge(el("span", "console-badge editor-badge"), t.status));
+      return item;
+    });
+    if (!items.length) {
+      items.push(el("li", "editor-none", article ? "No translations yet."
+        : "Fill in “Translation of” to save this article into the topic of another one."));
+    }
+    ui.translations.replaceChildren(...items);
+    const other = article ? otherLanguage(article.language) : null;
+    ui.addTranslation.hidden = !article || translations.some((t) => t.language === other);
+    ui.addTranslation.textContent = other ? `Add a translation (${LANGUAGES[other]})` : "Add a translation";
+    const s = article && translations.length ? article.topic_stats || {} : null;
+    ui.topicStats.textContent = s ? `Whole topic, all languages: offered ${count(s.offered)} · answered ` +
+      `${count(s.answered)} · helpful ${count(s.helpful)} · not helpful ${count(s.not_helpful)} · ` +
+      `handed to a person after ${count(s.handoff_after)}` : "";
+  }
+
+  ui.translations.addEventListener("click", (event) => {
+    const open = event.target.closest(".editor-translation-open");
+    if (open) openArticle(open.closest(".editor-translation").dataset.articleId);
+  });
+
+  // A new draft in the other language, linked to this article; category and tags carried over.
+  ui.addTranslation.addEventListener("click", () => {
+    const source = state.article;
+    if (!source || !confirmDiscard()) return;
+    const language = otherLanguage(source.language);
+    clearError();
+    newArticle({ id: translationId(source.id, language), language, translation_of: source.id,
+      category: source.category, tags: source.tags });
+    ui.heading.textContent = `New translation of “${source.title || source.id}”`;
+  });
+
   // ---------------------------------------------------------------- optimistic locking
 
   // Someone saved a newer version since this one was loaded: say so, offer Reload, keep our text.
   function conflict(message) {
     showError(message);
     const v = formValues();
-    ui.yourTextBody.textContent = [`Title: ${v.title}`, `Language: ${v.language}`, `Category: ${v.category}`,
+    ui.yourTextBody.textContent = [`Title: ${v.title}`, `Language: ${v.language}`,
+      `Translation of: ${v.translation_of || "(none)"}`, `Category: ${v.category}`,
       `Tags: ${v.tags.join(", ")}`, "", "Alternative questions:", ...v.questions, "", "Body:", v.body].join("\n");
     ui.conflictText.textContent = message;
     ui.reload.hidden = false;

@@ -368,3 +368,203 @@ def test_a_stale_status_change_is_409(app_client: TestClient, editor: dict[str, 
         headers=editor,
     )
     assert response.status_code == 409
+
+
+# ----- translations
+
+WRAP_ZH = {
+    "id": "wrap-zh",
+    "title": "礼品包装",
+    "body": "我们可以用环保礼品纸包装任何订单，费用5元。",
+    "questions": ["可以礼品包装吗？"],
+    "language": "zh",
+}
+
+
+def test_an_article_shows_its_translations_and_the_list_filters_by_topic(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    english = app_client.get("/api/v1/articles/returns-policy", headers=editor).json()
+    assert (english["topic_id"], english["translation_of"]) == ("returns-policy", None)
+    assert english["translations"] == [
+        {"id": "returns-policy-zh", "language": "zh", "title": "退货政策", "status": "published"}
+    ]
+    chinese = app_client.get("/api/v1/articles/returns-policy-zh", headers=editor).json()
+    assert chinese["translation_of"] == "returns-policy"
+    assert [t["id"] for t in chinese["translations"]] == ["returns-policy"]
+    topic = app_client.get("/api/v1/articles?topic=returns-policy", headers=editor).json()
+    assert [(a["id"], [t["id"] for t in a["translations"]]) for a in topic["data"]] == [
+        ("returns-policy", ["returns-policy-zh"]),
+        ("returns-policy-zh", ["returns-policy"]),
+    ]
+    too_long = app_client.get(f"/api/v1/articles?topic={'x' * 81}", headers=editor)
+    assert too_long.status_code == 422
+
+
+def test_adding_a_translation_links_both_ways(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    create(app_client, editor, id="wrap-en")
+    chinese = create(app_client, editor, **WRAP_ZH, translation_of="wrap-en")
+    assert (chinese["topic_id"], chinese["translation_of"]) == ("wrap-en", "wrap-en")
+    assert chinese["translations"] == [
+        {"id": "wrap-en", "language": "en", "title": "Gift wrapping", "status": "draft"}
+    ]
+    english = app_client.get("/api/v1/articles/wrap-en", headers=editor).json()
+    assert [t["id"] for t in english["translations"]] == ["wrap-zh"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "detail"),
+    [
+        (
+            {"id": "wrap-zh-2", "translation_of": "returns-policy"},
+            422,
+            "article 'wrap-zh-2' cannot be in one topic with 'returns-policy-zh': both are zh "
+            "(a topic has one article per language)",
+        ),
+        (
+            {"id": "wrap-zh-3", "translation_of": "nope"},
+            422,
+            "article 'wrap-zh-3' cannot be a translation of 'nope': no article has that id",
+        ),
+        (
+            {"id": "wrap-zh-4", "translation_of": "wrap-zh-4"},
+            422,
+            "article 'wrap-zh-4' cannot be a translation of itself",
+        ),
+    ],
+)
+def test_a_translation_that_cannot_be_linked_is_refused_and_not_created(
+    app_client: TestClient,
+    editor: dict[str, str],
+    changes: dict[str, Any],
+    status: int,
+    detail: str,
+) -> None:
+    response = app_client.post("/api/v1/articles", json=NEW | WRAP_ZH | changes, headers=editor)
+    assert (response.status_code, response.json()["detail"]) == (status, detail)
+    missing = app_client.get(f"/api/v1/articles/{changes['id']}", headers=editor)
+    assert missing.status_code == 404
+
+
+def test_a_malformed_translation_id_is_422(app_client: TestClient, editor: dict[str, str]) -> None:
+    response = app_client.post(
+        "/api/v1/articles",
+        json=NEW | WRAP_ZH | {"id": "wrap-zh-5", "translation_of": "Not A Slug"},
+        headers=editor,
+    )
+    assert response.status_code == 422
+    assert "translation_of" in response.json()["detail"][0]["loc"]
+
+
+def test_editing_keeps_changes_or_clears_the_link(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    create(app_client, editor, id="link-en", title="Linked")
+    create(app_client, editor, **WRAP_ZH | {"id": "link-zh"}, translation_of="link-en")
+    edit = NEW | WRAP_ZH | {"title": "礼品包装服务", "expected_version": 1}
+    kept = app_client.put("/api/v1/articles/link-zh", json=edit, headers=editor).json()
+    assert (kept["version"], kept["translation_of"]) == (2, "link-en")  # left out: it stays
+    unlinked = app_client.put(
+        "/api/v1/articles/link-zh",
+        json=edit | {"expected_version": 2, "translation_of": None},
+        headers=editor,
+    ).json()
+    assert (unlinked["version"], unlinked["topic_id"], unlinked["translations"]) == (
+        3,
+        "link-zh",
+        [],
+    )
+    clash = app_client.put(
+        "/api/v1/articles/link-zh",
+        json=edit | {"expected_version": 3, "translation_of": "returns-policy"},
+        headers=editor,
+    )
+    assert clash.status_code == 422  # not 409: reloading would not help
+    assert clash.json()["detail"].endswith("both are zh (a topic has one article per language)")
+    unknown = app_client.put(
+        "/api/v1/articles/link-zh",
+        json=edit | {"expected_version": 3, "translation_of": "nope"},
+        headers=editor,
+    )
+    assert unknown.status_code == 422
+    relinked = app_client.put(
+        "/api/v1/articles/link-zh",
+        json=edit | {"expected_version": 3, "translation_of": "link-en"},
+        headers=editor,
+    ).json()
+    assert relinked["topic_id"] == "link-en"
+    versions = app_client.get("/api/v1/articles/link-zh/versions", headers=editor).json()["data"]
+    assert [v["topic_id"] for v in versions] == ["link-en", "link-zh", "link-en", "link-en"]
+    diff = app_client.get("/api/v1/articles/link-zh/diff?from=3&to=4", headers=editor).json()
+    assert [f["field"] for f in diff["fields"]] == ["topic"]
+
+
+def test_restoring_a_version_in_a_language_the_topic_has_is_422(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    create(app_client, editor, id="solo-en", title="Solo")
+    create(app_client, editor, id="switch", title="Switch")
+    edit = NEW | WRAP_ZH | {"expected_version": 1, "translation_of": "solo-en"}
+    assert app_client.put("/api/v1/articles/switch", json=edit, headers=editor).status_code == 200
+    refused = app_client.post(
+        "/api/v1/articles/switch/restore",
+        json={"version": 1, "expected_version": 2},
+        headers=editor,
+    )
+    assert (refused.status_code, refused.json()["detail"]) == (
+        422,
+        "article 'switch' cannot be in one topic with 'solo-en': both are en "
+        "(a topic has one article per language)",
+    )
+
+
+def test_an_import_with_a_bad_link_is_refused_whole_and_export_keeps_the_links(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    good = '{"id": "import-link-en", "title": "Imported", "body": "Body.", "language": "en"}'
+    bad = (
+        '{"id": "import-link-zh", "title": "导入", "body": "正文。", "language": "zh",'
+        ' "translation_of": "not-here"}'
+    )
+    refused = app_client.post(
+        "/api/v1/articles/import",
+        json={"format": "jsonl", "files": [{"name": "batch.jsonl", "content": f"{good}\n{bad}"}]},
+        headers=editor,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["detail"] == (
+        "batch.jsonl:2: translation_of 'not-here': no article in this import or the knowledge "
+        "base has that id (nothing was imported)"
+    )
+    assert app_client.get("/api/v1/articles/import-link-en", headers=editor).status_code == 404
+    exported = app_client.get("/api/v1/articles/export", headers=editor).text
+    twin = next(line for line in exported.splitlines() if '"id": "returns-policy-zh"' in line)
+    assert twin.endswith('"translation_of": "returns-policy"}')
+
+
+def test_outcomes_roll_up_per_topic_counting_each_lookup_once(
+    app_client: TestClient, editor: dict[str, str], database: Path
+) -> None:
+    engine = create_engine_for(f"sqlite:///{database / 'kefu.db'}")
+    with session_factory(engine)() as session:
+        trail = BotTrail(session)
+        conversation = ConversationStore(session).open("zh")
+        both = [
+            {"article_id": "track-order-zh", "version": 1, "score": 0.6},
+            {"article_id": "track-order", "version": 1, "score": 0.5},
+        ]
+        trail.record_lookup(conversation.id, "我的包裹在哪", "zh", "clarify", both)
+        trail.record_lookup(conversation.id, "包裹到哪了", "zh", "answer", both[:1])
+        trail.record_feedback(conversation.id, "track-order-zh", 1, helpful=True)
+    engine.dispose()
+    article = app_client.get("/api/v1/articles/track-order", headers=editor).json()
+    assert (article["stats"]["offered"], article["stats"]["answered"]) == (1, 0)
+    assert article["topic_stats"] == {
+        "offered": 2,
+        "answered": 1,
+        "helpful": 1,
+        "not_helpful": 0,
+        "handoff_after": 0,
+    }

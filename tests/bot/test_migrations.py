@@ -1,0 +1,93 @@
+"""The schema's migrations on a database that holds data: 0005 gives every article a topic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import inspect, text
+
+from bot.database import downgrade_database, upgrade_database
+from db.engine import create_engine_for
+
+ROWS = [  # (id, language): the demo naming, a pair in one language, and an unpaired article
+    ("returns-policy", "en"),
+    ("returns-policy-zh", "zh"),
+    ("gift-card", "en"),
+    ("gift-card-zh", "en"),
+    ("installment-payment-zh", "zh"),
+]
+
+
+def insert_articles(url: str) -> None:
+    engine = create_engine_for(url)
+    now = "2026-11-20 10:00:00.000000"
+    with engine.begin() as connection:
+        for article_id, language in ROWS:
+            fields = {
+                "id": article_id,
+                "title": article_id,
+                "body": "Body.",
+                "questions": "[]",
+                "category": "general",
+                "tags": "[]",
+                "language": language,
+                "status": "published",
+                "now": now,
+            }
+            connection.execute(
+                text(
+                    "INSERT INTO articles (id, version, title, body, questions, category, tags,"
+                    " language, status, created_at, updated_at) VALUES (:id, 1, :title, :body,"
+                    " :questions, :category, :tags, :language, :status, :now, :now)"
+                ),
+                fields,
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO article_versions (article_id, version, title, body, questions,"
+                    " category, tags, language, status, created_at) VALUES (:id, 1, :title,"
+                    " :body, :questions, :category, :tags, :language, :status, :now)"
+                ),
+                fields,
+            )
+    engine.dispose()
+
+
+def topics(url: str, table: str, id_column: str) -> dict[str, str]:
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        rows = connection.execute(text(f"SELECT {id_column}, topic_id FROM {table}"))
+        found = {article_id: topic_id for article_id, topic_id in rows}
+    engine.dispose()
+    return found
+
+
+def test_0005_backfills_topics_and_links_the_demo_pairs(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0004")
+    insert_articles(url)
+    upgrade_database(url)
+    expected = {
+        "returns-policy": "returns-policy",
+        "returns-policy-zh": "returns-policy",  # <id>-zh in another language joins <id>
+        "gift-card": "gift-card",
+        "gift-card-zh": "gift-card-zh",  # the same language: not a translation
+        "installment-payment-zh": "installment-payment-zh",
+    }
+    assert topics(url, "articles", "id") == expected
+    assert topics(url, "article_versions", "article_id") == expected
+
+
+def test_0005_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0004")
+    insert_articles(url)
+    upgrade_database(url)
+    downgrade_database(url, "0004")
+    engine = create_engine_for(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("articles")}
+    versions = {c["name"] for c in inspect(engine).get_columns("article_versions")}
+    engine.dispose()
+    assert "topic_id" not in columns | versions
+    upgrade_database(url)
+    assert topics(url, "articles", "id")["returns-policy-zh"] == "returns-policy"
