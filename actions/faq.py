@@ -52,19 +52,24 @@ def article_buttons(articles: list[dict[str, Any]]) -> list[dict[str, str]]:
     ]
 
 
-def offered(article: dict[str, Any], band: str, lookup_id: int | None = None) -> dict[str, Any]:
-    """What the conversation remembers of an article it offered (and the lookup that found it)."""
-    return {key: article.get(key) for key in ("article_id", "version", "title", "score")} | {
-        "band": band,
-        "lookup_id": lookup_id,
-    }
+def offered(
+    article: dict[str, Any], band: str, lookup_id: int | None = None, script: str | None = None
+) -> dict[str, Any]:
+    """What the conversation remembers of an article it offered (and the lookup that found it,
+    and the script the customer wrote in)."""
+    remembered = {key: article.get(key) for key in ("article_id", "version", "title", "score")}
+    return (
+        remembered | {"band": band, "lookup_id": lookup_id} | ({"script": script} if script else {})
+    )
 
 
 def answer_with_article(
     dispatcher: CollectingDispatcher, article: dict[str, Any], language: str | None
 ) -> None:
+    # A note first when the topic has no version in the customer's language.
+    note = f"{article['note']}\n\n" if article.get("note") else ""
     dispatcher.utter_message(
-        text=f"{article['answer']}\n\n{say('did_this_help', language)}",
+        text=f"{note}{article['answer']}\n\n{say('did_this_help', language)}",
         buttons=feedback_buttons(article["article_id"], language),
         json_message={
             "articles": [
@@ -111,16 +116,17 @@ class ActionAnswerFromKb(Action):
         if escalation is not None:
             return [SlotSet("handoff_reason", escalation), FollowupAction("action_handoff")]
         band, hits, lookup_id = result["band"], result["hits"], result.get("lookup_id")
+        script = result.get("script")
         if band == "answer" and hits:
             answer_with_article(dispatcher, hits[0], language)
-            history.append(offered(hits[0], band, lookup_id))
+            history.append(offered(hits[0], band, lookup_id, script))
             candidates = hits[1 : 1 + MAX_CLARIFY_OPTIONS]
         elif band == "clarify" and hits:
             options = hits[:MAX_CLARIFY_OPTIONS]
             dispatcher.utter_message(
                 text=say("clarify", language), buttons=article_buttons(options)
             )
-            history += [offered(hit, band, lookup_id) for hit in options]
+            history += [offered(hit, band, lookup_id, script) for hit in options]
             candidates = []
         else:
             failures = float(tracker.get_slot("kb_failures") or 0) + 1
@@ -139,7 +145,9 @@ class ActionAnswerFromKb(Action):
             return [SlotSet("kb_failures", failures), SlotSet("kb_outcome", "none")]
         return [
             SlotSet("kb_offered", history),
-            SlotSet("kb_candidates", [offered(c, "candidate", lookup_id) for c in candidates]),
+            SlotSet(
+                "kb_candidates", [offered(c, "candidate", lookup_id, script) for c in candidates]
+            ),
             SlotSet("kb_outcome", band),
         ]
 
@@ -150,14 +158,15 @@ class ActionAnswerFromKb(Action):
         language: str | None,
         history: list[dict[str, Any]],
     ) -> list[EventType]:
-        article = await self.client.article(article_id)
+        earlier = [item for item in history if item.get("article_id") == article_id]
+        lookup_id = earlier[-1].get("lookup_id") if earlier else None
+        script = earlier[-1].get("script") if earlier else None
+        article = await self.client.article(article_id, language, script)
         if article is None:
             dispatcher.utter_message(text=say("article_gone", language))
             return [SlotSet("article_id", None)]
         answer_with_article(dispatcher, article, language)
-        earlier = [item for item in history if item.get("article_id") == article_id]
-        lookup_id = earlier[-1].get("lookup_id") if earlier else None
-        history.append(offered(article, "picked", lookup_id))
+        history.append(offered(article, "picked", lookup_id, script))
         return [
             SlotSet("article_id", None),
             SlotSet("kb_offered", history),

@@ -18,9 +18,17 @@ from tqdm import tqdm
 from bot.database import upgrade_database
 from bot.settings import get_settings
 from db.engine import create_engine_for, session_factory
-from kb.importer import ImportReport, ImportSourceError, export_jsonl, import_path
+from kb.importer import (
+    ImportRefusedError,
+    ImportReport,
+    ImportSourceError,
+    export_jsonl,
+    import_path,
+)
 from kb.store import ArticleStore
 from retrieval.bands import BandThresholds, load_thresholds, save_thresholds
+from retrieval.calibration import Calibration
+from retrieval.calibration import calibrate as calibrate_bands
 from retrieval.encoders import ENCODER_NAMES, get_encoder
 from retrieval.evaluation import (
     EvalQuery,
@@ -84,11 +92,11 @@ def _import_with_progress(path: Path, store: ArticleStore) -> ImportReport:
         return import_path(path, store, progress=progress)
 
 
-def _print_import_report(report: ImportReport) -> None:
+def _print_import_report(report: ImportReport, err: bool = False) -> None:
     for entry in report.rejected:
         typer.secho(f"rejected {entry.location}: {entry.reason}", fg=typer.colors.YELLOW, err=True)
     counts = report.counts()
-    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()))
+    typer.echo(", ".join(f"{n} {outcome}" for outcome, n in counts.items()), err=err)
 
 
 def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retriever:
@@ -235,6 +243,10 @@ def kb_import(
     with _store(settings.database_url) as store:
         try:
             report = _import_with_progress(path, store)
+        except ImportRefusedError as error:
+            for problem in error.problems:
+                typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+            raise _fail("the import is refused; nothing was imported") from error
         except (OSError, ImportSourceError) as error:
             raise _fail(str(error)) from error
         _print_import_report(report)
@@ -303,20 +315,28 @@ def kb_search(
         _print_result(result)
 
 
-def _throwaway_retriever(kb_path: Path, encoder: str) -> Retriever:
-    """A knowledge base and index built from a file in a temporary folder, then discarded."""
+def _throwaway_retriever(
+    kb_path: Path, encoder: str, self_calibrate: bool = True
+) -> tuple[Retriever, Calibration | None]:
+    """A knowledge base and index built from a file in a temporary folder, then discarded;
+    with the bands self-calibrated on it exactly as the service does with its own."""
     with tempfile.TemporaryDirectory(prefix="kefu-eval-") as folder:
         with _store(f"sqlite:///{folder}/eval.db") as store:
             report = import_path(kb_path, store)
             if report.rejected:
-                _print_import_report(report)
+                _print_import_report(report, err=True)
             articles = store.published()
         if not articles:
             raise _fail(f"{kb_path}: no published articles to evaluate against")
         retriever = Retriever(get_encoder(encoder), _thresholds(encoder))
         with _progress_bar("indexing") as progress:
             retriever.upsert(articles, progress)
-    return retriever
+    if not self_calibrate:
+        return retriever, None
+    with _progress_bar("calibrating", unit="question") as progress:
+        calibration = calibrate_bands(retriever, _thresholds(encoder), progress=progress)
+    retriever.thresholds = calibration.bands
+    return retriever, calibration
 
 
 def _print_report(report: EvaluationReport) -> None:
@@ -370,11 +390,18 @@ def eval_retrieval(
 ) -> None:
     """Evaluate retrieval on a throw-away copy of a knowledge base (never the main database)."""
     encoder, query_list = _evaluation_inputs(encoder, queries)
-    report = evaluate(_throwaway_retriever(kb, encoder), query_list)
+    retriever, calibration = _throwaway_retriever(kb, encoder)
+    report = evaluate(retriever, query_list)
     if as_json:
-        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+        output = report.to_dict() | {"calibration": calibration.to_dict() if calibration else None}
+        typer.echo(json.dumps(output, ensure_ascii=False, indent=2))
     else:
         _print_report(report)
+        if calibration is not None:
+            typer.echo(
+                f"calibration: {calibration.reason}; expected precision in band answer "
+                f"{calibration.expected_precision:.3f}, answered {calibration.answered_share:.3f}"
+            )
 
 
 @eval_app.command("calibrate")
@@ -385,9 +412,11 @@ def eval_calibrate(
     precision: Annotated[float, typer.Option(min=0.5, max=1.0)] = 0.9,
     write: Annotated[bool, typer.Option(help="Store them in retrieval/thresholds.json")] = False,
 ) -> None:
-    """Choose the band thresholds from a (dev) query set."""
+    """Choose the shipped band thresholds from a (dev) query set: the fallback for a
+    knowledge base too small to calibrate itself."""
     encoder, query_list = _evaluation_inputs(encoder, queries)
-    outcomes, _ = run_queries(_throwaway_retriever(kb, encoder), query_list)
+    retriever, _ = _throwaway_retriever(kb, encoder, self_calibrate=False)
+    outcomes, _ = run_queries(retriever, query_list)
     thresholds = calibrate(outcomes, encoder, f"{queries.name}, precision {precision}", precision)
     typer.echo(f"{encoder}: answer >= {thresholds.high}, clarify >= {thresholds.low}")
     if write:

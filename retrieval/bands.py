@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, Protocol
 
 THRESHOLDS_FILE = Path(__file__).with_name("thresholds.json")
 
@@ -16,6 +18,34 @@ class ConfidenceBand(StrEnum):
     ANSWER = "answer"  # show the top article's answer
     CLARIFY = "clarify"  # offer the top three articles as buttons
     NONE = "none"  # say so; offer to rephrase or to talk to a person
+
+
+class ScoredHit(Protocol):
+    """What a band decision reads of a ranked topic (retrieval's ArticleHit)."""
+
+    @property
+    def score(self) -> float: ...
+    @property
+    def dense_score(self) -> float: ...
+    @property
+    def lexical_score(self) -> float: ...
+    @property
+    def char_score(self) -> float: ...
+    @property
+    def language(self) -> str: ...
+
+
+class BandPolicy(Protocol):
+    """Decides the band of a search from its ranked topics (best first)."""
+
+    def band_of(self, hits: Sequence[ScoredHit], language: str) -> ConfidenceBand: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    @property
+    def floor(self) -> float:
+        """The lowest top score worth offering as a choice (the clarify threshold)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +63,16 @@ class BandThresholds:
         if top_score >= self.high:
             return ConfidenceBand.ANSWER
         return ConfidenceBand.CLARIFY
+
+    def band_of(self, hits: Sequence[ScoredHit], language: str) -> ConfidenceBand:
+        return self.band(hits[0].score if hits else None)
+
+    @property
+    def floor(self) -> float:
+        return self.low
+
+    def describe(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 # Used only for an encoder that was never calibrated: conservative, so it clarifies more.

@@ -181,7 +181,7 @@ def evaluate(retriever: Retriever, queries: Sequence[EvalQuery]) -> EvaluationRe
         ),
         latency_p50_ms=_percentile(latencies, 50),
         latency_p99_ms=_percentile(latencies, 99),
-        thresholds=asdict(retriever.thresholds),
+        thresholds=retriever.thresholds.describe(),
         by_language={
             lang: ranking_metrics([o for o in outcomes if o.language == lang]) for lang in languages
         },

@@ -21,7 +21,7 @@ from retrieval.passages import IndexableArticle, Passage
 from retrieval.retriever import Progress, RankingWeights, Retriever, SyncReport
 from retrieval.vector_index import VectorIndex
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: passages carry their topic
 VECTORS_FILE = "vectors.faiss"
 PASSAGES_FILE = "passages.jsonl"
 MANIFEST_FILE = "manifest.json"

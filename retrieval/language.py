@@ -55,3 +55,15 @@ def lexical_tokens(text: str) -> list[str]:
             if word not in _ZH_STOPWORDS:
                 tokens.append(word)
     return tokens
+
+
+def char_ngrams(text: str, n: int = 3) -> list[str]:
+    """Character n-grams of the English content words, with word boundaries marked: a
+    misspelt word ("cancle", "pakage") still shares most of its n-grams with the right one."""
+    grams: list[str] = []
+    for word in _LATIN_WORD.findall(_CJK_RUN.sub(" ", text.lower())):
+        if word in _EN_STOPWORDS or len(word) < n:
+            continue
+        marked = f"#{word}#"
+        grams += [marked[i : i + n] for i in range(len(marked) - n + 1)]
+    return grams

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from retrieval.language import lexical_tokens
+
+Tokenizer = Callable[[str], list[str]]
 
 
 class LexicalIndex:
@@ -17,9 +19,12 @@ class LexicalIndex:
     that makes the lexical score comparable with cosine similarity when they are fused.
     """
 
-    def __init__(self, k1: float = 1.2, b: float = 0.75) -> None:
+    def __init__(
+        self, k1: float = 1.2, b: float = 0.75, tokenize: Tokenizer = lexical_tokens
+    ) -> None:
         self.k1 = k1
         self.b = b
+        self.tokenize = tokenize
         self._postings: dict[str, dict[int, int]] = defaultdict(dict)
         self._lengths: dict[int, int] = {}
         self._terms: dict[int, tuple[str, ...]] = {}
@@ -31,7 +36,7 @@ class LexicalIndex:
     def add(self, passage_id: int, text: str) -> None:
         if passage_id in self._lengths:
             self.remove([passage_id])
-        counts = Counter(lexical_tokens(text))
+        counts = Counter(self.tokenize(text))
         for term, tf in counts.items():
             self._postings[term][passage_id] = tf
         length = sum(counts.values())
@@ -63,7 +68,7 @@ class LexicalIndex:
         """Normalised BM25 score of every passage sharing at least one word with the query."""
         if not self._lengths:
             return {}
-        terms = Counter(lexical_tokens(query))
+        terms = Counter(self.tokenize(query))
         if not terms:
             return {}
         average = self._total_length / len(self._lengths) or 1.0

@@ -34,6 +34,11 @@ class IndexableArticle(Protocol):
     def status(self) -> str: ...
 
 
+def topic_of(article: IndexableArticle) -> str:
+    """The article's topic (its translations share it); its own id when it has none."""
+    return str(getattr(article, "topic_id", None) or article.id)
+
+
 @dataclass(frozen=True, slots=True)
 class Passage:
     """One indexed unit of an article, at the article version it was taken from."""
@@ -43,6 +48,7 @@ class Passage:
     kind: PassageKind
     text: str
     language: str
+    topic_id: str = ""  # the article's topic; "" in an index written before topics
 
 
 def plain_text(markdown: str) -> str:
@@ -81,8 +87,10 @@ def _chunks(paragraph: str) -> list[str]:
 def article_passages(article: IndexableArticle) -> list[Passage]:
     """Title, each alternative question, then the body split into paragraph-sized passages."""
 
+    topic = topic_of(article)
+
     def make(kind: PassageKind, text: str) -> Passage:
-        return Passage(article.id, article.version, kind, text, article.language)
+        return Passage(article.id, article.version, kind, text, article.language, topic)
 
     passages = [make("title", article.title.strip())]
     passages += [make("question", q.strip()) for q in article.questions if q.strip()]

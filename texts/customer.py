@@ -72,6 +72,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "抱歉没能帮您解决。人工客服每天9:00–21:00（北京时间）在线，"
         "电话400-800-1234，邮箱support@kefu-demo.shop，会继续为您处理。",
     },
+    "article_only_in": {
+        "en": "This article is only available in {language_name}.",
+        "zh": "这篇文章只有{language_name}版本。",
+    },
+    "language_name_en": {"en": "English", "zh": "英文"},
+    "language_name_zh": {"en": "Chinese", "zh": "中文"},
     # -- the chat gateway ---------------------------------------------------------------------
     "assistant_down": {
         "en": "Sorry, the assistant is not available right now. Please try again in a moment.",

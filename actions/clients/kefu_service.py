@@ -56,9 +56,19 @@ class KefuServiceClient:
         result: dict[str, Any] = response.json()
         return result
 
-    async def article(self, article_id: str) -> dict[str, Any] | None:
-        """A published article, or None when it does not exist (any more)."""
-        response = await self._request("GET", f"/api/v1/internal/kb/articles/{article_id}")
+    async def article(
+        self, article_id: str, language: str | None = None, script: str | None = None
+    ) -> dict[str, Any] | None:
+        """A published article in the customer's language and script (as the search that
+        offered it found them), or None when it does not exist (any more)."""
+        params = {
+            key: value
+            for key, value in (("language", language), ("script", script))
+            if value in ("zh", "en", "hans", "hant")
+        }
+        response = await self._request(
+            "GET", f"/api/v1/internal/kb/articles/{article_id}", params=params
+        )
         if response.status_code in (404, 422):
             return None
         if response.status_code != 200:

@@ -21,6 +21,8 @@ from bot.handoff.topics import AlwaysHumanTopics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
+from retrieval.bands import load_thresholds
+from retrieval.calibration import BackgroundCalibrator
 from retrieval.encoders import get_encoder
 from retrieval.index_store import open_index
 from retrieval.retriever import Retriever
@@ -53,6 +55,7 @@ class ServiceState:
     gateway: ChatGateway
     desk: HandoffDesk
     login_throttle: LoginThrottle
+    calibrator: BackgroundCalibrator
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
@@ -64,6 +67,11 @@ class ServiceState:
                 settings.index_dir, get_encoder(settings.encoder), ArticleStore(session).published
             )
         log.info("search index %s (%s)", opened.source, opened.sync)
+        # Bands calibrated on this knowledge base, kept up to date after every change.
+        calibrator = BackgroundCalibrator(
+            opened.retriever, settings.index_dir, load_thresholds(settings.encoder)
+        )
+        calibrator.start()
         # The sentiment model fits in the background (about 2 s), not on the first handoff.
         threading.Thread(target=_warm_up_sentiment, daemon=True).start()
         hub = ConversationHub()
@@ -79,8 +87,10 @@ class ServiceState:
             gateway,
             desk,
             LoginThrottle(),
+            calibrator,
         )
 
     async def stop(self) -> None:
+        self.calibrator.stop()
         await self.gateway.rasa.aclose()
         self.engine.dispose()

@@ -149,3 +149,19 @@ def test_malformed_query_file_names_the_line(workspace: Path) -> None:
     code, _, err = kefu("eval", "retrieval", "--kb", str(DEMO_KB), "--queries", str(queries))
     assert code == 2
     assert ":2: invalid JSON" in err
+
+
+def test_an_import_with_a_bad_translation_link_is_refused_and_writes_nothing(
+    workspace: Path,
+) -> None:
+    source = workspace / "linked.jsonl"
+    english = {"id": "gift-wrap", "title": "Gift wrapping", "body": "Free.", "language": "en"}
+    chinese = {**english, "id": "gift-wrap-zh", "language": "zh", "translation_of": "gift-wrpa"}
+    source.write_text(json.dumps(english) + "\n" + json.dumps(chinese) + "\n", encoding="utf-8")
+    code, _, err = kefu("kb", "import", str(source))
+    assert code == 2
+    assert "error: linked.jsonl:2: translation_of 'gift-wrpa': no article" in err
+    assert "nothing was imported" in err
+    exported = workspace / "export.jsonl"
+    assert kefu("kb", "export", str(exported))[0] == 0
+    assert exported.read_text(encoding="utf-8") == ""

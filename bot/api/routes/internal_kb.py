@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter
 
 from bot.api.deps import (
@@ -16,6 +18,7 @@ from bot.api.schemas.kb import ArticleAnswerPublic, KbSearchPublic, KbSearchRequ
 from bot.conversations.store import ConversationNotFoundError
 from bot.conversations.trail import BotTrail
 from kb.store import ArticleStore
+from retrieval.chinese_script import Script
 
 router = APIRouter(
     prefix="/internal/kb",
@@ -32,7 +35,7 @@ def search(
     """Ranked articles for a customer message, with the confidence band; recorded on the
     conversation when one is named."""
     result = retriever.search(request.text, k=request.k, language=request.language)
-    public = KbSearchPublic.from_result(result, ArticleStore(session))
+    public = KbSearchPublic.from_result(result, ArticleStore(session), retriever.thresholds.floor)
     signals = desk.signals.read(request.text)
     public.handoff_topic, public.sentiment = signals.handoff_topic, signals.sentiment
     if request.conversation_id is not None:
@@ -54,6 +57,11 @@ def search(
 
 
 @router.get("/articles/{article_id}", response_model=ArticleAnswerPublic, responses=refusals(404))
-def get_article(article: PublishedArticleDep) -> ArticleAnswerPublic:
-    """A published article the customer picked (for example from clarify buttons)."""
-    return ArticleAnswerPublic.from_snapshot(article)
+def get_article(
+    article: PublishedArticleDep,
+    language: Literal["zh", "en"] | None = None,
+    script: Script = "hans",
+) -> ArticleAnswerPublic:
+    """A published article the customer picked (for example from clarify buttons), in the
+    customer's language and script as the search that offered it found them."""
+    return ArticleAnswerPublic.from_snapshot(article, language, script)

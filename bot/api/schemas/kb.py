@@ -9,8 +9,10 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
+from retrieval.chinese_script import Script, in_script
 from retrieval.passages import answer_text
 from retrieval.retriever import SearchResult
+from texts import say
 
 MAX_QUERY_CHARS = 1000
 
@@ -35,7 +37,8 @@ def article_url(article_id: str) -> str:
 
 
 class ArticleAnswerPublic(BaseModel):
-    """What the bot shows of an article: its direct answer and a link to all of it."""
+    """What the bot shows of an article: its direct answer and a link to all of it, in the
+    customer's script, with a note when the article is not in the customer's language."""
 
     article_id: str
     version: int
@@ -43,16 +46,30 @@ class ArticleAnswerPublic(BaseModel):
     language: str
     answer: str
     url: str
+    topic_id: str = ""
+    note: str | None = None
 
     @classmethod
-    def from_snapshot(cls, article: ArticleSnapshot) -> ArticleAnswerPublic:
+    def from_snapshot(
+        cls, article: ArticleSnapshot, language: str | None = None, script: Script = "hans"
+    ) -> ArticleAnswerPublic:
+        title, answer = article.title, answer_text(article.body)
+        if article.language == "zh":
+            title, answer = in_script(title, script), in_script(answer, script)
+        note = None
+        if language is not None and article.language != language:
+            name = say(f"language_name_{article.language}", language)
+            note = say("article_only_in", language, language_name=name)
+            note = in_script(note, script) if language == "zh" else note
         return cls(
             article_id=article.id,
             version=article.version,
-            title=article.title,
+            title=title,
             language=article.language,
-            answer=answer_text(article.body),
+            answer=answer,
             url=article_url(article.id),
+            topic_id=getattr(article, "topic_id", None) or article.id,
+            note=note,
         )
 
 
@@ -64,6 +81,9 @@ class ArticleHitPublic(ArticleAnswerPublic):
 class KbSearchPublic(BaseModel):
     band: Literal["answer", "clarify", "none"]
     language: str
+    script: Script = "hans"
+    # One per topic, in the customer's language where the topic has it; after the first,
+    # only those worth offering (at least the clarify threshold).
     hits: list[ArticleHitPublic]
     lookup_id: int | None = None
     # For the bot's escalation rules: an always-human topic the text mentions, and how upset
@@ -72,13 +92,17 @@ class KbSearchPublic(BaseModel):
     sentiment: float | None = None
 
     @classmethod
-    def from_result(cls, result: SearchResult, store: ArticleStore) -> KbSearchPublic:
-        hits = []
+    def from_result(
+        cls, result: SearchResult, store: ArticleStore, floor: float | None = None
+    ) -> KbSearchPublic:
+        hits: list[ArticleHitPublic] = []
         for hit in result.hits:
+            if hits and floor is not None and hit.score < floor:
+                break  # unrelated topics are never offered as alternatives
             article = store.get(hit.article_id)
             if article is None or article.status != "published":
                 continue  # deleted or unpublished since the search; never offer it
-            public = ArticleAnswerPublic.from_snapshot(article)
+            public = ArticleAnswerPublic.from_snapshot(article, result.language, result.script)
             hits.append(
                 ArticleHitPublic(
                     **public.model_dump(exclude={"version"}),
@@ -87,4 +111,6 @@ class KbSearchPublic(BaseModel):
                     matched=MatchedPassagePublic(kind=hit.matched.kind, text=hit.matched.text),
                 )
             )
-        return cls(band=result.band.value, language=result.language, hits=hits)
+        return cls(
+            band=result.band.value, language=result.language, script=result.script, hits=hits
+        )

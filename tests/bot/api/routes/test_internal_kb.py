@@ -15,7 +15,23 @@ def test_search_returns_ranked_articles_with_band(
     assert body["language"] == "zh"
     assert body["hits"][0]["article_id"] == "returns-policy-zh"
     assert body["hits"][0]["version"] == 1
-    assert len(body["hits"]) == 3
+    assert body["hits"][0]["note"] is None  # the customer's language
+    assert 1 <= len(body["hits"]) <= 3
+    # One hit per topic: the English twin of the answer is never offered beside it.
+    topics = [hit["topic_id"] for hit in body["hits"]]
+    assert len(set(topics)) == len(topics)
+    assert all(hit["language"] == "zh" or hit["note"] for hit in body["hits"])
+
+
+def test_a_traditional_question_is_answered_in_traditional(
+    client: TestClient, service_headers: dict[str, str]
+) -> None:
+    simplified = client.post(URL, json={"text": "我想退货"}, headers=service_headers).json()
+    traditional = client.post(URL, json={"text": "我想退貨"}, headers=service_headers).json()
+    assert traditional["script"] == "hant" and simplified["script"] == "hans"
+    assert traditional["hits"][0]["article_id"] == simplified["hits"][0]["article_id"]
+    assert traditional["hits"][0]["answer"] != simplified["hits"][0]["answer"]
+    assert "退貨" in traditional["hits"][0]["title"] + traditional["hits"][0]["answer"]
 
 
 def test_missing_token_is_401(client: TestClient) -> None:
