@@ -29,7 +29,7 @@ from kb.store import ArticleStore
 from retrieval.bands import BandThresholds, load_thresholds, save_thresholds
 from retrieval.calibration import Calibration
 from retrieval.calibration import calibrate as calibrate_bands
-from retrieval.encoders import ENCODER_NAMES, get_encoder
+from retrieval.encoders import AUTO, ENCODER_NAMES, get_encoder, resolve_encoder
 from retrieval.evaluation import (
     EvalQuery,
     EvaluationReport,
@@ -87,6 +87,20 @@ def _store(database_url: str) -> Iterator[ArticleStore]:
         engine.dispose()
 
 
+@contextmanager
+def _import_refusals() -> Iterator[None]:
+    """An import that cannot be read, or whose translation links do not hold, as ``error:``
+    lines on stderr and exit code 2 (nothing was imported), not a traceback."""
+    try:
+        yield
+    except ImportRefusedError as error:
+        for problem in error.problems:
+            typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
+        raise _fail("the import is refused; nothing was imported") from error
+    except (OSError, ImportSourceError) as error:
+        raise _fail(str(error)) from error
+
+
 def _import_with_progress(path: Path, store: ArticleStore) -> ImportReport:
     with _progress_bar("importing", unit="article") as progress:
         return import_path(path, store, progress=progress)
@@ -100,6 +114,7 @@ def _print_import_report(report: ImportReport, err: bool = False) -> None:
 
 
 def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retriever:
+    encoder = resolve_encoder(encoder, (a.language for a in store.published()))
     with _progress_bar("indexing") as progress:
         opened = open_index(index_dir, get_encoder(encoder), store.published, progress)
     if opened.source != "loaded" or opened.sync.changed:
@@ -241,14 +256,8 @@ def kb_import(
     if not path.exists():
         raise _fail(f"{path}: no such file or folder")
     with _store(settings.database_url) as store:
-        try:
+        with _import_refusals():
             report = _import_with_progress(path, store)
-        except ImportRefusedError as error:
-            for problem in error.problems:
-                typer.secho(f"error: {problem}", fg=typer.colors.RED, err=True)
-            raise _fail("the import is refused; nothing was imported") from error
-        except (OSError, ImportSourceError) as error:
-            raise _fail(str(error)) from error
         _print_import_report(report)
         _open_retriever(store, settings.encoder, settings.index_dir)
     if report.rejected:
@@ -269,7 +278,8 @@ def kb_reindex() -> None:
     """Rebuild the search index from the database's published articles."""
     settings = get_settings()
     with _store(settings.database_url) as store:
-        retriever = Retriever(get_encoder(settings.encoder), _thresholds(settings.encoder))
+        encoder = resolve_encoder(settings.encoder, (a.language for a in store.published()))
+        retriever = Retriever(get_encoder(encoder), _thresholds(encoder))
         with _progress_bar("indexing") as progress:
             retriever.sync(store.published(), progress)
         save_index(retriever, settings.index_dir)
@@ -322,12 +332,14 @@ def _throwaway_retriever(
     with the bands self-calibrated on it exactly as the service does with its own."""
     with tempfile.TemporaryDirectory(prefix="kefu-eval-") as folder:
         with _store(f"sqlite:///{folder}/eval.db") as store:
-            report = import_path(kb_path, store)
+            with _import_refusals():
+                report = import_path(kb_path, store)
             if report.rejected:
                 _print_import_report(report, err=True)
             articles = store.published()
         if not articles:
             raise _fail(f"{kb_path}: no published articles to evaluate against")
+        encoder = resolve_encoder(encoder, (a.language for a in articles))
         retriever = Retriever(get_encoder(encoder), _thresholds(encoder))
         with _progress_bar("indexing") as progress:
             retriever.upsert(articles, progress)
@@ -369,8 +381,10 @@ def _print_report(report: EvaluationReport) -> None:
 def _evaluation_inputs(encoder: str | None, queries: Path) -> tuple[str, list[EvalQuery]]:
     """The encoder to evaluate (the configured one by default) and the parsed query file."""
     encoder = encoder or get_settings().encoder
-    if encoder not in ENCODER_NAMES:
-        raise _fail(f"unknown encoder {encoder!r}; choose one of: {', '.join(ENCODER_NAMES)}")
+    if encoder not in (*ENCODER_NAMES, AUTO):
+        raise _fail(
+            f"unknown encoder {encoder!r}; choose one of: {', '.join((AUTO, *ENCODER_NAMES))}"
+        )
     try:
         return encoder, read_queries(queries)
     except QueryFileError as error:

@@ -13,6 +13,7 @@ from bot.api.routes import (
     article_pages,
     articles,
     auth,
+    calibration,
     conversations,
     gaps,
     handoffs,
@@ -37,6 +38,7 @@ api_router.include_router(handoffs.router)
 api_router.include_router(handoffs.agent_router)
 api_router.include_router(articles.router)
 api_router.include_router(gaps.router)
+api_router.include_router(calibration.router)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -165,3 +165,25 @@ def test_an_import_with_a_bad_translation_link_is_refused_and_writes_nothing(
     exported = workspace / "export.jsonl"
     assert kefu("kb", "export", str(exported))[0] == 0
     assert exported.read_text(encoding="utf-8") == ""
+
+
+@pytest.mark.parametrize("command", ["retrieval", "calibrate"])
+def test_eval_on_a_knowledge_base_that_cannot_be_imported_is_a_clear_error(
+    workspace: Path, command: str
+) -> None:
+    queries = workspace / "q.jsonl"
+    queries.write_text('{"text": "我想退货", "article_id": "returns-policy-zh"}\n', "utf-8")
+    linked = workspace / "linked.jsonl"
+    english = {"id": "gift-wrap", "title": "Gift wrapping", "body": "Free.", "language": "en"}
+    chinese = {**english, "id": "gift-wrap-zh", "language": "zh", "translation_of": "gift-wrpa"}
+    linked.write_text(json.dumps(english) + "\n" + json.dumps(chinese) + "\n", encoding="utf-8")
+    wrong_kind = workspace / "articles.csv"
+    wrong_kind.write_text("id,title\n", encoding="utf-8")
+    for kb, message in [
+        (linked, "error: linked.jsonl:2: translation_of 'gift-wrpa': no article"),
+        (wrong_kind, "error: " + f"{wrong_kind}: expected a .jsonl file or a folder of .md files"),
+    ]:
+        code, out, err = kefu("eval", command, "--kb", str(kb), "--queries", str(queries))
+        assert (code, out) == (2, "")
+        assert message in err
+        assert "Traceback" not in err

@@ -1,4 +1,4 @@
-/* Kefu (客服) knowledge editor: articles, gaps, import and export. Plain ES2020, no build step.
+/* Kefu (客服) knowledge editor: articles, gaps, import and export, calibration. Plain ES2020, no build step.
  *
  * Login, session, the API and the page's frame come from console.js (KefuConsole).
  * Served at /editor with a strict CSP, so there is no inline script or style anywhere.
@@ -26,7 +26,9 @@
     "category-list", "tags", "questions", "body", "preview", "save", "publish", "archive", "saved", "history", "diff",
     "try", "try-input", "try-language", "try-btn", "try-result", "try-band", "try-hits", "gaps", "gaps-empty",
     "gaps-days", "gaps-total", "import", "import-file", "import-btn", "import-report", "item-template",
-    "gap-template"]);
+    "gap-template", "calibration-when", "calibration-badge", "calibration-reason", "calibration-precision",
+    "calibration-answered", "calibration-kept-out", "calibration-self-top1", "calibration-method", "confusable",
+    "confusable-empty"]);
   const me = KefuConsole.user;
 
   const state = {
@@ -35,6 +37,7 @@
     isNew: false, snapshot: "", busy: false, articleSeq: 0,
     previewTimer: null, previewSeq: 0, trySeq: 0,
     gaps: [], gapsLoaded: false, gapsSeq: 0,
+    calibrationSeq: 0, calibrationTimer: null,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -63,6 +66,7 @@
     Object.assign(state, { rows: [], offset: 0, gaps: [], gapsLoaded: false });
     for (const list of [ui.list, ui.gaps, ui.importReport, ui.history, ui.diff]) list.replaceChildren();
     ui.tryResult.hidden = true;
+    showCalibration(null);
     closeArticle();
   }
 
@@ -82,6 +86,7 @@
     }
     for (const panel of document.querySelectorAll(".editor-panel")) panel.hidden = panel.dataset.panel !== name;
     if (name === "gaps" && !state.gapsLoaded && me()) loadGaps();
+    if (name === "calibration" && me()) loadCalibration(); // it changes a few seconds after every edit
   }
 
   $(".editor-tabs").addEventListener("click", (event) => {
@@ -623,6 +628,92 @@
 
   ui.gapsDays.addEventListener("change", loadGaps);
   $(".editor-gaps-refresh").addEventListener("click", loadGaps);
+
+  // ---------------------------------------------------------------- calibration
+
+  const CALIBRATION = { calibrated: "calibrated on this knowledge base", fallback: "shipped thresholds",
+    pending: "calibrating…" };
+  const percent = (x) => (typeof x === "number" && Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "–");
+  const score = (x) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(3) : "?");
+  const calibrationShown = () => !$("#editor-panel-calibration").hidden;
+
+  async function loadCalibration() {
+    const seq = ++state.calibrationSeq;
+    clearTimeout(state.calibrationTimer);
+    ui.calibrationWhen.textContent = "Loading…";
+    const data = await attempt(api("GET", "/retrieval/calibration"), () => seq === state.calibrationSeq);
+    if (seq !== state.calibrationSeq || !me()) return;
+    showCalibration(data);
+    // The first calibration of a new knowledge base takes a few seconds: look again meanwhile.
+    if (data && data.status === "pending") {
+      state.calibrationTimer = setTimeout(() => { if (calibrationShown() && me()) loadCalibration(); }, 5000);
+    }
+  }
+
+  function showCalibration(data) {
+    const c = data || {};
+    const status = CALIBRATION[c.status] ? c.status : null;
+    ui.calibrationBadge.textContent = status ? CALIBRATION[status] : "";
+    ui.calibrationBadge.className = `console-badge editor-badge editor-calibration-badge cal-${status || "none"}`;
+    ui.calibrationBadge.hidden = !status;
+    ui.calibrationReason.textContent = c.reason || "";
+    ui.calibrationPrecision.textContent = percent(c.expected_precision);
+    ui.calibrationAnswered.textContent = percent(c.answered_share);
+    ui.calibrationKeptOut.textContent = percent(c.kept_out);
+    ui.calibrationSelfTop1.textContent = percent(c.self_top1);
+    const t = c.thresholds || {};
+    ui.calibrationMethod.textContent = !data ? "" : c.method === "model"
+      ? "Band answer is decided by a confidence model over several signals (top score, margin to the next " +
+        "topic, lexical score, how reliably an article's own questions find it); below it, the bot offers " +
+        `choices from a score of ${score(t.low)}.`
+      : `Band answer from a score of ${score(t.high)}; choices from ${score(t.low)}.`;
+    const measured = c.articles != null ? ` · ${plural(count(c.questions), "question")} of ` +
+      `${plural(count(c.articles), "article")}` : "";
+    ui.calibrationWhen.textContent = !data ? "" : c.computed_at
+      ? `Computed ${when(c.computed_at)}${typeof c.seconds === "number" ? ` in ${c.seconds.toFixed(1)} s` : ""}` +
+        ` · ${c.encoder || "?"}${measured}`
+      : String(c.encoder || "");
+    const pairs = Array.isArray(c.confusable) ? c.confusable : [];
+    ui.confusable.replaceChildren(...pairs.map(confusablePair));
+    ui.confusableEmpty.hidden = !data || pairs.length > 0;
+    ui.confusableEmpty.textContent = status === "calibrated" ? "No articles are confused with each other."
+      : "Shown once the knowledge base is calibrated.";
+  }
+
+  // "4 questions land on each other: <title A> ↔ <title B>", each title a button that opens the article.
+  function confusablePair(pair) {
+    const n = count(pair.questions);
+    const item = el("li", "editor-confusable-pair");
+    item.append(el("span", "editor-confusable-count", `${plural(n, "question")} ${n === 1 ? "lands" : "land"} on each other:`));
+    (pair.topics || []).forEach((topic, index) => {
+      if (index) item.append(el("span", "editor-confusable-sep", "↔"));
+      item.append(confusableTopic(topic));
+    });
+    return item;
+  }
+
+  function confusableTopic(topic) {
+    const side = el("span", "editor-confusable-topic");
+    const articles = Array.isArray(topic.articles) ? topic.articles : [];
+    articles.forEach((a, index) => {
+      if (index) side.append(el("span", "editor-confusable-or", "/"));
+      const open = button("editor-confusable-open", a.title || a.id);
+      open.dataset.articleId = String(a.id);
+      open.title = `Open ${a.id}`;
+      open.prepend(el("span", `console-badge console-lang lang-${a.language}`, String(a.language || "?").toUpperCase()));
+      side.append(open);
+    });
+    if (!articles.length) side.append(el("span", "editor-none", `${topic.topic_id} (no published article)`));
+    return side;
+  }
+
+  ui.confusable.addEventListener("click", (event) => {
+    const open = event.target.closest(".editor-confusable-open");
+    if (!open || !confirmDiscard()) return;
+    setTab("articles", false);
+    openArticle(open.dataset.articleId, true);
+  });
+  $(".editor-calibration-refresh").addEventListener("click", loadCalibration);
 
   // ---------------------------------------------------------------- import
 

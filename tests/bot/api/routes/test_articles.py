@@ -1,5 +1,6 @@
-"""The editors' article API: every route's success, 401/403, 404, 409 and 422, and the live
-index (a published article is found at once, an archived one never again)."""
+"""The editors' article API: every route's success, 401/403, 404, 409 and 422, the live
+index (a published article is found at once, an archived one never again), and the bands'
+calibration on the knowledge base the editors keep."""
 
 from __future__ import annotations
 
@@ -17,6 +18,14 @@ from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
+from retrieval.bands import BandThresholds
+from retrieval.calibration import (
+    MIN_ARTICLES,
+    MIN_QUESTIONS,
+    BackgroundCalibrator,
+    CalibratedBands,
+    Calibration,
+)
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct-horse-battery"
@@ -97,6 +106,7 @@ ROUTES = [
     ),
     ("GET", "/api/v1/articles/export", None),
     ("GET", "/api/v1/gaps", None),
+    ("GET", "/api/v1/retrieval/calibration", None),
 ]
 
 
@@ -110,6 +120,77 @@ def test_every_article_route_needs_an_editor(
         method, path, json=body, headers=login(app_client, "alice@shop.test")
     )
     assert (agent.status_code, agent.json()["detail"]) == (403, "this needs the editor role")
+
+
+def test_the_demo_knowledge_base_is_calibrated_and_names_confusable_articles(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    response = app_client.get("/api/v1/retrieval/calibration", headers=editor)
+    assert response.status_code == 200
+    calibration = response.json()
+    assert calibration["status"] == "calibrated"
+    assert calibration["articles"] >= MIN_ARTICLES and calibration["questions"] >= MIN_QUESTIONS
+    assert 0 < calibration["answered_share"] <= 1
+    assert 0 < calibration["expected_precision"] <= 1
+    assert calibration["method"] in ("model", "score")
+    assert calibration["thresholds"]["low"] <= calibration["thresholds"]["high"]
+    assert calibration["confusable"], "the demo shop has topics whose questions overlap"
+    for pair in calibration["confusable"]:
+        assert pair["questions"] >= 2
+        assert len({topic["topic_id"] for topic in pair["topics"]}) == 2
+        for topic in pair["topics"]:
+            assert topic["articles"], f"topic {topic['topic_id']} resolved to no article"
+            for named in topic["articles"]:
+                url = f"/api/v1/articles/{named['id']}"
+                article = app_client.get(url, headers=editor).json()
+                assert (article["topic_id"], article["title"], article["language"]) == (
+                    topic["topic_id"],
+                    named["title"],
+                    named["language"],
+                )
+
+
+def calibrator(client: TestClient) -> BackgroundCalibrator:
+    """The service's calibrator, whose calibration in force a test may replace."""
+    found: BackgroundCalibrator = client.app.state.kefu.calibrator  # type: ignore[attr-defined]
+    return found
+
+
+def test_the_calibration_is_pending_until_the_first_one_finishes(
+    app_client: TestClient, editor: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(calibrator(app_client), "current", None)
+    pending = app_client.get("/api/v1/retrieval/calibration", headers=editor).json()
+    assert (pending["status"], pending["method"], pending["confusable"]) == ("pending", "score", [])
+    assert pending["answered_share"] is None and pending["computed_at"] is None
+
+
+def test_a_knowledge_base_too_small_to_calibrate_says_so_without_numbers(
+    app_client: TestClient, editor: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = "too little data to calibrate (3 articles, 9 questions; needs 20 and 60)"
+    small = Calibration(
+        encoder="use-multilingual-v3",
+        fingerprint="x",
+        bands=CalibratedBands(BandThresholds(0.72, 0.6)),
+        fallback=True,
+        reason=reason,
+        articles=3,
+        questions=9,
+        examples=0,
+        expected_precision=0.0,
+        answered_share=0.0,
+        kept_out=0.0,
+        self_top1=0.0,
+        confusable=[],
+        seconds=0.01,
+        computed_at="2026-12-01T09:00:00+00:00",
+    )
+    monkeypatch.setattr(calibrator(app_client), "current", small)
+    shown = app_client.get("/api/v1/retrieval/calibration", headers=editor).json()
+    assert (shown["status"], shown["reason"], shown["articles"]) == ("fallback", reason, 3)
+    assert shown["thresholds"] == {"high": 0.72, "low": 0.6}
+    assert shown["expected_precision"] is None and shown["answered_share"] is None
 
 
 def test_list_with_search_filters_and_paging(
