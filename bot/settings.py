@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from retrieval.encoders import DEFAULT_ENCODER
+from retrieval.encoders import AUTO
 
 _DEFAULT_SECRET = "change-me-in-production"
 
@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str = Field(default="sqlite:///var/kefu.db", validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
     index_dir: Path = Path("var/index")
-    encoder: str = DEFAULT_ENCODER
+    encoder: str = AUTO  # or a name of retrieval.encoders.ENCODER_NAMES
     secret_key: str = _DEFAULT_SECRET
     service_token: str = "dev-service-token"
     rasa_url: str = "http://127.0.0.1:5005"

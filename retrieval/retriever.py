@@ -19,6 +19,7 @@ from retrieval.encoders.base import SentenceEncoder
 from retrieval.language import char_ngrams
 from retrieval.lexical_index import LexicalIndex
 from retrieval.passages import IndexableArticle, Passage, article_passages, topic_of
+from retrieval.spelling import SpellingCorrector
 from retrieval.vector_index import VectorIndex
 from texts.language import language_of
 
@@ -48,6 +49,7 @@ class RankingWeights:
     char_ngrams: float = 0.2  # added share of the character n-gram score (misspellings)
     same_language: float = 0.0  # bonus for articles in the query's language
     cross_language: float = 0.1  # bonus for a topic only in the other language (see _fold)
+    correct_spelling: bool = True  # unknown English words to the closest the articles use
     candidates: int = 64  # passages fetched from FAISS before folding per article
 
 
@@ -140,6 +142,7 @@ class Retriever:
         self._vectors = vectors or VectorIndex(encoder.dimension)
         self._lexical = LexicalIndex()
         self._chars = LexicalIndex(tokenize=char_ngrams)
+        self._spelling = SpellingCorrector()
         self._passages: dict[int, Passage] = {}
         self._articles: dict[str, _IndexedArticle] = {}
         self._topics: dict[str, set[str]] = {}
@@ -204,6 +207,7 @@ class Retriever:
         normalised = to_simplified(text)
         self._lexical.add(pid, normalised)
         self._chars.add(pid, normalised)
+        self._spelling.add(normalised)
 
     # ----- updates -----
     def upsert(
@@ -262,7 +266,9 @@ class Retriever:
                 self._lexical.remove(entry.passage_ids)
                 self._chars.remove(entry.passage_ids)
                 for pid in entry.passage_ids:
-                    self._passages.pop(pid, None)
+                    passage = self._passages.pop(pid, None)
+                    if passage is not None:
+                        self._spelling.remove(to_simplified(passage.text))
                 members = self._topics.get(entry.topic_id, set())
                 members.discard(article_id)
                 if not members:
@@ -305,6 +311,9 @@ class Retriever:
         """Rank topics for ``query``; ``language`` overrides the detected one."""
         language = language or language_of(query)
         normalised = to_simplified(query)
+        if self.weights.correct_spelling:
+            with self._lock:
+                normalised = self._spelling.correct(normalised)
         use_dense = mode is not SearchMode.LEXICAL
         query_vector = self.encoder.encode_queries([normalised]) if use_dense else None
         hits = self.rank(normalised, query_vector, language, mode)

@@ -23,7 +23,7 @@ from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
 from retrieval.bands import load_thresholds
 from retrieval.calibration import BackgroundCalibrator
-from retrieval.encoders import get_encoder
+from retrieval.encoders import get_encoder, resolve_encoder
 from retrieval.index_store import open_index
 from retrieval.retriever import Retriever
 
@@ -63,13 +63,14 @@ class ServiceState:
         engine = create_engine_for(settings.database_url)
         sessions = session_factory(engine)
         with sessions() as session:
-            opened = open_index(
-                settings.index_dir, get_encoder(settings.encoder), ArticleStore(session).published
-            )
-        log.info("search index %s (%s)", opened.source, opened.sync)
+            store = ArticleStore(session)
+            # "auto": the knowledge base's languages choose the encoder (docs/retrieval.md).
+            encoder = resolve_encoder(settings.encoder, (a.language for a in store.published()))
+            opened = open_index(settings.index_dir, get_encoder(encoder), store.published)
+        log.info("search index %s (%s), encoder %s", opened.source, opened.sync, encoder)
         # Bands calibrated on this knowledge base, kept up to date after every change.
         calibrator = BackgroundCalibrator(
-            opened.retriever, settings.index_dir, load_thresholds(settings.encoder)
+            opened.retriever, settings.index_dir, load_thresholds(encoder)
         )
         calibrator.start()
         # The sentiment model fits in the background (about 2 s), not on the first handoff.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from retrieval.encoders.base import SentenceEncoder
 
-# Chosen by measurement on the bilingual evaluation set (docs/retrieval.md).
+# Chosen by measurement on the bilingual evaluation sets (docs/retrieval.md).
 DEFAULT_ENCODER = "use-multilingual-v3"
+# For a knowledge base in English only: USE and the English MiniLM fused ranked best there.
+ENGLISH_ENCODER = "use-multilingual-v3+all-minilm-l6-v2"
+# The configured name that lets the knowledge base's languages decide.
+AUTO = "auto"
 
 
 class UnknownEncoderError(ValueError):
@@ -33,15 +37,31 @@ def _e5_small() -> SentenceEncoder:
     return E5SmallEncoder()
 
 
+def _use_and_minilm() -> SentenceEncoder:
+    from retrieval.encoders.fused import FusedEncoder
+
+    return FusedEncoder(get_encoder("use-multilingual-v3"), get_encoder("all-minilm-l6-v2"))
+
+
 _FACTORIES: dict[str, Callable[[], SentenceEncoder]] = {
     "use-multilingual-v3": _use_multilingual,
     "all-minilm-l6-v2": _minilm,
     "multilingual-e5-small-q4": _e5_small,
+    ENGLISH_ENCODER: _use_and_minilm,
 }
 ENCODER_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 _loaded: dict[str, SentenceEncoder] = {}
 _lock = threading.Lock()
+
+
+def resolve_encoder(name: str, languages: Iterable[str]) -> str:
+    """The encoder to use: the configured one, or for ``auto`` the one the knowledge base's
+    languages call for (English only: the fused encoder; any Chinese: USE-multilingual)."""
+    if name != AUTO:
+        return name
+    present = set(languages)
+    return ENGLISH_ENCODER if present and present <= {"en"} else DEFAULT_ENCODER
 
 
 def get_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
@@ -51,6 +71,10 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
             f"unknown encoder {name!r}; choose one of: {', '.join(ENCODER_NAMES)}"
         )
     with _lock:
-        if name not in _loaded:
-            _loaded[name] = _FACTORIES[name]()
-        return _loaded[name]
+        loaded = _loaded.get(name)
+    if loaded is None:
+        # Built outside the lock: a fused encoder gets its parts from this same registry.
+        built = _FACTORIES[name]()
+        with _lock:
+            loaded = _loaded.setdefault(name, built)
+    return loaded
