@@ -80,6 +80,7 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.encoders
 	$(BIN)/python -m bench.chat
 	$(BIN)/python -m bench.sentiment
+	$(BIN)/python -m bench.quality
 
 # Everything missing is made first (environments, database, demo articles, index, model; the
 # model is retrained only when its inputs changed); then Rasa, the action server and the

@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 MIN_ARTICLES = 20
 MIN_QUESTIONS = 60
-MAX_EXAMPLES = 2000  # questions sampled from a large knowledge base (calibration time)
+MAX_EXAMPLES = 1500  # questions sampled from a large knowledge base (calibration time)
 # On the knowledge base's own left-out questions: precision in band answer (no-answer
 # questions counted as wrong) and the share of no-answer questions kept out of it. Left-out
 # questions are harder than real ones (their topic has one question fewer; a topic left out
