@@ -10,6 +10,7 @@ links and Latin text as they are: it converts Chinese characters and nothing els
 
 from __future__ import annotations
 
+import re
 import threading
 from functools import cache
 from typing import Any, Literal
@@ -17,6 +18,9 @@ from typing import Any, Literal
 Script = Literal["hans", "hant"]
 
 _lock = threading.Lock()
+# OpenCC writes Traditional 帳 (account) as 帐, but Simplified writes money matters with 账
+# (账号, 账户, 到账); 帐 stays only for a tent or a net (帐篷, 蚊帐).
+_ACCOUNT = re.compile(r"(?<!蚊)帐(?![篷幕])")
 
 
 @cache
@@ -35,7 +39,7 @@ def _convert(config: str, text: str) -> str:
 
 def to_simplified(text: str) -> str:
     """The text with Traditional characters and phrasing in Simplified (for matching)."""
-    return _convert("tw2sp", text) if text else text
+    return _ACCOUNT.sub("账", _convert("tw2sp", text)) if text else text
 
 
 def to_traditional(text: str) -> str:

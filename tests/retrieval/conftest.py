@@ -52,6 +52,7 @@ class Article:
     language: str = "en"
     status: str = "published"
     version: int = 1
+    topic_id: str = ""  # "" is the article's own topic (see retrieval.passages.topic_of)
 
 
 @pytest.fixture

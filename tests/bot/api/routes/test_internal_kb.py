@@ -110,3 +110,57 @@ def test_get_article_errors(
 
 def test_get_article_needs_the_token(client: TestClient) -> None:
     assert client.get("/api/v1/internal/kb/articles/warranty").status_code == 401
+
+
+# Our own phrasings, not questions of the retrieval test sets (those are never tuned on).
+@pytest.mark.parametrize(
+    ("text", "script", "note"),
+    [
+        ("付款后商品降价了，能申请价格保护吗", "hans", "这篇文章只有英文版本。"),
+        ("付款後商品降價了，能申請價格保護嗎", "hant", "這篇文章只有英文版本。"),
+    ],
+    ids=["simplified", "traditional"],
+)
+def test_a_chinese_question_about_an_english_only_topic_gets_it_with_a_chinese_note(
+    client: TestClient, service_headers: dict[str, str], text: str, script: str, note: str
+) -> None:
+    body = client.post(URL, json={"text": text}, headers=service_headers).json()
+    assert (body["language"], body["script"]) == ("zh", script)
+    top = body["hits"][0]
+    assert (top["article_id"], top["language"]) == ("price-adjustment", "en")
+    assert top["note"] == note
+    assert top["title"] == "Price drop after purchase (price protection)"  # not converted
+
+
+def test_an_english_question_is_offered_a_chinese_only_topic_with_an_english_note(
+    client: TestClient, service_headers: dict[str, str]
+) -> None:
+    body = client.post(URL, json={"text": "Installment payment"}, headers=service_headers).json()
+    assert body["language"] == "en"
+    offered = {hit["article_id"]: hit for hit in body["hits"]}
+    assert "installment-payment-zh" in offered
+    assert offered["installment-payment-zh"]["note"] == "This article is only available in Chinese."
+    assert all(hit["note"] is None for hit in body["hits"] if hit["language"] == "en")
+
+
+@pytest.mark.parametrize(
+    ("article_id", "query", "note"),
+    [
+        ("installment-payment-zh", "?language=en", "This article is only available in Chinese."),
+        ("price-adjustment", "?language=zh", "这篇文章只有英文版本。"),
+        ("price-adjustment", "?language=zh&script=hant", "這篇文章只有英文版本。"),
+        ("price-adjustment", "?language=en", None),
+    ],
+)
+def test_a_picked_article_in_the_other_language_carries_the_note(
+    client: TestClient,
+    service_headers: dict[str, str],
+    article_id: str,
+    query: str,
+    note: str | None,
+) -> None:
+    response = client.get(
+        f"/api/v1/internal/kb/articles/{article_id}{query}", headers=service_headers
+    )
+    assert response.status_code == 200
+    assert response.json()["note"] == note
