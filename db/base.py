@@ -10,6 +10,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+# The largest integer a database column holds (SQLite and PostgreSQL BIGINT): ids and counts
+# coming from outside are bounded by it, so an absurd number is a 422, never an overflow.
+MAX_ROW_ID = 2**63 - 1
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

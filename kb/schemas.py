@@ -16,6 +16,7 @@ from pydantic import (
     StringConstraints,
 )
 
+from db.text import Storable
 from kb.markdown import strip_html
 from kb.topics import Link, TranslationLink
 
@@ -62,15 +63,16 @@ def _normal_tags(value: list[str]) -> list[str]:
 
 # The rules of each field, in one place: the model below and the editors' API
 # (bot/api/schemas/articles.py) both declare their fields with these types.
-Question = Annotated[str, StringConstraints(max_length=300)]
-Tag = Annotated[str, StringConstraints(max_length=40)]
-ArticleId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+Question = Annotated[str, StringConstraints(max_length=300), Storable]
+Tag = Annotated[str, StringConstraints(max_length=40), Storable]
+ArticleId = Annotated[str, StringConstraints(pattern=SLUG_PATTERN), Storable]
 ArticleTitle = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(_cleaned)
+    str, StringConstraints(min_length=1, max_length=200), Storable, BeforeValidator(_cleaned)
 ]
 ArticleBody = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_BODY_CHARS),
+    Storable,
     BeforeValidator(_cleaned),
     AfterValidator(_without_html),
 ]
@@ -78,7 +80,7 @@ ArticleQuestions = Annotated[
     list[Question], Field(max_length=20), AfterValidator(_unique_questions)
 ]
 ArticleCategory = Annotated[
-    str, StringConstraints(min_length=1, max_length=60), BeforeValidator(_cleaned)
+    str, StringConstraints(min_length=1, max_length=60), Storable, BeforeValidator(_cleaned)
 ]
 ArticleTags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_normal_tags)]
 

@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -41,6 +46,24 @@ api_router.include_router(gaps.router)
 api_router.include_router(calibration.router)
 
 
+def _printable(value: Any) -> Any:
+    """A validation error that quotes invalid text (a lone surrogate) must still be sendable:
+    such characters are written as escapes instead of failing the response with a 500."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _printable(item) for key, item in value.items()}
+    return value
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)
+    detail = _printable(jsonable_encoder(error.errors()))
+    return JSONResponse(status_code=422, content={"detail": detail})
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and index are opened once, at start-up."""
     settings = settings or get_settings()
@@ -54,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.kefu.stop()
 
     app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan)
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)

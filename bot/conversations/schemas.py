@@ -8,17 +8,21 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bot.conversations.models import Message
+from db.base import MAX_ROW_ID
+from db.text import Storable
 
 MAX_MESSAGE_CHARS = 2000
 MAX_PAYLOAD_CHARS = 500
 
 MessageText = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_MESSAGE_CHARS),
+    Storable,
 ]
-ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+ClientMessageId = Annotated[str, StringConstraints(min_length=1, max_length=64), Storable]
 # A quick-reply button's payload for Rasa ("/intent{...}"): what the bot reads instead of the text.
 ButtonPayload = Annotated[
-    str, StringConstraints(min_length=2, max_length=MAX_PAYLOAD_CHARS, pattern=r"^/\w")
+    str, StringConstraints(min_length=2, max_length=MAX_PAYLOAD_CHARS, pattern=r"^/\w"), Storable
 ]
 
 
@@ -96,10 +100,10 @@ class ConversationPublic(BaseModel):
 
 
 class FeedbackCreate(BaseModel):
-    article_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
-    version: int | None = Field(default=None, ge=1)
+    article_id: Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
+    version: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
     helpful: bool
-    lookup_id: int | None = Field(default=None, ge=1)
+    lookup_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
 
 
 class FeedbackPublic(BaseModel):

@@ -47,6 +47,10 @@ class BotTrail:
         lookup_id: int | None = None,
     ) -> ArticleFeedback:
         ConversationStore(self.session).get(conversation_id)
+        if lookup_id is not None:
+            lookup = self.session.get(KbLookup, lookup_id)
+            if lookup is None or lookup.conversation_id not in (conversation_id, None):
+                lookup_id = None  # an unknown or another conversation's lookup: found again
         if lookup_id is None:
             lookup_id = self._latest_lookup_offering(conversation_id, article_id)
         feedback = ArticleFeedback(

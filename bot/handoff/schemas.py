@@ -9,30 +9,33 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, EmailStr, Field, StringConstraints
 
 from bot.conversations.schemas import MessagePublic
+from db.text import Storable
 
 Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
 QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
-AgentText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+AgentText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable
+]
 
 
 # -- from the bot (the internal API) ----------------------------------------------------------
 
 
 class IntentSeen(BaseModel):
-    text: Annotated[str, StringConstraints(max_length=2000)]
-    intent: Annotated[str, StringConstraints(max_length=100)]
+    text: Annotated[str, StringConstraints(max_length=2000), Storable]
+    intent: Annotated[str, StringConstraints(max_length=100), Storable]
     confidence: float = Field(ge=0, le=1)
 
 
 class HandoffCreate(BaseModel):
     """The bot escalates a conversation (or adds the customer's email to its open ticket)."""
 
-    conversation_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    conversation_id: Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
     reason: Reason
     language: Literal["zh", "en"] = "en"
     intents: list[IntentSeen] = Field(default_factory=list, max_length=200)
     customer_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=120), Storable] | None
     ) = None
     customer_email: EmailStr | None = None
 
@@ -110,7 +113,9 @@ class HandoffQueuePublic(BaseModel):
 
 class RatingCreate(BaseModel):
     score: int = Field(ge=1, le=5)
-    comment: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] | None = None
+    comment: (
+        Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), Storable] | None
+    ) = None
 
 
 class RatingPublic(BaseModel):

@@ -44,6 +44,7 @@ from bot.api.schemas.articles import (
 )
 from bot.api.schemas.errors import refusals
 from bot.settings import Settings
+from db.base import MAX_ROW_ID
 from kb.errors import (
     ArticleExistsError,
     ArticleNotFoundError,
@@ -257,8 +258,8 @@ def diff_versions(
     article_id: str,
     editor: CurrentEditor,
     session: SessionDep,
-    from_: Annotated[int, Query(alias="from", ge=1)],
-    to: Annotated[int, Query(ge=1)],
+    from_: Annotated[int, Query(alias="from", ge=1, le=MAX_ROW_ID)],
+    to: Annotated[int, Query(ge=1, le=MAX_ROW_ID)],
 ) -> DiffPublic:
     """Line by line, per field; only the fields that changed."""
     store = ArticleStore(session)

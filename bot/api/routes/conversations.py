@@ -33,6 +33,7 @@ from bot.conversations.schemas import (
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
 from bot.handoff.schemas import RatingCreate, RatingPublic
+from db.base import MAX_ROW_ID
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -73,7 +74,7 @@ async def send_message(
 def read_messages(
     conversation_id: ConversationIdDep,
     session: SessionDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> MessagesPublic:
     try:
         messages = ConversationStore(session).transcript(conversation_id, after)
@@ -105,7 +106,7 @@ async def conversation_socket(
     conversation_id: SocketConversationIdDep,
     websocket: WebSocket,
     gateway: GatewayDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> None:
     """Messages both ways (the token comes as ``?token=``). On connect, every stored message
     after ``after`` is replayed, then ``ready``: a widget that reconnects loses nothing and,
@@ -135,7 +136,15 @@ async def _serve(
 
     async def read() -> None:
         while True:
-            raw = await websocket.receive_text()
+            received = await websocket.receive()
+            if received["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(received.get("code", 1000))
+            raw = received.get("text")
+            if raw is None:  # a binary frame: the protocol is JSON text
+                await websocket.send_json(
+                    {"type": "error", "detail": "frames are JSON text", "client_message_id": None}
+                )
+                continue
             frame = _parse(raw)
             if isinstance(frame, dict):
                 await websocket.send_json(frame)
@@ -177,7 +186,7 @@ def _parse(raw: str) -> MessageFrame | dict[str, Any]:
     """A valid message frame, or the error frame to send back (the socket stays open)."""
     try:
         data = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         return {"type": "error", "detail": "frame is not valid JSON", "client_message_id": None}
     client_message_id = data.get("client_message_id") if isinstance(data, dict) else None
     try:

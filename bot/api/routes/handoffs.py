@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, Path, Query, WebSocket, WebSocketDisconnect, status
 
 from bot.api.deps import (
     CLOSE_FORBIDDEN,
@@ -34,7 +34,10 @@ from bot.handoff.schemas import (
     NotePublic,
     QueueFilter,
 )
+from db.base import MAX_ROW_ID
 from kb.store import ArticleStore
+
+HandoffId = Annotated[int, Path(le=MAX_ROW_ID)]
 
 router = APIRouter(prefix="/handoffs", tags=["handoffs"], responses=refusals(401, 403))
 agent_router = APIRouter(prefix="/agent", tags=["handoffs"], responses=refusals(401, 403))
@@ -72,7 +75,7 @@ async def read_queue(
 
 
 @router.get("/{handoff_id}", response_model=HandoffPublic, responses=refusals(404))
-async def read_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> HandoffPublic:
+async def read_handoff(handoff_id: HandoffId, agent: CurrentAgent, desk: DeskDep) -> HandoffPublic:
     async with desk_errors():
         return await desk.detail(handoff_id, agent)
 
@@ -81,7 +84,7 @@ async def read_handoff(handoff_id: int, agent: CurrentAgent, desk: DeskDep) -> H
     "/{handoff_id}/claim", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
 )
 async def claim_handoff(
-    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+    handoff_id: HandoffId, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.claim(handoff_id, agent)
@@ -94,7 +97,7 @@ async def claim_handoff(
     responses=refusals(404, 409),
 )
 async def reply_to_customer(
-    handoff_id: int, body: AgentMessageCreate, agent: CurrentAgent, desk: DeskDep
+    handoff_id: HandoffId, body: AgentMessageCreate, agent: CurrentAgent, desk: DeskDep
 ) -> MessagePublic:
     async with desk_errors():
         return await desk.reply(handoff_id, agent, body.text)
@@ -107,7 +110,7 @@ async def reply_to_customer(
     responses=refusals(404),
 )
 async def add_note(
-    handoff_id: int, body: NoteCreate, agent: CurrentAgent, desk: DeskDep
+    handoff_id: HandoffId, body: NoteCreate, agent: CurrentAgent, desk: DeskDep
 ) -> NotePublic:
     async with desk_errors():
         return await desk.note(handoff_id, agent, body.text)
@@ -117,7 +120,7 @@ async def add_note(
     "/{handoff_id}/resolve", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
 )
 async def resolve_handoff(
-    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+    handoff_id: HandoffId, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.resolve(handoff_id, agent)
@@ -127,7 +130,7 @@ async def resolve_handoff(
     "/{handoff_id}/return", response_model=HandoffSummaryPublic, responses=refusals(404, 409)
 )
 async def return_to_bot(
-    handoff_id: int, agent: CurrentAgent, desk: DeskDep
+    handoff_id: HandoffId, agent: CurrentAgent, desk: DeskDep
 ) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.give_back(handoff_id, agent)
@@ -175,7 +178,7 @@ async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) 
 
 @router.websocket("/{handoff_id}/ws")
 async def handoff_socket(
-    agent: SocketAgent, websocket: WebSocket, handoff_id: int, desk: DeskDep
+    agent: SocketAgent, websocket: WebSocket, handoff_id: HandoffId, desk: DeskDep
 ) -> None:
     """Every new message of the handoff's conversation, as the widget gets them."""
     try:

@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, StringConstraints
 from bot.analytics.outcomes import ArticleOutcomes, OutcomeReport
 from bot.api.schemas.kb import MatchedPassagePublic
 from bot.settings import Settings
+from db.base import MAX_ROW_ID
+from db.text import Storable
 from kb.importer import ImportReport
 from kb.markdown import render_markdown
 from kb.schemas import (
@@ -48,7 +50,7 @@ class ArticleFilters(BaseModel):
     tag: str | None = Field(default=None, max_length=40)
     topic: str | None = Field(default=None, max_length=80)  # an article and its translations
     needs_review: bool = False
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_ROW_ID)
     limit: int = Field(default=20, ge=1, le=100)
 
     def matches(self, article: ArticleSnapshot) -> bool:
@@ -92,7 +94,7 @@ class ArticleCreate(BaseModel):
 
 
 class ArticleUpdate(BaseModel):
-    expected_version: int = Field(ge=1)
+    expected_version: int = Field(ge=1, le=MAX_ROW_ID)
     title: ArticleTitle
     body: ArticleBody
     questions: ArticleQuestions = Field(default_factory=list)
@@ -112,26 +114,28 @@ class ArticleUpdate(BaseModel):
 
 class StatusChange(BaseModel):
     status: StatusName
-    expected_version: int = Field(ge=1)
+    expected_version: int = Field(ge=1, le=MAX_ROW_ID)
 
 
 class Restore(BaseModel):
-    version: int = Field(ge=1)
-    expected_version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_ROW_ID)
+    expected_version: int = Field(ge=1, le=MAX_ROW_ID)
 
 
 class Preview(BaseModel):
-    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS)]
+    body: Annotated[str, StringConstraints(max_length=MAX_BODY_CHARS), Storable]
 
 
 class TryQuestion(BaseModel):
-    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    text: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), Storable
+    ]
     language: Literal["zh", "en"] | None = None
 
 
 class ImportFile(BaseModel):
-    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    content: Annotated[str, StringConstraints(max_length=MAX_IMPORT_BYTES)]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200), Storable]
+    content: Annotated[str, StringConstraints(max_length=MAX_IMPORT_BYTES), Storable]
 
 
 class ImportRequest(BaseModel):

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from db.text import Storable
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.chinese_script import Script, in_script
@@ -19,12 +20,14 @@ MAX_QUERY_CHARS = 1000
 
 class KbSearchRequest(BaseModel):
     text: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS)
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_QUERY_CHARS),
+        Storable,
     ]
     k: int = Field(default=5, ge=1, le=20)
     language: Literal["zh", "en"] | None = None
     # Given by the bot: the lookup is recorded on the conversation (its trail, the gap report).
-    conversation_id: Annotated[str, StringConstraints(max_length=128)] | None = None
+    conversation_id: Annotated[str, StringConstraints(max_length=128), Storable] | None = None
 
 
 class MatchedPassagePublic(BaseModel):
