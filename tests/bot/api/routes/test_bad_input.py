@@ -7,7 +7,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.bot.api.routes.conftest import open_conversation as open_chat
-from tests.bot.api.routes.test_handoffs import PASSWORD, login, staff  # noqa: F401  (fixture)
+from tests.bot.api.routes.test_handoffs import login, staff  # noqa: F401  (fixture)
 
 TOO_BIG = 2**63
 
@@ -51,7 +51,10 @@ def test_feedback_naming_an_unknown_lookup_is_kept_without_it(
     assert response.json()["lookup_id"] is None
 
 
-def test_an_absurd_handoff_id_is_422(chat: TestClient, staff: dict[str, str]) -> None:
+def test_an_absurd_handoff_id_is_422(
+    chat: TestClient,
+    staff: dict[str, str],  # noqa: F811
+) -> None:
     headers = login(chat, staff["agent"])
     for method, path in (("GET", ""), ("POST", "/claim"), ("POST", "/resolve")):
         response = chat.request(method, f"/api/v1/handoffs/{TOO_BIG}{path}", headers=headers)
