@@ -9,7 +9,7 @@ on cosine distance, cut at ``distance_threshold``; biggest clusters first.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -35,6 +35,8 @@ class UnansweredQuestion:
     question: str
     reason: str  # none / not_helpful / handoff
     asked_at: datetime
+    # The topics the bot offered for it (an article and its translations are one topic).
+    topics: tuple[str, ...] = ()
 
 
 @dataclass
@@ -51,13 +53,19 @@ class GapCluster:
             "last_seen": max(q.asked_at for q in self.questions).isoformat(),
             "samples": texts[:MAX_SAMPLES],
             "questions": texts[:MAX_QUESTIONS],
+            # Which topics the bot tried for these questions: the articles that fail them.
+            "topics_offered": dict(
+                Counter(t for q in self.questions for t in q.topics).most_common(MAX_SAMPLES)
+            ),
         }
 
 
 def unanswered_questions(
-    session: Session, since: datetime | None = None
+    session: Session, since: datetime | None = None, topic_of: Mapping[str, str] | None = None
 ) -> list[UnansweredQuestion]:
-    """Each lookup at most once, with the strongest reason: handoff, not helpful, none."""
+    """Each lookup at most once, with the strongest reason: handoff, not helpful, none; with
+    the topics it offered (``topic_of`` maps an article to its topic; its own id by default)."""
+    topics = topic_of or {}
     query = select(KbLookup).order_by(KbLookup.id)
     if since is not None:
         query = query.where(KbLookup.created_at >= since)
@@ -81,7 +89,12 @@ def unanswered_questions(
             reason = "none"
         else:
             continue
-        found.append(UnansweredQuestion(lookup.question, reason, lookup.created_at))
+        offered = dict.fromkeys(
+            topics.get(hit.get("article_id", ""), hit.get("article_id", ""))
+            for hit in lookup.hits or []
+            if hit.get("article_id")
+        )
+        found.append(UnansweredQuestion(lookup.question, reason, lookup.created_at, tuple(offered)))
     return found
 
 

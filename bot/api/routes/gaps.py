@@ -12,6 +12,7 @@ from bot.api.deps import CurrentEditor, RetrieverDep, SessionDep
 from bot.api.schemas.errors import refusals
 from bot.api.schemas.gaps import GapReportPublic
 from db.base import utcnow
+from kb.store import ArticleStore
 
 router = APIRouter(prefix="/gaps", tags=["articles"], responses=refusals(401, 403))
 
@@ -23,5 +24,6 @@ def gap_report(
     retriever: RetrieverDep,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> GapReportPublic:
-    questions = unanswered_questions(session, since=utcnow() - timedelta(days=days))
+    topic_of = {a.id: a.topic_id for a in ArticleStore(session).articles()}
+    questions = unanswered_questions(session, utcnow() - timedelta(days=days), topic_of)
     return GapReportPublic.of(cluster_questions(questions, retriever.encoder), len(questions))

@@ -18,6 +18,7 @@ class GapClusterPublic(BaseModel):
     last_seen: datetime
     samples: list[str]
     questions: list[str]
+    topics_offered: dict[str, int] = {}  # topic id: how many of the questions it was offered for
 
 
 class GapReportPublic(BaseModel):
