@@ -174,13 +174,7 @@ class ArticleStatsPublic(BaseModel):
 
     @classmethod
     def of(cls, outcomes: ArticleOutcomes) -> ArticleStatsPublic:
-        return cls(
-            offered=outcomes.offered,
-            answered=outcomes.answered,
-            helpful=outcomes.helpful,
-            not_helpful=outcomes.not_helpful,
-            handoff_after=outcomes.handoff_after,
-        )
+        return cls.model_validate(outcomes, from_attributes=True)
 
 
 class TranslationPublic(BaseModel):
