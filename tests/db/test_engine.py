@@ -1,0 +1,81 @@
+"""The database plumbing: a unit of work commits or rolls back as a whole, runs in a worker
+thread when asked, and SQLite files get WAL and foreign keys."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Integer, String, select, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from db.engine import create_engine_for, in_worker_thread, session_factory, unit_of_work
+from db.text import storable
+
+
+class _Base(DeclarativeBase):  # its own metadata: the service's schema is left alone
+    pass
+
+
+class Note(_Base):
+    __tablename__ = "test_db_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(String(100))
+
+
+@pytest.fixture
+def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'nested' / 'db.sqlite'}")
+    Note.__table__.create(engine)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def notes(sessions: sessionmaker[Session]) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(Note.text).order_by(Note.id)))
+
+
+def test_a_unit_of_work_commits_when_it_ends(sessions: sessionmaker[Session]) -> None:
+    with unit_of_work(sessions) as session:
+        session.add(Note(text="kept"))
+    assert notes(sessions) == ["kept"]
+
+
+def test_a_unit_of_work_that_raises_writes_nothing(sessions: sessionmaker[Session]) -> None:
+    with pytest.raises(RuntimeError), unit_of_work(sessions) as session:
+        session.add(Note(text="lost"))
+        session.flush()
+        raise RuntimeError("half way")
+    assert notes(sessions) == []
+
+
+def test_work_runs_in_a_worker_thread_as_one_unit(sessions: sessionmaker[Session]) -> None:
+    def work(session: Session, value: str) -> str:
+        session.add(Note(text=value))
+        return threading.current_thread().name
+
+    caller = threading.current_thread().name
+    ran_in = asyncio.run(in_worker_thread(sessions, work, "from a thread"))
+    assert ran_in != caller
+    assert notes(sessions) == ["from a thread"]
+
+
+def test_sqlite_files_get_wal_and_foreign_keys(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("nul\x00", "NUL"), ("a\ud800b", "surrogate")],
+)
+def test_text_no_database_can_store_is_refused_with_a_reason(value: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        storable(value)
+    assert storable("普通的文字 and text") == "普通的文字 and text"
