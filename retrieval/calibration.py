@@ -19,11 +19,10 @@ import hashlib
 import json
 import logging
 import random
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,9 +30,10 @@ from typing import Any
 import numpy as np
 
 from kb.files import write_atomically
-from retrieval.bands import BandThresholds, ConfidenceBand, ScoredHit
+from retrieval.bands import BandThresholds
 from retrieval.chinese_script import to_simplified
-from retrieval.retriever import ArticleHit, Retriever
+from retrieval.confidence import CalibratedBands, ConfidenceModel, features_of
+from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,6 @@ MIN_KEPT_OUT = 0.9
 # The share of real questions that have no article, for weighting the two kinds of example.
 NO_ANSWER_SHARE = 0.25
 CALIBRATION_FILE = "calibration.json"
-FEATURES = ("score", "margin", "dense", "lexical", "chars", "same_language", "reliability")
 
 Progress = Callable[[int, int], None]
 
@@ -68,26 +67,6 @@ class Example:
     features: tuple[float, ...]
 
 
-def features_of(
-    hits: Sequence[ScoredHit], language: str, reliability: dict[str, float] | None = None
-) -> tuple[float, ...]:
-    if not hits:
-        return (0.0,) * len(FEATURES)
-    top = hits[0]
-    second = hits[1].score if len(hits) > 1 else 0.0
-    topic = getattr(top, "topic_id", "")
-    known = reliability or {}
-    return (
-        top.score,
-        top.score - second,
-        top.dense_score,
-        top.lexical_score,
-        top.char_score,
-        float(top.language == language),
-        known.get(topic, float(np.mean(list(known.values()))) if known else 0.5),
-    )
-
-
 def _precision_threshold(
     values: np.ndarray, correct: np.ndarray, weight: np.ndarray, target: float
 ) -> float:
@@ -100,56 +79,6 @@ def _precision_threshold(
     if meets.size == 0:
         return float("inf")
     return float(values[order][meets[-1]])
-
-
-@dataclass(frozen=True, slots=True)
-class ConfidenceModel:
-    """Logistic regression over FEATURES: the probability that the top topic is right."""
-
-    coef: tuple[float, ...]
-    intercept: float
-    mean: tuple[float, ...]
-    scale: tuple[float, ...]
-
-    def probability(self, features: Sequence[float]) -> float:
-        x = (np.asarray(features) - np.asarray(self.mean)) / np.asarray(self.scale)
-        z = float(np.dot(x, self.coef) + self.intercept)
-        return float(1.0 / (1.0 + np.exp(-z)))
-
-
-@dataclass(frozen=True, slots=True)
-class CalibratedBands:
-    """The band policy calibrated on one knowledge base: by the confidence model when it
-    has one, else by the top score's thresholds."""
-
-    thresholds: BandThresholds
-    model: ConfidenceModel | None = None
-    p_high: float = 1.0
-    p_low: float = 0.0
-    reliability: dict[str, float] = field(default_factory=dict)
-
-    def band_of(self, hits: Sequence[ScoredHit], language: str) -> ConfidenceBand:
-        if not hits:
-            return ConfidenceBand.NONE
-        if self.model is None:
-            return self.thresholds.band(hits[0].score)
-        p = self.model.probability(features_of(hits, language, self.reliability))
-        if p >= self.p_high:
-            return ConfidenceBand.ANSWER
-        # Below band answer, the top score decides between offering choices and "none".
-        return self.thresholds.band(min(hits[0].score, self.thresholds.high - 1e-6))
-
-    @property
-    def floor(self) -> float:
-        return self.thresholds.low
-
-    def describe(self) -> dict[str, Any]:
-        described = asdict(self.thresholds)
-        if self.model is not None:
-            described |= {"method": "model", "p_high": self.p_high, "p_low": self.p_low}
-        else:
-            described |= {"method": "score"}
-        return described
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,79 +415,7 @@ def load_calibration(directory: Path) -> Calibration | None:
         return None
 
 
-class BackgroundCalibrator:
-    """Keeps the retriever's bands calibrated on what it holds: recalibrates ``debounce_s``
-    after the last change, in its own thread; a search is never held up by it."""
-
-    def __init__(
-        self,
-        retriever: Retriever,
-        directory: Path | None,
-        fallback: BandThresholds,
-        debounce_s: float = 5.0,
-    ) -> None:
-        self.retriever = retriever
-        self.directory = directory
-        self.fallback = fallback
-        self.debounce_s = debounce_s
-        self.current: Calibration | None = None
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-        self._running = threading.Lock()
-
-    def start(self) -> None:
-        """Apply the stored calibration of this encoder at once (a stale one is better than
-        none) and recalibrate it in the background; with none stored, calibrate first (this
-        start waits once, every later change recalibrates in the background)."""
-        stored = load_calibration(self.directory) if self.directory else None
-        if stored is not None and stored.encoder == self.retriever.encoder.name:
-            self._apply(stored)
-            if stored.fingerprint != fingerprint(self.retriever):
-                self.schedule(delay=0.0)
-        else:
-            self._run_quietly()
-        self.retriever.on_change = self.schedule
-
-    def schedule(self, delay: float | None = None) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer = threading.Timer(
-                self.debounce_s if delay is None else delay, self._run_quietly
-            )
-            self._timer.daemon = True
-            self._timer.start()
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._timer is not None:
-                self._timer.cancel()
-        self.retriever.on_change = None
-
-    def run(self) -> Calibration:
-        """Calibrate now, in this thread, and apply the result."""
-        with self._running:
-            calibration = calibrate(self.retriever, self.fallback)
-            self._apply(calibration)
-            if self.directory is not None:
-                save_calibration(calibration, self.directory)
-            return calibration
-
-    def _run_quietly(self) -> None:
-        try:
-            calibration = self.run()
-            log.info("bands calibrated: %s", calibration.reason)
-        except Exception:  # the previous bands stay in force
-            log.exception("calibration failed; the previous bands stay in force")
-
-    def _apply(self, calibration: Calibration) -> None:
-        self.current = calibration
-        self.retriever.thresholds = calibration.bands
-
-
 __all__ = [
-    "ArticleHit",
-    "BackgroundCalibrator",
     "CalibratedBands",
     "Calibration",
     "ConfidenceModel",

@@ -21,8 +21,8 @@ from bot.handoff.topics import AlwaysHumanTopics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
+from retrieval.background_calibrator import BackgroundCalibrator
 from retrieval.bands import load_thresholds
-from retrieval.calibration import BackgroundCalibrator
 from retrieval.encoders import get_encoder, resolve_encoder
 from retrieval.index_store import open_index
 from retrieval.retriever import Retriever

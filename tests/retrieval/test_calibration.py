@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from retrieval import calibration as calibration_module
+from retrieval import background_calibrator as calibration_module
+from retrieval.background_calibrator import BackgroundCalibrator
 from retrieval.bands import BandThresholds, ConfidenceBand
 from retrieval.calibration import (
     CALIBRATION_FILE,
-    BackgroundCalibrator,
     Calibration,
     Example,
     calibrate,

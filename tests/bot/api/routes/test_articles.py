@@ -18,11 +18,11 @@ from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
+from retrieval.background_calibrator import BackgroundCalibrator
 from retrieval.bands import BandThresholds
 from retrieval.calibration import (
     MIN_ARTICLES,
     MIN_QUESTIONS,
-    BackgroundCalibrator,
     CalibratedBands,
     Calibration,
 )
