@@ -8,9 +8,10 @@ encoder, and a small confidence model over several signals (top score, margin to
 topic, dense and lexical scores, language, how reliably the topic's own questions find it).
 
 With too little data (fewer than ``MIN_ARTICLES`` articles or ``MIN_QUESTIONS`` questions)
-the shipped thresholds stay in force and the calibration says so. ``BackgroundCalibrator``
-recomputes after changes (debounced) in a thread: searches never wait for it, and a
-calibration that fails leaves the previous bands in force.
+the shipped thresholds stay in force and the calibration says so. The band policy it returns
+is in ``retrieval.confidence``; ``retrieval.background_calibrator`` recomputes it after
+changes (debounced) in a thread: searches never wait for it, and a calibration that fails
+leaves the previous bands in force.
 """
 
 from __future__ import annotations
