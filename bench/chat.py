@@ -30,7 +30,7 @@ from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_datab
 QUESTIONS = [
     "How long does a refund take?",
     "我想退货",
-    "Where is my package?",
+    "How do I track my order?",
     "发票怎么开",
     "My card was declined",
     "忘记密码了怎么办",

@@ -66,6 +66,7 @@ class Example:
     rank: int | None  # of the own topic among the hits (answerable only)
     top_topic: str | None
     features: tuple[float, ...]
+    own_score: float | None = None  # the own topic's score, where it was ranked at all
 
 
 def _precision_threshold(
@@ -108,7 +109,7 @@ class Calibration:
             "thresholds": asdict(self.bands.thresholds),
             "model": asdict(self.bands.model) if self.bands.model else None,
             "p_high": self.bands.p_high,
-            "p_low": self.bands.p_low,
+            "offer_floor": self.bands.offer_floor,
             "reliability": self.bands.reliability,
         }
         return data
@@ -133,7 +134,7 @@ class Calibration:
                         else None
                     ),
                     p_high=bands["p_high"],
-                    p_low=bands["p_low"],
+                    offer_floor=bands.get("offer_floor"),
                     reliability=bands.get("reliability", {}),
                 ),
             }
@@ -180,6 +181,7 @@ def leave_out_examples(
                 rank=ranked.index(topic) + 1 if topic in ranked else None,
                 top_topic=ranked[0] if ranked else None,
                 features=features_of(hits, passage.language),
+                own_score=hits[ranked.index(topic)].score if topic in ranked else None,
             )
         )
         if len(topics) > 1:
@@ -221,6 +223,7 @@ def _with_reliability(examples: list[Example]) -> tuple[list[Example], dict[str,
             e.rank,
             e.top_topic,
             (*e.features[:-1], reliability.get(e.top_topic or "", mean)),
+            e.own_score,
         )
         for e in examples
     ]
@@ -302,6 +305,18 @@ def fit_model(
     return model, round(p_high, 6), 0.0
 
 
+def offer_floor(examples: Sequence[Example], default: float) -> float:
+    """The score above which an alternative is worth offering: 90% of the left-out questions
+    whose own topic came second or third had it at least this high (no lower than needed,
+    so that unrelated topics are not offered)."""
+    runners_up = [
+        e.own_score for e in examples if e.answerable and e.rank in (2, 3) and e.own_score
+    ]
+    if len(runners_up) < 10:
+        return default
+    return round(min(float(np.quantile(runners_up, 0.1)), default), 4)
+
+
 def _share(part: float, whole: float) -> float:
     return round(part / whole, 4) if whole else 0.0
 
@@ -361,11 +376,12 @@ def calibrate(
     source = f"self-calibrated on {questions} questions of {articles} articles"
     thresholds = score_thresholds(examples, encoder, source)
     fitted = fit_model(examples) if use_model else None
+    floor = offer_floor(examples, thresholds.low)
     if fitted is not None:
-        model, p_high, p_low = fitted
-        bands = CalibratedBands(thresholds, model, p_high, p_low, reliability)
+        model, p_high, _ = fitted
+        bands = CalibratedBands(thresholds, model, p_high, floor, reliability)
     else:
-        bands = CalibratedBands(thresholds, reliability=reliability)
+        bands = CalibratedBands(thresholds, offer_floor=floor, reliability=reliability)
     answered = [bands_answer(bands, e) for e in examples]
     weight = _weights(examples)
     right = sum(w for w, a, e in zip(weight, answered, examples, strict=True) if a and e.correct)

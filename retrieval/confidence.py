@@ -57,7 +57,9 @@ class CalibratedBands:
     thresholds: BandThresholds
     model: ConfidenceModel | None = None
     p_high: float = 1.0
-    p_low: float = 0.0
+    # The lowest score of a topic worth offering beside the first (clarify buttons, "not
+    # helpful" alternatives); the clarify threshold when not calibrated.
+    offer_floor: float | None = None
     reliability: dict[str, float] = field(default_factory=dict)
 
     def band_of(self, hits: Sequence[ScoredHit], language: str) -> ConfidenceBand:
@@ -73,12 +75,13 @@ class CalibratedBands:
 
     @property
     def floor(self) -> float:
-        return self.thresholds.low
+        return self.thresholds.low if self.offer_floor is None else self.offer_floor
 
     def describe(self) -> dict[str, Any]:
         described = asdict(self.thresholds)
         if self.model is not None:
-            described |= {"method": "model", "p_high": self.p_high, "p_low": self.p_low}
+            described |= {"method": "model", "p_high": self.p_high}
         else:
             described |= {"method": "score"}
+        described["offer_floor"] = self.floor
         return described

@@ -122,7 +122,9 @@ def test_an_unsure_match_asks_which_article_is_meant(
     [clarify] = chat.say(question)
     assert has_chinese(clarify["text"]) == (language == "zh")
     options = [b for b in clarify["buttons"] if b["payload"].startswith("/ask_question")]
-    assert 2 <= len(options) <= 3, clarify
+    # Only topics worth offering, each once (translations fold into one topic).
+    assert 1 <= len(options) <= 3, clarify
+    assert len({payload_article(o) for o in options}) == len(options)
     assert clarify["articles"] == []
     assert trail(stack, chat.id)["lookups"][0]["band"] == "clarify"
     picked = answer_of(chat.press(clarify, options[0]["title"]))
@@ -149,7 +151,7 @@ def test_out_of_scope_is_declined_politely(
     ("language", "greeting", "question", "article_id"),
     [
         ("zh", "你好", "怎么修改收货地址", "change-address-zh"),
-        ("en", "Hi", "Where is my package?", "track-order"),
+        ("en", "Hi", "How do I track my order?", "track-order"),
     ],
 )
 def test_a_conversation_over_the_websocket_survives_a_reconnect(

@@ -101,7 +101,7 @@ def test_the_widget_survives_a_restart_of_the_service_without_losing_or_doubling
 ) -> None:
     page.goto(f"{stack.config.service_url}/")
     page.locator(".kefu-launcher").click()
-    page.locator(".kefu-input").fill("Where is my package?")
+    page.locator(".kefu-input").fill("How do I track my order?")
     page.locator(".kefu-input").press("Enter")
     links = page.locator(".kefu-from-bot .kefu-article-link")
     expect(links).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
@@ -118,7 +118,7 @@ def test_the_widget_survives_a_restart_of_the_service_without_losing_or_doubling
     expect(page.locator(".kefu-status")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)
     expect(page.locator(".kefu-pending")).to_have_count(0)
     mine = page.locator(".kefu-from-customer .kefu-text").all_inner_texts()
-    assert mine == ["Where is my package?", "How do I return an item?"]
+    assert mine == ["How do I track my order?", "How do I return an item?"]
     conversation = page.evaluate(
         "() => JSON.parse(Object.entries(localStorage)"
         ".find(([k]) => k.startsWith('kefu:conversation:'))[1])"
