@@ -12,6 +12,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from retrieval.encoders import AUTO
 
 _DEFAULT_SECRET = "change-me-in-production"
+# A production secret: at least this long, and not a short pattern repeated (OWASP ASVS 2:
+# 128 bits or more; token_urlsafe(32) gives 43 characters, about 256 bits).
+MIN_SECRET_CHARS = 32
+MIN_DISTINCT_CHARS = 12
+
+
+def strong_secret(value: str) -> bool:
+    return len(value) >= MIN_SECRET_CHARS and len(set(value)) >= MIN_DISTINCT_CHARS
 
 
 class Settings(BaseSettings):
@@ -50,14 +58,31 @@ class Settings(BaseSettings):
     # this, once it has been offered at least review_min_offered times.
     review_threshold: float = 0.3
     review_min_offered: int = 5
-    secure_cookies: bool = False  # set true behind HTTPS (the login cookie is then Secure)
+    # The login cookie is Secure (HTTPS only) when this is true, and always in production.
+    secure_cookies: bool = False
+
+    @property
+    def cookie_secure(self) -> bool:
+        return self.secure_cookies or self.environment == "production"
 
     @model_validator(mode="after")
-    def _refuse_default_secrets(self) -> Settings:
-        if self.environment == "production" and _DEFAULT_SECRET in (self.secret_key,):
+    def _refuse_weak_secrets(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if _DEFAULT_SECRET in (self.secret_key,):
             raise ValueError("KEFU_SECRET_KEY must be set in production")
-        if self.environment == "production" and self.service_token == "dev-service-token":
+        if self.service_token == "dev-service-token":
             raise ValueError("KEFU_SERVICE_TOKEN must be set in production")
+        for name, value in (
+            ("KEFU_SECRET_KEY", self.secret_key),
+            ("KEFU_SERVICE_TOKEN", self.service_token),
+        ):
+            if not strong_secret(value):
+                raise ValueError(
+                    f"{name} is too weak for production: use at least {MIN_SECRET_CHARS} "
+                    "random characters, e.g. python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(32))'"
+                )
         return self
 
 

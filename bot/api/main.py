@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.api.routes import (
     article_pages,
@@ -63,6 +65,26 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     return JSONResponse(status_code=422, content={"detail": detail})
 
 
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every HTTP response: a browser never runs a file
+    as a script or a style unless it is served as one (OWASP ASVS 14.4.4)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).append("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, with_header)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and index are opened once, at start-up."""
     settings = settings or get_settings()
@@ -89,4 +111,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST"],
         allow_headers=["Authorization", "Content-Type"],
     )
+    app.add_middleware(NoSniff)
     return app

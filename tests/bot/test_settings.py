@@ -17,4 +17,24 @@ def test_production_refuses_default_secrets() -> None:
         Settings(environment="production")
     with pytest.raises(ValidationError, match="KEFU_SERVICE_TOKEN must be set"):
         Settings(environment="production", secret_key="s3cret-value")
-    assert Settings(environment="production", secret_key="a", service_token="b").service_token
+
+
+@pytest.mark.parametrize(
+    ("secret_key", "service_token"),
+    [
+        ("", "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"),  # empty: HMAC with an empty key
+        ("a", "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"),
+        ("k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5", "x"),
+        ("ab" * 20, "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"),  # long, but two characters
+    ],
+)
+def test_production_refuses_weak_secrets(secret_key: str, service_token: str) -> None:
+    with pytest.raises(ValidationError, match="too weak for production"):
+        Settings(environment="production", secret_key=secret_key, service_token=service_token)
+
+
+def test_production_accepts_strong_secrets_and_marks_the_cookie_secure() -> None:
+    strong = "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"
+    settings = Settings(environment="production", secret_key=strong, service_token=strong[::-1])
+    assert settings.cookie_secure
+    assert not Settings(environment="development").cookie_secure

@@ -41,7 +41,7 @@ def login(
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=state.settings.secure_cookies,
+        secure=state.settings.cookie_secure,
     )
     return UserPublic.of(user)
 

@@ -47,3 +47,8 @@ def test_another_site_may_open_a_conversation(client: TestClient) -> None:
     )
     assert response.status_code == 201
     assert response.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize("path", ["/", "/widget/widget.js", "/api/v1/health", "/nothing-here"])
+def test_every_response_forbids_content_sniffing(client: TestClient, path: str) -> None:
+    assert client.get(path).headers["x-content-type-options"] == "nosniff"
