@@ -14,6 +14,14 @@ from retrieval.bands import BandThresholds, ConfidenceBand, ScoredHit
 FEATURES = ("score", "margin", "dense", "lexical", "chars", "same_language", "reliability")
 
 
+def _reliability(known: dict[str, float], topic: str) -> float:
+    """The topic's own reliability; for a topic newer than the calibration, the mean."""
+    found = known.get(topic)
+    if found is not None:
+        return found
+    return float(np.mean(list(known.values()))) if known else 0.5
+
+
 def features_of(
     hits: Sequence[ScoredHit], language: str, reliability: dict[str, float] | None = None
 ) -> tuple[float, ...]:
@@ -30,7 +38,7 @@ def features_of(
         top.lexical_score,
         top.char_score,
         float(top.language == language),
-        known.get(topic, float(np.mean(list(known.values()))) if known else 0.5),
+        _reliability(known, topic),
     )
 
 

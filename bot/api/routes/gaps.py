@@ -24,6 +24,6 @@ def gap_report(
     retriever: RetrieverDep,
     days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> GapReportPublic:
-    topic_of = {a.id: a.topic_id for a in ArticleStore(session).articles()}
+    topic_of = ArticleStore(session).topic_ids()
     questions = unanswered_questions(session, utcnow() - timedelta(days=days), topic_of)
     return GapReportPublic.of(cluster_questions(questions, retriever.encoder), len(questions))

@@ -71,7 +71,7 @@ class ArticleAnswerPublic(BaseModel):
             language=article.language,
             answer=answer,
             url=article_url(article.id),
-            topic_id=getattr(article, "topic_id", None) or article.id,
+            topic_id=article.topic_id,
             note=note,
         )
 
