@@ -13,18 +13,18 @@ from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePubl
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
 from db.engine import in_worker_thread
-from texts import say
-from texts.language import language_of
+from texts import Language, language_or_fallback, say
 
 
 def _store_message(
     session: Session, conversation_id: str, incoming: MessageCreate
-) -> tuple[Message, bool, str]:
+) -> tuple[Message, bool, str, Language]:
     store = ConversationStore(session)
     message, created = store.add_customer_message(
         conversation_id, incoming.text, incoming.client_message_id, incoming.payload
     )
-    return message, created, store.get(conversation_id).handled_by
+    conversation = store.get(conversation_id)
+    return message, created, conversation.handled_by, language_or_fallback(conversation.language)
 
 
 def _store_replies(
@@ -66,7 +66,7 @@ class ChatGateway:
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
-        message, created, handled_by = await in_worker_thread(
+        message, created, handled_by, language = await in_worker_thread(
             self.sessions, _store_message, conversation_id, incoming
         )
         customer = MessagePublic.of(message)
@@ -84,7 +84,7 @@ class ChatGateway:
         else:
             self.hub.publish(conversation_id, {"type": "typing", "active": True})
             try:
-                replies = await self._answer(conversation_id, message.id, incoming)
+                replies = await self._answer(conversation_id, message.id, incoming, language)
             finally:
                 self.hub.publish(conversation_id, {"type": "typing", "active": False})
         for reply in replies:
@@ -92,11 +92,13 @@ class ChatGateway:
         return ExchangePublic(message=customer, replies=replies)
 
     async def _answer(
-        self, conversation_id: str, message_id: int, incoming: MessageCreate
+        self, conversation_id: str, message_id: int, incoming: MessageCreate, language: Language
     ) -> list[MessagePublic]:
-        language = language_of(incoming.text)
         try:
-            bot_replies = await self.rasa.send(conversation_id, incoming.payload or incoming.text)
+            # A button's payload has no words of the customer's: Rasa is told the language.
+            bot_replies = await self.rasa.send(
+                conversation_id, incoming.payload or incoming.text, language
+            )
             sender = "bot"
         except RasaUnavailableError:
             bot_replies = [BotReply(text=say("assistant_down", language))]

@@ -33,12 +33,16 @@ class RasaClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def send(self, conversation_id: str, text: str) -> list[BotReply]:
-        """Send one customer message; Rasa answers with the bot's replies to it."""
+    async def send(
+        self, conversation_id: str, text: str, language: str | None = None
+    ) -> list[BotReply]:
+        """Send one customer message; Rasa answers with the bot's replies to it. ``language``
+        goes along as metadata, for a message that does not tell (addons/language.py)."""
+        message: dict[str, Any] = {"sender": conversation_id, "message": text}
+        if language is not None:
+            message["metadata"] = {"language": language}
         try:
-            answer = await self._http.post(
-                "/webhooks/rest/webhook", json={"sender": conversation_id, "message": text}
-            )
+            answer = await self._http.post("/webhooks/rest/webhook", json=message)
         except httpx.HTTPError as error:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversations.models import Conversation, Message
 from db.base import utcnow
+from texts.language import detect_language
 
 
 class ConversationNotFoundError(KeyError):
@@ -54,7 +55,11 @@ class ConversationStore:
         client_message_id: str | None,
         button_payload: str | None = None,
     ) -> tuple[Message, bool]:
-        """Store the message; returns (message, created). A resent id returns the original."""
+        """Store the message; returns (message, created). A resent id returns the original.
+
+        The conversation's language follows the customer's: the language of the latest message
+        that tells (a button's title does; digits or an emoji do not).
+        """
         conversation = self.get(conversation_id)
         if client_message_id is not None:
             existing = self.find_customer_message(conversation_id, client_message_id)
@@ -68,6 +73,7 @@ class ConversationStore:
             client_message_id=client_message_id,
         )
         conversation.updated_at = utcnow()
+        conversation.language = detect_language(text) or conversation.language
         self.session.add(message)
         try:
             self.session.commit()

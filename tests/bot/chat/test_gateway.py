@@ -30,10 +30,12 @@ class FakeRasa:
         self.replies: list[BotReply] = [BotReply(text="Hello! How can I help?")]
         self.down = False
         self.calls: list[tuple[str, str]] = []
+        self.languages: list[str | None] = []
         self.stored_when_called: list[list[str]] = []
 
-    async def send(self, sender: str, text: str) -> list[BotReply]:
+    async def send(self, sender: str, text: str, language: str | None = None) -> list[BotReply]:
         self.calls.append((sender, text))
+        self.languages.append(language)
         with self.sessions() as session:
             transcript = ConversationStore(session).transcript(sender)
             self.stored_when_called.append([m.text for m in transcript])
@@ -134,6 +136,16 @@ def test_a_buttons_payload_goes_to_the_bot_and_its_title_is_stored(
     exchange = say_to(gateway, cid, "Yes, thanks", payload=payload)
     assert rasa.calls == [(cid, payload)]
     assert exchange.message.text == "Yes, thanks"
+
+
+def test_the_bot_is_told_the_customers_language_even_for_a_button(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "转人工客服", payload="/request_human")  # the button's title tells
+    say_to(gateway, cid, "12345")  # an order number does not: the conversation's language
+    say_to(gateway, cid, "how do I return this?")
+    assert rasa.languages == ["zh", "zh", "en"]
 
 
 def test_a_resent_message_returns_the_first_answer_without_asking_the_bot_again(
