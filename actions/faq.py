@@ -21,12 +21,24 @@ MAX_FAILURES_IN_A_ROW = 2
 FRUSTRATION_SENTIMENT = -0.8
 
 
-def escalation_reason(result: dict[str, Any]) -> str | None:
-    """Escalate instead of answering: an always-human topic, or a very upset customer."""
+# A message Rasa reads as a complaint goes to a person only when its sentiment agrees; a
+# question asked crossly ("why is my refund taking forever?") is answered first.
+COMPLAINT_SENTIMENT = -0.3
+
+
+def is_upset(result: dict[str, Any], intent: str) -> bool:
+    """A complaint or a very negative message: it gets an apology before anything else."""
+    sentiment = result.get("sentiment")
+    return intent == "complain" or (sentiment is not None and sentiment <= FRUSTRATION_SENTIMENT)
+
+
+def escalation_reason(result: dict[str, Any], intent: str) -> str | None:
+    """Escalate instead of answering: an always-human topic, or a real complaint (the intent
+    is a complaint and the sentiment agrees)."""
     if result.get("handoff_topic"):
         return "topic"
     sentiment = result.get("sentiment")
-    if sentiment is not None and sentiment <= FRUSTRATION_SENTIMENT:
+    if intent == "complain" and sentiment is not None and sentiment <= COMPLAINT_SENTIMENT:
         return "frustration"
     return None
 
@@ -112,7 +124,11 @@ class ActionAnswerFromKb(Action):
                 buttons=[{"title": say("talk_to_person", language), "payload": "/request_human"}],
             )
             return [SlotSet("article_id", None)]
-        escalation = escalation_reason(result)
+        intent = str((tracker.latest_message.get("intent") or {}).get("name") or "")
+        waiting = bool((tracker.active_loop or {}).get("name"))  # a person is already asked
+        if is_upset(result, intent):
+            dispatcher.utter_message(text=say("apology", language))
+        escalation = None if waiting else escalation_reason(result, intent)
         if escalation is not None:
             return [SlotSet("handoff_reason", escalation), FollowupAction("action_handoff")]
         band, hits, lookup_id = result["band"], result["hits"], result.get("lookup_id")
@@ -128,6 +144,14 @@ class ActionAnswerFromKb(Action):
             )
             history += [offered(hit, band, lookup_id, script) for hit in options]
             candidates = []
+        elif waiting:
+            # The customer already waits for a person, who will see this question too.
+            dispatcher.utter_message(text=say("dont_know_queued", language))
+            return [SlotSet("kb_outcome", "none")]
+        elif intent == "out_of_scope":
+            # Not a question for this knowledge base after all: say what the bot can do.
+            dispatcher.utter_message(response="utter_out_of_scope")
+            return [SlotSet("kb_outcome", "none")]
         else:
             failures = float(tracker.get_slot("kb_failures") or 0) + 1
             if failures >= MAX_FAILURES_IN_A_ROW:

@@ -4,11 +4,11 @@ and the handoff waits in the queue as a ticket."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
+from email_validator import EmailNotValidError, validate_email
 from rasa_sdk import Action, FormValidationAction, Tracker
-from rasa_sdk.events import EventType, FollowupAction, SlotSet
+from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
@@ -17,7 +17,11 @@ from texts import language_or_fallback, say
 
 # Why the bot hands over, from the intent that led here (other actions may set the slot).
 REASON_BY_INTENT = {"complain": "frustration", "request_human": "requested"}
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An invalid address is asked for again at most this often; then the form lets go.
+MAX_EMAIL_REASKS = 2
+# Something else said while a form waits (a question, thanks) is answered and the form asked
+# again this often; the next time the form lets go (the request stays in the queue).
+MAX_FORM_DETOURS = 1
 
 
 def intents_seen(tracker: Tracker) -> list[dict[str, Any]]:
@@ -73,6 +77,8 @@ class ActionHandoff(Action):
         return [
             SlotSet("handoff_reason", None),
             SlotSet("kb_failures", 0.0),
+            SlotSet("email_attempts", 0.0),
+            SlotSet("form_detours", 0.0),
             FollowupAction("contact_form"),
         ]
 
@@ -81,6 +87,18 @@ class ValidateContactForm(FormValidationAction):
     def name(self) -> str:
         return "validate_contact_form"
 
+    async def extract_customer_email(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        """Only a message with an @ is an attempt at an address; anything else (a question,
+        "never mind") rejects the form, and the rules answer it (data/rules/contact_form.yml)."""
+        if tracker.get_slot("requested_slot") != "customer_email":
+            return {}
+        text = str(tracker.latest_message.get("text") or "")
+        if text.startswith("/") or "@" not in text:
+            return {}
+        return {"customer_email": text}
+
     def validate_customer_email(
         self,
         slot_value: Any,
@@ -88,13 +106,44 @@ class ValidateContactForm(FormValidationAction):
         tracker: Tracker,
         domain: DomainDict,
     ) -> dict[str, Any]:
+        language = tracker.get_slot("language")
         text = str(slot_value or "").strip()
         # The address may come inside a sentence ("it's a@b.com"): take the word with an @.
-        candidate = next((w.strip(".,;:!?，。；：！？") for w in text.split() if "@" in w), text)
-        if EMAIL.match(candidate) and len(candidate) <= 254:
-            return {"customer_email": candidate.lower()}
-        dispatcher.utter_message(text=say("email_invalid", tracker.get_slot("language")))
-        return {"customer_email": None}
+        candidate = next((w.strip(".,;:!?，。；：！？<>") for w in text.split() if "@" in w), text)
+        try:
+            # The same check as the service's, so an address taken here is never dropped there.
+            address = validate_email(candidate, check_deliverability=False).normalized
+            return {"customer_email": address.lower()}
+        except EmailNotValidError:
+            pass
+        attempts = float(tracker.get_slot("email_attempts") or 0) + 1
+        if attempts > MAX_EMAIL_REASKS:
+            dispatcher.utter_message(text=say("email_given_up", language))
+            return {"customer_email": None, "email_attempts": attempts, "requested_slot": None}
+        dispatcher.utter_message(text=say("email_invalid", language))
+        return {"customer_email": None, "email_attempts": attempts}
+
+
+class ActionResumeForm(Action):
+    """After a detour while a form waits (a question answered, thanks, a greeting): ask the
+    form's question again once; the next time let go politely. Works for any form: it asks
+    ``utter_ask_<requested slot>`` and says ``utter_leave_<form>``."""
+
+    def name(self) -> str:
+        return "action_resume_form"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        form = (tracker.active_loop or {}).get("name")
+        if not form:
+            return []
+        detours = float(tracker.get_slot("form_detours") or 0) + 1
+        if detours > MAX_FORM_DETOURS:
+            dispatcher.utter_message(response=f"utter_leave_{form}")
+            return [ActiveLoop(None), SlotSet("requested_slot", None), SlotSet("form_detours", 0.0)]
+        dispatcher.utter_message(response=f"utter_ask_{tracker.get_slot('requested_slot')}")
+        return [SlotSet("form_detours", detours)]
 
 
 class ActionSaveContact(Action):
@@ -111,6 +160,8 @@ class ActionSaveContact(Action):
     ) -> list[EventType]:
         language = language_or_fallback(tracker.get_slot("language"))
         email = tracker.get_slot("customer_email")
+        if not email:  # the form let go (validate_customer_email said so): nothing to add
+            return []
         try:
             saved = await self.client.open_handoff(
                 tracker.sender_id, "requested", language, intents_seen(tracker), email

@@ -23,8 +23,23 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "抱歉，这个问题我暂时无法回答。您可以换个说法再问，或者转人工客服。",
     },
     "dont_know_again": {
-        "en": "Sorry, I couldn't find that either.",
-        "zh": "抱歉，这个问题我也没有找到答案。",
+        "en": "Sorry, I couldn't find an answer to that one.",
+        "zh": "抱歉，这个问题我没有找到答案。",
+    },
+    "dont_know_queued": {
+        "en": "Sorry, I don't have an answer to that. The person who takes your request will "
+        "see this question too.",
+        "zh": "抱歉，这个问题我暂时无法回答。接待您的人工客服也会看到这个问题。",
+    },
+    "apology": {
+        "en": "I'm sorry about this, and I understand how frustrating it is.",
+        "zh": "非常抱歉给您带来了不好的体验，我理解您的心情。",
+    },
+    "email_given_up": {
+        "en": "That still doesn't look like an email address, so let's leave it. Your request "
+        "stays in our queue, and an agent will reply here when they're back.",
+        "zh": "邮箱地址好像还是不对，那就先不留了。"
+        "您的请求已在排队，人工客服上线后会在这里回复您。",
     },
     "talk_to_person": {"en": "Talk to a person", "zh": "转人工客服"},
     "service_down": {

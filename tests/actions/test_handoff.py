@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ActiveLoop, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient
 from actions.faq import ActionAnswerFromKb
 from actions.feedback import ActionFeedbackNotHelpful
-from actions.handoff import ActionHandoff, ActionSaveContact, ValidateContactForm
+from actions.handoff import (
+    ActionHandoff,
+    ActionResumeForm,
+    ActionSaveContact,
+    ValidateContactForm,
+)
 from tests.actions.conftest import HIT, TOKEN, FakeService, RunWithService, load_tracker
 
 Run = tuple[list[dict[str, Any]], list[dict[str, Any]]]
@@ -82,11 +89,60 @@ def test_the_email_is_taken_from_a_sentence_and_checked() -> None:
     assert validate("sure, it's Ann@Example.com", dispatcher, tracker, {}) == {
         "customer_email": "ann@example.com"
     }
-    assert validate("no idea", dispatcher, tracker, {}) == {"customer_email": None}
+    assert validate("ann@example", dispatcher, tracker, {}) == {
+        "customer_email": None,
+        "email_attempts": 1.0,
+    }
     assert (
         dispatcher.messages[-1]["text"]
         == "That doesn't look like an email address. Could you check it?"
     )
+
+
+def test_after_two_invalid_addresses_the_form_lets_go() -> None:
+    validate = ValidateContactForm().validate_customer_email
+    dispatcher = CollectingDispatcher()
+    tracker = load_tracker("contact_form_email")
+    tracker.slots["email_attempts"] = 2.0
+    assert validate("ann@@example.com", dispatcher, tracker, {}) == {
+        "customer_email": None,
+        "email_attempts": 3.0,
+        "requested_slot": None,
+    }
+    assert "let's leave it" in dispatcher.messages[-1]["text"]
+
+
+def test_only_a_message_with_an_at_sign_is_an_attempt_at_an_address() -> None:
+    extract = ValidateContactForm().extract_customer_email
+    tracker = load_tracker("contact_form_email")
+    dispatcher = CollectingDispatcher()
+    tracker.latest_message = {"text": "do you offer installment plans"}
+    assert asyncio.run(extract(dispatcher, tracker, {})) == {}
+    tracker.latest_message = {"text": "it's ann@example.com"}
+    assert asyncio.run(extract(dispatcher, tracker, {})) == {
+        "customer_email": "it's ann@example.com"
+    }
+
+
+def test_a_detour_asks_the_form_again_once_then_lets_go() -> None:
+    tracker = load_tracker("contact_form_email")
+    tracker.active_loop = {"name": "contact_form"}
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(ActionResumeForm().run(dispatcher, tracker, {}))
+    assert dispatcher.messages[-1]["response"] == "utter_ask_customer_email"
+    assert events == [SlotSet("form_detours", 1.0)]
+    tracker.slots["form_detours"] = 1.0
+    events = asyncio.run(ActionResumeForm().run(dispatcher, tracker, {}))
+    assert dispatcher.messages[-1]["response"] == "utter_leave_contact_form"
+    assert ActiveLoop(None) in events
+
+
+def test_without_an_address_nothing_is_saved(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    tracker = load_tracker("contact_form_email")
+    messages, events = run_action(with_service, ActionSaveContact, tracker)
+    assert (messages, events, service.handoffs) == ([], [], [])
 
 
 def test_the_email_goes_on_the_ticket(with_service: RunWithService, service: FakeService) -> None:
@@ -102,7 +158,7 @@ def test_a_second_dont_know_in_a_row_hands_over(
 ) -> None:
     service.search_result = {"band": "none", "language": "en", "hits": [HIT]}
     [message], events = run_action(with_service, ActionAnswerFromKb, "second_dont_know_en")
-    assert message["text"] == "Sorry, I couldn't find that either."
+    assert message["text"] == "Sorry, I couldn't find an answer to that one."
     assert followups(events) == ["action_handoff"]
     assert slot(events, "handoff_reason") == "repeated_failure"
 
@@ -122,7 +178,7 @@ def test_a_second_not_helpful_in_a_row_hands_over(with_service: RunWithService) 
     assert followups(events) == ["action_handoff"]
 
 
-def test_an_always_human_topic_or_an_angry_message_hands_over(
+def test_an_always_human_topic_or_a_real_complaint_hands_over(
     with_service: RunWithService, service: FakeService
 ) -> None:
     service.search_result = dict(service.search_result, handoff_topic="chargeback")
@@ -132,9 +188,24 @@ def test_an_always_human_topic_or_an_angry_message_hands_over(
         ["action_handoff"],
         "topic",
     )
-    service.search_result = dict(service.search_result, handoff_topic=None, sentiment=-0.9)
-    _, events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    complaint = load_tracker("question_en")
+    complaint.latest_message["intent"] = {"name": "complain", "confidence": 0.9}
+    service.search_result = dict(service.search_result, handoff_topic=None, sentiment=-0.7)
+    [apology], events = run_action(with_service, ActionAnswerFromKb, complaint)
+    assert apology["text"].startswith("I'm sorry about this")  # empathy before anything else
     assert slot(events, "handoff_reason") == "frustration"
-    service.search_result = dict(service.search_result, sentiment=-0.2)
-    [answer], events = run_action(with_service, ActionAnswerFromKb, "question_en")
+
+
+def test_a_question_asked_crossly_is_answered_not_handed_over(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.search_result = dict(service.search_result, handoff_topic=None, sentiment=-0.9)
+    [apology, answer], events = run_action(with_service, ActionAnswerFromKb, "question_en")
+    assert apology["text"].startswith("I'm sorry about this")
+    assert followups(events) == [] and answer["text"].startswith("Refunds arrive")
+    # A message read as a complaint whose sentiment does not agree is answered too.
+    complaint = load_tracker("question_en")
+    complaint.latest_message["intent"] = {"name": "complain", "confidence": 0.6}
+    service.search_result = dict(service.search_result, sentiment=0.1)
+    [_, answer], events = run_action(with_service, ActionAnswerFromKb, complaint)
     assert followups(events) == [] and answer["text"].startswith("Refunds arrive")
