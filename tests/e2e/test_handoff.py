@@ -125,6 +125,23 @@ def test_with_nobody_online_the_customer_leaves_an_email_for_a_ticket(
     assert customer.say("hello")
 
 
+def test_a_chinese_customer_with_nobody_online_is_asked_in_chinese_and_may_walk_away(
+    stack: Stack,
+) -> None:
+    customer = Customer(stack.config.service_url, "zh").open()
+    # The widget's button: a payload with no words of the customer's, and a Chinese title.
+    texts = [r["text"] for r in customer.say("转人工客服", "/request_human")]
+    assert any("没有人工客服在线" in t for t in texts), texts
+    assert texts[-1] == "请问您的邮箱地址是？"
+    # A question while the form waits is answered, then the form asks once more.
+    replies = customer.say("发票怎么开")
+    assert not any("邮箱地址好像不对" in r["text"] for r in replies), replies
+    assert replies[-1]["text"] == "请问您的邮箱地址是？", replies
+    # "算了" leaves the form; the request stays in the queue.
+    [left] = customer.say("算了")
+    assert "排队" in left["text"] or "人工客服上线" in left["text"], left
+
+
 def test_after_a_helpful_answer_and_goodbye_the_customer_is_asked_to_rate(stack: Stack) -> None:
     customer = Customer(stack.config.service_url, "en").open()
     replies = customer.say("How long does a refund take?")
