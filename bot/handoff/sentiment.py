@@ -4,7 +4,7 @@ Each customer message gets a score in [-1, 1]: P(positive) - P(negative) from a 
 logistic regression (negative / neutral / positive) over the project's multilingual sentence
 encoder, so Chinese and English share one model and nothing is fetched from the network.
 The model is fitted from a small hand-written training file (``data/sentiment_train.jsonl``)
-on first use: embedding its ~280 messages takes 1-2 s on a 2-core CPU and the fit itself tens
+on first use: embedding its ~400 messages takes 1-2 s on a 2-core CPU and the fit itself tens
 of milliseconds, so no fitted artefact is stored. Run ``python -m bench.sentiment`` for its
 accuracy against a nearest-anchor baseline.
 """
