@@ -26,7 +26,9 @@ def test_message_is_stored_answered_and_in_the_transcript(chat: TestClient) -> N
     assert body["message"]["text"] == "我想退货"
     assert [r["text"] for r in body["replies"]] == ["echo: 我想退货"]
     assert body["replies"][0]["articles"][0]["url"] == "/articles/x"
-    assert FakeRasa.received == [{"sender": cid, "message": "我想退货"}]
+    assert FakeRasa.received == [
+        {"sender": cid, "message": "我想退货", "metadata": {"language": "zh"}}
+    ]
     transcript = chat.get(f"/api/v1/conversations/{cid}/messages", headers=auth).json()
     assert [(m["sender"], m["text"]) for m in transcript["data"]] == [
         ("customer", "我想退货"),
@@ -127,7 +129,9 @@ def test_a_button_payload_goes_to_rasa_and_its_title_is_stored(chat: TestClient)
     payload = '/feedback_helpful{"article_id": "returns"}'
     body = chat.post(url, json={"text": "Helpful", "payload": payload}, headers=auth).json()
     assert body["message"]["text"] == "Helpful"
-    assert FakeRasa.received == [{"sender": cid, "message": payload}]
+    assert FakeRasa.received == [
+        {"sender": cid, "message": payload, "metadata": {"language": "en"}}
+    ]
 
 
 def test_a_payload_must_be_an_intent(chat: TestClient) -> None:
