@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -23,6 +24,21 @@ class BotReply:
         return {"buttons": self.buttons, "articles": self.articles}
 
 
+def with_language(text: str, language: str) -> str:
+    """A button's ``/intent{...}`` payload skips Rasa's NLU, so the language detector never sees
+    it: the language goes in as an entity of the payload (it fills the ``language`` slot)."""
+    if not text.startswith("/"):
+        return text
+    intent, brace, rest = text.partition("{")
+    try:
+        entities = json.loads(brace + rest) if brace else {}
+    except ValueError:
+        return text  # not a payload Rasa reads either; leave it as it is
+    if not isinstance(entities, dict):
+        return text
+    return intent + json.dumps({**entities, "language": language}, ensure_ascii=False)
+
+
 class RasaClient:
     """One pooled HTTP client per process: a new connection per message costs a round trip."""
 
@@ -40,6 +56,7 @@ class RasaClient:
         goes along as metadata, for a message that does not tell (addons/language.py)."""
         message: dict[str, Any] = {"sender": conversation_id, "message": text}
         if language is not None:
+            message["message"] = with_language(text, language)
             message["metadata"] = {"language": language}
         try:
             answer = await self._http.post("/webhooks/rest/webhook", json=message)

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
+from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError, with_language
 
 
 class FakeRasa(BaseHTTPRequestHandler):
@@ -169,3 +169,13 @@ def test_no_answer_in_time_is_rasa_unavailable() -> None:
         port = silent.getsockname()[1]
         with pytest.raises(RasaUnavailableError, match="Timeout"):
             send(f"http://127.0.0.1:{port}", timeout_s=0.2)
+
+
+def test_a_payload_carries_the_language_as_an_entity() -> None:
+    assert with_language("/request_human", "zh") == '/request_human{"language": "zh"}'
+    assert (
+        with_language('/feedback_helpful{"article_id": "x"}', "en")
+        == '/feedback_helpful{"article_id": "x", "language": "en"}'
+    )
+    assert with_language("where is my parcel", "en") == "where is my parcel"
+    assert with_language("/broken{", "en") == "/broken{"

@@ -130,7 +130,11 @@ def test_a_button_payload_goes_to_rasa_and_its_title_is_stored(chat: TestClient)
     body = chat.post(url, json={"text": "Helpful", "payload": payload}, headers=auth).json()
     assert body["message"]["text"] == "Helpful"
     assert FakeRasa.received == [
-        {"sender": cid, "message": payload, "metadata": {"language": "en"}}
+        {
+            "sender": cid,
+            "message": '/feedback_helpful{"article_id": "returns", "language": "en"}',
+            "metadata": {"language": "en"},
+        }
     ]
 
 
