@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
 
-from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
+from bot.stack import Stack, demo_stack_config
 
 QUESTIONS = [
     "How long does a refund take?",
@@ -156,17 +156,11 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=4, help="questions per conversation")
     parser.add_argument("--greetings", type=int, default=40)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder:
-        var_dir = Path(folder)
-        database_url = f"sqlite:///{var_dir / 'kefu.db'}"
-        seed_demo_database(database_url)
-        config = StackConfig(
-            var_dir=var_dir,
-            ports=StackPorts(service=free_port(), rasa=free_port(), actions=free_port()),
-            database_url=database_url,
-        )
-        with Stack(config) as stack:
-            report = asyncio.run(measure(stack, args.levels, args.turns, args.greetings))
+    with (
+        tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder,
+        Stack(demo_stack_config(Path(folder))) as stack,
+    ):
+        report = asyncio.run(measure(stack, args.levels, args.turns, args.greetings))
     print("\nChat latency (real stack; one process each for Rasa, the actions and the service)")
     print(report)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
+from bot.stack import Stack, demo_stack_config
 from texts import LANGUAGES, say
 
 SETS = Path(__file__).resolve().parents[1] / "tests" / "data" / "dialogue"
@@ -93,17 +93,11 @@ def main() -> None:
     args = parser.parse_args()
     lines = (SETS / f"{args.set}.jsonl").read_text(encoding="utf-8").splitlines()
     examples = [json.loads(line) for line in lines if line.strip()]
-    with tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder:
-        var_dir = Path(folder)
-        database_url = f"sqlite:///{var_dir / 'kefu.db'}"
-        seed_demo_database(database_url)
-        config = StackConfig(
-            var_dir=var_dir,
-            ports=StackPorts(service=free_port(), rasa=free_port(), actions=free_port()),
-            database_url=database_url,
-        )
-        with Stack(config) as stack:
-            outcomes = run(stack.config.service_url, examples)
+    with (
+        tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder,
+        Stack(demo_stack_config(Path(folder))) as stack,
+    ):
+        outcomes = run(stack.config.service_url, examples)
     print(json.dumps({"set": args.set, **report(examples, outcomes)}, ensure_ascii=False))
 
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import yaml
@@ -85,6 +85,15 @@ class StackConfig:
     @property
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.actions}"
+
+
+def demo_stack_config(var_dir: Path, **settings: Any) -> StackConfig:
+    """A stack on free loopback ports over a fresh copy of the demo knowledge base in
+    ``var_dir`` (the end-to-end tests and the benchmarks)."""
+    database_url = f"sqlite:///{var_dir / 'kefu.db'}"
+    seed_demo_database(database_url)
+    ports = StackPorts(service=free_port(), rasa=free_port(), actions=free_port())
+    return StackConfig(var_dir=var_dir, ports=ports, database_url=database_url, **settings)
 
 
 @dataclass

@@ -11,21 +11,13 @@ from collections.abc import Iterator
 import pytest
 
 from bot.auth.store import UserStore
-from bot.stack import Stack, StackConfig, StackPorts, free_port, seed_demo_database
+from bot.stack import Stack, demo_stack_config
 from db.engine import create_engine_for, session_factory
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    var_dir = tmp_path_factory.mktemp("stack")
-    database_url = f"sqlite:///{var_dir / 'kefu.db'}"
-    seed_demo_database(database_url)
-    config = StackConfig(
-        var_dir=var_dir,
-        ports=StackPorts(service=free_port(), rasa=free_port(), actions=free_port()),
-        database_url=database_url,
-        secret_key="e2e-secret-key",
-    )
+    config = demo_stack_config(tmp_path_factory.mktemp("stack"), secret_key="e2e-secret-key")
     with Stack(config) as running:
         yield running
 
