@@ -19,16 +19,6 @@ from rasa.shared.nlu.training_data.training_data import TrainingData
 from texts.language import detect_language
 
 
-def language_of_message(text: str, metadata: Any) -> str | None:
-    """The message's language; for a button's ``/intent`` payload, which has no words of the
-    customer's, the language the gateway sent with it (the button's title, or the
-    conversation's language) in the message metadata."""
-    if text.startswith("/"):
-        language = metadata.get("language") if isinstance(metadata, dict) else None
-        return language if language in ("zh", "en") else None
-    return detect_language(text)
-
-
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class LanguageDetector(GraphComponent):
     """Adds the entity ``language`` (``zh`` / ``en``) to each message; nothing to train."""
@@ -56,7 +46,7 @@ class LanguageDetector(GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             text = message.get(TEXT) or ""
-            language = language_of_message(text, message.get("metadata"))
+            language = detect_language(text)
             if language is None:
                 continue
             entity = {

@@ -53,7 +53,8 @@ class RasaClient:
         self, conversation_id: str, text: str, language: str | None = None
     ) -> list[BotReply]:
         """Send one customer message; Rasa answers with the bot's replies to it. ``language``
-        goes along as metadata, for a message that does not tell (addons/language.py)."""
+        goes into a button's payload as an entity (Rasa's NLU never sees a payload), and with
+        every message as metadata, which the actions can read from the tracker."""
         message: dict[str, Any] = {"sender": conversation_id, "message": text}
         if language is not None:
             message["message"] = with_language(text, language)
