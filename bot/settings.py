@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     service_token: str = "dev-service-token"
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
+    # Every this many seconds, messages the bot still owes an answer (a crash, Rasa down) are
+    # sent again; 0 turns it off.
+    redeliver_every_s: float = 5.0
     dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
     # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
     widget_origins: list[str] = ["*"]

@@ -95,8 +95,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "language_name_zh": {"en": "Chinese", "zh": "中文"},
     # -- the chat gateway ---------------------------------------------------------------------
     "assistant_down": {
-        "en": "Sorry, the assistant is not available right now. Please try again in a moment.",
-        "zh": "抱歉，智能助手暂时无法使用，请稍后再试。",
+        "en": "Sorry, the assistant is not available right now. Your message is kept: "
+        "the answer will follow here as soon as it is back.",
+        "zh": "抱歉，智能助手暂时无法使用。您的消息已保存，恢复后会在这里回复您。",
     },
     # -- the handoff desk ---------------------------------------------------------------------
     "queue_position": {

@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.kefu = ServiceState.start(settings)
+        app.state.kefu.start_redelivery()
         try:
             yield
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -56,6 +58,8 @@ class ServiceState:
     desk: HandoffDesk
     login_throttle: LoginThrottle
     calibrator: BackgroundCalibrator
+    # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
+    redelivery: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
@@ -91,7 +95,18 @@ class ServiceState:
             calibrator,
         )
 
+    def start_redelivery(self) -> None:
+        """In the event loop that serves the requests; every ``redeliver_every_s`` (0: never)."""
+        if self.settings.redeliver_every_s > 0:
+            self.redelivery = asyncio.create_task(
+                self.gateway.redeliver_forever(self.settings.redeliver_every_s)
+            )
+
     async def stop(self) -> None:
+        if self.redelivery is not None:
+            self.redelivery.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.redelivery
         self.calibrator.stop()
         await self.gateway.rasa.aclose()
         self.engine.dispose()

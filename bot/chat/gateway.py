@@ -4,6 +4,12 @@ conversation's open sockets. HTTP and WebSocket both come through here."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable
+from datetime import datetime, timedelta
+
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
@@ -12,8 +18,18 @@ from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableE
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
+from db.base import utcnow
 from db.engine import in_worker_thread
 from texts import Language, language_or_fallback, say
+
+log = logging.getLogger(__name__)
+
+# A message owed an answer this long is asked again by the redelivery loop (longer than Rasa's
+# reply timeout, so a slow answer still in progress is not asked twice); the loop runs this
+# often; after a day the customer has gone and the message is left to the agents' reports.
+REDELIVER_AFTER_S = 15.0
+REDELIVER_EVERY_S = 5.0
+GIVE_UP_AFTER_S = 24 * 3600.0
 
 
 def _store_message(
@@ -36,6 +52,41 @@ def _store_replies(
     ]
 
 
+def _store_answer(
+    session: Session, conversation_id: str, reply_to: int, replies: list[BotReply]
+) -> list[Message]:
+    """The bot's answer, and the message no longer owed one (an empty answer counts as an
+    attempt: Rasa took the message but an action failed)."""
+    store = ConversationStore(session)
+    store.settle(reply_to, answered=bool(replies))
+    return _store_replies(session, conversation_id, reply_to, "bot", replies)
+
+
+def _owed(
+    session: Session, conversation_id: str, before: int | None = None
+) -> tuple[list[Message], Language]:
+    """The conversation's messages the bot owes an answer (none once an agent has it: the agent
+    answers), and the conversation's language."""
+    store = ConversationStore(session)
+    owed = store.owed_answers(conversation_id, before=before)
+    conversation = store.get(conversation_id)
+    if conversation.handled_by != "bot":
+        store.release([m.id for m in owed])
+        owed = []
+    return owed, language_or_fallback(conversation.language)
+
+
+def _owing_conversations(
+    session: Session, stored_before: datetime, given_up_before: datetime
+) -> list[str]:
+    """Conversations with a message owed an answer for a while, oldest first; messages older
+    than ``given_up_before`` are not answered any more (the customer has long gone)."""
+    store = ConversationStore(session)
+    owed = store.owed_answers(stored_before=stored_before)
+    store.release([m.id for m in owed if m.created_at < given_up_before])
+    return list(dict.fromkeys(m.conversation_id for m in owed if m.created_at >= given_up_before))
+
+
 def _replies_to(session: Session, message_id: int) -> list[Message]:
     return ConversationStore(session).replies_to(message_id)
 
@@ -45,6 +96,9 @@ def _transcript(session: Session, conversation_id: str, after: int) -> list[Mess
 
 
 class ChatGateway:
+    """Answers each conversation's messages one at a time, in order (a lock per conversation),
+    and owes every stored customer message an answer until the bot's is stored."""
+
     def __init__(
         self,
         sessions: sessionmaker[Session],
@@ -56,13 +110,21 @@ class ChatGateway:
         self.rasa = rasa
         self.hub = hub
         self.desk = desk
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, conversation_id: str) -> asyncio.Lock:
+        lock = self._locks.get(conversation_id)
+        if lock is None:
+            lock = self._locks[conversation_id] = asyncio.Lock()
+        return lock
 
     async def transcript(self, conversation_id: str, after: int = 0) -> list[MessagePublic]:
         messages = await in_worker_thread(self.sessions, _transcript, conversation_id, after)
         return [MessagePublic.of(m) for m in messages]
 
     async def receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
-        """Store the customer's message, then answer it; a resent id returns the first answer.
+        """Store the customer's message, then answer it; a resent id returns the first answer,
+        or, if the bot still owes one, asks again.
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
@@ -71,10 +133,8 @@ class ChatGateway:
         )
         customer = MessagePublic.of(message)
         if not created:
-            earlier = await in_worker_thread(self.sessions, _replies_to, message.id)
-            return ExchangePublic(
-                message=customer, replies=[MessagePublic.of(m) for m in earlier], duplicate=True
-            )
+            replies = await self._resent(conversation_id, message, language)
+            return ExchangePublic(message=customer, replies=replies, duplicate=True)
         self.hub.publish(conversation_id, customer.frame())
         if handled_by == "agent":
             # The agent answers and the bot is silent; the desk says whether the customer is
@@ -82,32 +142,137 @@ class ChatGateway:
             notice = await self.desk.queue_notice(conversation_id, message.id)
             replies = [notice] if notice is not None else []
         else:
-            self.hub.publish(conversation_id, {"type": "typing", "active": True})
-            try:
-                replies = await self._answer(conversation_id, message.id, incoming, language)
-            finally:
-                self.hub.publish(conversation_id, {"type": "typing", "active": False})
+            async with self._lock(conversation_id):
+                # What the bot still owes from before (Rasa was down) comes first, in order.
+                await self._catch_up(conversation_id, before=message.id)
+                replies = await self._typing(
+                    conversation_id, self._answer(conversation_id, message, language)
+                )
         for reply in replies:
             self.hub.publish(conversation_id, reply.frame())
         return ExchangePublic(message=customer, replies=replies)
 
-    async def _answer(
-        self, conversation_id: str, message_id: int, incoming: MessageCreate, language: Language
+    async def _resent(
+        self, conversation_id: str, message: Message, language: Language
     ) -> list[MessagePublic]:
+        async with self._lock(conversation_id):
+            owed, _ = await in_worker_thread(self.sessions, _owed, conversation_id, message.id + 1)
+            if any(m.id == message.id for m in owed):
+                await self._catch_up(conversation_id, before=message.id)
+                replies = await self._typing(
+                    conversation_id, self._answer(conversation_id, message, language, asked=True)
+                )
+                for reply in replies:
+                    self.hub.publish(conversation_id, reply.frame())
+                return replies
+        earlier = await in_worker_thread(self.sessions, _replies_to, message.id)
+        return [MessagePublic.of(m) for m in earlier]
+
+    async def _typing(
+        self, conversation_id: str, answering: Awaitable[list[MessagePublic]]
+    ) -> list[MessagePublic]:
+        self.hub.publish(conversation_id, {"type": "typing", "active": True})
         try:
-            # A button's payload has no words of the customer's: Rasa is told the language.
-            bot_replies = await self.rasa.send(
-                conversation_id, incoming.payload or incoming.text, language
-            )
-            sender = "bot"
-        except RasaUnavailableError:
-            bot_replies = [BotReply(text=say("assistant_down", language))]
-            sender = "system"
+            return await answering
+        finally:
+            self.hub.publish(conversation_id, {"type": "typing", "active": False})
+
+    async def _answer(
+        self, conversation_id: str, message: Message, language: Language, asked: bool = False
+    ) -> list[MessagePublic]:
+        """The bot's answer to the message, or an apology that says the answer will follow
+        (the message stays owed). ``asked``: Rasa may have seen the message already."""
+        try:
+            return await self._answer_from_rasa(conversation_id, message, language, asked)
+        except RasaUnavailableError as error:
+            log.warning("no answer to message %s yet: %s", message.id, error)
+        apology = [BotReply(text=say("assistant_down", language))]
         stored = await in_worker_thread(
-            self.sessions, _store_replies, conversation_id, message_id, sender, bot_replies
+            self.sessions, _store_replies, conversation_id, message.id, "system", apology
         )
+        return [MessagePublic.of(m) for m in stored]
+
+    async def _answer_from_rasa(
+        self, conversation_id: str, message: Message, language: Language, asked: bool
+    ) -> list[MessagePublic]:
+        """Ask Rasa (once: a message Rasa answered before a crash is not processed again) and
+        store the answer. Raises RasaUnavailableError when there is no answer to store."""
+        # A button's payload has no words of the customer's: Rasa is told the language.
+        text = (message.payload or {}).get("button_payload") or message.text
+        bot_replies = await self._ask_rasa(conversation_id, message.id, text, language, asked)
+        stored = await in_worker_thread(
+            self.sessions, _store_answer, conversation_id, message.id, bot_replies
+        )
+        if not bot_replies:
+            raise RasaUnavailableError("Rasa took the message and said nothing (an action failed)")
         replies = [MessagePublic.of(m) for m in stored]
         if any(r.end_of_chat for r in bot_replies):
-            rating = await self.desk.rating_request_after_bot(conversation_id, message_id, language)
+            rating = await self.desk.rating_request_after_bot(conversation_id, message.id, language)
             replies += [rating] if rating is not None else []
         return replies
+
+    async def _ask_rasa(
+        self, conversation_id: str, message_id: int, text: str, language: Language, asked: bool
+    ) -> list[BotReply]:
+        if asked:
+            given = await self.rasa.replies_given(conversation_id, message_id)
+            if given:  # Rasa answered; the service died before storing it
+                return given
+            if given is not None:  # Rasa took it, an action failed: undo that turn first
+                await self.rasa.forget_last_message(conversation_id)
+        return await self.rasa.send(conversation_id, text, language, message_id=message_id)
+
+    async def _catch_up(self, conversation_id: str, before: int | None = None) -> int:
+        """Answer what the bot owes the conversation (before a message id), in order, pushed
+        to the customer's sockets; how many were answered. Raises RasaUnavailableError when
+        Rasa still cannot answer (unless a new message is waiting: it gets the apology)."""
+        owed, language = await in_worker_thread(self.sessions, _owed, conversation_id, before)
+        answered = 0
+        for message in owed:
+            try:
+                replies = await self._answer_from_rasa(
+                    conversation_id, message, language, asked=True
+                )
+            except RasaUnavailableError:
+                if before is None:
+                    raise
+                break  # these wait for the next round
+            for reply in replies:
+                self.hub.publish(conversation_id, reply.frame())
+            answered += 1
+        return answered
+
+    async def redeliver(self, min_age_s: float = REDELIVER_AFTER_S) -> int:
+        """Answer every message the bot has owed for at least ``min_age_s`` (after a crash or
+        while Rasa was down); returns how many conversations were caught up. Stops at the first
+        that Rasa still cannot answer: the next round tries again."""
+        now = utcnow()
+        conversations = await in_worker_thread(
+            self.sessions,
+            _owing_conversations,
+            now - timedelta(seconds=min_age_s),
+            now - timedelta(seconds=GIVE_UP_AFTER_S),
+        )
+        caught_up = 0
+        for conversation_id in conversations:
+            async with self._lock(conversation_id):
+                try:
+                    answered = await self._catch_up(conversation_id)
+                except RasaUnavailableError as error:
+                    log.info("redelivery waits for Rasa: %s", error)
+                    break
+            caught_up += answered > 0
+        return caught_up
+
+    async def redeliver_forever(self, interval_s: float = REDELIVER_EVERY_S) -> None:
+        """At start (what a crash left unanswered) and then every ``interval_s``."""
+        min_age_s = 0.0  # at start nothing is in flight in this process
+        while True:
+            try:
+                caught_up = await self.redeliver(min_age_s)
+                if caught_up:
+                    log.info("answered the owed messages of %d conversations", caught_up)
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("redelivery round failed")
+            min_age_s = REDELIVER_AFTER_S
+            await asyncio.sleep(interval_s)

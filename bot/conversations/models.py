@@ -39,6 +39,12 @@ class Message(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # buttons, articles
     client_message_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     reply_to: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A customer message the bot owes an answer: set when it is stored while the bot has the
+    # conversation, cleared when the bot's answer is stored. A crash or an unreachable Rasa
+    # leaves it set, and the gateway asks again (ChatGateway.redeliver).
+    awaiting_bot: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    # How often Rasa took the message and said nothing (an action that failed): bounded retries.
+    bot_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import quote
 
 import httpx
+
+# The service's message id, in the metadata of the message sent to Rasa (and so in the tracker).
+MESSAGE_ID_KEY = "kefu_message_id"
 
 
 class RasaUnavailableError(Exception):
@@ -50,47 +54,111 @@ class RasaClient:
         await self._http.aclose()
 
     async def send(
-        self, conversation_id: str, text: str, language: str | None = None
+        self,
+        conversation_id: str,
+        text: str,
+        language: str | None = None,
+        message_id: int | None = None,
     ) -> list[BotReply]:
         """Send one customer message; Rasa answers with the bot's replies to it. ``language``
         goes into a button's payload as an entity (Rasa's NLU never sees a payload), and with
-        every message as metadata, which the actions can read from the tracker."""
+        every message as metadata, which the actions can read from the tracker; so does the
+        service's ``message_id``, by which replies_given finds the turn again."""
         message: dict[str, Any] = {"sender": conversation_id, "message": text}
+        metadata: dict[str, Any] = {}
         if language is not None:
             message["message"] = with_language(text, language)
-            message["metadata"] = {"language": language}
+            metadata["language"] = language
+        if message_id is not None:
+            metadata[MESSAGE_ID_KEY] = message_id
+        if metadata:
+            message["metadata"] = metadata
+        return parse_replies(await self._call("POST", "/webhooks/rest/webhook", json=message))
+
+    async def replies_given(self, conversation_id: str, message_id: int) -> list[BotReply] | None:
+        """What Rasa answered to the service's message ``message_id`` (sent with send), from
+        the conversation's tracker: None if Rasa never took it (or the turn was undone), an
+        empty list if it took it and said nothing (an action failed)."""
+        tracker = await self._call(
+            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker"
+        )
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return replies_in_turn(events or [], message_id)
+
+    async def forget_last_message(self, conversation_id: str) -> None:
+        """Undo the conversation's last turn (Rasa's ``rewind`` event): the customer's last
+        message and everything the bot did after it, so that it can be sent again."""
+        await self._call(
+            "POST",
+            f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
+            json={"event": "rewind"},
+        )
+
+    async def _call(self, method: str, path: str, json: Any = None) -> Any:
         try:
-            answer = await self._http.post("/webhooks/rest/webhook", json=message)
+            answer = await self._http.request(method, path, json=json)
         except httpx.HTTPError as error:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:
             raise RasaUnavailableError(f"HTTP {answer.status_code}")
         try:
-            items = answer.json()
+            return answer.json()
         except ValueError as error:  # a proxy's error page, a half-written body
             raise RasaUnavailableError("Rasa's answer is not JSON") from error
-        if not isinstance(items, list):
-            raise RasaUnavailableError("Rasa's answer is not a list of messages")
-        replies: list[BotReply] = []
-        for item in items:
-            if not isinstance(item, dict):
-                continue
-            custom = item.get("custom") or {}
-            articles = list(custom.get("articles") or [])
-            text = str(item.get("text") or "")
-            buttons = [
-                {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
-                for b in item.get("buttons") or []
-            ]
-            end_of_chat = bool(custom.get("end_of_chat"))
-            # Rasa's REST channel sends an action's json_message (or a response's custom
-            # part) as a message of its own; it belongs to the reply just before it.
-            if not text and not buttons and replies:
-                replies[-1].articles.extend(articles)
-                if end_of_chat:
-                    replies[-1] = replace(replies[-1], end_of_chat=True)
-                continue
-            replies.append(
-                BotReply(text=text, buttons=buttons, articles=articles, end_of_chat=end_of_chat)
-            )
-        return replies
+
+
+def replies_in_turn(events: list[Any], message_id: int) -> list[BotReply] | None:
+    """The bot's messages after the last user event carrying ``message_id`` up to the next user
+    event, as the REST channel would have sent them; None if no such event, or a ``rewind``
+    undid that turn."""
+    start = None
+    for index, event in enumerate(events):
+        if (
+            isinstance(event, dict)
+            and event.get("event") == "user"
+            and (event.get("metadata") or {}).get(MESSAGE_ID_KEY) == message_id
+        ):
+            start = index
+    if start is None:
+        return None
+    items: list[dict[str, Any]] = []
+    for event in events[start + 1 :]:
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") in ("user", "rewind"):
+            if event.get("event") == "rewind":
+                return None
+            break
+        if event.get("event") == "bot":
+            data = event.get("data") or {}
+            items.append({"text": event.get("text"), **data})
+    return parse_replies(items)
+
+
+def parse_replies(items: Any) -> list[BotReply]:
+    """Rasa's REST channel answer (a list of messages) as the bot's replies."""
+    if not isinstance(items, list):
+        raise RasaUnavailableError("Rasa's answer is not a list of messages")
+    replies: list[BotReply] = []
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        custom = item.get("custom") or {}
+        articles = list(custom.get("articles") or [])
+        text = str(item.get("text") or "")
+        buttons = [
+            {"title": str(b.get("title", "")), "payload": str(b.get("payload", ""))}
+            for b in item.get("buttons") or []
+        ]
+        end_of_chat = bool(custom.get("end_of_chat"))
+        # Rasa's REST channel sends an action's json_message (or a response's custom
+        # part) as a message of its own; it belongs to the reply just before it.
+        if not text and not buttons and replies:
+            replies[-1].articles.extend(articles)
+            if end_of_chat:
+                replies[-1] = replace(replies[-1], end_of_chat=True)
+            continue
+        replies.append(
+            BotReply(text=text, buttons=buttons, articles=articles, end_of_chat=end_of_chat)
+        )
+    return replies

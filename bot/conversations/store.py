@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -12,6 +13,10 @@ from sqlalchemy.orm import Session
 from bot.conversations.models import Conversation, Message
 from db.base import utcnow
 from texts.language import detect_language
+
+# Rasa took a message and said nothing this many times (an action that failed each time):
+# the gateway stops asking again.
+MAX_SILENT_ANSWERS = 3
 
 
 class ConversationNotFoundError(KeyError):
@@ -71,6 +76,7 @@ class ConversationStore:
             text=text,
             payload={"button_payload": button_payload} if button_payload else {},
             client_message_id=client_message_id,
+            awaiting_bot=conversation.handled_by == "bot",
         )
         conversation.updated_at = utcnow()
         conversation.language = detect_language(text) or conversation.language
@@ -109,6 +115,45 @@ class ConversationStore:
         self.session.add(message)
         self.session.commit()
         return message
+
+    def owed_answers(
+        self,
+        conversation_id: str | None = None,
+        before: int | None = None,
+        stored_before: datetime | None = None,
+    ) -> list[Message]:
+        """Customer messages the bot still owes an answer, oldest first: of one conversation
+        (``before`` a message id) or of all (``stored_before`` a moment)."""
+        query = select(Message).where(Message.awaiting_bot.is_(True))
+        if conversation_id is not None:
+            query = query.where(Message.conversation_id == conversation_id)
+        if before is not None:
+            query = query.where(Message.id < before)
+        if stored_before is not None:
+            query = query.where(Message.created_at < stored_before)
+        return list(self.session.scalars(query.order_by(Message.id)))
+
+    def settle(self, message_id: int, answered: bool) -> Message:
+        """The bot answered the message (``answered``), or took it and said nothing: count the
+        attempt, and stop owing it after MAX_SILENT_ANSWERS of those."""
+        message = self.session.get(Message, message_id)
+        if message is None:
+            raise KeyError(message_id)
+        if answered:
+            message.awaiting_bot = False
+        else:
+            message.bot_attempts += 1
+            message.awaiting_bot = message.bot_attempts < MAX_SILENT_ANSWERS
+        self.session.commit()
+        return message
+
+    def release(self, message_ids: list[int]) -> None:
+        """No longer the bot's to answer (an agent has the conversation, or it is too old)."""
+        for message_id in message_ids:
+            message = self.session.get(Message, message_id)
+            if message is not None:
+                message.awaiting_bot = False
+        self.session.commit()
 
     def last_system_message(self, conversation_id: str) -> Message | None:
         query = (

@@ -80,12 +80,14 @@ def staff(sessions: sessionmaker[Session]) -> Staff:
 def open_conversation(
     sessions: sessionmaker[Session], *customer_texts: str, language: str | None = None
 ) -> str:
-    """A new conversation with the customer's messages in it; its id."""
+    """A new conversation with the customer's messages in it (history: the bot owes them no
+    answer); its id."""
     with sessions() as session:
         store = ConversationStore(session)
         conversation_id = store.open(language).id
         for text in customer_texts:
-            store.add_customer_message(conversation_id, text, None)
+            message, _ = store.add_customer_message(conversation_id, text, None)
+            store.release([message.id])
         return conversation_id
 
 

@@ -7,13 +7,19 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
+from bot.conversations.models import Message
 from bot.conversations.rasa_client import BotReply, RasaUnavailableError
 from bot.conversations.schemas import ExchangePublic, MessageCreate
-from bot.conversations.store import ConversationNotFoundError, ConversationStore
+from bot.conversations.store import (
+    MAX_SILENT_ANSWERS,
+    ConversationNotFoundError,
+    ConversationStore,
+)
 from bot.conversations.trail import BotTrail
 from bot.handoff.desk import AGENTS_CHANNEL, HandoffDesk
 from bot.handoff.schemas import HandoffCreate
@@ -23,25 +29,46 @@ from texts import say
 
 
 class FakeRasa:
-    """Answers like RasaClient; records each call and what the conversation held at that moment."""
+    """Answers like RasaClient; records each call and what the conversation held at that moment,
+    and keeps a tracker: which message ids it took and what it answered (None once undone)."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
         self.replies: list[BotReply] = [BotReply(text="Hello! How can I help?")]
         self.down = False
+        self.silent = False  # takes the message and says nothing (an action failed)
         self.calls: list[tuple[str, str]] = []
+        self.message_ids: list[int | None] = []
         self.languages: list[str | None] = []
         self.stored_when_called: list[list[str]] = []
+        self.tracker: dict[str, list[tuple[int | None, list[BotReply] | None]]] = {}
+        self.undone = 0
 
-    async def send(self, sender: str, text: str, language: str | None = None) -> list[BotReply]:
+    async def send(
+        self, sender: str, text: str, language: str | None = None, message_id: int | None = None
+    ) -> list[BotReply]:
         self.calls.append((sender, text))
+        self.message_ids.append(message_id)
         self.languages.append(language)
         with self.sessions() as session:
             transcript = ConversationStore(session).transcript(sender)
             self.stored_when_called.append([m.text for m in transcript])
         if self.down:
             raise RasaUnavailableError("HTTP 503")
-        return list(self.replies)
+        replies = [] if self.silent else list(self.replies)
+        self.tracker.setdefault(sender, []).append((message_id, replies))
+        return replies
+
+    async def replies_given(self, sender: str, message_id: int) -> list[BotReply] | None:
+        if self.down:
+            raise RasaUnavailableError("HTTP 503")
+        taken = [replies for mid, replies in self.tracker.get(sender, []) if mid == message_id]
+        return taken[-1] if taken else None
+
+    async def forget_last_message(self, sender: str) -> None:
+        self.undone += 1
+        mid, _ = self.tracker[sender][-1]
+        self.tracker[sender][-1] = (mid, None)
 
     async def aclose(self) -> None:
         pass
@@ -386,3 +413,160 @@ def test_an_unknown_conversation_is_not_found(gateway: ChatGateway, rasa: FakeRa
     with pytest.raises(ConversationNotFoundError):
         asyncio.run(gateway.transcript("nope"))
     assert rasa.calls == []
+
+
+# -- every stored message is answered once ---------------------------------------------------
+
+
+def owed(sessions: sessionmaker[Session], cid: str) -> list[str]:
+    with sessions() as session:
+        return [m.text for m in ConversationStore(session).owed_answers(cid)]
+
+
+def redeliver(gateway: ChatGateway) -> int:
+    return asyncio.run(gateway.redeliver(min_age_s=0))
+
+
+def test_a_message_the_bot_could_not_answer_is_answered_when_it_is_back(
+    gateway: ChatGateway, rasa: FakeRasa, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    first = say_to(gateway, cid, "where is my parcel?")
+    assert owed(sessions, cid) == ["where is my parcel?"]
+    assert redeliver(gateway) == 0  # still down: it waits, and no second apology
+
+    rasa.down = False
+    with hub.subscribe(cid) as widget:
+        assert redeliver(gateway) == 1
+        frames = drain(widget)
+
+    assert [m["text"] for m in messages_in(frames)] == ["Hello! How can I help?"]
+    transcript = asyncio.run(gateway.transcript(cid))
+    assert [(m.sender, m.text) for m in transcript] == [
+        ("customer", "where is my parcel?"),
+        ("system", say("assistant_down", "en")),
+        ("bot", "Hello! How can I help?"),
+    ]
+    with sessions() as session:
+        assert ConversationStore(session).replies_to(first.message.id)[-1].sender == "bot"
+    assert owed(sessions, cid) == []
+    assert rasa.message_ids == [first.message.id] * 2  # the same id each time Rasa was asked
+    assert redeliver(gateway) == 0  # answered once
+
+
+def test_an_answer_rasa_gave_before_the_service_died_is_stored_not_asked_again(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions)
+    with sessions() as session:  # stored, then the service died while Rasa answered it
+        message, _ = ConversationStore(session).add_customer_message(cid, "hi", "m-1")
+    rasa.tracker[cid] = [(message.id, [BotReply(text="Hi there!")])]
+
+    assert redeliver(gateway) == 1
+
+    assert rasa.calls == []
+    transcript = asyncio.run(gateway.transcript(cid))
+    assert [(m.sender, m.text) for m in transcript] == [("customer", "hi"), ("bot", "Hi there!")]
+
+
+def test_a_turn_whose_action_failed_is_undone_before_it_is_asked_again(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.silent = True  # the action server died: Rasa answers nothing
+    cid = open_conversation(sessions)
+    exchange = say_to(gateway, cid, "how do I return this?")
+    assert [r.text for r in exchange.replies] == [say("assistant_down", "en")]
+
+    rasa.silent = False
+    assert redeliver(gateway) == 1
+
+    assert rasa.undone == 1
+    assert [r for _, r in rasa.tracker[cid]] == [None, rasa.replies]
+    assert owed(sessions, cid) == []
+
+
+def test_a_message_rasa_never_answers_is_not_asked_for_ever(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.silent = True
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "hello?")
+    for _ in range(5):
+        redeliver(gateway)
+
+    assert len(rasa.calls) == MAX_SILENT_ANSWERS
+    assert owed(sessions, cid) == []
+
+
+def test_resending_an_unanswered_message_asks_again(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "where is my parcel?", client_message_id="m-1")
+    rasa.down = False
+
+    again = say_to(gateway, cid, "where is my parcel?", client_message_id="m-1")
+
+    assert again.duplicate
+    assert [(r.sender, r.text) for r in again.replies] == [("bot", "Hello! How can I help?")]
+    assert owed(sessions, cid) == []
+    assert len(rasa.calls) == 2
+
+
+def test_a_new_message_comes_after_the_answers_still_owed(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "first")
+    rasa.down = False
+
+    say_to(gateway, cid, "second")
+
+    assert [text for _, text in rasa.calls] == ["first", "first", "second"]
+    transcript = asyncio.run(gateway.transcript(cid))
+    questions = {m.id: m.text for m in transcript if m.sender == "customer"}
+    with sessions() as session:
+        answered = [
+            questions[m.reply_to]
+            for m in session.scalars(select(Message).where(Message.sender == "bot"))
+            if m.reply_to is not None
+        ]
+    assert answered == ["first", "second"]
+
+
+def test_once_an_agent_has_the_conversation_the_bot_owes_nothing(
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    desk: HandoffDesk,
+    hub: ConversationHub,
+    sessions: sessionmaker[Session],
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "I want a person")
+    rasa.down = False
+    handed_over(desk, hub, cid)
+
+    assert redeliver(gateway) == 0
+    assert len(rasa.calls) == 1
+    assert owed(sessions, cid) == []
+
+
+def test_a_message_owed_for_more_than_a_day_is_left(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.down = True
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "anyone?")
+    with sessions() as session:
+        for message in ConversationStore(session).owed_answers(cid):
+            message.created_at = utcnow() - timedelta(days=2)
+        session.commit()
+    rasa.down = False
+
+    assert redeliver(gateway) == 0
+    assert len(rasa.calls) == 1
+    assert owed(sessions, cid) == []

@@ -12,7 +12,13 @@ from typing import Any, ClassVar
 
 import pytest
 
-from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError, with_language
+from bot.conversations.rasa_client import (
+    BotReply,
+    RasaClient,
+    RasaUnavailableError,
+    replies_in_turn,
+    with_language,
+)
 
 
 class FakeRasa(BaseHTTPRequestHandler):
@@ -179,3 +185,60 @@ def test_a_payload_carries_the_language_as_an_entity() -> None:
     )
     assert with_language("where is my parcel", "en") == "where is my parcel"
     assert with_language("/broken{", "en") == "/broken{"
+
+
+# -- finding a turn again in the tracker -----------------------------------------------------
+
+
+def user(message_id: int | None, text: str = "hi") -> dict[str, Any]:
+    metadata = {} if message_id is None else {"kefu_message_id": message_id}
+    return {"event": "user", "text": text, "metadata": metadata}
+
+
+def bot(text: str, **data: Any) -> dict[str, Any]:
+    return {"event": "bot", "text": text, "data": data}
+
+
+def test_the_service_message_id_travels_in_the_metadata(rasa_url: str) -> None:
+    async def scenario() -> None:
+        client = RasaClient(rasa_url)
+        try:
+            await client.send("conv-1", "hello", "en", message_id=7)
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    [(_, sent)] = FakeRasa.received
+    assert sent["metadata"] == {"language": "en", "kefu_message_id": 7}
+
+
+def test_the_replies_of_a_turn_are_the_bot_events_up_to_the_next_user_event() -> None:
+    article = {"id": "returns", "url": "/articles/returns"}
+    events = [
+        user(1),
+        bot("Hello!"),
+        {"event": "action", "name": "action_listen"},
+        user(2, "how do I return?"),
+        bot("Within 30 days.", custom={"articles": [article]}),
+        bot("Did this help?", buttons=[{"title": "Yes", "payload": "/feedback_helpful"}]),
+        user(3),
+    ]
+
+    replies = replies_in_turn(events, 2)
+
+    assert replies is not None
+    assert [r.text for r in replies] == ["Within 30 days.", "Did this help?"]
+    assert replies[0].articles == [article]
+    assert replies[1].buttons == [{"title": "Yes", "payload": "/feedback_helpful"}]
+
+
+def test_a_turn_rasa_never_took_or_that_was_undone_is_none() -> None:
+    assert replies_in_turn([user(1), bot("Hello!")], 2) is None
+    assert replies_in_turn([user(2), {"event": "rewind"}], 2) is None
+
+
+def test_a_turn_taken_without_a_word_is_empty_and_the_last_take_counts() -> None:
+    assert replies_in_turn([user(2), {"event": "action", "name": "action_listen"}], 2) == []
+    assert replies_in_turn([user(2), {"event": "rewind"}, user(2), bot("Hi")], 2) == [
+        BotReply(text="Hi")
+    ]

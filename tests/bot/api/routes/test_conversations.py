@@ -26,9 +26,8 @@ def test_message_is_stored_answered_and_in_the_transcript(chat: TestClient) -> N
     assert body["message"]["text"] == "我想退货"
     assert [r["text"] for r in body["replies"]] == ["echo: 我想退货"]
     assert body["replies"][0]["articles"][0]["url"] == "/articles/x"
-    assert FakeRasa.received == [
-        {"sender": cid, "message": "我想退货", "metadata": {"language": "zh"}}
-    ]
+    metadata = {"language": "zh", "kefu_message_id": body["message"]["id"]}
+    assert FakeRasa.received == [{"sender": cid, "message": "我想退货", "metadata": metadata}]
     transcript = chat.get(f"/api/v1/conversations/{cid}/messages", headers=auth).json()
     assert [(m["sender"], m["text"]) for m in transcript["data"]] == [
         ("customer", "我想退货"),
@@ -133,7 +132,7 @@ def test_a_button_payload_goes_to_rasa_and_its_title_is_stored(chat: TestClient)
         {
             "sender": cid,
             "message": '/feedback_helpful{"article_id": "returns", "language": "en"}',
-            "metadata": {"language": "en"},
+            "metadata": {"language": "en", "kefu_message_id": body["message"]["id"]},
         }
     ]
 
