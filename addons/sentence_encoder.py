@@ -45,8 +45,10 @@ class UseSentenceFeaturizer(DenseFeaturizer, GraphComponent):
     @staticmethod
     def get_default_config() -> dict[str, Any]:
         # One thread: the Rasa server answers one message at a time per conversation, and the
-        # machine's other core belongs to the action server and the service.
-        return {**DenseFeaturizer.get_default_config(), "threads": 1}
+        # machine's other core belongs to the action server and the service. ``scale``
+        # multiplies the (unit-length) embedding: a linear classifier that also sees word
+        # counts weighs the two kinds of feature by their size.
+        return {**DenseFeaturizer.get_default_config(), "threads": 1, "scale": 1.0}
 
     def __init__(self, config: dict[str, Any], name: str) -> None:
         super().__init__(name, config)
@@ -65,6 +67,8 @@ class UseSentenceFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: dict[str, Any]) -> None:
         if int(config.get("threads", 1)) < 1:
             raise ValueError("UseSentenceFeaturizer: threads must be at least 1")
+        if float(config.get("scale", 1.0)) <= 0:
+            raise ValueError("UseSentenceFeaturizer: scale must be positive")
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         # Story turns given as intents carry no text; every message with text gets the feature,
@@ -81,6 +85,7 @@ class UseSentenceFeaturizer(DenseFeaturizer, GraphComponent):
         for start in range(0, len(messages), BATCH_SIZE):
             batch = messages[start : start + BATCH_SIZE]
             vectors = np.asarray(encoder.encode([m.get(TEXT) for m in batch]), dtype=np.float32)
+            vectors *= float(self._config["scale"])
             for message, vector in zip(batch, vectors, strict=True):
                 message.add_features(
                     Features(
