@@ -32,15 +32,33 @@ def is_upset(result: dict[str, Any], intent: str) -> bool:
     return intent == "complain" or (sentiment is not None and sentiment <= FRUSTRATION_SENTIMENT)
 
 
-def escalation_reason(result: dict[str, Any], intent: str) -> str | None:
+def escalation_reason(result: dict[str, Any], intent: str, leaning: str = "") -> str | None:
     """Escalate instead of answering: an always-human topic, or a real complaint (the intent
-    is a complaint and the sentiment agrees)."""
+    is a complaint and the sentiment agrees). A message Rasa was unsure of (``nlu_fallback``)
+    but ``leaning`` to a complaint is searched first: with nothing found and a very negative
+    sentiment it is a complaint after all."""
     if result.get("handoff_topic"):
         return "topic"
     sentiment = result.get("sentiment")
-    if intent == "complain" and sentiment is not None and sentiment <= COMPLAINT_SENTIMENT:
+    if sentiment is None:
+        return None
+    if intent == "complain" and sentiment <= COMPLAINT_SENTIMENT:
+        return "frustration"
+    if (
+        intent == "nlu_fallback"
+        and leaning == "complain"
+        and result.get("band") == "none"
+        and sentiment <= FRUSTRATION_SENTIMENT
+    ):
         return "frustration"
     return None
+
+
+def leaning_intent(latest_message: dict[str, Any]) -> str:
+    """The intent Rasa ranked first other than ``nlu_fallback`` ("" if none)."""
+    ranking = latest_message.get("intent_ranking") or []
+    names = [str(item.get("name") or "") for item in ranking if isinstance(item, dict)]
+    return next((name for name in names if name and name != "nlu_fallback"), "")
 
 
 def _payload(intent: str, article_id: str) -> str:
@@ -128,7 +146,8 @@ class ActionAnswerFromKb(Action):
         waiting = bool((tracker.active_loop or {}).get("name"))  # a person is already asked
         if is_upset(result, intent):
             dispatcher.utter_message(text=say("apology", language))
-        escalation = None if waiting else escalation_reason(result, intent)
+        leaning = leaning_intent(tracker.latest_message)
+        escalation = None if waiting else escalation_reason(result, intent, leaning)
         if escalation is not None:
             return [SlotSet("handoff_reason", escalation), FollowupAction("action_handoff")]
         band, hits, lookup_id = result["band"], result["hits"], result.get("lookup_id")

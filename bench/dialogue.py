@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -90,6 +91,9 @@ def report(examples: list[dict[str, str]], outcomes: list[str]) -> dict[str, Any
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", choices=["test", "dev"], default="test")
+    parser.add_argument(
+        "--misses", action="store_true", help="also list, on stderr, each message routed wrong"
+    )
     args = parser.parse_args()
     lines = (SETS / f"{args.set}.jsonl").read_text(encoding="utf-8").splitlines()
     examples = [json.loads(line) for line in lines if line.strip()]
@@ -99,6 +103,16 @@ def main() -> None:
     ):
         outcomes = run(stack.config.service_url, examples)
     print(json.dumps({"set": args.set, **report(examples, outcomes)}, ensure_ascii=False))
+    if args.misses:
+        for example, result in zip(examples, outcomes, strict=True):
+            if wrong(example["expect"], result):
+                print(f"{example['kind']}\t{result}\t{example['text']}", file=sys.stderr)
+
+
+def wrong(expect: str, result: str) -> bool:
+    if expect == "handoff":
+        return result != "handoff"
+    return result in ("handoff", "form")
 
 
 if __name__ == "__main__":

@@ -209,3 +209,38 @@ def test_a_question_asked_crossly_is_answered_not_handed_over(
     service.search_result = dict(service.search_result, sentiment=0.1)
     [_, answer], events = run_action(with_service, ActionAnswerFromKb, complaint)
     assert followups(events) == [] and answer["text"].startswith("Refunds arrive")
+
+
+def unsure_leaning_to_a_complaint() -> Tracker:
+    tracker = load_tracker("question_en")
+    tracker.latest_message["intent"] = {"name": "nlu_fallback", "confidence": 0.5}
+    tracker.latest_message["intent_ranking"] = [
+        {"name": "nlu_fallback", "confidence": 0.5},
+        {"name": "complain", "confidence": 0.55},
+        {"name": "ask_question", "confidence": 0.45},
+    ]
+    return tracker
+
+
+def test_an_unsure_complaint_is_searched_first_and_answered_when_found(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.search_result = dict(service.search_result, handoff_topic=None, sentiment=-0.95)
+    [apology, answer], events = run_action(
+        with_service, ActionAnswerFromKb, unsure_leaning_to_a_complaint()
+    )
+    assert apology["text"].startswith("I'm sorry about this")
+    assert followups(events) == [] and answer["text"].startswith("Refunds arrive")
+
+
+def test_an_unsure_complaint_with_nothing_found_and_real_anger_hands_over(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    nothing = dict(service.search_result, band="none", hits=[], handoff_topic=None)
+    service.search_result = dict(nothing, sentiment=-0.95)
+    _, events = run_action(with_service, ActionAnswerFromKb, unsure_leaning_to_a_complaint())
+    assert slot(events, "handoff_reason") == "frustration"
+    # Only mildly cross: "I don't know" and the offer of a person, not a handoff.
+    service.search_result = dict(nothing, sentiment=-0.5)
+    _, events = run_action(with_service, ActionAnswerFromKb, unsure_leaning_to_a_complaint())
+    assert followups(events) == []
