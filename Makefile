@@ -81,6 +81,8 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.chat
 	$(BIN)/python -m bench.sentiment
 	$(BIN)/python -m bench.quality
+	$(BIN)/python -m bench.dialogue
+	$(BIN)/python -m bench.nlu
 
 # Everything missing is made first (environments, database, demo articles, index, model; the
 # model is retrained only when its inputs changed); then Rasa, the action server and the
