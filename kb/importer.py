@@ -29,6 +29,7 @@ from kb.topics import TopicMember, place
 
 Progress = Callable[[int, int], None]
 MAX_LINE_BYTES = 200_000
+JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 
 
 class ImportSourceError(ValueError):
@@ -112,16 +113,18 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(reasons)
 
 
-def _jsonl_records(path: Path) -> Iterator[_Record]:
-    """Each non-blank line: its fields, or the reason they cannot be read."""
+def _jsonl_records(path: Path, named: bool = False) -> Iterator[_Record]:
+    """Each non-blank line: its fields, or the reason they cannot be read. ``named``: the
+    location says the file too ("faq.jsonl line 3"), for an import of several files."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not part of line 1
     except UnicodeDecodeError as error:
         raise ImportSourceError(f"{path}: not UTF-8 text ({error.reason})") from error
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
-        location, where = f"line {number}", f"{path.name}:{number}"
+        location = f"{path.name} line {number}" if named else f"line {number}"
+        where = f"{path.name}:{number}"
         if len(line.encode("utf-8")) > MAX_LINE_BYTES:
             yield _Record(location, where, f"line too long (over {MAX_LINE_BYTES} bytes)")
             continue
@@ -136,16 +139,19 @@ def _jsonl_records(path: Path) -> Iterator[_Record]:
         yield _Record(location, where, record)
 
 
-def _markdown_records(folder: Path) -> Iterator[_Record]:
+def _folder_records(folder: Path) -> Iterator[_Record]:
+    """The folder's .md files (one article each), then its JSONL files, in name order."""
     for path in sorted(folder.glob("*.md")):
         yield _markdown_record(path)
+    for path in sorted(p for p in folder.iterdir() if p.suffix in JSONL_SUFFIXES):
+        yield from _jsonl_records(path, named=True)
 
 
 def _markdown_record(path: Path) -> _Record:
     """The front matter's fields and the body after it, or the reason they cannot be read."""
     name = path.name
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError:
         return _Record(name, name, "not UTF-8 text")
     lines = text.splitlines()
@@ -178,8 +184,8 @@ def import_path(
     if not path.exists():
         raise ImportSourceError(f"{path}: no such file or folder")
     if path.is_dir():
-        records = list(_markdown_records(path))
-    elif path.suffix in (".jsonl", ".ndjson", ".json"):
+        records = list(_folder_records(path))
+    elif path.suffix in JSONL_SUFFIXES:
         records = list(_jsonl_records(path))
     else:
         raise ImportSourceError(f"{path}: expected a .jsonl file or a folder of .md files")

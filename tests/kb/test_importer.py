@@ -285,3 +285,25 @@ def test_the_demo_knowledge_base_links_its_pairs(store: ArticleStore) -> None:
     assert all(article_id == f"{topic}-zh" for article_id, topic in linked.items())
     unpaired = store.get("installment-payment-zh")  # Chinese only: its own topic
     assert unpaired is not None and unpaired.topic_id == "installment-payment-zh"
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_line(
+    tmp_path: Path, store: ArticleStore
+) -> None:
+    source = tmp_path / "kb.jsonl"
+    source.write_text("\ufeff" + json.dumps(GOOD) + "\n", encoding="utf-8")
+    assert import_path(source, store).counts() == {"created": 1}
+    folder = tmp_path / "md"
+    folder.mkdir()
+    (folder / "a.md").write_text("\ufeff---\ntitle: T\nlanguage: en\n---\nBody.", "utf-8")
+    assert import_path(folder, store).counts() == {"created": 1}
+
+
+def test_jsonl_files_of_one_folder_name_their_file_in_each_location(
+    tmp_path: Path, store: ArticleStore
+) -> None:
+    write_lines(tmp_path / "a.jsonl", {**GOOD, "id": "one"}, "{not json")
+    write_lines(tmp_path / "b.jsonl", "{not json", {**GOOD, "id": "two"})
+    report = import_path(tmp_path, store)
+    assert [e.location for e in report.rejected] == ["a.jsonl line 2", "b.jsonl line 1"]
+    assert {a.id for a in store.articles()} == {"one", "two"}

@@ -9,14 +9,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from bot.analytics.outcomes import ArticleOutcomes, OutcomeReport
 from bot.api.schemas.kb import MatchedPassagePublic
 from bot.settings import Settings
 from db.base import MAX_ROW_ID
 from db.text import Storable
-from kb.importer import ImportReport
+from kb.importer import JSONL_SUFFIXES, ImportReport
 from kb.markdown import render_markdown
 from kb.schemas import (
     MAX_BODY_CHARS,
@@ -142,21 +142,36 @@ class ImportRequest(BaseModel):
     format: Literal["jsonl", "markdown"]
     files: list[ImportFile] = Field(min_length=1, max_length=500)
 
-    def write_source(self, folder: Path) -> Path:
-        """The files as the importer reads them: one JSONL file, or a folder of .md files."""
-        if self.format == "jsonl":
-            # One file keeps its name, which a refusal's "file:line" then tells.
-            name = Path(self.files[0].name).name if len(self.files) == 1 else ""
-            source = folder / (name if name.endswith((".jsonl", ".ndjson")) else "import.jsonl")
-            source.write_text("\n".join(f.content.rstrip("\n") for f in self.files), "utf-8")
-            return source
-        source = folder / "articles"
-        source.mkdir()
+    @model_validator(mode="after")
+    def _distinct_names(self) -> ImportRequest:
+        # Two files of one name would overwrite each other: the first would be lost unsaid.
+        names = self._names()
+        twice = sorted({name for name in names if names.count(name) > 1})
+        if twice:
+            raise ValueError(f"files with the same name: {', '.join(twice)} (rename one)")
+        return self
+
+    def _names(self) -> list[str]:
+        """Each file's name as it is written for the importer (no folders)."""
+        suffixes = JSONL_SUFFIXES if self.format == "jsonl" else (".md",)
+        names = []
         for index, file in enumerate(self.files):
-            name = Path(file.name).name or f"article-{index}.md"
-            (source / (name if name.endswith(".md") else f"{name}.md")).write_text(
-                file.content, "utf-8"
-            )
+            name = Path(file.name).name or f"file-{index}"
+            names.append(name if name.endswith(suffixes) else name + suffixes[0])
+        return names
+
+    def write_source(self, folder: Path) -> Path:
+        """The files as the importer reads them: one JSONL file, or a folder of files (each
+        JSONL line's location then names its file)."""
+        if self.format == "jsonl" and len(self.files) == 1:
+            # One file keeps its name, which a refusal's "file:line" then tells.
+            source = folder / self._names()[0]
+            source.write_text(self.files[0].content, "utf-8")
+            return source
+        source = folder / "import"
+        source.mkdir()
+        for name, file in zip(self._names(), self.files, strict=True):
+            (source / name).write_text(file.content, "utf-8")
         return source
 
 

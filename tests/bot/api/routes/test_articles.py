@@ -393,6 +393,33 @@ def test_import_reports_each_rejected_line_and_export_gives_everything(
     assert bad.status_code == 422
 
 
+def test_an_import_of_two_files_of_one_name_is_refused_not_half_lost(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    markdown = "---\ntitle: Same name\nlanguage: en\n---\nBody."
+    files = [{"name": "faq.md", "content": markdown}, {"name": "sub/faq.md", "content": markdown}]
+    refused = app_client.post(
+        "/api/v1/articles/import", json={"format": "markdown", "files": files}, headers=editor
+    )
+    assert refused.status_code == 422
+    assert "faq.md" in refused.text
+
+
+def test_an_import_of_several_jsonl_files_names_the_file_of_each_rejected_line(
+    app_client: TestClient, editor: dict[str, str]
+) -> None:
+    good = '{"id": "from-%s", "title": "T", "body": "Body.", "language": "en"}'
+    files = [
+        {"name": "a.jsonl", "content": good % "a" + "\n{not json"},
+        {"name": "b.jsonl", "content": "{not json\n" + good % "b"},
+    ]
+    report = app_client.post(
+        "/api/v1/articles/import", json={"format": "jsonl", "files": files}, headers=editor
+    ).json()
+    assert report["created"] == 2
+    assert [r["location"] for r in report["rejected"]] == ["a.jsonl line 2", "b.jsonl line 1"]
+
+
 def test_an_article_too_often_unhelpful_is_flagged_for_review(
     app_client: TestClient, editor: dict[str, str], database: Path
 ) -> None:
