@@ -98,7 +98,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await app.state.kefu.stop()
 
-    app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan)
+    # No /docs or /redoc: FastAPI serves their pages from a CDN, and the service loads nothing
+    # from outside; the OpenAPI document stays at /openapi.json (docs/api.md).
+    app = FastAPI(
+        title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
     app.include_router(article_pages.router)

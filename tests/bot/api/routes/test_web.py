@@ -52,3 +52,10 @@ def test_another_site_may_open_a_conversation(client: TestClient) -> None:
 @pytest.mark.parametrize("path", ["/", "/widget/widget.js", "/api/v1/health", "/nothing-here"])
 def test_every_response_forbids_content_sniffing(client: TestClient, path: str) -> None:
     assert client.get(path).headers["x-content-type-options"] == "nosniff"
+
+
+def test_no_page_loads_from_a_cdn_and_the_api_document_stays(client: TestClient) -> None:
+    # FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from a CDN.
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+    assert client.get("/openapi.json").json()["info"]["title"] == "Kefu"
