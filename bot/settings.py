@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
     # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
     widget_origins: list[str] = ["*"]
+    # Origins besides the service's own (scheme, Host header) whose pages may make the consoles'
+    # state-changing requests, e.g. the public https://… origin behind a proxy that rewrites Host.
+    trusted_origins: list[str] = []
     # Words that send a conversation to a person whatever the bot could answer (any language).
     always_human_topics: list[str] = [
         "chargeback",

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bot.api.csrf import CsrfProtection
 from bot.api.routes import (
     article_pages,
     articles,
@@ -100,14 +101,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # No /docs or /redoc: FastAPI serves their pages from a CDN, and the service loads nothing
     # from outside; the OpenAPI document stays at /openapi.json (docs/api.md).
-    app = FastAPI(
-        title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None
-    )
+    app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)
     app.mount("/widget", StaticFiles(directory=STATIC_DIR), name="widget")
+    # Cross-site requests with the staff cookie (bot/api/csrf.py); added first, so inside CORS.
+    app.add_middleware(CsrfProtection, settings=settings)
     # The widget runs on the company's pages, another origin; it authenticates with bearer
     # tokens, never cookies, so allowing those origins exposes no one's session.
     app.add_middleware(

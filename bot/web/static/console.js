@@ -9,7 +9,8 @@
  *                 login, logout; the user badge and the Log out button at the end of the header.
  *                 user() is who is logged in (null when nobody is). fail(error) is where failed
  *                 calls end up (401: log in again); refuse(message) hides the page for the wrong role.
- *   the API       api(method, path, body): JSON under /api/v1 with the session cookie; it rejects
+ *   the API       api(method, path, body): JSON under /api/v1 with the session cookie (and, but for
+ *                 GET, the X-CSRF-Token header from the kefu_csrf cookie); it rejects
  *                 with an Error whose status is the HTTP status and whose message is the server's
  *                 `detail` (validation errors as "field: msg" lines). showError() / clearError().
  *   the socket    liveSocket(path, { onFrame, onDown, onRefused }): a WebSocket under /api/v1 that
@@ -96,8 +97,16 @@
 
   const apiError = (status, message) => Object.assign(new Error(message), { status });
 
+  // The session cookie is HttpOnly; its CSRF token (bot/api/csrf.py) is the one cookie a script may read.
+  function csrfToken() {
+    const prefix = "kefu_csrf=";
+    const cookie = document.cookie.split("; ").find((c) => c.startsWith(prefix));
+    return cookie ? decodeURIComponent(cookie.slice(prefix.length)) : "";
+  }
+
   async function api(method, path, body) {
     const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (!["GET", "HEAD"].includes(method)) options.headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
       options.body = JSON.stringify(body);

@@ -17,6 +17,7 @@ from kb.store import ArticleStore
 from tests.conftest import DEMO_KB
 
 SERVICE_TOKEN = "test-service-token"
+CONSOLE_ORIGIN = "http://testserver"  # the TestClient's own origin, where the consoles are served
 
 
 @pytest.fixture(scope="session")
@@ -50,3 +51,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture
 def service_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+
+def console_headers(client: TestClient) -> dict[str, str]:
+    """What a console sends with a state-changing request: its origin and the CSRF token that
+    the login left in the client's cookie jar."""
+    return {"Origin": CONSOLE_ORIGIN, "X-CSRF-Token": client.cookies.get("kefu_csrf", "")}

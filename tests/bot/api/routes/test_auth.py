@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.bot.api.conftest import console_headers
 from tests.bot.api.routes.test_handoffs import PASSWORD, staff  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ def test_login_sets_an_http_only_strict_cookie_and_me_answers(
     cookie = response.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie
     assert client.get("/api/v1/auth/me").json()["email"] == staff["agent"]
-    assert client.post("/api/v1/auth/logout").status_code == 204
+    assert client.post("/api/v1/auth/logout", headers=console_headers(client)).status_code == 204
     assert client.get("/api/v1/auth/me").status_code == 401
 
 

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from bot.auth.store import UserStore
 from db.engine import create_engine_for, session_factory
+from tests.bot.api.conftest import CONSOLE_ORIGIN
 from tests.bot.api.routes.conftest import FakeRasa, open_conversation
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ def agent_online(desk: TestClient, email: str) -> Iterator[tuple[Any, dict[str, 
     headers = login(desk, email)
     token = headers["Authorization"].removeprefix("Bearer ")
     with desk.websocket_connect(
-        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}"}
+        "/api/v1/agent/ws", headers={"Cookie": f"kefu_session={token}", "Origin": CONSOLE_ORIGIN}
     ) as console:
         assert console.receive_json() == {"type": "ready"}
         yield console, headers
