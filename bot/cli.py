@@ -6,7 +6,6 @@ import contextlib
 import json
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -205,11 +204,13 @@ def stack_up(
     actions_port: Annotated[int, typer.Option(min=1, max=65535)] = 5055,
     model: Annotated[Path, typer.Option(help="Trained Rasa model")] = Path("models/kefu.tar.gz"),
 ) -> None:
-    """Start Rasa, the action server and the service; wait until all are healthy; Ctrl-C
-    stops them all."""
+    """Start Rasa, the action server and the service; wait until all are healthy; keep them
+    up (one that dies starts again, alone, after a backoff; one that keeps dying stops them all,
+    exit code 1); Ctrl-C stops them all."""
+    import logging
     import signal
 
-    from bot.stack import Stack, StackConfig, StackError, StackPorts
+    from bot.stack import Stack, StackConfig, StackError, StackPorts, Supervisor
 
     settings = get_settings()
     config = StackConfig(
@@ -223,6 +224,12 @@ def stack_up(
     )
     # SIGTERM (from a process manager or `kill`) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # The supervisor's lines among the processes' output; its logger alone, as httpx's request
+    # lines would show Rasa's token.
+    supervisor_output = logging.StreamHandler(sys.stdout)
+    supervisor_output.setFormatter(logging.Formatter("   stack | %(levelname)s %(message)s"))
+    logging.getLogger("bot.stack").addHandler(supervisor_output)
+    logging.getLogger("bot.stack").setLevel(logging.INFO)
     try:
         with Stack(config) as stack:
             url = config.service_url
@@ -231,15 +238,12 @@ def stack_up(
             typer.echo(f"  Agent console:                    {url}/agent")
             typer.echo(f"  Editor console:                   {url}/editor")
             typer.echo(f"  Health:                           {url}/api/v1/health")
-            typer.echo(f"  API documentation:                {url}/docs")
+            typer.echo(f"  OpenAPI document:                 {url}/openapi.json")
             typer.echo(f"  Rasa (loopback only):             {config.rasa_url}")
             typer.echo(f"  Action server (loopback only):    {config.actions_url}")
             typer.echo(f"  Logs:                             {stack.log_dir}")
             typer.echo("Ctrl-C stops everything.\n")
-            while True:
-                time.sleep(1)
-                for name, code in stack.exited():
-                    raise StackError(f"{name} exited with {code}:\n{stack.log_tail(name)}")
+            Supervisor(stack).run()
     except KeyboardInterrupt:
         typer.echo("\nstopped")
     except StackError as error:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -36,6 +39,9 @@ class Settings(BaseSettings):
     encoder: str = AUTO  # or a name of retrieval.encoders.ENCODER_NAMES
     secret_key: str = _DEFAULT_SECRET
     service_token: str = "dev-service-token"
+    # Rasa's HTTP API (`rasa run --auth-token`: trackers, /status, /model); unset, derived from
+    # the service token, so one secret configures a deployment (and this one does not reveal it).
+    rasa_token: str = ""
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     # Every this many seconds, messages the bot still owes an answer (a crash, Rasa down) are
@@ -70,6 +76,19 @@ class Settings(BaseSettings):
     @property
     def cookie_secure(self) -> bool:
         return self.secure_cookies or self.environment == "production"
+
+    @model_validator(mode="after")
+    def _derive_rasa_token(self) -> Settings:
+        if not self.rasa_token:
+            key, purpose = self.service_token.encode(), b"kefu: rasa http api"
+            digest = hmac.new(key, purpose, hashlib.sha256).digest()
+            self.rasa_token = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        elif self.environment == "production" and not strong_secret(self.rasa_token):
+            raise ValueError(
+                f"KEFU_RASA_TOKEN is too weak for production: use at least {MIN_SECRET_CHARS} "
+                "random characters, or leave it unset to derive it from KEFU_SERVICE_TOKEN"
+            )
+        return self
 
     @model_validator(mode="after")
     def _refuse_weak_secrets(self) -> Settings:

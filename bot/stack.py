@@ -1,11 +1,19 @@
 """The whole system on one machine: the Rasa server, the action server and the service.
 
 Used by ``kefu stack up`` (``make run``), the end-to-end tests and the chat benchmark, so all
-three start the processes the same way. Rasa and the action server listen on loopback only.
+three start the processes the same way. Rasa and the action server listen on loopback only, and
+answer only Kefu's own processes: Rasa's HTTP API wants its auth token (``?token=``), the action
+server the service token (``Authorization: Bearer``, which Rasa sends as the endpoints.yml
+written here asks). Both tokens are fresh for every run and travel in the environment, never in
+a process's arguments.
+
+``kefu stack up`` keeps the stack up with a Supervisor: a process that dies is started again,
+alone, after a backoff; one that keeps dying stops the stack.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import signal
@@ -14,7 +22,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +34,16 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 10.0
+
+log = logging.getLogger(__name__)
+
+# `rasa run --auth-token <token>` would show the token to anyone running `ps`: Rasa's own entry
+# point runs instead, the token appended to its arguments inside the process, taken out of the
+# environment it was handed in.
+RASA_WITH_TOKEN_FROM_ENV = (
+    "import os, sys; from rasa.__main__ import main; sys.argv[0] = 'rasa'; "
+    "sys.argv += ['--auth-token', os.environ.pop('KEFU_RASA_TOKEN')]; sys.exit(main())"
+)
 
 
 def seed_demo_database(database_url: str) -> None:
@@ -97,25 +116,45 @@ def demo_stack_config(var_dir: Path, **settings: Any) -> StackConfig:
 
 
 @dataclass
-class _Process:
+class StackProcess:
+    """One process of the stack, how to start it and how to tell it is ready."""
+
     name: str
     argv: list[str]
     env: dict[str, str]
     health_url: str
     healthy: Callable[[httpx.Response], bool]
+    health_params: dict[str, str] = field(default_factory=dict)  # a token, kept out of the URL
     popen: subprocess.Popen[bytes] | None = None
+    held_down: bool = False  # stopped on purpose (Stack.restart): not a crash
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with {code}"
 
 
 class Stack:
-    """Start with ``with Stack(config) as stack:``; leaving the block stops every process."""
+    """Start with ``with Stack(config) as stack:``; leaving the block stops every process.
 
-    def __init__(self, config: StackConfig) -> None:
+    ``processes`` replaces Rasa, the action server and the service (the supervisor's tests)."""
+
+    def __init__(
+        self, config: StackConfig, processes: Sequence[StackProcess] | None = None
+    ) -> None:
         self.config = config
         self.log_dir = config.var_dir / "logs"
-        # Only Kefu's own processes hold it: a fresh one per run is never a default secret.
+        # Only Kefu's own processes hold them: fresh ones per run are never default secrets.
         self.service_token = secrets.token_urlsafe(32)
-        self._processes: list[_Process] = []
+        self.rasa_token = secrets.token_urlsafe(32)
+        self._given = list(processes) if processes is not None else None
+        self._processes: list[StackProcess] = []
         self._pumps: list[threading.Thread] = []
+        # Held while a process is started or stopped, so the supervisor never starts one again
+        # while stop() or restart() is taking it down.
+        self._lock = threading.Lock()
+        self._stopping = False
 
     def __enter__(self) -> Stack:
         try:
@@ -134,7 +173,8 @@ class Stack:
     ) -> None:
         self.stop()
 
-    def _processes_to_start(self) -> list[_Process]:
+    def kefu_processes(self) -> list[StackProcess]:
+        """Rasa, the action server and the service, as this stack starts them."""
         config = self.config
         if not config.model.exists():
             raise StackError(f"{config.model}: no trained Rasa model (run `make rasa-train`)")
@@ -152,16 +192,19 @@ class Stack:
             "KEFU_RASA_URL": config.rasa_url,
             "KEFU_ACTION_SERVER_URL": config.actions_url,
             "KEFU_SERVICE_TOKEN": self.service_token,
+            "KEFU_RASA_TOKEN": self.rasa_token,
             **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
             **config.service_env,
         }
         return [
-            _Process(
+            StackProcess(
                 "rasa",
                 [
-                    str(rasa_bin / "rasa"),
+                    str(rasa_bin / "python"),
+                    "-c",
+                    RASA_WITH_TOKEN_FROM_ENV,
                     "run",
-                    "--enable-api",  # /status, for the health checks; loopback only
+                    "--enable-api",  # /status and the trackers, behind the token; loopback only
                     "--interface",
                     "127.0.0.1",
                     "--port",
@@ -173,32 +216,33 @@ class Stack:
                     "--credentials",
                     str(ROOT / "credentials.yml"),
                 ],
-                rasa_env,
+                # The service token goes into endpoints.yml's header for the action server.
+                rasa_env
+                | {"KEFU_RASA_TOKEN": self.rasa_token, "KEFU_SERVICE_TOKEN": self.service_token},
                 f"{config.rasa_url}/status",
                 lambda r: r.status_code == 200,
+                {"token": self.rasa_token},
             ),
-            _Process(
+            StackProcess(
                 "actions",
                 [
                     str(rasa_bin / "python"),
                     "-m",
-                    "rasa_sdk",
-                    "--actions",
-                    "actions",
+                    "actions.server",
+                    "--interface",
+                    "127.0.0.1",
                     "--port",
                     str(config.ports.actions),
                 ],
-                # `rasa run actions` has no interface option; rasa_sdk reads SANIC_HOST.
                 rasa_env
                 | {
-                    "SANIC_HOST": "127.0.0.1",
                     "KEFU_SERVICE_URL": config.service_url,
                     "KEFU_SERVICE_TOKEN": self.service_token,
                 },
                 f"{config.actions_url}/health",
                 lambda r: r.status_code == 200,
             ),
-            _Process(
+            StackProcess(
                 "service",
                 [
                     sys.executable,
@@ -217,9 +261,13 @@ class Stack:
         ]
 
     def _write_endpoints(self) -> Path:
-        """endpoints.yml with this stack's action server port and tracker database."""
+        """endpoints.yml with this stack's action server port and tracker database (the action
+        server's token stays a ``${KEFU_SERVICE_TOKEN}`` that Rasa expands)."""
         endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
         endpoints["action_endpoint"]["url"] = f"{self.config.actions_url}/webhook"
+        # The action server answers only with the service token; Rasa expands ${…} from its
+        # environment, so the token itself is never written to disk.
+        endpoints["action_endpoint"]["headers"] = {"Authorization": "Bearer ${KEFU_SERVICE_TOKEN}"}
         if endpoints.get("tracker_store", {}).get("dialect") == "sqlite":
             endpoints["tracker_store"]["db"] = str(self.config.var_dir / "rasa_tracker.db")
         path = self.config.var_dir / "endpoints.yml"
@@ -229,11 +277,17 @@ class Stack:
     def start(self) -> None:
         self.config.var_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self._processes = self._processes_to_start()
+        self._stopping = False
+        self._processes = self._given if self._given is not None else self.kefu_processes()
         for process in self._processes:
             self._spawn(process)
 
-    def _spawn(self, process: _Process) -> None:
+    @property
+    def running(self) -> bool:
+        """Started and not being stopped."""
+        return bool(self._processes) and not self._stopping
+
+    def _spawn(self, process: StackProcess) -> None:
         # A session of its own: Ctrl-C reaches only this supervisor, which then stops
         # every process in order instead of each dying half-way through a request.
         process.popen = subprocess.Popen(
@@ -249,16 +303,44 @@ class Stack:
             target=self._pump, args=(process.name, process.popen.stdout), daemon=True
         )
         pump.start()
-        self._pumps.append(pump)
+        self._pumps = [p for p in self._pumps if p.is_alive()] + [pump]
+
+    def _process(self, name: str) -> StackProcess:
+        return next(p for p in self._processes if p.name == name)
+
+    def pid(self, name: str) -> int:
+        """The process id of the process ``name`` (its latest start)."""
+        popen = self._process(name).popen
+        assert popen is not None
+        return popen.pid
+
+    def respawn(self, name: str) -> bool:
+        """Start a process that exited on its own again (the supervisor); nothing while the
+        stack stops, or if it runs or is held down. Whether it started."""
+        process = self._process(name)
+        with self._lock:
+            if self._stopping or process.held_down:
+                return False
+            if process.popen is not None and process.popen.poll() is None:
+                return False
+            self._spawn(process)
+            return True
 
     def restart(self, name: str, down_s: float = 0.0, timeout_s: float = 120.0) -> None:
         """Stop one process, stay down ``down_s`` seconds, start it again and wait until it is
-        healthy (the end-to-end tests use it to drop every connection of the service)."""
-        process = next(p for p in self._processes if p.name == name)
+        healthy (the end-to-end tests use it to drop every connection of the service). The
+        supervisor leaves it alone meanwhile: this is no crash."""
+        process = self._process(name)
         assert process.popen is not None
-        self._terminate([process.popen])
+        with self._lock:
+            process.held_down = True
+            self._terminate([process.popen])
         time.sleep(down_s)
-        self._spawn(process)
+        with self._lock:
+            process.held_down = False
+            if self._stopping:
+                return
+            self._spawn(process)
         self.wait_until_healthy(timeout_s, [process])
 
     @staticmethod
@@ -287,11 +369,14 @@ class Stack:
                     sys.stdout.flush()
 
     def exited(self) -> list[tuple[str, int]]:
-        """The processes that stopped on their own, with their exit codes."""
+        """The processes that stopped on their own, with their exit codes (none while the
+        stack stops, nor one that restart() holds down)."""
+        if self._stopping:
+            return []
         return [
             (p.name, p.popen.returncode)
             for p in self._processes
-            if p.popen is not None and p.popen.poll() is not None
+            if p.popen is not None and not p.held_down and p.popen.poll() is not None
         ]
 
     def log_tail(self, name: str, lines: int = 30) -> str:
@@ -301,7 +386,7 @@ class Stack:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 
     def wait_until_healthy(
-        self, timeout_s: float = 240.0, processes: list[_Process] | None = None
+        self, timeout_s: float = 240.0, processes: list[StackProcess] | None = None
     ) -> None:
         """Poll each process's health URL (all of them by default); a process that exits fails
         at once, with its log."""
@@ -317,7 +402,8 @@ class Stack:
                             + self.log_tail(process.name)
                         )
                     try:
-                        if process.healthy(client.get(process.health_url)):
+                        answer = client.get(process.health_url, params=process.health_params)
+                        if process.healthy(answer):
                             waiting.remove(process)
                     except (httpx.HTTPError, ValueError):
                         pass
@@ -329,8 +415,96 @@ class Stack:
 
     def stop(self) -> None:
         """SIGTERM to every process (the service first, so no request reaches a stopped Rasa),
-        then SIGKILL for any still running after the grace period."""
-        self._terminate([p.popen for p in reversed(self._processes) if p.popen is not None])
+        then SIGKILL for any still running after the grace period. The supervisor starts none
+        of them again."""
+        with self._lock:
+            self._stopping = True
+            popens = [p.popen for p in reversed(self._processes) if p.popen is not None]
+        self._terminate(popens)
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes, self._pumps = [], []
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """How the supervisor answers a process that exits on its own: it alone starts again after
+    ``first_backoff_s``, doubled for every crash of it still inside ``window_s``, at most
+    ``max_backoff_s``; its ``max_crashes``-th crash inside the window stops the stack."""
+
+    first_backoff_s: float = 1.0
+    max_backoff_s: float = 30.0
+    max_crashes: int = 5
+    # Longer than five of Rasa's starts (it loads the model for tens of seconds), so a Rasa that
+    # dies after every start is given up too instead of being started for ever.
+    window_s: float = 300.0
+
+    def backoff_s(self, crashes: int) -> float:
+        """The wait before a start again after the ``crashes``-th crash in the window."""
+        return float(min(self.max_backoff_s, self.first_backoff_s * 2 ** (crashes - 1)))
+
+
+class Supervisor:
+    """Keeps a started stack up (``kefu stack up``): ``run()`` returns once the stack stops and
+    raises StackError when a process crashes too often, after logging its last lines."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        policy: RestartPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stack = stack
+        self.policy = policy or RestartPolicy()
+        self._clock = clock
+        self._crashes: dict[str, deque[float]] = {}  # when each process crashed, in the window
+        self._start_at: dict[str, float] = {}  # crashed processes waiting out their backoff
+
+    def run(self, poll_s: float = 0.5) -> None:
+        while self.stack.running:
+            self.check()
+            time.sleep(poll_s)
+
+    def check(self) -> None:
+        """One look at every process: count the new crashes, start again those whose backoff
+        is over."""
+        now = self._clock()
+        for name, code in self.stack.exited():
+            if name not in self._start_at:
+                self._start_at[name] = now + self._backoff_after_crash(name, code, now)
+        for name, start_at in list(self._start_at.items()):
+            if now >= start_at:
+                del self._start_at[name]
+                if self.stack.respawn(name):
+                    log.info("%s started again", name)
+
+    def _backoff_after_crash(self, name: str, code: int, now: float) -> float:
+        crashes = self._crashes.setdefault(name, deque())
+        crashes.append(now)
+        while crashes[0] <= now - self.policy.window_s:
+            crashes.popleft()
+        count, window_s = len(crashes), self.policy.window_s
+        if count >= self.policy.max_crashes:
+            log.error(
+                "%s %s: %d crashes within %.0f s, giving up; the stack stops. Its last lines:\n%s",
+                name,
+                describe_exit(code),
+                count,
+                window_s,
+                self.stack.log_tail(name),
+            )
+            log_file = self.stack.log_dir / f"{name}.log"
+            raise StackError(
+                f"{name} crashed {count} times within {window_s:.0f} s; see {log_file}"
+            )
+        backoff = self.policy.backoff_s(count)
+        log.warning(
+            "%s %s (crash %d of %d within %.0f s); starting it again in %g s",
+            name,
+            describe_exit(code),
+            count,
+            self.policy.max_crashes,
+            window_s,
+            backoff,
+        )
+        return backoff

@@ -1,4 +1,8 @@
-"""The bridge to the Rasa server's REST channel."""
+"""The bridge to the Rasa server: its REST channel, and its HTTP API for the trackers.
+
+Rasa's HTTP API takes its ``--auth-token`` as the ``token`` query parameter (Rasa 3.6 reads no
+header for it); the REST channel's webhook is a channel and takes none, so it is not sent there.
+"""
 
 from __future__ import annotations
 
@@ -46,9 +50,10 @@ def with_language(text: str, language: str) -> str:
 class RasaClient:
     """One pooled HTTP client per process: a new connection per message costs a round trip."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0) -> None:
+    def __init__(self, base_url: str, timeout_s: float = 10.0, token: str | None = None) -> None:
         self.base_url = base_url
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        self._auth = {"token": token} if token else {}
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -73,7 +78,9 @@ class RasaClient:
             metadata[MESSAGE_ID_KEY] = message_id
         if metadata:
             message["metadata"] = metadata
-        return parse_replies(await self._call("POST", "/webhooks/rest/webhook", json=message))
+        return parse_replies(
+            await self._call("POST", "/webhooks/rest/webhook", json=message, api=False)
+        )
 
     async def replies_given(self, conversation_id: str, message_id: int) -> list[BotReply] | None:
         """What Rasa answered to the service's message ``message_id`` (sent with send), from
@@ -94,9 +101,11 @@ class RasaClient:
             json={"event": "rewind"},
         )
 
-    async def _call(self, method: str, path: str, json: Any = None) -> Any:
+    async def _call(self, method: str, path: str, json: Any = None, api: bool = True) -> Any:
         try:
-            answer = await self._http.request(method, path, json=json)
+            answer = await self._http.request(
+                method, path, json=json, params=self._auth if api else None
+            )
         except httpx.HTTPError as error:
             raise RasaUnavailableError(repr(error)) from error
         if answer.status_code != 200:

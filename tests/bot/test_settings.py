@@ -38,3 +38,19 @@ def test_production_accepts_strong_secrets_and_marks_the_cookie_secure() -> None
     settings = Settings(environment="production", secret_key=strong, service_token=strong[::-1])
     assert settings.cookie_secure
     assert not Settings(environment="development").cookie_secure
+
+
+def test_rasas_token_unset_is_derived_from_the_service_token_without_revealing_it() -> None:
+    token = Settings(service_token="service-token-one").rasa_token
+    assert token == Settings(service_token="service-token-one").rasa_token  # every process agrees
+    assert token != Settings(service_token="service-token-two").rasa_token
+    assert "service-token-one" not in token and len(token) >= 32
+    assert Settings(rasa_token="given-token").rasa_token == "given-token"
+
+
+def test_production_refuses_a_weak_rasa_token() -> None:
+    strong = "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"
+    with pytest.raises(ValidationError, match="KEFU_RASA_TOKEN is too weak"):
+        Settings(
+            environment="production", secret_key=strong, service_token=strong[::-1], rasa_token="x"
+        )

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -22,21 +23,32 @@ from bot.conversations.rasa_client import (
 
 
 class FakeRasa(BaseHTTPRequestHandler):
-    """Answers every POST with ``status`` and ``body``; records the path and the JSON sent."""
+    """Answers every request with ``status`` and ``body``; records the path (with its query)
+    and the JSON sent. Like ``rasa run --auth-token``, its HTTP API (all but the REST channel)
+    answers 401 without ``?token=<token>``."""
 
     status: ClassVar[int] = 200
     body: ClassVar[Any] = []
     received: ClassVar[list[tuple[str, Any]]] = []
+    token: ClassVar[str] = "rasa-api-token"
 
     def do_POST(self) -> None:
-        sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        length = int(self.headers.get("Content-Length") or 0)
+        sent = json.loads(self.rfile.read(length)) if length else None
         FakeRasa.received.append((self.path, sent))
+        url = urlsplit(self.path)
+        authorized = parse_qs(url.query).get("token") == [FakeRasa.token]
+        status = FakeRasa.status
+        if not url.path.startswith("/webhooks/") and not authorized:
+            status = 401
         data = json.dumps(FakeRasa.body).encode()
-        self.send_response(FakeRasa.status)
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    do_GET = do_POST
 
     def log_message(self, *args: object) -> None:
         pass
@@ -242,3 +254,47 @@ def test_a_turn_taken_without_a_word_is_empty_and_the_last_take_counts() -> None
     assert replies_in_turn([user(2), {"event": "rewind"}, user(2), bot("Hi")], 2) == [
         BotReply(text="Hi")
     ]
+
+
+# -- Rasa's auth token -----------------------------------------------------------------------
+
+
+def tracker_calls(base_url: str, token: str | None) -> list[BotReply] | None:
+    async def scenario() -> list[BotReply] | None:
+        client = RasaClient(base_url, token=token)
+        try:
+            await client.forget_last_message("conv 1")
+            return await client.replies_given("conv 1", 2)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(scenario())
+
+
+def test_the_tracker_calls_carry_rasas_auth_token(rasa_url: str) -> None:
+    FakeRasa.body = {"events": [user(2), bot("Hi")]}
+
+    assert tracker_calls(rasa_url, "rasa-api-token") == [BotReply(text="Hi")]
+    assert FakeRasa.received == [
+        ("/conversations/conv%201/tracker/events?token=rasa-api-token", {"event": "rewind"}),
+        ("/conversations/conv%201/tracker?token=rasa-api-token", None),
+    ]
+
+
+def test_without_the_token_rasas_api_refuses_the_tracker(rasa_url: str) -> None:
+    with pytest.raises(RasaUnavailableError, match="HTTP 401"):
+        tracker_calls(rasa_url, None)
+
+
+def test_the_rest_channel_is_not_given_the_token(rasa_url: str) -> None:
+    async def scenario() -> list[BotReply]:
+        client = RasaClient(rasa_url, token="rasa-api-token")
+        try:
+            return await client.send("conv-1", "hello")
+        finally:
+            await client.aclose()
+
+    answers({"text": "hi"})
+    assert asyncio.run(scenario()) == [BotReply(text="hi")]
+    [(path, _)] = FakeRasa.received
+    assert path == "/webhooks/rest/webhook"

@@ -1,6 +1,8 @@
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -12,8 +14,16 @@ pytestmark = pytest.mark.slow
 
 
 class _Healthy(BaseHTTPRequestHandler):
+    """Rasa's /status (behind its auth token, as with `rasa run --auth-token`) and the action
+    server's /health."""
+
+    rasa_token: ClassVar[str] = ""
+
     def do_GET(self) -> None:
-        code = 200 if self.path in ("/status", "/health") else 404
+        url = urlsplit(self.path)
+        code = 200 if url.path in ("/status", "/health") else 404
+        if url.path == "/status" and parse_qs(url.query).get("token") != [self.rasa_token]:
+            code = 401
         self.send_response(code)
         self.end_headers()
         self.wfile.write(b"{}")
@@ -36,6 +46,7 @@ def test_health_reports_every_component(settings: Settings, dependency_url: str)
     settings = settings.model_copy(
         update={"rasa_url": dependency_url, "action_server_url": dependency_url}
     )
+    _Healthy.rasa_token = settings.rasa_token
     with TestClient(create_app(settings)) as client:
         response = client.get("/api/v1/health")
     assert response.status_code == 200
@@ -43,7 +54,21 @@ def test_health_reports_every_component(settings: Settings, dependency_url: str)
     assert body["status"] == "ok"
     assert body["database"]["status"] == "ok"
     assert body["index"]["detail"].startswith("54 articles")
+    # The probe brought Rasa's token; the answer, which anyone may read, does not show it.
     assert body["rasa"] == {"status": "ok", "detail": f"{dependency_url}/status"}
+    assert body["action_server"]["status"] == "ok"
+    assert settings.rasa_token not in response.text
+
+
+def test_rasa_refusing_the_token_degrades(settings: Settings, dependency_url: str) -> None:
+    settings = settings.model_copy(
+        update={"rasa_url": dependency_url, "action_server_url": dependency_url}
+    )
+    _Healthy.rasa_token = "another-token"
+    with TestClient(create_app(settings)) as client:
+        body = client.get("/api/v1/health").json()
+    assert body["status"] == "degraded"
+    assert body["rasa"] == {"status": "down", "detail": f"{dependency_url}/status: HTTP 401"}
     assert body["action_server"]["status"] == "ok"
 
 

@@ -1,0 +1,71 @@
+"""The action server: rasa_sdk's app over these actions, answering only the caller that brings
+the service token (Rasa sends it from endpoints.yml), on loopback.
+
+``KEFU_SERVICE_TOKEN=… .venv-rasa/bin/python -m actions.server --port 5055`` (bot/stack.py
+starts it so). The token comes from the environment, never an argument ``ps`` would show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import sys
+from typing import Any
+
+from rasa_sdk import utils
+from rasa_sdk.endpoint import create_app
+from rasa_sdk.plugin import plugin_manager
+from sanic import response
+
+log = logging.getLogger(__name__)
+
+# The stack's and the service's health checks; every other route runs or lists the actions.
+OPEN_PATHS = frozenset({"/health"})
+
+
+def carries_token(authorization: str | None, token: str) -> bool:
+    """``Authorization: Bearer <token>``, compared in constant time."""
+    scheme, _, credentials = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and secrets.compare_digest(
+        credentials.strip().encode(), token.encode()
+    )
+
+
+def create_action_server(token: str, actions_package: str = "actions") -> Any:
+    """rasa_sdk's Sanic app (no CORS: no browser calls it) refusing, with 401, any request but
+    the health check that does not carry ``token``."""
+    if not token:
+        raise ValueError("the action server needs the service token")
+    app = create_app(actions_package, cors_origins=None)
+
+    @app.on_request
+    async def require_service_token(request: Any) -> Any:
+        if request.path in OPEN_PATHS or carries_token(request.headers.get("Authorization"), token):
+            return None
+        return response.json({"error": "missing or wrong service token"}, status=401)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Kefu's action server (rasa_sdk)")
+    parser.add_argument("--interface", default="127.0.0.1", help="only loopback by default")
+    parser.add_argument("--port", type=int, default=5055)
+    args = parser.parse_args(argv)
+    # The action server is its own process; this is where it reads its settings (see
+    # actions/clients/kefu_service.py for the rest).
+    token = os.environ.get("KEFU_SERVICE_TOKEN", "")
+    if not token:
+        sys.exit("KEFU_SERVICE_TOKEN is not set: the action server answers only with it")
+    utils.configure_colored_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    utils.update_sanic_log_level()
+    app = create_action_server(token)
+    plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    log.info("action server on http://%s:%d (service token required)", args.interface, args.port)
+    app.run(args.interface, args.port, workers=utils.number_of_sanic_workers(), access_log=False)
+
+
+if __name__ == "__main__":
+    main()
