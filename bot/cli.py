@@ -135,7 +135,17 @@ def serve(
 
     from bot.api.main import create_app
 
-    uvicorn.run(create_app(get_settings()), host=host, port=port)
+    settings = get_settings()
+    # X-Forwarded-For/-Proto are believed from the configured proxies only; uvicorn's default
+    # (127.0.0.1, or $FORWARDED_ALLOW_IPS) would let a local client pick the address it is
+    # throttled by (bot/auth/throttle.py).
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
 
 
 @users_app.command("create")

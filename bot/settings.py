@@ -5,11 +5,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.encoders import AUTO
@@ -50,6 +51,19 @@ class Settings(BaseSettings):
     dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
     # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
     widget_origins: list[str] = ["*"]
+    # Request bodies (bot/api/limits.py): the import, the article routes and the actions' API,
+    # everything else; refused with 413 before they are read.
+    max_import_body_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    max_article_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    # Reverse proxies (IP addresses or networks) whose X-Forwarded-For and X-Forwarded-Proto
+    # are believed; none by default, so a client cannot choose the address it is throttled by.
+    trusted_proxies: list[str] = []
+    # Login throttling (bot/auth/throttle.py): after failures, waits of 1, 2, 4 … s, up to the
+    # first cap; for an account tried from an address failing itself, up to the second.
+    login_delay_cap_s: float = Field(default=36.0, ge=1, le=3600)
+    login_failing_delay_cap_s: float = Field(default=15 * 60.0, ge=1, le=3600)
+    login_free_failures_per_address: int = Field(default=10, ge=1)
     # Origins besides the service's own (scheme, Host header) whose pages may make the consoles'
     # state-changing requests, e.g. the public https://… origin behind a proxy that rewrites Host.
     trusted_origins: list[str] = []
@@ -72,6 +86,19 @@ class Settings(BaseSettings):
     review_min_offered: int = 5
     # The login cookie is Secure (HTTPS only) when this is true, and always in production.
     secure_cookies: bool = False
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_addresses(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"KEFU_TRUSTED_PROXIES: {entry!r} is not an IP address or network; trusting "
+                    "anything else (such as *) would let any client choose its address"
+                ) from None
+        return value
 
     @property
     def cookie_secure(self) -> bool:

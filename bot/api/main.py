@@ -16,6 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.api.csrf import CsrfProtection
+from bot.api.limits import BodyLimit
 from bot.api.routes import (
     article_pages,
     articles,
@@ -107,6 +108,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(article_pages.router)
     app.include_router(web.router)
     app.mount("/widget", StaticFiles(directory=STATIC_DIR), name="widget")
+    # Body sizes (bot/api/limits.py): inside every middleware, none of which reads a body, so a
+    # 413 carries the CORS headers the widget needs to read it; before any route reads one.
+    app.add_middleware(BodyLimit, settings=settings)
     # Cross-site requests with the staff cookie (bot/api/csrf.py); added first, so inside CORS.
     app.add_middleware(CsrfProtection, settings=settings)
     # The widget runs on the company's pages, another origin; it authenticates with bearer

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.auth.throttle import LoginThrottle
+from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
@@ -91,7 +91,13 @@ class ServiceState:
             opened.source,
             gateway,
             desk,
-            LoginThrottle(),
+            LoginThrottle(
+                ThrottlePolicy(
+                    settings.login_delay_cap_s,
+                    settings.login_failing_delay_cap_s,
+                    settings.login_free_failures_per_address,
+                )
+            ),
             calibrator,
         )
 

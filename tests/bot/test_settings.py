@@ -54,3 +54,9 @@ def test_production_refuses_a_weak_rasa_token() -> None:
         Settings(
             environment="production", secret_key=strong, service_token=strong[::-1], rasa_token="x"
         )
+
+
+def test_trusted_proxies_are_addresses_or_networks_never_everyone() -> None:
+    assert Settings(trusted_proxies=["10.0.0.5", "10.1.0.0/16", "::1"]).trusted_proxies
+    with pytest.raises(ValidationError, match="not an IP address or network"):
+        Settings(trusted_proxies=["*"])

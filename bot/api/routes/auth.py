@@ -16,25 +16,22 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep, state: StateDep
 ) -> UserPublic:
-    """The same answer for an unknown email and a wrong password; too many failures → 429."""
-    throttle = state.login_throttle
-    keys = (
-        f"email:{body.email.lower()}",
-        f"address:{request.client.host if request.client else ''}",
-    )
-    wait = throttle.retry_after(*keys)
-    if wait > 0:
+    """The same answer for an unknown email and a wrong password; throttled → 429
+    (bot/auth/throttle.py: by account and by address, growing delays, no lockout)."""
+    # The peer's address, or the client's as a trusted proxy told uvicorn (KEFU_TRUSTED_PROXIES).
+    address = request.client.host if request.client else ""
+    attempt = state.login_throttle.admit(body.email, address)
+    if attempt.retry_after_s:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
-            f"too many failed logins; try again in {int(wait) + 1} s",
-            headers={"Retry-After": str(int(wait) + 1)},
+            f"too many failed logins; try again in {attempt.retry_after_s} s",
+            headers={"Retry-After": str(attempt.retry_after_s)},
         )
     store = UserStore(session)
     user = store.authenticate(body.email, body.password)
-    if user is None:
-        throttle.failed(*keys)
+    if user is None:  # the attempt stays counted as a failure
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "wrong email or password")
-    throttle.succeeded(*keys)
+    state.login_throttle.succeeded(attempt)
     response.set_cookie(
         SESSION_COOKIE,
         store.open_session(user),

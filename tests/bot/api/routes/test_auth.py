@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
+from bot import cli
+from bot.auth.throttle import LoginThrottle
+from bot.settings import Settings
 from tests.bot.api.conftest import console_headers
 from tests.bot.api.routes.test_handoffs import PASSWORD, staff  # noqa: F401  (fixture)
 
@@ -45,3 +51,69 @@ def test_too_many_failures_are_throttled(client: TestClient, staff: dict[str, st
     )
     assert blocked.status_code == 429
     assert int(blocked.headers["retry-after"]) > 0
+
+
+class FakeClock:
+    now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_refusal_says_when_to_retry_and_the_wait_passes(
+    client: TestClient,
+    staff: dict[str, str],  # noqa: F811
+) -> None:
+    clock = FakeClock()
+    state = client.app.state.kefu  # type: ignore[attr-defined]
+    policy = state.login_throttle.policy  # from the settings
+    assert (policy.delay_cap_s, policy.free_failures_per_address) == (36, 10)
+    state.login_throttle = LoginThrottle(policy, clock)
+    wrong = {"email": staff["admin"], "password": "bad"}
+    right = {"email": staff["admin"], "password": PASSWORD}
+    for expected_wait in (1, 2, 4):
+        assert client.post("/api/v1/auth/login", json=wrong).status_code == 401
+        refused = client.post("/api/v1/auth/login", json=right)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == str(expected_wait)
+        assert refused.json()["detail"] == f"too many failed logins; try again in {expected_wait} s"
+        clock.now += expected_wait
+    assert client.post("/api/v1/auth/login", json=right).status_code == 200
+
+
+def served(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> TestClient:
+    """The app exactly as `kefu serve` hands it to uvicorn (proxy headers included), reached
+    from loopback, as by a local reverse proxy or anyone on the machine."""
+    captured: dict[str, Any] = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(options, app=app))
+    monkeypatch.setattr(cli, "get_settings", lambda: settings)
+    cli.serve(host="127.0.0.1", port=8000)
+    config = uvicorn.Config(log_config=None, **captured)
+    config.load()
+    return TestClient(config.loaded_app, client=("127.0.0.1", 40000))
+
+
+def spray_with_forged_addresses(client: TestClient) -> list[int]:
+    return [
+        client.post(
+            "/api/v1/auth/login",
+            json={"email": f"staff{i}@shop.test", "password": "guess"},
+            headers={"X-Forwarded-For": f"203.0.113.{i}"},
+        ).status_code
+        for i in range(12)
+    ]
+
+
+def test_a_forged_forwarded_for_does_not_escape_the_address_limit(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with served(settings, monkeypatch) as client:
+        assert spray_with_forged_addresses(client) == [401] * 10 + [429] * 2
+
+
+def test_a_configured_proxy_is_believed(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    behind_proxy = settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    with served(behind_proxy, monkeypatch) as client:
+        assert spray_with_forged_addresses(client) == [401] * 12  # 12 clients, one failure each
