@@ -145,6 +145,9 @@ def serve(
         port=port,
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=settings.trusted_proxies,
+        # A WebSocket frame is a chat message: bounded like a request body (uvicorn's default
+        # is 16 MiB, read into memory whole).
+        ws_max_size=settings.max_body_bytes,
     )
 
 

@@ -82,7 +82,8 @@ class ServiceState:
         hub = ConversationHub()
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         desk = HandoffDesk(sessions, hub, signals)
-        gateway = ChatGateway(sessions, RasaClient(settings.rasa_url), hub, desk)
+        rasa = RasaClient(settings.rasa_url, token=settings.rasa_token)
+        gateway = ChatGateway(sessions, rasa, hub, desk)
         return cls(
             settings,
             engine,

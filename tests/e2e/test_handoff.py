@@ -34,7 +34,10 @@ class Agent:
     def socket(self, path: str) -> ClientConnection:
         ws = connect(
             self.base_url.replace("http://", "ws://") + path,
-            additional_headers={"Cookie": f"kefu_session={self.token}"},
+            additional_headers={
+                "Cookie": f"kefu_session={self.token}",
+                "Origin": self.base_url,  # as a browser sends it; the service refuses others
+            },
             open_timeout=10,
         )
         assert json.loads(ws.recv(timeout=10))["type"] == "ready"
