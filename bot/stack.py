@@ -39,10 +39,11 @@ log = logging.getLogger(__name__)
 
 # `rasa run --auth-token <token>` would show the token to anyone running `ps`: Rasa's own entry
 # point runs instead, the token appended to its arguments inside the process, taken out of the
-# environment it was handed in.
+# environment it was handed in. One argument `--auth-token=<token>`: a token may begin with "-"
+# (URL-safe base64 does, one time in 64), which argparse would take for an option.
 RASA_WITH_TOKEN_FROM_ENV = (
     "import os, sys; from rasa.__main__ import main; sys.argv[0] = 'rasa'; "
-    "sys.argv += ['--auth-token', os.environ.pop('KEFU_RASA_TOKEN')]; sys.exit(main())"
+    "sys.argv += ['--auth-token=' + os.environ.pop('KEFU_RASA_TOKEN')]; sys.exit(main())"
 )
 
 

@@ -292,18 +292,24 @@ def test_rasa_reads_the_action_servers_token_from_its_environment(kefu_stack: St
 
 
 def test_rasa_gets_its_auth_token_from_the_environment(tmp_path: Path) -> None:
-    # A stand-in for Rasa's entry point that shows what the real one would be given.
+    # A stand-in for Rasa's entry point that parses its arguments as the real one does.
     (tmp_path / "rasa").mkdir()
     (tmp_path / "rasa" / "__init__.py").write_text("")
     (tmp_path / "rasa" / "__main__.py").write_text(
-        "import json, os, sys\n"
+        "import argparse, json, os, sys\n"
         "def main():\n"
-        "    print(json.dumps([sys.argv, os.environ.get('KEFU_RASA_TOKEN')]))\n"
+        "    parser = argparse.ArgumentParser()\n"
+        "    parser.add_argument('command')\n"
+        "    parser.add_argument('--enable-api', action='store_true')\n"
+        "    parser.add_argument('-t', '--auth-token', type=str)\n"
+        "    args = parser.parse_args(sys.argv[1:])\n"
+        "    print(json.dumps([sys.argv[0], args.auth_token, os.environ.get('KEFU_RASA_TOKEN')]))\n"
         "    return 0\n"
     )
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), KEFU_RASA_TOKEN="t0ken")
+    token = "-t0ken"  # URL-safe base64 begins with "-" one time in 64: not an option
+    env = dict(os.environ, PYTHONPATH=str(tmp_path), KEFU_RASA_TOKEN=token)
     argv = [sys.executable, "-c", RASA_WITH_TOKEN_FROM_ENV, "run", "--enable-api"]
     finished = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-    given, left_in_environment = json.loads(finished.stdout)
-    assert given == ["rasa", "run", "--enable-api", "--auth-token", "t0ken"]
+    program, given, left_in_environment = json.loads(finished.stdout)
+    assert (program, given) == ("rasa", token)
     assert left_in_environment is None
