@@ -234,8 +234,10 @@ class HandoffStore:
 
     def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
         handoff = self._load(handoff_id)
-        if not may_see(handoff, agent) or handoff.status == "waiting":
+        if handoff.status == "waiting":
             raise HandoffForbiddenError("claim the handoff before adding notes")
+        if not may_act(handoff, agent):
+            raise HandoffForbiddenError(f"handoff {handoff_id} is held by another agent")
         note = HandoffNote(handoff_id=handoff_id, author_id=agent.id, text=text)
         self.session.add(note)
         self.session.flush()
@@ -244,7 +246,8 @@ class HandoffStore:
     def close(
         self, handoff_id: int, agent: StaffUser, status: str, now: datetime
     ) -> tuple[Message, HandoffSummaryPublic]:
-        """Resolve (the customer is asked for a rating) or return the conversation to the bot."""
+        """Resolve (the customer is asked for a rating) or return the conversation to the bot.
+        The handoff stays its holder's (an admin closing it does not take the rating)."""
         handoff = self._held(handoff_id, agent)
         handoff.status = status
         handoff.closed_at = now
@@ -256,7 +259,7 @@ class HandoffStore:
             say("rating_after_agent" if resolved else "returned_to_bot", handoff.language),
             {"kind": "csat_request" if resolved else "returned_to_bot"},
         )
-        return message, summary(handoff, agent.name, now)
+        return message, summary(handoff, self._name_of(handoff.agent_id), now)
 
     # -- the customer's rating ---------------------------------------------------------------
 
@@ -293,7 +296,7 @@ class HandoffStore:
         handoff = self._load(handoff_id)
         if handoff.status != "assigned":
             raise HandoffConflictError(f"handoff {handoff_id} is {handoff.status}, not assigned")
-        if handoff.agent_id != agent.id:
+        if not may_act(handoff, agent):
             raise HandoffForbiddenError(f"handoff {handoff_id} is held by another agent")
         return handoff
 
@@ -309,7 +312,13 @@ class HandoffStore:
 
 def may_see(handoff: Handoff, agent: StaffUser) -> bool:
     """Waiting handoffs are everyone's; once claimed, the holder's (and admins')."""
-    return handoff.status == "waiting" or handoff.agent_id == agent.id or agent.role == "admin"
+    return handoff.status == "waiting" or may_act(handoff, agent)
+
+
+def may_act(handoff: Handoff, agent: StaffUser) -> bool:
+    """Replies, notes, resolve and return: the holder's, and an admin's (a supervisor who steps
+    in; admin may do everything)."""
+    return handoff.agent_id == agent.id or agent.role == "admin"
 
 
 def summary(handoff: Handoff, agent_name: str | None, now: datetime) -> HandoffSummaryPublic:

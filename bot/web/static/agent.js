@@ -239,7 +239,9 @@
     } catch (_) { /* the next queue refresh reports anything lasting */ }
   }
 
-  const holds = (data) => data.status === "assigned" && Boolean(me()) && data.agent_id === me().id;
+  // The holder's controls; an admin may step in on anyone's handoff (the service's may_act).
+  const holds = (data) =>
+    data.status === "assigned" && Boolean(me()) && (data.agent_id === me().id || me().role === "admin");
 
   function renderDetail(data) {
     // Keep whatever the agent was typing when the same handoff is redrawn.

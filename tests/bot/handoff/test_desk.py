@@ -350,6 +350,35 @@ def test_only_the_holder_may_reply(
     assert transcript(sessions, cid) == before
 
 
+def test_an_admin_may_step_in_on_another_agents_handoff(
+    desk: HandoffDesk, hub: ConversationHub, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    cid, handoff_id = claimed(desk, sessions, staff)
+    with hub.subscribe(cid) as widget:
+        reply = asyncio.run(desk.reply(handoff_id, staff.ada, "A supervisor here, I can help."))
+        [pushed] = messages_in(drain(widget))
+    assert (reply.agent_name, pushed["id"]) == ("Ada", reply.id)
+    note = asyncio.run(desk.note(handoff_id, staff.ada, "refund approved"))
+    assert note.author == "Ada"
+    closed = asyncio.run(desk.resolve(handoff_id, staff.ada))
+    # The handoff stays Alice's: she is shown as its agent and the rating is credited to her.
+    assert (closed.status, closed.agent_name) == ("resolved", "Alice")
+    asyncio.run(desk.rate(cid, 5, None))
+    with sessions() as session:
+        rating = session.scalars(
+            select(ConversationRating).where(ConversationRating.conversation_id == cid)
+        ).one()
+    assert rating.agent_id == staff.alice.id
+
+
+def test_an_admin_may_give_back_another_agents_handoff(
+    desk: HandoffDesk, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    cid, handoff_id = claimed(desk, sessions, staff)
+    assert asyncio.run(desk.give_back(handoff_id, staff.ada)).status == "returned"
+    assert handled_by(sessions, cid) == "bot"
+
+
 def test_nobody_replies_to_a_waiting_handoff(
     desk: HandoffDesk, staff: Staff, sessions: sessionmaker[Session]
 ) -> None:
