@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
 from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ActiveLoop, EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
-from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
+from actions.clients.kefu_service import (
+    EmailRefusedError,
+    KefuServiceClient,
+    ServiceUnavailableError,
+)
+from contact.email import InvalidEmailError, customer_email
 from texts import language_or_fallback, say
 
 # Why the bot hands over, from the intent that led here (other actions may set the slot).
@@ -111,10 +115,9 @@ class ValidateContactForm(FormValidationAction):
         # The address may come inside a sentence ("it's a@b.com"): take the word with an @.
         candidate = next((w.strip(".,;:!?，。；：！？<>") for w in text.split() if "@" in w), text)
         try:
-            # The same check as the service's, so an address taken here is never dropped there.
-            address = validate_email(candidate, check_deliverability=False).normalized
-            return {"customer_email": address.lower()}
-        except EmailNotValidError:
+            # The service's own rule, so an address taken here is not refused there.
+            return {"customer_email": customer_email(candidate)}
+        except InvalidEmailError:
             pass
         attempts = float(tracker.get_slot("email_attempts") or 0) + 1
         if attempts > MAX_EMAIL_REASKS:
@@ -166,6 +169,10 @@ class ActionSaveContact(Action):
             saved = await self.client.open_handoff(
                 tracker.sender_id, "requested", language, intents_seen(tracker), email
             )
+        except EmailRefusedError:
+            # Never thank the customer for an address that was not kept: say so.
+            dispatcher.utter_message(text=say("email_refused", language, email=email))
+            return [SlotSet("customer_email", None)]
         except ServiceUnavailableError:
             saved = None
         key = "email_saved" if saved is not None else "contact_channels"

@@ -81,6 +81,13 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Thank you. We'll write to {email} as soon as someone is available.",
         "zh": "谢谢！人工客服会尽快通过 {email} 联系您。",
     },
+    "email_refused": {
+        "en": "Sorry, I couldn't keep {email} as your address. Your request stays in our "
+        "queue and an agent will reply here; you can also reach our team every day "
+        "9:00–21:00 (UTC+8) on 400-800-1234 or at support@kefu-demo.shop.",
+        "zh": "抱歉，无法保存邮箱 {email}。您的请求仍在排队，人工客服会在这里回复您；"
+        "您也可以在每天9:00–21:00（北京时间）拨打400-800-1234，或发邮件至support@kefu-demo.shop。",
+    },
     "contact_channels": {
         "en": "I'm sorry I couldn't solve this. Our team is available every day 9:00–21:00 "
         "(UTC+8) on 400-800-1234 or at support@kefu-demo.shop, and will take it from here.",

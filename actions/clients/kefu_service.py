@@ -15,6 +15,10 @@ class ServiceUnavailableError(Exception):
     """The service did not answer in time or answered with an error."""
 
 
+class EmailRefusedError(Exception):
+    """The service refused the customer's email address (422 on ``customer_email``)."""
+
+
 @dataclass(frozen=True)
 class KefuServiceClient:
     base_url: str
@@ -115,7 +119,20 @@ class KefuServiceClient:
         response = await self._request("POST", "/api/v1/internal/handoffs", json=body)
         if response.status_code == 404:
             return None
+        if response.status_code == 422 and customer_email and _refuses_email(response):
+            raise EmailRefusedError(response.text[:500])
         if response.status_code != 201:
             raise ServiceUnavailableError(f"handoff answered {response.status_code}")
         result: dict[str, Any] = response.json()
         return result
+
+
+def _refuses_email(response: httpx.Response) -> bool:
+    """Whether a 422 names the email (FastAPI lists each refused field's location)."""
+    try:
+        errors = response.json().get("detail")
+    except ValueError:
+        return False
+    return isinstance(errors, list) and any(
+        isinstance(e, dict) and "customer_email" in (e.get("loc") or []) for e in errors
+    )

@@ -6,13 +6,20 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from bot.conversations.schemas import MessagePublic
+from contact.email import MAX_LENGTH, customer_email
 from db.text import Storable
 
 Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
 QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
+# The contact form's own rule (contact.email), so an address the bot took is never refused here.
+CustomerEmail = Annotated[
+    str,
+    Field(max_length=MAX_LENGTH, json_schema_extra={"format": "email"}),
+    AfterValidator(customer_email),
+]
 AgentText = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), Storable
 ]
@@ -37,7 +44,7 @@ class HandoffCreate(BaseModel):
     customer_name: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=120), Storable] | None
     ) = None
-    customer_email: EmailStr | None = None
+    customer_email: CustomerEmail | None = None
 
 
 class HandoffOpenedPublic(BaseModel):

@@ -16,6 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from rasa_sdk import Tracker
 
+from contact.email import InvalidEmailError, customer_email
+
 TRACKERS = Path(__file__).resolve().parent.parent / "data" / "trackers"
 TOKEN = "action-test-token"
 
@@ -36,7 +38,8 @@ def load_tracker(name: str) -> Tracker:
 
 
 class FakeService:
-    """The service's internal API as the actions see it, over real HTTP on loopback."""
+    """The service's internal API as the actions see it, over real HTTP on loopback; it checks
+    a customer's email with the service's rule (contact.email)."""
 
     def __init__(self) -> None:
         self.search_result: dict[str, Any] = {
@@ -50,6 +53,8 @@ class FakeService:
         self.feedback: list[dict[str, Any]] = []
         self.handoffs: list[dict[str, Any]] = []
         self.agents_online = 1
+        # Addresses refused although the shared rule takes them (a service that checks more).
+        self.refused_emails: set[str] = set()
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -83,6 +88,15 @@ class FakeService:
         body = await request.json()
         if body["conversation_id"] == "unknown":
             return web.json_response({"detail": "conversation 'unknown' not found"}, status=404)
+        email = body.get("customer_email")
+        if email is not None:
+            try:
+                refused = customer_email(email) != email or email in self.refused_emails
+            except InvalidEmailError:
+                refused = True
+            if refused:  # as FastAPI answers a field its schema refuses
+                error = {"type": "value_error", "loc": ["body", "customer_email"], "msg": "no"}
+                return web.json_response({"detail": [error]}, status=422)
         self.handoffs.append(body)
         opened = {"handoff_id": 1, "status": "waiting", "agents_online": self.agents_online}
         return web.json_response(opened | {"created": len(self.handoffs) == 1}, status=201)

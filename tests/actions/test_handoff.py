@@ -99,6 +99,43 @@ def test_the_email_is_taken_from_a_sentence_and_checked() -> None:
     )
 
 
+def test_the_form_takes_only_what_the_service_keeps(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    """An address at the length limit until lower case (İ → i̇): email-validator alone took it
+    and the service then refused it; the form asks again instead."""
+    validate = ValidateContactForm().validate_customer_email
+    dispatcher = CollectingDispatcher()
+    tracker = load_tracker("contact_form_email")
+    address = "x" * 63 + "İ@" + "d" * 62 + "." + ".".join(["d" * 60] * 2) + ".com"
+    assert validate(address, dispatcher, tracker, {}) == {
+        "customer_email": None,
+        "email_attempts": 1.0,
+    }
+    assert dispatcher.messages[-1]["text"].startswith("That doesn't look like an email")
+    # Special-use domains cannot receive mail, on both sides.
+    assert validate("ann@shop.test", dispatcher, tracker, {})["customer_email"] is None
+    taken = validate("Wang@München.DE", dispatcher, tracker, {})["customer_email"]
+    assert taken == "wang@münchen.de"
+    tracker.slots["customer_email"] = taken
+    [message], _ = run_action(with_service, ActionSaveContact, tracker)
+    assert service.handoffs[0]["customer_email"] == taken
+    assert taken in message["text"]
+
+
+def test_an_address_the_service_still_refuses_is_told_to_the_customer(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    service.refused_emails = {"ann@example.com"}
+    tracker = load_tracker("contact_form_email")
+    tracker.slots["customer_email"] = "ann@example.com"
+    [message], events = run_action(with_service, ActionSaveContact, tracker)
+    assert message["text"].startswith("Sorry, I couldn't keep ann@example.com as your address.")
+    assert "400-800-1234" in message["text"]
+    assert events == [SlotSet("customer_email", None)]
+    assert service.handoffs == []
+
+
 def test_after_two_invalid_addresses_the_form_lets_go() -> None:
     validate = ValidateContactForm().validate_customer_email
     dispatcher = CollectingDispatcher()

@@ -15,6 +15,7 @@ from bot.auth.store import UserStore
 from db.engine import create_engine_for, session_factory
 from tests.bot.api.conftest import CONSOLE_ORIGIN
 from tests.bot.api.routes.conftest import FakeRasa, open_conversation
+from tests.contact.test_email import AT_THE_LIMIT_UNTIL_LOWER_CASE
 
 pytestmark = pytest.mark.slow
 PASSWORD = "correct-horse-battery"
@@ -206,12 +207,13 @@ def test_a_handoff_is_opened_once_per_conversation(
     cid, _, handoff_id = escalate(desk, service_headers)
     again = desk.post(
         "/api/v1/internal/handoffs",
-        json={"conversation_id": cid, "reason": "frustration", "customer_email": "c@d.com"},
+        json={"conversation_id": cid, "reason": "frustration", "customer_email": "Chen@D.com"},
         headers=service_headers,
     )
     assert (again.json()["handoff_id"], again.json()["created"]) == (handoff_id, False)
     detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=login(desk, staff["agent"]))
-    assert detail.json()["customer_email"] == "c@d.com"
+    # Kept as the contact form keeps it (contact.email): in lower case.
+    assert detail.json()["customer_email"] == "chen@d.com"
 
 
 @pytest.mark.parametrize(
@@ -219,6 +221,12 @@ def test_a_handoff_is_opened_once_per_conversation(
     [
         ({"reason": "bored"}, "reason"),
         ({"reason": "requested", "customer_email": "not-an-email"}, "customer_email"),
+        # The contact form's rule: no display name, and the length limit after lower case.
+        ({"reason": "requested", "customer_email": "Ann <ann@example.com>"}, "customer_email"),
+        (
+            {"reason": "requested", "customer_email": AT_THE_LIMIT_UNTIL_LOWER_CASE},
+            "customer_email",
+        ),
         ({"reason": "requested", "language": "fr"}, "language"),
     ],
 )
