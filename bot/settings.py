@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     # Every this many seconds, messages the bot still owes an answer (a crash, Rasa down) are
     # sent again; 0 turns it off.
     redeliver_every_s: float = 5.0
-    dependency_timeout_s: float = 1.0  # health probes of Rasa and the action server
+    # Health probes of Rasa and the action server (bot/api/probes.py): a probe waits this long,
+    # its result serves every health check for this long, and a dependency that was up is down
+    # after this many probes in a row without an answer (a busy Rasa is slow, not down).
+    health_probe_timeout_s: float = Field(default=5.0, gt=0)
+    health_probe_cache_s: float = Field(default=5.0, ge=0)
+    health_slow_probes_to_down: int = Field(default=3, ge=1)
     # Pages allowed to embed the widget (CORS); "*" for any, as a public chat widget is.
     widget_origins: list[str] = ["*"]
     # Request bodies (bot/api/limits.py): the import, the article routes and the actions' API,

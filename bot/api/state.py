@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.api.probes import DependencyProbe, ProbePolicy
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
@@ -58,6 +59,9 @@ class ServiceState:
     desk: HandoffDesk
     login_throttle: LoginThrottle
     calibrator: BackgroundCalibrator
+    # The health endpoint's probes of Rasa and the action server.
+    rasa_probe: DependencyProbe
+    action_server_probe: DependencyProbe
     # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
     redelivery: asyncio.Task[None] | None = None
 
@@ -82,8 +86,15 @@ class ServiceState:
         hub = ConversationHub()
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         desk = HandoffDesk(sessions, hub, signals)
-        rasa = RasaClient(settings.rasa_url, token=settings.rasa_token)
+        rasa = RasaClient(
+            settings.rasa_url, token=settings.rasa_token, actions_url=settings.action_server_url
+        )
         gateway = ChatGateway(sessions, rasa, hub, desk)
+        probing = ProbePolicy(
+            settings.health_probe_timeout_s,
+            settings.health_probe_cache_s,
+            settings.health_slow_probes_to_down,
+        )
         return cls(
             settings,
             engine,
@@ -100,6 +111,11 @@ class ServiceState:
                 )
             ),
             calibrator,
+            # Rasa's /status needs its auth token: a 401 means Rasa and the service disagree.
+            DependencyProbe(
+                f"{settings.rasa_url}/status", probing, params={"token": settings.rasa_token}
+            ),
+            DependencyProbe(f"{settings.action_server_url}/health", probing),
         )
 
     def start_redelivery(self) -> None:

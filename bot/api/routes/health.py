@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
 
-import httpx
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
@@ -14,27 +13,14 @@ from bot.api.schemas.health import ComponentHealth, HealthPublic
 router = APIRouter(prefix="/health", tags=["health"])
 
 
-async def probe(
-    client: httpx.AsyncClient, url: str, params: Mapping[str, str] | None = None
-) -> ComponentHealth:
-    """A dependency is up when its own health URL answers 200 within the timeout. ``params``
-    (a token) go with the request but never into the detail, which anyone may read."""
-    try:
-        answer = await client.get(url, params=params)
-    except httpx.HTTPError as error:
-        return ComponentHealth(status="down", detail=f"{url}: {type(error).__name__}")
-    if answer.status_code != 200:
-        return ComponentHealth(status="down", detail=f"{url}: HTTP {answer.status_code}")
-    return ComponentHealth(status="ok", detail=url)
-
-
 @router.get(
     "",
     response_model=HealthPublic,
     responses={503: {"model": HealthPublic, "description": "The database is down"}},
 )
 async def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
-    """503 when the database is down; Rasa or the action server down only degrades."""
+    """503 when the database is down; Rasa or the action server down only degrades (slow is
+    not down: docs/operations.md#health)."""
     try:
         session.execute(text("SELECT 1"))
         database = ComponentHealth(status="ok")
@@ -46,11 +32,10 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         detail=f"{len(retriever.article_versions)} articles, {retriever.passage_count} passages, "
         f"encoder {retriever.encoder.name}",
     )
-    settings = state.settings
-    async with httpx.AsyncClient(timeout=settings.dependency_timeout_s) as client:
-        # Rasa's /status needs its auth token: a 401 means Rasa and the service disagree on it.
-        rasa = await probe(client, f"{settings.rasa_url}/status", {"token": settings.rasa_token})
-        actions = await probe(client, f"{settings.action_server_url}/health")
+    # Probed together, each at most once per health_probe_cache_s (bot/api/probes.py).
+    rasa, actions = await asyncio.gather(
+        state.rasa_probe.health(), state.action_server_probe.health()
+    )
     if database.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     everything_up = all(c.status == "ok" for c in (database, rasa, actions))

@@ -1,6 +1,7 @@
 import threading
+import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
 from urllib.parse import parse_qs, urlsplit
 
@@ -15,12 +16,17 @@ pytestmark = pytest.mark.slow
 
 class _Healthy(BaseHTTPRequestHandler):
     """Rasa's /status (behind its auth token, as with `rasa run --auth-token`) and the action
-    server's /health."""
+    server's /health; Rasa answers after ``rasa_delay_s``."""
 
     rasa_token: ClassVar[str] = ""
+    rasa_delay_s: ClassVar[float] = 0.0
+    probes: ClassVar[int] = 0  # of Rasa's /status
 
     def do_GET(self) -> None:
         url = urlsplit(self.path)
+        if url.path == "/status":
+            _Healthy.probes += 1
+            time.sleep(self.rasa_delay_s)
         code = 200 if url.path in ("/status", "/health") else 404
         if url.path == "/status" and parse_qs(url.query).get("token") != [self.rasa_token]:
             code = 401
@@ -35,7 +41,8 @@ class _Healthy(BaseHTTPRequestHandler):
 @pytest.fixture
 def dependency_url() -> Iterator[str]:
     """A real HTTP server on loopback answering like a healthy Rasa / action server."""
-    server = HTTPServer(("127.0.0.1", 0), _Healthy)
+    _Healthy.rasa_delay_s, _Healthy.probes = 0.0, 0
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Healthy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
@@ -84,3 +91,18 @@ def test_rasa_and_action_server_down_degrade_but_do_not_fail(settings: Settings)
     assert body["status"] == "degraded"
     assert body["rasa"]["status"] == "down"
     assert body["action_server"]["detail"].startswith("http://127.0.0.1:9/health: ConnectError")
+
+
+def test_a_busy_rasa_is_not_down(settings: Settings, dependency_url: str) -> None:
+    """Rasa answering its probe in 1.2 s under load is busy, not down (it used to be 'degraded'
+    after 1 s); and health checks in quick succession probe it once."""
+    settings = settings.model_copy(
+        update={"rasa_url": dependency_url, "action_server_url": dependency_url}
+    )
+    _Healthy.rasa_token, _Healthy.rasa_delay_s = settings.rasa_token, 1.2
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/api/v1/health").json()
+        again = [client.get("/api/v1/health").json()["status"] for _ in range(5)]
+    assert (first["status"], first["rasa"]["status"]) == ("ok", "ok")
+    assert again == ["ok"] * 5
+    assert _Healthy.probes == 1
