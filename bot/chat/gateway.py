@@ -53,12 +53,16 @@ def _store_replies(
 
 
 def _store_answer(
-    session: Session, conversation_id: str, reply_to: int, replies: list[BotReply]
+    session: Session,
+    conversation_id: str,
+    reply_to: int,
+    replies: list[BotReply],
+    counted: bool = True,
 ) -> list[Message]:
     """The bot's answer, and the message no longer owed one (an empty answer counts as an
-    attempt: Rasa took the message but an action failed)."""
+    attempt, if ``counted``: Rasa took the message but an action failed on it)."""
     store = ConversationStore(session)
-    store.settle(reply_to, answered=bool(replies))
+    store.settle(reply_to, answered=bool(replies), counted=counted)
     return _store_replies(session, conversation_id, reply_to, "bot", replies)
 
 
@@ -200,8 +204,10 @@ class ChatGateway:
         # A button's payload has no words of the customer's: Rasa is told the language.
         text = (message.payload or {}).get("button_payload") or message.text
         bot_replies = await self._ask_rasa(conversation_id, message.id, text, language, asked)
+        # Silence from a dead action server is not the message's fault: not an attempt.
+        counted = bool(bot_replies) or await self.rasa.actions_up()
         stored = await in_worker_thread(
-            self.sessions, _store_answer, conversation_id, message.id, bot_replies
+            self.sessions, _store_answer, conversation_id, message.id, bot_replies, counted
         )
         if not bot_replies:
             raise RasaUnavailableError("Rasa took the message and said nothing (an action failed)")

@@ -15,6 +15,7 @@ import httpx
 
 # The service's message id, in the metadata of the message sent to Rasa (and so in the tracker).
 MESSAGE_ID_KEY = "kefu_message_id"
+ACTIONS_PROBE_S = 2.0
 
 
 class RasaUnavailableError(Exception):
@@ -50,10 +51,17 @@ def with_language(text: str, language: str) -> str:
 class RasaClient:
     """One pooled HTTP client per process: a new connection per message costs a round trip."""
 
-    def __init__(self, base_url: str, timeout_s: float = 10.0, token: str | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        timeout_s: float = 10.0,
+        token: str | None = None,
+        actions_url: str | None = None,
+    ) -> None:
         self.base_url = base_url
         self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
         self._auth = {"token": token} if token else {}
+        self.actions_url = actions_url
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -100,6 +108,18 @@ class RasaClient:
             f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
             json={"event": "rewind"},
         )
+
+    async def actions_up(self) -> bool:
+        """Whether Rasa's action server answers its health check (True when its address is not
+        known): when Rasa takes a message and says nothing, this tells a dead action server,
+        which says nothing about the message, from an action that fails on it."""
+        if self.actions_url is None:
+            return True
+        try:
+            answer = await self._http.get(f"{self.actions_url}/health", timeout=ACTIONS_PROBE_S)
+        except httpx.HTTPError:
+            return False
+        return answer.status_code == 200
 
     async def _call(self, method: str, path: str, json: Any = None, api: bool = True) -> Any:
         try:

@@ -133,15 +133,16 @@ class ConversationStore:
             query = query.where(Message.created_at < stored_before)
         return list(self.session.scalars(query.order_by(Message.id)))
 
-    def settle(self, message_id: int, answered: bool) -> Message:
+    def settle(self, message_id: int, answered: bool, counted: bool = True) -> Message:
         """The bot answered the message (``answered``), or took it and said nothing: count the
-        attempt, and stop owing it after MAX_SILENT_ANSWERS of those."""
+        attempt (unless not ``counted``: the action server was down, which says nothing about
+        the message), and stop owing it after MAX_SILENT_ANSWERS of those."""
         message = self.session.get(Message, message_id)
         if message is None:
             raise KeyError(message_id)
         if answered:
             message.awaiting_bot = False
-        else:
+        elif counted:
             message.bot_attempts += 1
             message.awaiting_bot = message.bot_attempts < MAX_SILENT_ANSWERS
         self.session.commit()

@@ -37,6 +37,7 @@ class FakeRasa:
         self.replies: list[BotReply] = [BotReply(text="Hello! How can I help?")]
         self.down = False
         self.silent = False  # takes the message and says nothing (an action failed)
+        self.actions_down = False  # what actions_up says: the action server does not answer
         self.calls: list[tuple[str, str]] = []
         self.message_ids: list[int | None] = []
         self.languages: list[str | None] = []
@@ -64,6 +65,9 @@ class FakeRasa:
             raise RasaUnavailableError("HTTP 503")
         taken = [replies for mid, replies in self.tracker.get(sender, []) if mid == message_id]
         return taken[-1] if taken else None
+
+    async def actions_up(self) -> bool:
+        return not self.actions_down
 
     async def forget_last_message(self, sender: str) -> None:
         self.undone += 1
@@ -496,6 +500,21 @@ def test_a_message_rasa_never_answers_is_not_asked_for_ever(
         redeliver(gateway)
 
     assert len(rasa.calls) == MAX_SILENT_ANSWERS
+    assert owed(sessions, cid) == []
+
+
+def test_silence_while_the_action_server_is_down_is_not_held_against_the_message(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.silent = rasa.actions_down = True  # killed: Rasa takes every message, says nothing
+    cid = open_conversation(sessions)
+    say_to(gateway, cid, "how do I return this?")
+    for _ in range(2 * MAX_SILENT_ANSWERS):
+        redeliver(gateway)
+    assert owed(sessions, cid) == ["how do I return this?"]
+
+    rasa.silent = rasa.actions_down = False  # started again
+    assert redeliver(gateway) == 1
     assert owed(sessions, cid) == []
 
 

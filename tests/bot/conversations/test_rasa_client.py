@@ -25,7 +25,7 @@ from bot.conversations.rasa_client import (
 class FakeRasa(BaseHTTPRequestHandler):
     """Answers every request with ``status`` and ``body``; records the path (with its query)
     and the JSON sent. Like ``rasa run --auth-token``, its HTTP API (all but the REST channel)
-    answers 401 without ``?token=<token>``."""
+    answers 401 without ``?token=<token>``; ``/health`` is open, as the action server's is."""
 
     status: ClassVar[int] = 200
     body: ClassVar[Any] = []
@@ -39,7 +39,7 @@ class FakeRasa(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         authorized = parse_qs(url.query).get("token") == [FakeRasa.token]
         status = FakeRasa.status
-        if not url.path.startswith("/webhooks/") and not authorized:
+        if not url.path.startswith("/webhooks/") and url.path != "/health" and not authorized:
             status = 401
         data = json.dumps(FakeRasa.body).encode()
         self.send_response(status)
@@ -298,3 +298,29 @@ def test_the_rest_channel_is_not_given_the_token(rasa_url: str) -> None:
     assert asyncio.run(scenario()) == [BotReply(text="hi")]
     [(path, _)] = FakeRasa.received
     assert path == "/webhooks/rest/webhook"
+
+
+def actions_up(actions_url: str | None) -> bool:
+    async def scenario() -> bool:
+        client = RasaClient("http://127.0.0.1:9", actions_url=actions_url)
+        try:
+            return await client.actions_up()
+        finally:
+            await client.aclose()
+
+    return asyncio.run(scenario())
+
+
+def test_the_action_server_is_up_when_its_health_check_answers(rasa_url: str) -> None:
+    assert actions_up(rasa_url)
+    assert FakeRasa.received == [("/health", None)]
+    FakeRasa.status = 500
+    assert not actions_up(rasa_url)
+
+
+def test_an_action_server_that_refuses_connections_is_down() -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    assert not actions_up(f"http://127.0.0.1:{port}")
+    assert actions_up(None)  # not known: silence counts against the message
