@@ -15,7 +15,7 @@ import typer
 from tqdm import tqdm
 
 from bot.database import upgrade_database
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
 from db.engine import create_engine_for, session_factory
 from kb.importer import (
     ImportRefusedError,
@@ -215,7 +215,13 @@ def stack_up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
     rasa_port: Annotated[int, typer.Option(min=1, max=65535)] = 5005,
     actions_port: Annotated[int, typer.Option(min=1, max=65535)] = 5055,
-    model: Annotated[Path, typer.Option(help="Trained Rasa model")] = Path("models/kefu.tar.gz"),
+    model: Annotated[
+        Path | None, typer.Option(help="Trained Rasa model [default: models/kefu.tar.gz]")
+    ] = None,
+    var_dir: Annotated[
+        Path | None,
+        typer.Option(help="State folder: databases, index, logs [default: KEFU_VAR_DIR, var/]"),
+    ] = None,
 ) -> None:
     """Start Rasa, the action server and the service; wait until all are healthy; keep them
     up (one that dies starts again, alone, after a backoff; one that keeps dying stops them all,
@@ -223,17 +229,16 @@ def stack_up(
     import logging
     import signal
 
-    from bot.stack import Stack, StackConfig, StackError, StackPorts, Supervisor
+    from bot.stack import Stack, StackError, StackPorts, Supervisor, stack_config
 
+    # The project's var/ (or KEFU_VAR_DIR, or --var-dir), wherever the command runs from.
     settings = get_settings()
-    config = StackConfig(
-        var_dir=Path("var").resolve(),
-        model=model.resolve(),
-        ports=StackPorts(service=port, rasa=rasa_port, actions=actions_port),
-        database_url=settings.database_url,
-        secret_key=settings.secret_key,
-        service_env={"KEFU_INDEX_DIR": str(settings.index_dir.resolve())},
-        echo=True,
+    if var_dir is not None:
+        settings = Settings(var_dir=var_dir)
+    config = stack_config(
+        settings,
+        StackPorts(service=port, rasa=rasa_port, actions=actions_port),
+        model.resolve() if model is not None else None,
     )
     # SIGTERM (from a process manager or `kill`) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)

@@ -15,6 +15,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.encoders import AUTO
 
+# The project's folder (Kefu runs from its checkout): var/ is anchored here, not in the working
+# directory, so a command run from elsewhere finds the same databases and index.
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 _DEFAULT_SECRET = "change-me-in-production"
 # A production secret: at least this long, and not a short pattern repeated (OWASP ASVS 2:
 # 128 bits or more; token_urlsafe(32) gives 43 characters, about 256 bits).
@@ -34,9 +37,12 @@ class Settings(BaseSettings):
     )
 
     environment: Literal["development", "test", "production"] = "development"
-    database_url: str = Field(default="sqlite:///var/kefu.db", validation_alias="DATABASE_URL")
+    # The state folder: the SQLite database, the index, and the stack's logs and Rasa tracker.
+    var_dir: Path = PROJECT_ROOT / "var"
+    # Unset: a SQLite file and the index in var_dir (_anchor_in_var_dir).
+    database_url: str = Field(default="", validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
-    index_dir: Path = Path("var/index")
+    index_dir: Path = Path("index")
     encoder: str = AUTO  # or a name of retrieval.encoders.ENCODER_NAMES
     secret_key: str = _DEFAULT_SECRET
     service_token: str = "dev-service-token"
@@ -108,6 +114,15 @@ class Settings(BaseSettings):
     @property
     def cookie_secure(self) -> bool:
         return self.secure_cookies or self.environment == "production"
+
+    @model_validator(mode="after")
+    def _anchor_in_var_dir(self) -> Settings:
+        self.var_dir = self.var_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{self.var_dir / 'kefu.db'}"
+        if "index_dir" not in self.model_fields_set:
+            self.index_dir = self.var_dir / "index"
+        return self
 
     @model_validator(mode="after")
     def _derive_rasa_token(self) -> Settings:

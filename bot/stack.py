@@ -9,10 +9,14 @@ a process's arguments.
 
 ``kefu stack up`` keeps the stack up with a Supervisor: a process that dies is started again,
 alone, after a backoff; one that keeps dying stops the stack.
+
+A stack holds its ``var_dir`` (databases, Rasa's tracker, logs) with a lock file while it runs,
+so a second stack on the same folder is refused instead of sharing them.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import secrets
@@ -32,8 +36,11 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from bot.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
 STOP_GRACE_S = 10.0
+LOCK_FILE = "stack.lock"
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,42 @@ def free_port() -> int:
 
 
 class StackError(RuntimeError):
-    """A process of the stack exited or did not become healthy in time."""
+    """A process of the stack exited or did not become healthy in time, or its var_dir is
+    another running stack's."""
+
+
+class VarDirLock:
+    """An exclusive lock on ``var_dir/stack.lock`` (flock: the system drops it when the holder
+    dies, so a crash leaves no stale lock); the file names the holder's process id."""
+
+    def __init__(self, var_dir: Path) -> None:
+        self.path = var_dir / LOCK_FILE
+        self._file: IO[str] | None = None
+
+    def acquire(self) -> None:
+        if self._file is not None:
+            return
+        file = self.path.open("a+", encoding="utf-8")
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.seek(0)
+            holder = file.read().strip() or "unknown"
+            file.close()
+            raise StackError(
+                f"{self.path.parent} is in use by another kefu stack (process {holder}): two "
+                "stacks would share its databases, Rasa's tracker and logs. Stop that one, or "
+                "give this one a folder of its own (--var-dir or KEFU_VAR_DIR)."
+            ) from None
+        file.truncate(0)
+        file.write(f"{os.getpid()}\n")
+        file.flush()
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()  # closing drops the lock
+            self._file = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +147,20 @@ class StackConfig:
     @property
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.actions}"
+
+
+def stack_config(settings: Settings, ports: StackPorts, model: Path | None = None) -> StackConfig:
+    """``kefu stack up``'s stack: in the settings' var_dir (the project's var/ unless
+    KEFU_VAR_DIR or --var-dir says otherwise), with their database, index and secret key."""
+    return StackConfig(
+        var_dir=settings.var_dir,
+        model=model or ROOT / "models" / "kefu.tar.gz",
+        ports=ports,
+        database_url=settings.database_url,
+        secret_key=settings.secret_key,
+        service_env={"KEFU_INDEX_DIR": str(settings.index_dir.resolve())},
+        echo=True,
+    )
 
 
 def demo_stack_config(var_dir: Path, **settings: Any) -> StackConfig:
@@ -156,6 +212,7 @@ class Stack:
         # while stop() or restart() is taking it down.
         self._lock = threading.Lock()
         self._stopping = False
+        self._var_dir_lock = VarDirLock(config.var_dir)
 
     def __enter__(self) -> Stack:
         try:
@@ -188,6 +245,7 @@ class Stack:
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
         service_env = base | {
+            "KEFU_VAR_DIR": str(config.var_dir),
             "DATABASE_URL": config.database_url or f"sqlite:///{config.var_dir / 'kefu.db'}",
             "KEFU_INDEX_DIR": str(config.var_dir / "index"),
             "KEFU_RASA_URL": config.rasa_url,
@@ -277,6 +335,7 @@ class Stack:
 
     def start(self) -> None:
         self.config.var_dir.mkdir(parents=True, exist_ok=True)
+        self._var_dir_lock.acquire()  # before anything in var_dir is written
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopping = False
         self._processes = self._given if self._given is not None else self.kefu_processes()
@@ -425,6 +484,7 @@ class Stack:
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes, self._pumps = [], []
+        self._var_dir_lock.release()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
 
 
 def test_environment_variables_configure_the_service(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -60,3 +62,32 @@ def test_trusted_proxies_are_addresses_or_networks_never_everyone() -> None:
     assert Settings(trusted_proxies=["10.0.0.5", "10.1.0.0/16", "::1"]).trusted_proxies
     with pytest.raises(ValidationError, match="not an IP address or network"):
         Settings(trusted_proxies=["*"])
+
+
+def _without_state_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KEFU_VAR_DIR", "DATABASE_URL", "KEFU_INDEX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_var_is_the_projects_whatever_the_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_state_settings(monkeypatch)
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    assert settings.var_dir == PROJECT_ROOT / "var"
+    assert settings.database_url == f"sqlite:///{PROJECT_ROOT / 'var' / 'kefu.db'}"
+    assert settings.index_dir == PROJECT_ROOT / "var" / "index"
+
+
+def test_kefu_var_dir_moves_the_database_and_the_index(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _without_state_settings(monkeypatch)
+    monkeypatch.setenv("KEFU_VAR_DIR", str(tmp_path / "state"))
+    settings = Settings()
+    assert settings.database_url == f"sqlite:///{tmp_path / 'state' / 'kefu.db'}"
+    assert settings.index_dir == tmp_path / "state" / "index"
+    # Set on their own, they stay as given.
+    monkeypatch.setenv("KEFU_INDEX_DIR", "/srv/index")
+    assert Settings().index_dir == Path("/srv/index")

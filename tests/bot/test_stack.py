@@ -18,15 +18,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.settings import Settings
 from bot.stack import (
     RASA_WITH_TOKEN_FROM_ENV,
+    ROOT,
     RestartPolicy,
     Stack,
     StackConfig,
     StackError,
+    StackPorts,
     StackProcess,
     Supervisor,
     free_port,
+    stack_config,
 )
 
 # Counts its starts in a file, then answers 200 to every GET until it is killed. Given a third
@@ -226,6 +230,60 @@ def test_a_deliberate_restart_is_not_a_crash(two_web: Stack, tmp_path: Path) -> 
 
     assert starts(tmp_path, "service") == 2  # the restart's start, none of the supervisor
     assert two_web.exited() == []
+
+
+# -- the state folder ----------------------------------------------------------------------
+
+
+def test_a_second_stack_on_the_same_var_dir_is_refused(tmp_path: Path) -> None:
+    first = Stack(StackConfig(var_dir=tmp_path), [web("service", tmp_path)])
+    second = Stack(StackConfig(var_dir=tmp_path), [web("rasa", tmp_path)])
+    with first:
+        with pytest.raises(StackError, match="in use by another kefu stack") as refused, second:
+            pass
+        assert f"(process {os.getpid()})" in str(refused.value)
+        assert "--var-dir or KEFU_VAR_DIR" in str(refused.value)
+        assert not (tmp_path / "rasa.starts").exists()  # nothing of it was started
+        assert first.running and first.exited() == []
+    with second:  # the folder is free once the first has stopped
+        assert starts(tmp_path, "rasa") == 1
+
+
+def test_stacks_in_folders_of_their_own_run_side_by_side(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with (
+        Stack(StackConfig(var_dir=tmp_path / "a"), [web("service", tmp_path / "a")]),
+        Stack(StackConfig(var_dir=tmp_path / "b"), [web("service", tmp_path / "b")]),
+    ):
+        assert starts(tmp_path / "a", "service") == starts(tmp_path / "b", "service") == 1
+
+
+def test_kefu_stack_up_keeps_its_state_in_the_projects_var_wherever_it_runs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for name in ("KEFU_VAR_DIR", "DATABASE_URL", "KEFU_INDEX_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    config = stack_config(Settings(), StackPorts())
+    var = ROOT / "var"
+    assert (config.var_dir, config.model) == (var, ROOT / "models" / "kefu.tar.gz")
+    assert config.database_url == f"sqlite:///{var / 'kefu.db'}"
+    assert config.service_env["KEFU_INDEX_DIR"] == str(var / "index")
+    # KEFU_VAR_DIR (or --var-dir) gives a stack a folder of its own.
+    monkeypatch.setenv("KEFU_VAR_DIR", str(tmp_path / "second"))
+    config = stack_config(Settings(), StackPorts())
+    assert config.var_dir == tmp_path / "second"
+    assert config.database_url == f"sqlite:///{tmp_path / 'second' / 'kefu.db'}"
+
+
+def test_rasas_tracker_and_the_logs_are_in_the_stacks_var_dir(kefu_stack: Stack) -> None:
+    var_dir = kefu_stack.config.var_dir
+    endpoints = yaml.safe_load(kefu_stack._write_endpoints().read_text(encoding="utf-8"))
+    assert endpoints["tracker_store"]["db"] == str(var_dir / "rasa_tracker.db")
+    assert kefu_stack.log_dir == var_dir / "logs"
+    service = {p.name: p for p in kefu_stack.kefu_processes()}["service"]
+    assert service.env["KEFU_VAR_DIR"] == str(var_dir)
 
 
 # -- the tokens ----------------------------------------------------------------------------
