@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot.auth.models import ROLES, AuthSession, User
 from db.base import utcnow
+from db.text import display_name
 
 SESSION_LIFETIME = timedelta(hours=12)
 MIN_PASSWORD_CHARS = 10
@@ -60,7 +61,7 @@ class UserStore:
             raise UserError("email must contain @")
         if len(password) < MIN_PASSWORD_CHARS:
             raise UserError(f"password must have at least {MIN_PASSWORD_CHARS} characters")
-        user = User(email=email, name=name.strip() or email, role=role)
+        user = User(email=email, name=display_name(name) or email, role=role)
         user.password_hash = _passwords.hash(password)
         self.session.add(user)
         try:

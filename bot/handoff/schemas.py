@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from bot.conversations.schemas import MessagePublic
 from contact.email import MAX_LENGTH, customer_email
-from db.text import Storable
+from db.text import DisplayName, Storable
 
 Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
 QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
@@ -42,7 +42,10 @@ class HandoffCreate(BaseModel):
     language: Literal["zh", "en"] = "en"
     intents: list[IntentSeen] = Field(default_factory=list, max_length=200)
     customer_name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, max_length=120), Storable] | None
+        Annotated[
+            str, StringConstraints(strip_whitespace=True, max_length=120), Storable, DisplayName
+        ]
+        | None
     ) = None
     customer_email: CustomerEmail | None = None
 

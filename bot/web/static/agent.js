@@ -8,6 +8,12 @@
   "use strict";
 
   const { $, el, button, api, fail, clearError, showError, markSelected } = KefuConsole;
+  // One element holding several texts (a customer's, a label's), each isolated in its own span.
+  const texts = (tag, parts, className) => {
+    const node = el(tag, className);
+    for (const part of parts) if (part) node.append(el("span", null, part));
+    return node;
+  };
   const REASONS = { requested: "Asked for a person", repeated_failure: "Bot kept failing",
     frustration: "Frustrated", topic: "Sensitive topic" };
   const SENDERS = { customer: "Customer", bot: "Bot", agent: "Agent", system: "System" };
@@ -139,7 +145,7 @@
       el("span", "agent-qi-wait", clock(waitOf(row))),
     );
     const meta = el("div", "agent-qi-meta", REASONS[row.reason] || row.reason);
-    if (row.agent_name) meta.append(el("span", "agent-qi-agent", ` · ${row.agent_name}`));
+    if (row.agent_name) meta.append(" · ", el("span", "agent-qi-agent", row.agent_name));
     item.append(top, el("div", "agent-qi-summary", row.summary || "(no summary)"), meta);
     return item;
   }
@@ -257,7 +263,7 @@
     fillArticles($(".agent-articles", view), packet.articles || []);
     fillSentiment($(".agent-sentiment", view), packet.sentiment || []);
     for (const i of packet.intents || []) {
-      $(".agent-intents", view).append(el("li", null, `${i.text} → ${i.intent} (${num(i.confidence)})`));
+      $(".agent-intents", view).append(texts("li", [i.text, ` → ${i.intent} (${num(i.confidence)})`]));
     }
     for (const note of data.notes || []) $(".agent-notes", view).append(noteItem(note));
     if (data.status !== "waiting") $(".agent-claim", view).remove();
@@ -277,14 +283,18 @@
 
   function fillFacts(list, data, packet) {
     const add = (term, value) => {
-      if (value !== undefined && value !== null && value !== "") list.append(el("dt", null, term), el("dd", null, value));
+      if (value === undefined || value === null || value === "") return;
+      const dd = value instanceof Node ? el("dd") : el("dd", null, value);
+      if (value instanceof Node) dd.append(value);
+      list.append(el("dt", null, term), dd);
     };
     const customer = packet.customer || {};
     const email = data.customer_email || customer.email;
-    add("Customer", [data.customer_name || customer.name, email && `<${email}>`].filter(Boolean).join(" ") || "anonymous");
+    const name = data.customer_name || customer.name;
+    add("Customer", name || email ? texts("span", [name, email && " <", email, email && ">"]) : "anonymous");
     add("Reason", REASONS[data.reason] || data.reason);
     add("Language", { zh: "Chinese (zh)", en: "English (en)" }[data.language] || data.language);
-    add("Status", data.agent_name ? `${data.status} · ${data.agent_name}` : data.status);
+    add("Status", data.agent_name ? texts("span", [`${data.status} · `, data.agent_name]) : data.status);
     const parts = data.priority_parts || {};
     const why = ["reason", "upset", "topic", "waiting"].filter((k) => parts[k] !== undefined).map((k) => `${k} ${parts[k]}`);
     add("Priority", why.length ? `${data.priority} (${why.join(", ")})` : data.priority);
@@ -322,7 +332,7 @@
   function noteItem(note) {
     const item = el("li", "agent-note-item");
     item.append(
-      el("span", "agent-note-meta", `${note.author || "?"} · ${timeOf(note.created_at)}`),
+      texts("span", [note.author || "?", ` · ${timeOf(note.created_at)}`], "agent-note-meta"),
       el("div", "agent-note-text", note.text),
     );
     return item;
@@ -339,8 +349,9 @@
     const titles = (list) => (Array.isArray(list) ? list.map((x) => x.title || x.label).filter(Boolean) : []);
     const buttons = titles(message.buttons);
     const articles = titles(message.articles);
-    if (buttons.length) item.append(el("div", "agent-msg-extra", `Buttons: ${buttons.join(" · ")}`));
-    if (articles.length) item.append(el("div", "agent-msg-extra", `Articles: ${articles.join(" · ")}`));
+    const listed = (label, titles) => texts("div", [label, ...titles.flatMap((title, i) => (i ? [" · ", title] : [title]))], "agent-msg-extra");
+    if (buttons.length) item.append(listed("Buttons: ", buttons));
+    if (articles.length) item.append(listed("Articles: ", articles));
     return item;
   }
 

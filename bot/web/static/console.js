@@ -34,10 +34,16 @@
 
   const $ = (selector, root = document) => root.querySelector(selector);
 
+  // Every text written here is isolated with its own direction (dir="auto", and unicode-bidi:
+  // isolate in console.css): a name or message with U+202E (or Arabic, Hebrew) cannot reorder
+  // the interface around it. A line mixing several texts makes one element per text.
   function el(tag, className, text) {
     const node = document.createElement(tag);
     if (className) node.className = className;
-    if (text !== undefined && text !== null) node.textContent = String(text);
+    if (text !== undefined && text !== null) {
+      node.textContent = String(text);
+      node.dir = "auto";
+    }
     return node;
   }
 
@@ -187,7 +193,7 @@
   function begin(user) {
     const ui = session.ui;
     session.user = user;
-    ui.user.textContent = `${user.name || user.email} (${user.role})`;
+    ui.user.replaceChildren(el("span", "console-user-name", user.name || user.email), ` (${user.role})`);
     ui.loading.hidden = ui.loginView.hidden = true;
     ui.app.hidden = ui.main.hidden = false;
     session.options.onStart(user);

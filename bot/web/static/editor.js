@@ -168,7 +168,7 @@
       others.title = translations.map((t) => `Translation (${t.language}): ${t.title} · ${t.id}`).join("\n");
     } else others.remove();
     $(".editor-item-title", item).textContent = row.title || "(untitled)";
-    $(".editor-item-id", item).textContent = `${row.id} · v${row.version}${row.category ? ` · ${row.category}` : ""}`;
+    $(".editor-item-id", item).replaceChildren(`${row.id} · v${row.version}`, ...(row.category ? [" · ", el("span", null, row.category)] : []));
     return item;
   }
 
@@ -237,9 +237,9 @@
     ui.version.textContent = `version ${article.version}`;
     ui.formReview.hidden = !article.needs_review;
     const s = article.stats || {};
-    ui.stats.textContent = `Offered ${count(s.offered)} · answered ${count(s.answered)} · helpful ${count(s.helpful)}` +
-      ` · not helpful ${count(s.not_helpful)} · handed to a person after ${count(s.handoff_after)}` +
-      (article.author ? ` · last saved by ${article.author} ${when(article.updated_at)}` : "");
+    ui.stats.replaceChildren(`Offered ${count(s.offered)} · answered ${count(s.answered)} · helpful ${count(s.helpful)}` +
+      ` · not helpful ${count(s.not_helpful)} · handed to a person after ${count(s.handoff_after)}`,
+      ...(article.author ? [" · last saved by ", el("span", null, article.author), ` ${when(article.updated_at)}`] : []));
     showTranslations(article);
     if (!keepConflict) ui.conflict.hidden = true;
     cancelPreview();
@@ -417,7 +417,7 @@
     clearError();
     newArticle({ id: translationId(source.id, language), language, translation_of: source.id,
       category: source.category, tags: source.tags });
-    ui.heading.textContent = `New translation of “${source.title || source.id}”`;
+    ui.heading.replaceChildren("New translation of “", el("span", null, source.title || source.id), "”");
   });
 
   // ---------------------------------------------------------------- optimistic locking
@@ -442,8 +442,8 @@
     const article = await openArticle(state.article.id, "keep-conflict");
     if (!article) return;
     clearError();
-    ui.conflictText.textContent = `Reloaded version ${article.version}${article.author ? ` by ${article.author}` : ""}. ` +
-      "Your unsaved text is below: copy back what you still need, then save.";
+    ui.conflictText.replaceChildren(`Reloaded version ${article.version}`, ...(article.author ? [" by ", el("span", null, article.author)] : []),
+      ". Your unsaved text is below: copy back what you still need, then save.");
     ui.reload.hidden = true;
     ui.yourText.open = true;
   });
@@ -495,7 +495,7 @@
       item.dataset.version = String(v.version);
       item.append(el("strong", "editor-history-version", `v${v.version}`), statusBadge(el("span", "console-badge editor-badge"), v.status),
         el("span", "editor-history-title", v.title),
-        el("span", "editor-history-meta", `${v.author || "?"} · ${when(v.created_at)}`));
+        el("span", "editor-history-meta", v.author || "?"), el("span", "editor-history-meta", ` · ${when(v.created_at)}`));
       if (v.version === current) item.append(el("span", "editor-history-current", "current"));
       else item.append(button("editor-diff-btn", "Diff with current"), button("editor-restore-btn", "Restore"));
       return item;

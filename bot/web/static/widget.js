@@ -145,7 +145,9 @@
     const node = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
       if (v == null || v === false) continue;
-      if (k === "text") node.textContent = String(v);
+      // A text is isolated with its own direction (widget.css): a U+202E in a name, a message
+      // or a title cannot reorder the widget around it.
+      if (k === "text") { node.textContent = String(v); node.dir = "auto"; }
       else node.setAttribute(k, v === true ? "" : String(v));
     }
     for (const child of children) if (child != null) node.append(child);

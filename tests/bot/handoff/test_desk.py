@@ -209,6 +209,15 @@ def test_an_upset_customer_and_an_always_human_topic_raise_the_priority(
     assert row.priority == 20 + 30 + 30
 
 
+def test_the_customers_name_cannot_reorder_the_agents_console(
+    desk: HandoffDesk, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    _, handoff_id = handed_over(desk, sessions, customer_name="\u202eAnn Lee")
+    assert asyncio.run(desk.detail(handoff_id, staff.alice)).customer_name == "Ann Lee"
+    _, handoff_id = handed_over(desk, sessions, customer_name="مريم العلي")
+    assert asyncio.run(desk.detail(handoff_id, staff.alice)).customer_name == "مريم العلي"
+
+
 def test_opening_for_an_unknown_conversation_is_not_found(desk: HandoffDesk) -> None:
     with pytest.raises(ConversationNotFoundError):
         escalate(desk, "nope")

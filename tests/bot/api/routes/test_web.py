@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -59,3 +61,34 @@ def test_no_page_loads_from_a_cdn_and_the_api_document_stays(client: TestClient)
     assert client.get("/docs").status_code == 404
     assert client.get("/redoc").status_code == 404
     assert client.get("/openapi.json").json()["info"]["title"] == "Kefu"
+
+
+# Text from users interpolated into one string with the interface's own text: an RLO in it
+# would reverse the rest of that string (the author's name before " · time", and so on).
+USER_TEXT_IN_A_STRING = re.compile(
+    r"\$\{(?:row\.agent_name|row\.category|note\.author|data\.agent_name|data\.customer_name"
+    r"|customer\.name|i\.text|user\.name|v\.author|article\.author|source\.title|buttons|articles)"
+)
+
+
+def test_text_from_users_is_isolated_in_the_consoles_and_the_widget(client: TestClient) -> None:
+    """Not seen in a browser: the markup and styles that isolate it (docs/security.md)."""
+    css = {name: client.get(f"/widget/{name}.css").text for name in ("console", "widget")}
+    js = {
+        name: client.get(f"/widget/{name}.js").text
+        for name in ("console", "agent", "editor", "widget")
+    }
+    assert re.search(r'^\[dir="auto"\] \{\s+unicode-bidi: isolate;', css["console"], re.M)
+    assert re.search(
+        r'^#kefu-widget \[dir="auto"\] \{\s+unicode-bidi: isolate;', css["widget"], re.M
+    )
+    assert re.search(r"\.kefu-text \{\s+unicode-bidi: plaintext;", css["widget"])
+    # Every text the helpers write gets its own direction.
+    assert 'node.textContent = String(text);\n      node.dir = "auto";' in js["console"]
+    assert 'node.textContent = String(v); node.dir = "auto";' in js["widget"]
+    for name, source in js.items():
+        assert not USER_TEXT_IN_A_STRING.findall(source), name
+    pages = {name: client.get(f"/{name}").text for name in ("agent", "editor")}
+    assert '<h2 class="agent-summary" dir="auto">' in pages["agent"]
+    assert '<h2 class="editor-heading" dir="auto">' in pages["editor"]
+    assert '<div class="editor-item-title" dir="auto">' in pages["editor"]
