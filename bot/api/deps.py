@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, WebSocket, WebSocketException, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
 
@@ -21,7 +21,33 @@ from kb.schemas import SLUG_PATTERN, ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.retriever import Retriever
 
-_bearer = HTTPBearer(auto_error=False)
+SESSION_COOKIE = "kefu_session"
+
+# One security scheme per credential, so the OpenAPI document says which route takes which.
+_service_bearer = HTTPBearer(
+    scheme_name="ServiceToken",
+    description="KEFU_SERVICE_TOKEN: the internal API is for Kefu's own processes (the actions)",
+    auto_error=False,
+)
+_conversation_bearer = HTTPBearer(
+    scheme_name="ConversationToken",
+    description="The token POST /api/v1/conversations returned, for that conversation only",
+    auto_error=False,
+)
+_staff_bearer = HTTPBearer(
+    scheme_name="StaffSession",
+    description="A staff session token (the kefu_session cookie's value) as a bearer token",
+    auto_error=False,
+)
+_staff_cookie = APIKeyCookie(
+    name=SESSION_COOKIE,
+    scheme_name="StaffSessionCookie",
+    description=(
+        "The consoles' session cookie, set by POST /api/v1/auth/login; a state-changing request "
+        "with it needs its Origin and the X-CSRF-Token header (docs/security.md)"
+    ),
+    auto_error=False,
+)
 
 
 def get_state(connection: HTTPConnection) -> ServiceState:
@@ -50,7 +76,7 @@ RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 
 def require_service_token(
     state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_service_bearer)],
 ) -> None:
     """The internal API is for Kefu's own processes (the Rasa action server)."""
     if credentials is None:
@@ -75,7 +101,7 @@ def conversation_token(secret_key: str, conversation_id: str) -> str:
 def require_conversation_token(
     conversation_id: str,
     state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_conversation_bearer)],
 ) -> str:
     if credentials is None:
         raise HTTPException(
@@ -137,18 +163,13 @@ def get_published_article(
 PublishedArticleDep = Annotated[ArticleSnapshot, Depends(get_published_article)]
 
 
-SESSION_COOKIE = "kefu_session"
-
-
 def get_current_user(
-    connection: HTTPConnection,
     state: StateDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_staff_cookie)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_staff_bearer)],
 ) -> StaffUser:
     """The logged-in member of staff, from the session cookie (consoles) or a bearer token."""
-    token = connection.cookies.get(SESSION_COOKIE) or (
-        credentials.credentials if credentials is not None else None
-    )
+    token = cookie or (credentials.credentials if credentials is not None else None)
     user = None
     if token:
         with state.sessions() as session:

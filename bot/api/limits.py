@@ -27,6 +27,15 @@ IMPORT_PATH = "/api/v1/articles/import"
 LARGE_PREFIXES = ("/api/v1/articles", "/api/v1/internal")
 
 
+def body_limit(settings: Settings, path: str) -> int:
+    """The most bytes a request body to ``path`` may have."""
+    if path == IMPORT_PATH:
+        return settings.max_import_body_bytes
+    if any(path == prefix or path.startswith(prefix + "/") for prefix in LARGE_PREFIXES):
+        return settings.max_article_body_bytes
+    return settings.max_body_bytes
+
+
 class BodyLimit:
     """The ASGI middleware of the rules above, in front of the routes (bot/api/main.py)."""
 
@@ -35,11 +44,7 @@ class BodyLimit:
         self.settings = settings
 
     def limit(self, path: str) -> int:
-        if path == IMPORT_PATH:
-            return self.settings.max_import_body_bytes
-        if any(path == prefix or path.startswith(prefix + "/") for prefix in LARGE_PREFIXES):
-            return self.settings.max_article_body_bytes
-        return self.settings.max_body_bytes
+        return body_limit(self.settings, path)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

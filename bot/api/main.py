@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bot.api.csrf import CsrfProtection
 from bot.api.limits import BodyLimit
+from bot.api.openapi import documented
 from bot.api.routes import (
     article_pages,
     articles,
@@ -108,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(article_pages.router)
     app.include_router(web.router)
     app.mount("/widget", StaticFiles(directory=STATIC_DIR), name="widget")
+    # The document also lists what the middleware below refuses (bot/api/openapi.py).
+    app.openapi = documented(app.openapi, settings)  # type: ignore[method-assign]
     # Body sizes (bot/api/limits.py): inside every middleware, none of which reads a body, so a
     # 413 carries the CORS headers the widget needs to read it; before any route reads one.
     app.add_middleware(BodyLimit, settings=settings)

@@ -12,7 +12,8 @@ from bot.auth.store import SESSION_LIFETIME, UserStore
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/login", response_model=UserPublic, responses=refusals(401, 429))
+# 403: a login from another origin (login CSRF, bot/api/csrf.py).
+@router.post("/login", response_model=UserPublic, responses=refusals(401, 403, 429))
 def login(
     body: LoginRequest, request: Request, response: Response, session: SessionDep, state: StateDep
 ) -> UserPublic:
@@ -43,7 +44,8 @@ def login(
     return UserPublic.of(user)
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+# 403: the session cookie without its CSRF token, or from another origin (bot/api/csrf.py).
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=refusals(403))
 def logout(request: Request, response: Response, session: SessionDep) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:

@@ -120,18 +120,35 @@ def test_the_editors_article_routes_document_their_refusals(document: dict[str, 
     """The statuses tests/bot/api/routes/test_articles.py asserts appear in the document."""
     expected = {
         "GET /api/v1/articles": {"401", "403", "422"},
-        "POST /api/v1/articles": {"401", "403", "409", "422"},
+        "POST /api/v1/articles": {"400", "401", "403", "409", "413", "422"},
         "GET /api/v1/articles/{article_id}": {"401", "403", "404", "422"},
-        "PUT /api/v1/articles/{article_id}": {"401", "403", "404", "409", "422"},
-        "POST /api/v1/articles/{article_id}/status": {"401", "403", "404", "409", "422"},
-        "POST /api/v1/articles/{article_id}/restore": {"401", "403", "404", "409", "422"},
+        "PUT /api/v1/articles/{article_id}": {"400", "401", "403", "404", "409", "413", "422"},
+        "POST /api/v1/articles/{article_id}/status": {
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "413",
+            "422",
+        },
+        "POST /api/v1/articles/{article_id}/restore": {
+            "400",
+            "401",
+            "403",
+            "404",
+            "409",
+            "413",
+            "422",
+        },
         "GET /api/v1/articles/{article_id}/diff": {"401", "403", "404", "422"},
-        "POST /api/v1/articles/import": {"401", "403", "422"},
+        "POST /api/v1/articles/import": {"400", "401", "403", "413", "422"},
         "GET /api/v1/gaps": {"401", "403", "422"},
         "GET /api/v1/retrieval/calibration": {"401", "403"},
-        "POST /api/v1/internal/kb/search": {"401", "403", "422"},
+        "POST /api/v1/internal/kb/search": {"400", "401", "403", "413", "422"},
         "GET /api/v1/internal/kb/articles/{article_id}": {"401", "403", "404", "422"},
-        "POST /api/v1/auth/login": {"401", "422", "429"},
+        "POST /api/v1/auth/login": {"400", "401", "403", "413", "422", "429"},
+        "POST /api/v1/auth/logout": {"403"},
     }
     found = {
         name: {code for code in operation["responses"] if code[0] == "4"}
@@ -139,3 +156,52 @@ def test_the_editors_article_routes_document_their_refusals(document: dict[str, 
         if name in expected
     }
     assert found == expected
+
+
+def test_every_body_may_be_refused_before_it_is_read(document: dict[str, Any]) -> None:
+    """The middleware's 413 (with the route's limit) and the unreadable body's 400 are listed
+    on every operation that takes a body (bot/api/openapi.py)."""
+    limits = {}
+    for name, operation in operations(document):
+        if "requestBody" in operation:
+            responses = operation["responses"]
+            assert {"400", "413"} <= set(responses), name
+            limits[name] = responses["413"]["description"]
+    assert len(limits) == 16
+    assert limits["POST /api/v1/conversations/{conversation_id}/messages"] == (
+        "A body over 65536 bytes, this route's limit"
+    )
+    assert "16777216 bytes" in limits["POST /api/v1/articles/import"]
+    assert "1048576 bytes" in limits["POST /api/v1/internal/handoffs"]
+
+
+def test_each_credential_has_its_own_security_scheme(document: dict[str, Any]) -> None:
+    """The staff's cookie or bearer session, the service token and the conversation token are
+    told apart, so a client (and Schemathesis) knows which route takes which."""
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["StaffSessionCookie"] | {"description": ""} == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "kefu_session",
+        "description": "",
+    }
+    for bearer in ("StaffSession", "ServiceToken", "ConversationToken"):
+        assert (schemes[bearer]["type"], schemes[bearer]["scheme"]) == ("http", "bearer")
+    security = {name: operation.get("security") for name, operation in operations(document)}
+    staff = [{"StaffSessionCookie": []}, {"StaffSession": []}]  # either one
+    assert security["GET /api/v1/handoffs"] == staff
+    assert security["POST /api/v1/articles/import"] == staff
+    assert security["POST /api/v1/internal/handoffs"] == [{"ServiceToken": []}]
+    assert security["GET /api/v1/conversations/{conversation_id}/messages"] == [
+        {"ConversationToken": []}
+    ]
+    assert security["POST /api/v1/conversations"] is None  # opening one needs nothing
+
+
+def test_the_export_is_declared_as_ndjson(document: dict[str, Any]) -> None:
+    [operation] = [
+        operation
+        for name, operation in operations(document)
+        if name == "GET /api/v1/articles/export"
+    ]
+    assert set(operation["responses"]["200"]["content"]) == {"application/x-ndjson"}
