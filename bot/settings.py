@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     # Every this many seconds, messages the bot still owes an answer (a crash, Rasa down) are
     # sent again; 0 turns it off.
     redeliver_every_s: float = 5.0
+    # Every this many seconds, the service checks whether another process (kefu kb import,
+    # another worker) changed articles and brings its search index up to date; 0 turns it off.
+    index_sync_every_s: float = Field(default=1.0, ge=0)
     # Health probes of Rasa and the action server (bot/api/probes.py): a probe waits this long,
     # its result serves every health check for this long, and a dependency that was up is down
     # after this many probes in a row without an answer (a busy Rasa is slow, not down).

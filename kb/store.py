@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db.base import utcnow
@@ -202,6 +202,12 @@ class ArticleStore:
     def published(self) -> list[ArticleSnapshot]:
         """What the bot may answer from."""
         return self.articles(status=ArticleStatus.PUBLISHED)
+
+    def revision(self) -> int:
+        """Grows with every committed change to any article, whichever process or clock made
+        it: every change writes one version and none is ever deleted (``max(updated_at)`` would
+        miss a change committed after a later-stamped one)."""
+        return self.session.scalar(select(func.count()).select_from(ArticleVersion)) or 0
 
     def set_status(
         self, article_id: str, status: ArticleStatus, author: str | None = None

@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.kefu = ServiceState.start(settings)
         app.state.kefu.start_redelivery()
+        app.state.kefu.start_index_sync()
         try:
             yield
         finally:

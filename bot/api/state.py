@@ -28,6 +28,7 @@ from retrieval.background_calibrator import BackgroundCalibrator
 from retrieval.bands import load_thresholds
 from retrieval.encoders import get_encoder, resolve_encoder
 from retrieval.index_store import open_index
+from retrieval.index_sync import IndexSync, PollingIndexSync
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,11 @@ class ServiceState:
     # The health endpoint's probes of Rasa and the action server.
     rasa_probe: DependencyProbe
     action_server_probe: DependencyProbe
+    # Other processes' changes to articles (kefu kb import, another worker) reach the index.
+    index_sync: IndexSync
     # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
     redelivery: asyncio.Task[None] | None = None
+    index_following: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings) -> ServiceState:
@@ -72,6 +76,8 @@ class ServiceState:
         sessions = session_factory(engine)
         with sessions() as session:
             store = ArticleStore(session)
+            # Read before the index is opened: what changes after it, the index sync applies.
+            revision = store.revision()
             # "auto": the knowledge base's languages choose the encoder (docs/retrieval.md).
             encoder = resolve_encoder(settings.encoder, (a.language for a in store.published()))
             opened = open_index(settings.index_dir, get_encoder(encoder), store.published)
@@ -116,6 +122,9 @@ class ServiceState:
                 f"{settings.rasa_url}/status", probing, params={"token": settings.rasa_token}
             ),
             DependencyProbe(f"{settings.action_server_url}/health", probing),
+            PollingIndexSync(
+                sessions, opened.retriever, settings.index_sync_every_s, revision=revision
+            ),
         )
 
     def start_redelivery(self) -> None:
@@ -125,11 +134,17 @@ class ServiceState:
                 self.gateway.redeliver_forever(self.settings.redeliver_every_s)
             )
 
+    def start_index_sync(self) -> None:
+        """In the event loop; every ``index_sync_every_s`` (0: never)."""
+        if self.settings.index_sync_every_s > 0:
+            self.index_following = asyncio.create_task(self.index_sync.follow())
+
     async def stop(self) -> None:
-        if self.redelivery is not None:
-            self.redelivery.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.redelivery
+        for task in (self.redelivery, self.index_following):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.calibrator.stop()
         await self.gateway.rasa.aclose()
         self.engine.dispose()

@@ -55,6 +55,19 @@ def test_archiving_removes_the_article_from_published(store: ArticleStore) -> No
     assert [a.id for a in store.articles(language=Language.ZH)] == ["refunds"]
 
 
+def test_the_revision_moves_with_every_change_and_only_then(store: ArticleStore) -> None:
+    revisions = [store.revision()]
+    store.upsert(article())
+    revisions.append(store.revision())
+    store.upsert(article())  # unchanged
+    revisions.append(store.revision())
+    store.set_status("returns-policy", ArticleStatus.ARCHIVED)
+    revisions.append(store.revision())
+    store.restore("returns-policy", 1)
+    revisions.append(store.revision())
+    assert revisions == [0, 1, 1, 2, 3]
+
+
 def test_unknown_ids_raise_a_clear_error(store: ArticleStore) -> None:
     assert store.get("nope") is None
     with pytest.raises(ArticleNotFoundError, match="article 'nope' not found"):

@@ -1,0 +1,82 @@
+"""How changes to articles made by other processes reach this process's search index.
+
+The editor console's routes update the index themselves, at once. ``kefu kb import``, another
+service worker, anything else that writes the database does not, so the service follows a
+change feed: ``IndexSync``. ``PollingIndexSync`` is the embedded one, the database itself; a
+Redis one will announce changes between machines (issue 16).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+import anyio
+from sqlalchemy.orm import Session, sessionmaker
+
+from db.engine import unit_of_work
+from kb.store import ArticleStore
+from retrieval.retriever import Retriever, SyncReport
+
+log = logging.getLogger(__name__)
+
+
+class IndexSync(Protocol):
+    """Brings other processes' changes to articles into this process's index."""
+
+    async def follow(self) -> None:
+        """Apply changes as they come, until cancelled."""
+
+
+class PollingIndexSync:
+    """Reads the knowledge base's revision every ``every_s`` seconds (one count); when it has
+    moved, makes the index match the published articles, which re-encodes or drops only the
+    articles whose version or topic differs from the indexed one.
+
+    This process's own changes are in the index already and are left alone. A round racing
+    an editor's change may index the version before it for a moment; that change moved the
+    revision, so the next round puts it right.
+    """
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        retriever: Retriever,
+        every_s: float,
+        revision: int | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.retriever = retriever
+        self.every_s = every_s
+        # The revision the index last matched; None compares once in the first round.
+        self.revision = revision
+
+    def catch_up(self) -> SyncReport:
+        """One round, in this thread."""
+        with unit_of_work(self.sessions) as session:
+            store = ArticleStore(session)
+            # Read first: a change committed after it moves it again for the next round.
+            revision = store.revision()
+            if revision == self.revision:
+                return SyncReport()
+            published = store.published()
+        report = self.retriever.sync(published)
+        self.revision = revision
+        return report
+
+    async def follow(self) -> None:
+        while True:
+            await anyio.sleep(self.every_s)
+            try:
+                # In a worker thread: encoding a changed article must not stall the sockets.
+                report = await anyio.to_thread.run_sync(self.catch_up)
+            except Exception:  # a database hiccup must not end the feed; the next round retries
+                log.exception("index sync round failed")
+                continue
+            if report.changed:
+                log.info(
+                    "index caught up with other processes: %d added, %d updated, %d removed",
+                    len(report.added),
+                    len(report.updated),
+                    len(report.removed),
+                )
