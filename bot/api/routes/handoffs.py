@@ -37,7 +37,7 @@ from bot.handoff.schemas import (
 from db.base import MAX_ROW_ID
 from kb.store import ArticleStore
 
-HandoffId = Annotated[int, Path(le=MAX_ROW_ID)]
+HandoffId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 router = APIRouter(prefix="/handoffs", tags=["handoffs"], responses=refusals(401, 403))
 agent_router = APIRouter(prefix="/agent", tags=["handoffs"], responses=refusals(401, 403))

@@ -57,8 +57,10 @@ def test_an_absurd_handoff_id_is_422(
 ) -> None:
     headers = login(chat, staff["agent"])
     for method, path in (("GET", ""), ("POST", "/claim"), ("POST", "/resolve")):
-        response = chat.request(method, f"/api/v1/handoffs/{TOO_BIG}{path}", headers=headers)
-        assert response.status_code == 422, (method, path, response.text)
+        for handoff_id in (TOO_BIG, -TOO_BIG * 10**4, 0):  # Schemathesis found the negative
+            url = f"/api/v1/handoffs/{handoff_id}{path}"
+            response = chat.request(method, url, headers=headers)
+            assert response.status_code == 422, (method, url, response.text)
 
 
 def test_frames_that_are_not_json_text_get_an_error_frame_and_the_socket_stays(
