@@ -36,5 +36,14 @@ def render_markdown(body: str) -> str:
 
 
 def strip_html(body: str) -> str:
-    """Remove HTML tags and comments typed into Markdown; the text between them stays."""
-    return _TAG.sub("", body)
+    """Remove HTML tags and comments typed into Markdown; the text between them stays.
+
+    Again until nothing changes: removing one tag can join the pieces of another
+    (``<<script>script>``), or free a tag whose attribute held one (``<iframe srcdoc="<b>">``).
+    Each round shortens the text, so this ends.
+    """
+    while True:
+        stripped = _TAG.sub("", body)
+        if stripped == body:
+            return stripped
+        body = stripped
