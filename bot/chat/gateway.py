@@ -224,8 +224,10 @@ class ChatGateway:
             given = await self.rasa.replies_given(conversation_id, message_id)
             if given:  # Rasa answered; the service died before storing it
                 return given
-            if given is not None:  # Rasa took it, an action failed: undo that turn first
-                await self.rasa.forget_last_message(conversation_id)
+            # Never taken, or taken without a word (an action failed): sent again as it is. The
+            # silent turn stays in the tracker; undoing it with a rewind would undo whatever
+            # turn is last (often a later message's) and the listen before it, after which
+            # Rasa answers the resent message with action_listen alone.
         return await self.rasa.send(conversation_id, text, language, message_id=message_id)
 
     async def _catch_up(self, conversation_id: str, before: int | None = None) -> int:

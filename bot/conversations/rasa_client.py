@@ -100,15 +100,6 @@ class RasaClient:
         events = tracker.get("events") if isinstance(tracker, dict) else None
         return replies_in_turn(events or [], message_id)
 
-    async def forget_last_message(self, conversation_id: str) -> None:
-        """Undo the conversation's last turn (Rasa's ``rewind`` event): the customer's last
-        message and everything the bot did after it, so that it can be sent again."""
-        await self._call(
-            "POST",
-            f"/conversations/{quote(conversation_id, safe='')}/tracker/events",
-            json={"event": "rewind"},
-        )
-
     async def actions_up(self) -> bool:
         """Whether Rasa's action server answers its health check (True when its address is not
         known): when Rasa takes a message and says nothing, this tells a dead action server,

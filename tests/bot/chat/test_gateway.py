@@ -30,7 +30,7 @@ from texts import say
 
 class FakeRasa:
     """Answers like RasaClient; records each call and what the conversation held at that moment,
-    and keeps a tracker: which message ids it took and what it answered (None once undone)."""
+    and keeps a tracker: which message ids it took and what it answered."""
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -43,7 +43,6 @@ class FakeRasa:
         self.languages: list[str | None] = []
         self.stored_when_called: list[list[str]] = []
         self.tracker: dict[str, list[tuple[int | None, list[BotReply] | None]]] = {}
-        self.undone = 0
 
     async def send(
         self, sender: str, text: str, language: str | None = None, message_id: int | None = None
@@ -68,11 +67,6 @@ class FakeRasa:
 
     async def actions_up(self) -> bool:
         return not self.actions_down
-
-    async def forget_last_message(self, sender: str) -> None:
-        self.undone += 1
-        mid, _ = self.tracker[sender][-1]
-        self.tracker[sender][-1] = (mid, None)
 
     async def aclose(self) -> None:
         pass
@@ -474,7 +468,7 @@ def test_an_answer_rasa_gave_before_the_service_died_is_stored_not_asked_again(
     assert [(m.sender, m.text) for m in transcript] == [("customer", "hi"), ("bot", "Hi there!")]
 
 
-def test_a_turn_whose_action_failed_is_undone_before_it_is_asked_again(
+def test_a_turn_whose_action_failed_is_sent_again_as_it_is(
     gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
 ) -> None:
     rasa.silent = True  # the action server died: Rasa answers nothing
@@ -485,8 +479,10 @@ def test_a_turn_whose_action_failed_is_undone_before_it_is_asked_again(
     rasa.silent = False
     assert redeliver(gateway) == 1
 
-    assert rasa.undone == 1
-    assert [r for _, r in rasa.tracker[cid]] == [None, rasa.replies]
+    # The same message id twice: the silent turn, then the answer (replies_given reads the last).
+    [(first_id, silent), (second_id, answered)] = rasa.tracker[cid]
+    assert (first_id, silent) == (second_id, [])
+    assert answered == rasa.replies
     assert owed(sessions, cid) == []
 
 

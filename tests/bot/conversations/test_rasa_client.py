@@ -263,7 +263,6 @@ def tracker_calls(base_url: str, token: str | None) -> list[BotReply] | None:
     async def scenario() -> list[BotReply] | None:
         client = RasaClient(base_url, token=token)
         try:
-            await client.forget_last_message("conv 1")
             return await client.replies_given("conv 1", 2)
         finally:
             await client.aclose()
@@ -276,7 +275,6 @@ def test_the_tracker_calls_carry_rasas_auth_token(rasa_url: str) -> None:
 
     assert tracker_calls(rasa_url, "rasa-api-token") == [BotReply(text="Hi")]
     assert FakeRasa.received == [
-        ("/conversations/conv%201/tracker/events?token=rasa-api-token", {"event": "rewind"}),
         ("/conversations/conv%201/tracker?token=rasa-api-token", None),
     ]
 
