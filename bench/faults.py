@@ -8,9 +8,11 @@ runs it) starts the killed process again. Once the load is over and the bot has 
 database is read: every message sent is stored once (none lost, none doubled), every one has
 the bot's answer, and no answer was stored twice.
 
-Recovery is the time from the kill to the first answer to a message sent after it.
+Recovery is the time from the kill to the first answer to a message sent after it. With
+several Rasa processes (`--rasa-workers`, 2 as `kefu stack up` runs them) the victim "rasa" is
+the one answering at that moment (the service's health says which).
 
-    python -m bench.faults [--kills 5] [--json]
+    python -m bench.faults [--kills 5] [--rasa-workers 2] [--json]
 
 prints, per process, the recovery p50/max over the kills and the totals lost / doubled /
 unanswered (each must be 0). The end-to-end test tests/e2e/test_faults.py runs one kill of
@@ -44,7 +46,7 @@ from websockets.exceptions import WebSocketException
 
 from bench.chat import QUESTIONS
 from bot.conversations.models import Message
-from bot.stack import RestartPolicy, Stack, Supervisor, demo_stack_config
+from bot.stack import RestartPolicy, Stack, Supervisor, demo_stack_config, rasa_names
 from db.engine import create_engine_for, session_factory
 
 VICTIMS = ("service", "actions", "rasa")
@@ -120,6 +122,7 @@ class Audit:
     lost: int  # sent, never stored
     doubled: int  # stored more than once, or answered twice
     unanswered: int  # stored, no answer from the bot
+    apologies: int  # "the assistant is not available" said before the answer followed
     answered_at: dict[str, datetime]  # client_message_id → when its answer was stored
     stored_at: dict[str, datetime]  # client_message_id → when it was stored
     problems: list[str]  # one line per message lost, doubled or unanswered
@@ -141,11 +144,14 @@ def audit(database_url: str, customers: list[WidgetCustomer]) -> Audit:
         engine.dispose()
     customer_rows: dict[str, list[Message]] = {}
     replies: dict[int, list[Message]] = {}
+    apologies = 0
     for row in rows:
         if row.sender == "customer" and row.client_message_id:
             customer_rows.setdefault(row.client_message_id, []).append(row)
         elif row.reply_to is not None and row.sender == "bot":
             replies.setdefault(row.reply_to, []).append(row)
+        elif row.reply_to is not None and row.sender == "system":
+            apologies += 1
     sent = [cmid for c in customers for cmid in c.sent]
     lost = doubled = unanswered = 0
     answered_at: dict[str, datetime] = {}
@@ -176,7 +182,7 @@ def audit(database_url: str, customers: list[WidgetCustomer]) -> Audit:
             doubled += 1
             problems.append(f"answered twice: {about}: {texts}")
         answered_at[cmid] = answer[0].created_at
-    return Audit(len(sent), lost, doubled, unanswered, answered_at, stored_at, problems)
+    return Audit(len(sent), lost, doubled, unanswered, apologies, answered_at, stored_at, problems)
 
 
 @contextlib.contextmanager
@@ -243,8 +249,9 @@ async def kill_under_load(
 
     async def kill() -> datetime:
         await asyncio.sleep(kill_after_s)
+        name = await answering_rasa(stack) if victim == "rasa" else victim
         killed_at = datetime.now(UTC)
-        os.kill(stack.pid(victim), signal.SIGKILL)
+        os.kill(stack.pid(name), signal.SIGKILL)
         return killed_at
 
     killing = asyncio.create_task(kill())
@@ -260,6 +267,17 @@ async def kill_under_load(
     return KillRun(victim, killed_at, result)
 
 
+async def answering_rasa(stack: Stack) -> str:
+    """The name of the Rasa process the service sends messages to now."""
+    names = rasa_names(len(stack.config.rasa_urls))
+    if len(names) == 1:
+        return names[0]
+    async with httpx.AsyncClient(timeout=10) as client:
+        health = (await client.get(f"{stack.config.service_url}/api/v1/health")).json()
+    serving = health["rasa"]["detail"].rpartition("answering: ")[2]
+    return names[stack.config.rasa_urls.index(serving)]
+
+
 def summary(runs: list[KillRun]) -> dict[str, Any]:
     by_victim: dict[str, Any] = {}
     for victim in dict.fromkeys(r.victim for r in runs):
@@ -273,20 +291,22 @@ def summary(runs: list[KillRun]) -> dict[str, Any]:
             "lost": sum(r.audit.lost for r in mine),
             "doubled": sum(r.audit.doubled for r in mine),
             "unanswered": sum(r.audit.unanswered for r in mine),
+            "apologies": sum(r.audit.apologies for r in mine),
         }
     return by_victim
 
 
 def table(by_victim: dict[str, Any]) -> str:
     lines = [
-        "| process killed | kills | messages | lost | doubled | unanswered "
+        "| process killed | kills | messages | lost | doubled | unanswered | apologies "
         "| recovery p50 s | recovery max s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for victim, row in by_victim.items():
         lines.append(
             f"| {victim} | {row['kills']} | {row['sent']} | {row['lost']} | {row['doubled']} "
-            f"| {row['unanswered']} | {row['recovery_p50_s']} | {row['recovery_max_s']} |"
+            f"| {row['unanswered']} | {row['apologies']} | {row['recovery_p50_s']} "
+            f"| {row['recovery_max_s']} |"
         )
     return "\n".join(lines)
 
@@ -303,6 +323,9 @@ async def measure(stack: Stack, kills: int) -> list[KillRun]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=5, help="kills of each process")
+    parser.add_argument(
+        "--rasa-workers", type=int, default=2, help="Rasa processes (kefu stack up runs 2)"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
     # Each kill is measured as a crash on its own: the window is shorter than the time between
@@ -311,7 +334,7 @@ def main() -> None:
     policy = RestartPolicy(window_s=5.0)
     with (
         tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder,
-        Stack(demo_stack_config(Path(folder))) as stack,
+        Stack(demo_stack_config(Path(folder), rasa_workers=args.rasa_workers)) as stack,
         supervised(stack, policy),
     ):
         runs = asyncio.run(measure(stack, args.kills))
@@ -319,7 +342,10 @@ def main() -> None:
     if args.json:
         print(json.dumps(by_victim))
         return
-    print("\nkill -9 under load (4 customers, 12 questions each, a question every 1.5 s each)")
+    print(
+        "\nkill -9 under load (4 customers, 12 questions each, a question every 1.5 s each; "
+        f"{args.rasa_workers} Rasa processes)"
+    )
     print(table(by_victim))
 
 

@@ -213,7 +213,18 @@ def users_demo() -> None:
 @stack_app.command("up")
 def stack_up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
-    rasa_port: Annotated[int, typer.Option(min=1, max=65535)] = 5005,
+    rasa_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="The first Rasa's port; the others follow it")
+    ] = 5005,
+    rasa_workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=8,
+            help="Rasa processes over one tracker store: with 2, one takes over at once when "
+            "the other dies (each holds the model: about 1 GB)",
+        ),
+    ] = 2,
     actions_port: Annotated[int, typer.Option(min=1, max=65535)] = 5055,
     model: Annotated[
         Path | None, typer.Option(help="Trained Rasa model [default: models/kefu.tar.gz]")
@@ -235,9 +246,20 @@ def stack_up(
     settings = get_settings()
     if var_dir is not None:
         settings = Settings(var_dir=var_dir)
+    rasa_ports = list(range(rasa_port, rasa_port + rasa_workers))
+    if len({port, actions_port, *rasa_ports}) < 2 + rasa_workers or rasa_ports[-1] > 65535:
+        raise _fail(
+            f"the ports overlap: service {port}, action server {actions_port}, Rasa "
+            f"{', '.join(map(str, rasa_ports))} (--rasa-port and the {rasa_workers - 1} after it)"
+        )
     config = stack_config(
         settings,
-        StackPorts(service=port, rasa=rasa_port, actions=actions_port),
+        StackPorts(
+            service=port,
+            rasa=rasa_port,
+            actions=actions_port,
+            more_rasa=tuple(range(rasa_port + 1, rasa_port + rasa_workers)),
+        ),
         model.resolve() if model is not None else None,
     )
     # SIGTERM (from a process manager or `kill`) stops the stack like Ctrl-C does.
@@ -257,7 +279,7 @@ def stack_up(
             typer.echo(f"  Editor console:                   {url}/editor")
             typer.echo(f"  Health:                           {url}/api/v1/health")
             typer.echo(f"  OpenAPI document:                 {url}/openapi.json")
-            typer.echo(f"  Rasa (loopback only):             {config.rasa_url}")
+            typer.echo(f"  Rasa (loopback only):             {', '.join(config.rasa_urls)}")
             typer.echo(f"  Action server (loopback only):    {config.actions_url}")
             typer.echo(f"  Logs:                             {stack.log_dir}")
             typer.echo("Ctrl-C stops everything.\n")

@@ -121,6 +121,11 @@ class StackPorts:
     service: int = 8000
     rasa: int = 5005
     actions: int = 5055
+    more_rasa: tuple[int, ...] = ()  # further Rasa processes over the same tracker store
+
+    @property
+    def all_rasa(self) -> tuple[int, ...]:
+        return (self.rasa, *self.more_rasa)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,11 @@ class StackConfig:
         return f"http://127.0.0.1:{self.ports.rasa}"
 
     @property
+    def rasa_urls(self) -> list[str]:
+        """Every Rasa process's address: the first is "rasa", the others "rasa-2", "rasa-3" …"""
+        return [f"http://127.0.0.1:{port}" for port in self.ports.all_rasa]
+
+    @property
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.actions}"
 
@@ -163,12 +173,21 @@ def stack_config(settings: Settings, ports: StackPorts, model: Path | None = Non
     )
 
 
-def demo_stack_config(var_dir: Path, **settings: Any) -> StackConfig:
+def rasa_names(count: int) -> list[str]:
+    return ["rasa"] + [f"rasa-{n}" for n in range(2, count + 1)]
+
+
+def demo_stack_config(var_dir: Path, rasa_workers: int = 1, **settings: Any) -> StackConfig:
     """A stack on free loopback ports over a fresh copy of the demo knowledge base in
-    ``var_dir`` (the end-to-end tests and the benchmarks)."""
+    ``var_dir`` (the end-to-end tests and the benchmarks), with ``rasa_workers`` Rasa processes."""
     database_url = f"sqlite:///{var_dir / 'kefu.db'}"
     seed_demo_database(database_url)
-    ports = StackPorts(service=free_port(), rasa=free_port(), actions=free_port())
+    ports = StackPorts(
+        service=free_port(),
+        rasa=free_port(),
+        actions=free_port(),
+        more_rasa=tuple(free_port() for _ in range(rasa_workers - 1)),
+    )
     return StackConfig(var_dir=var_dir, ports=ports, database_url=database_url, **settings)
 
 
@@ -248,16 +267,17 @@ class Stack:
             "KEFU_VAR_DIR": str(config.var_dir),
             "DATABASE_URL": config.database_url or f"sqlite:///{config.var_dir / 'kefu.db'}",
             "KEFU_INDEX_DIR": str(config.var_dir / "index"),
-            "KEFU_RASA_URL": config.rasa_url,
+            "KEFU_RASA_URL": ",".join(config.rasa_urls),
             "KEFU_ACTION_SERVER_URL": config.actions_url,
             "KEFU_SERVICE_TOKEN": self.service_token,
             "KEFU_RASA_TOKEN": self.rasa_token,
             **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
             **config.service_env,
         }
-        return [
+        endpoints = str(self._write_endpoints())
+        rasas = [
             StackProcess(
-                "rasa",
+                name,
                 [
                     str(rasa_bin / "python"),
                     "-c",
@@ -267,21 +287,27 @@ class Stack:
                     "--interface",
                     "127.0.0.1",
                     "--port",
-                    str(config.ports.rasa),
+                    str(port),
                     "--model",
                     str(config.model),
                     "--endpoints",
-                    str(self._write_endpoints()),
+                    endpoints,
                     "--credentials",
                     str(ROOT / "credentials.yml"),
                 ],
                 # The service token goes into endpoints.yml's header for the action server.
                 rasa_env
                 | {"KEFU_RASA_TOKEN": self.rasa_token, "KEFU_SERVICE_TOKEN": self.service_token},
-                f"{config.rasa_url}/status",
+                f"http://127.0.0.1:{port}/status",
                 lambda r: r.status_code == 200,
                 {"token": self.rasa_token},
-            ),
+            )
+            for name, port in zip(
+                rasa_names(len(config.ports.all_rasa)), config.ports.all_rasa, strict=True
+            )
+        ]
+        return [
+            *rasas,
             StackProcess(
                 "actions",
                 [

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import httpx
@@ -82,3 +82,24 @@ class DependencyProbe:
     def _down(self, why: str) -> ComponentHealth:
         self._up = False
         return ComponentHealth(status="down", detail=f"{self.url}: {why}")
+
+
+class AnyOfProbes:
+    """Interchangeable processes (several Rasa over one tracker store): up while one is; the
+    detail names each that is down. ``all_up``: at the last check, every one was."""
+
+    def __init__(self, probes: Sequence[DependencyProbe]) -> None:
+        self.probes = list(probes)
+        self.all_up = False
+
+    async def health(self) -> ComponentHealth:
+        if len(self.probes) == 1:
+            single = await self.probes[0].health()
+            self.all_up = single.status == "ok"
+            return single
+        each = await asyncio.gather(*(probe.health() for probe in self.probes))
+        up = [h for h in each if h.status == "ok"]
+        self.all_up = len(up) == len(each)
+        down = "; ".join(h.detail for h in each if h.status != "ok")
+        detail = f"{len(up)} of {len(each)} up" + (f"; {down}" if down else "")
+        return ComponentHealth(status="ok" if up else "down", detail=detail)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.api.probes import DependencyProbe, ProbePolicy
+from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
@@ -61,7 +61,7 @@ class ServiceState:
     login_throttle: LoginThrottle
     calibrator: BackgroundCalibrator
     # The health endpoint's probes of Rasa and the action server.
-    rasa_probe: DependencyProbe
+    rasa_probe: AnyOfProbes
     action_server_probe: DependencyProbe
     # Other processes' changes to articles (kefu kb import, another worker) reach the index.
     index_sync: IndexSync
@@ -93,7 +93,7 @@ class ServiceState:
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         desk = HandoffDesk(sessions, hub, signals)
         rasa = RasaClient(
-            settings.rasa_url, token=settings.rasa_token, actions_url=settings.action_server_url
+            settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
         gateway = ChatGateway(sessions, rasa, hub, desk)
         probing = ProbePolicy(
@@ -118,8 +118,11 @@ class ServiceState:
             ),
             calibrator,
             # Rasa's /status needs its auth token: a 401 means Rasa and the service disagree.
-            DependencyProbe(
-                f"{settings.rasa_url}/status", probing, params={"token": settings.rasa_token}
+            AnyOfProbes(
+                [
+                    DependencyProbe(f"{url}/status", probing, params={"token": settings.rasa_token})
+                    for url in settings.rasa_urls
+                ]
             ),
             DependencyProbe(f"{settings.action_server_url}/health", probing),
             PollingIndexSync(

@@ -14,7 +14,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
 from bot.conversations.models import Message
-from bot.conversations.rasa_client import BotReply, RasaClient, RasaUnavailableError
+from bot.conversations.rasa_client import (
+    BotReply,
+    RasaClient,
+    RasaDroppedError,
+    RasaUnavailableError,
+)
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
@@ -188,6 +193,17 @@ class ChatGateway:
         (the message stays owed). ``asked``: Rasa may have seen the message already."""
         try:
             return await self._answer_from_rasa(conversation_id, message, language, asked)
+        except RasaDroppedError as dropped:
+            if len(self.rasa.base_urls) < 2:
+                log.warning("no answer to message %s yet: %s", message.id, dropped)
+            else:
+                # That Rasa died with the message; the next one (the client moves on when the
+                # dead one refuses) reads the shared tracker for whether it was taken.
+                log.warning("Rasa died with message %s (%s); asking another", message.id, dropped)
+                try:
+                    return await self._answer_from_rasa(conversation_id, message, language, True)
+                except RasaUnavailableError as error:
+                    log.warning("no answer to message %s yet: %s", message.id, error)
         except RasaUnavailableError as error:
             log.warning("no answer to message %s yet: %s", message.id, error)
         apology = [BotReply(text=say("assistant_down", language))]

@@ -2,11 +2,19 @@
 
 Rasa's HTTP API takes its ``--auth-token`` as the ``token`` query parameter (Rasa 3.6 reads no
 header for it); the REST channel's webhook is a channel and takes none, so it is not sent there.
+
+Several Rasa processes over one tracker store are interchangeable: the client keeps to one and
+moves to the next when it refuses the connection (the request never reached it), so a killed
+Rasa costs the customers nothing while the supervisor starts it again. It moves only then: the
+gateway answers a conversation's messages one at a time, so with an in-memory lock store no
+two processes ever work on one conversation at once.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
@@ -17,9 +25,22 @@ import httpx
 MESSAGE_ID_KEY = "kefu_message_id"
 ACTIONS_PROBE_S = 2.0
 
+log = logging.getLogger(__name__)
+
+# The request was never sent: another Rasa process may take it. (A timeout or a dropped
+# connection after sending may mean Rasa took the message; the gateway asks its tracker.)
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
+
 
 class RasaUnavailableError(Exception):
     """Rasa did not answer in time or answered with an error."""
+
+
+class RasaDroppedError(RasaUnavailableError):
+    """Rasa closed the connection before answering: the process died (a busy one times out)."""
+
+
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 @dataclass(frozen=True)
@@ -49,17 +70,23 @@ def with_language(text: str, language: str) -> str:
 
 
 class RasaClient:
-    """One pooled HTTP client per process: a new connection per message costs a round trip."""
+    """One pooled HTTP client per process: a new connection per message costs a round trip.
+
+    ``base_urls``: one Rasa, or several over the same tracker store (tried in turn)."""
 
     def __init__(
         self,
-        base_url: str,
+        base_urls: str | Sequence[str],
         timeout_s: float = 10.0,
         token: str | None = None,
         actions_url: str | None = None,
     ) -> None:
-        self.base_url = base_url
-        self._http = httpx.AsyncClient(base_url=base_url, timeout=timeout_s)
+        urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
+        self.base_urls = [url.rstrip("/") for url in urls]
+        if not self.base_urls:
+            raise ValueError("RasaClient needs the address of at least one Rasa")
+        self._current = 0  # the one that answered last
+        self._http = httpx.AsyncClient(timeout=timeout_s)
         self._auth = {"token": token} if token else {}
         self.actions_url = actions_url
 
@@ -112,19 +139,48 @@ class RasaClient:
             return False
         return answer.status_code == 200
 
+    @property
+    def base_url(self) -> str:
+        """The Rasa the next message goes to."""
+        return self.base_urls[self._current]
+
     async def _call(self, method: str, path: str, json: Any = None, api: bool = True) -> Any:
-        try:
-            answer = await self._http.request(
-                method, path, json=json, params=self._auth if api else None
-            )
-        except httpx.HTTPError as error:
-            raise RasaUnavailableError(repr(error)) from error
+        answer = await self._request(method, path, json, self._auth if api else None)
         if answer.status_code != 200:
             raise RasaUnavailableError(f"HTTP {answer.status_code}")
         try:
             return answer.json()
         except ValueError as error:  # a proxy's error page, a half-written body
             raise RasaUnavailableError("Rasa's answer is not JSON") from error
+
+    async def _request(
+        self, method: str, path: str, json: Any, params: dict[str, str] | None
+    ) -> httpx.Response:
+        """The current Rasa's answer, or the next one's while each refuses the connection."""
+        count = len(self.base_urls)
+        for attempt in range(count):
+            index = (self._current + attempt) % count
+            try:
+                answer = await self._http.request(
+                    method, self.base_urls[index] + path, json=json, params=params
+                )
+            except NOT_SENT as error:
+                if attempt + 1 < count:
+                    log.warning(
+                        "Rasa at %s refused (%r); trying %s",
+                        self.base_urls[index],
+                        error,
+                        self.base_urls[(index + 1) % count],
+                    )
+                    continue
+                raise RasaUnavailableError(repr(error)) from error
+            except DROPPED as error:
+                raise RasaDroppedError(repr(error)) from error
+            except httpx.HTTPError as error:
+                raise RasaUnavailableError(repr(error)) from error
+            self._current = index
+            return answer
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def replies_in_turn(events: list[Any], message_id: int) -> list[BotReply] | None:

@@ -91,3 +91,9 @@ def test_kefu_var_dir_moves_the_database_and_the_index(
     # Set on their own, they stay as given.
     monkeypatch.setenv("KEFU_INDEX_DIR", "/srv/index")
     assert Settings().index_dir == Path("/srv/index")
+
+
+def test_several_rasa_addresses_are_a_comma_separated_list() -> None:
+    settings = Settings(rasa_url=" http://127.0.0.1:5005 , http://127.0.0.1:5006,")
+    assert settings.rasa_urls == ["http://127.0.0.1:5005", "http://127.0.0.1:5006"]
+    assert Settings().rasa_urls == ["http://127.0.0.1:5005"]

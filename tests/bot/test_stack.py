@@ -314,6 +314,25 @@ def test_no_token_is_in_any_process_arguments(kefu_stack: Stack) -> None:
     assert service.env["KEFU_SERVICE_TOKEN"] == kefu_stack.service_token
 
 
+def test_more_rasa_ports_are_more_rasa_processes_the_service_knows_in_order(
+    tmp_path: Path,
+) -> None:
+    model = tmp_path / "model.tar.gz"
+    model.write_bytes(b"not opened")
+    ports = StackPorts(service=8100, rasa=5105, actions=5155, more_rasa=(5106, 5107))
+    stack = Stack(StackConfig(var_dir=tmp_path, model=model, ports=ports))
+    stack.config.var_dir.mkdir(exist_ok=True)
+    processes = {p.name: p for p in stack.kefu_processes()}
+    assert list(processes) == ["rasa", "rasa-2", "rasa-3", "actions", "service"]
+    for name, port in (("rasa", 5105), ("rasa-2", 5106), ("rasa-3", 5107)):
+        argv = processes[name].argv
+        assert argv[argv.index("--port") + 1] == str(port)
+        assert processes[name].health_url == f"http://127.0.0.1:{port}/status"
+    assert processes["service"].env["KEFU_RASA_URL"] == (
+        "http://127.0.0.1:5105,http://127.0.0.1:5106,http://127.0.0.1:5107"
+    )
+
+
 def test_endpoints_yml_names_the_action_servers_token_without_holding_it(
     kefu_stack: Stack,
 ) -> None:

@@ -1,5 +1,7 @@
 """`kill -9` of each process of the real stack while four customers type: the supervisor
-starts it again, and the database shows every message stored once and answered once."""
+starts it again, and the database shows every message stored once and answered once. With two
+Rasa processes (as `kefu stack up` runs them), the one answering is killed and the other takes
+over."""
 
 from __future__ import annotations
 
@@ -8,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from bench.faults import VICTIMS, kill_under_load, supervised
-from bot.stack import Stack
+from bench.faults import VICTIMS, answering_rasa, kill_under_load, supervised
+from bot.stack import Stack, demo_stack_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -31,3 +33,22 @@ def test_a_killed_process_loses_doubles_and_leaves_unanswered_nothing(
     counts = (run.audit.lost, run.audit.doubled, run.audit.unanswered)
     assert counts == (0, 0, 0), "\n".join(run.audit.problems)
     assert run.recovery_s is not None, "nothing sent after the kill was answered"
+
+
+@pytest.fixture(scope="module")
+def two_rasa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    config = demo_stack_config(tmp_path_factory.mktemp("two-rasa"), rasa_workers=2)
+    with Stack(config) as stack, supervised(stack):
+        yield stack
+
+
+def test_the_other_rasa_takes_over_from_a_killed_one(two_rasa: Stack) -> None:
+    before = asyncio.run(answering_rasa(two_rasa))
+    run = asyncio.run(kill_under_load(two_rasa, "rasa", customers=4, messages=8))
+    assert run.audit.sent == 32
+    counts = (run.audit.lost, run.audit.doubled, run.audit.unanswered)
+    assert counts == (0, 0, 0), "\n".join(run.audit.problems)
+    # The apology for a Rasa that is down was not needed: the other one answered at once.
+    assert run.audit.apologies == 0
+    assert asyncio.run(answering_rasa(two_rasa)) != before
+    two_rasa.wait_until_healthy()  # and the killed one is back

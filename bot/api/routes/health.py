@@ -36,9 +36,14 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
     rasa, actions = await asyncio.gather(
         state.rasa_probe.health(), state.action_server_probe.health()
     )
+    if len(state.gateway.rasa.base_urls) > 1:  # which one the messages go to now
+        rasa.detail += f"; answering: {state.gateway.rasa.base_url}"
     if database.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    everything_up = all(c.status == "ok" for c in (database, rasa, actions))
+    # One Rasa of several down still answers every customer, but is not everything up.
+    everything_up = state.rasa_probe.all_up and all(
+        c.status == "ok" for c in (database, rasa, actions)
+    )
     return HealthPublic(
         status="ok" if everything_up else "degraded",
         database=database,

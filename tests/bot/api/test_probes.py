@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from bot.api.probes import DependencyProbe, ProbePolicy
+from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
 
 
 class SlowDependency(ThreadingHTTPServer):
@@ -142,3 +142,20 @@ def test_health_checks_share_one_probe_while_it_is_fresh(dependency: SlowDepende
     clock.now += 0.1
     asyncio.run(probe.health())
     assert dependency.requests == 2
+
+
+def test_interchangeable_processes_are_up_while_one_is(dependency: SlowDependency) -> None:
+    clock = Clock()
+    nowhere = DependencyProbe("http://127.0.0.1:9/health", ProbePolicy(0.3, 0.0, 3))
+    group = AnyOfProbes([probe_of(dependency, clock), nowhere])
+    health = asyncio.run(group.health())
+    assert (health.status, group.all_up) == ("ok", False)
+    assert health.detail == "1 of 2 up; http://127.0.0.1:9/health: ConnectError"
+    dependency.code = 503
+    clock.now += 10
+    assert asyncio.run(group.health()).status == "down"
+    alone = AnyOfProbes([probe_of(dependency, clock)])
+    dependency.code = 200
+    clock.now += 10
+    health = asyncio.run(alone.health())
+    assert (health.status, health.detail, alone.all_up) == ("ok", dependency.url, True)

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.models import Message
-from bot.conversations.rasa_client import BotReply, RasaUnavailableError
+from bot.conversations.rasa_client import BotReply, RasaDroppedError, RasaUnavailableError
 from bot.conversations.schemas import ExchangePublic, MessageCreate
 from bot.conversations.store import (
     MAX_SILENT_ANSWERS,
@@ -43,6 +43,9 @@ class FakeRasa:
         self.languages: list[str | None] = []
         self.stored_when_called: list[list[str]] = []
         self.tracker: dict[str, list[tuple[int | None, list[BotReply] | None]]] = {}
+        self.base_urls = ["http://rasa-1"]
+        # The Rasa answering dies with the next message, after saving its turn or before.
+        self.dies: str | None = None  # "after taking it" / "before taking it"
 
     async def send(
         self, sender: str, text: str, language: str | None = None, message_id: int | None = None
@@ -56,7 +59,11 @@ class FakeRasa:
         if self.down:
             raise RasaUnavailableError("HTTP 503")
         replies = [] if self.silent else list(self.replies)
-        self.tracker.setdefault(sender, []).append((message_id, replies))
+        dies, self.dies = self.dies, None
+        if dies != "before taking it":
+            self.tracker.setdefault(sender, []).append((message_id, replies))
+        if dies is not None:
+            raise RasaDroppedError("RemoteProtocolError('Server disconnected')")
         return replies
 
     async def replies_given(self, sender: str, message_id: int) -> list[BotReply] | None:
@@ -484,6 +491,31 @@ def test_a_turn_whose_action_failed_is_sent_again_as_it_is(
     assert (first_id, silent) == (second_id, [])
     assert answered == rasa.replies
     assert owed(sessions, cid) == []
+
+
+@pytest.mark.parametrize("dies", ["after taking it", "before taking it"])
+def test_when_rasa_dies_with_a_message_another_rasa_answers_it_once(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session], dies: str
+) -> None:
+    rasa.base_urls = ["http://rasa-1", "http://rasa-2"]
+    rasa.dies = dies
+    cid = open_conversation(sessions)
+    exchange = say_to(gateway, cid, "how do I return this?")
+    assert [r.text for r in exchange.replies] == ["Hello! How can I help?"]
+    # Taken before it died: read from the shared tracker, not sent again.
+    assert len(rasa.calls) == (1 if dies == "after taking it" else 2)
+    assert [answer for _, answer in rasa.tracker[cid]] == [rasa.replies]
+    assert owed(sessions, cid) == []
+
+
+def test_with_one_rasa_a_message_it_died_with_waits_for_it(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    rasa.dies = "before taking it"
+    cid = open_conversation(sessions)
+    exchange = say_to(gateway, cid, "how do I return this?")
+    assert [r.text for r in exchange.replies] == [say("assistant_down", "en")]
+    assert len(rasa.calls) == 1 and len(owed(sessions, cid)) == 1
 
 
 def test_a_message_rasa_never_answers_is_not_asked_for_ever(

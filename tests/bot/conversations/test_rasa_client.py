@@ -189,6 +189,65 @@ def test_no_answer_in_time_is_rasa_unavailable() -> None:
             send(f"http://127.0.0.1:{port}", timeout_s=0.2)
 
 
+def closed_port() -> int:
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        return int(closed.getsockname()[1])
+
+
+def test_a_rasa_that_refuses_the_connection_hands_over_to_the_next(rasa_url: str) -> None:
+    answers({"text": "From the second Rasa."})
+    dead = f"http://127.0.0.1:{closed_port()}"
+
+    async def scenario() -> tuple[list[BotReply], str, list[BotReply]]:
+        client = RasaClient([dead, rasa_url + "/"])
+        try:
+            first = await client.send("conv-1", "hello")
+            serving = client.base_url
+            # The next message goes straight to the one that answered.
+            FakeRasa.received.clear()
+            second = await client.send("conv-1", "again")
+            return first, serving, second
+        finally:
+            await client.aclose()
+
+    first, serving, second = asyncio.run(scenario())
+    assert first == second == [BotReply(text="From the second Rasa.")]
+    assert serving == rasa_url
+    assert [path for path, _ in FakeRasa.received] == ["/webhooks/rest/webhook"]
+
+
+def test_an_error_answer_is_not_handed_over(rasa_url: str) -> None:
+    """Rasa took the request and failed: another may not take it again (the gateway asks the
+    tracker whether the message was taken)."""
+    FakeRasa.status = 500
+
+    async def scenario() -> None:
+        client = RasaClient([rasa_url, f"http://127.0.0.1:{closed_port()}"])
+        try:
+            await client.send("conv-1", "hello")
+        finally:
+            await client.aclose()
+
+    with pytest.raises(RasaUnavailableError, match="HTTP 500"):
+        asyncio.run(scenario())
+    assert len(FakeRasa.received) == 1
+
+
+def test_every_rasa_refusing_is_rasa_unavailable() -> None:
+    urls = [f"http://127.0.0.1:{closed_port()}" for _ in range(2)]
+    with pytest.raises(RasaUnavailableError, match="ConnectError"):
+
+        async def scenario() -> None:
+            client = RasaClient(urls)
+            try:
+                await client.send("conv-1", "hello")
+            finally:
+                await client.aclose()
+
+        asyncio.run(scenario())
+
+
 def test_a_payload_carries_the_language_as_an_entity() -> None:
     assert with_language("/request_human", "zh") == '/request_human{"language": "zh"}'
     assert (
