@@ -29,6 +29,7 @@ import os
 import random
 import signal
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -339,6 +340,9 @@ def main() -> None:
     ):
         runs = asyncio.run(measure(stack, args.kills))
     by_victim = summary(runs)
+    for run in runs:  # what went wrong, message by message, for whoever looks into it
+        for problem in run.audit.problems:
+            print(f"{run.victim} killed at {run.killed_at:%H:%M:%S.%f}: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps(by_victim))
         return
