@@ -45,7 +45,9 @@ app = typer.Typer(help="Kefu (客服): a bilingual customer-service assistant.",
 kb_app = typer.Typer(help="Manage and search the knowledge base.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 stack_app = typer.Typer(help="Run the whole system on this machine.", no_args_is_help=True)
-users_app = typer.Typer(help="Staff accounts (agents, editors, admins).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Staff accounts (agents, editors, supervisors, admins).", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
@@ -154,7 +156,7 @@ def serve(
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="Login name")],
-    role: Annotated[str, typer.Option(help="agent, editor or admin")],
+    role: Annotated[str, typer.Option(help="agent, editor, supervisor or admin")],
     name: Annotated[str, typer.Option(help="Shown to customers and colleagues")] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
