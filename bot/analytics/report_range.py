@@ -9,6 +9,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
+# A period and the one before it stay inside what datetime can hold.
+MIN_YEAR, MAX_YEAR = 1971, 9998
 LANGUAGES = ("en", "zh")
 CHANNELS = ("widget", "email")
 
@@ -20,7 +22,7 @@ class ReportRangeError(ValueError):
 def time_zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as error:
+    except (ZoneInfoNotFoundError, ValueError, OSError) as error:
         raise ReportRangeError(f"unknown time zone {name!r}") from error
 
 
@@ -48,6 +50,9 @@ class ReportRange:
     ) -> ReportRange:
         """Checked: by default the last 30 days ending today (in ``tz``)."""
         zone = time_zone(tz)
+        for day in (since, until):
+            if day is not None and not MIN_YEAR <= day.year <= MAX_YEAR:
+                raise ReportRangeError(f"dates must lie between {MIN_YEAR} and {MAX_YEAR}")
         today = today or datetime.now(zone).date()
         until = until or (today if since is None else since + timedelta(days=DEFAULT_DAYS - 1))
         since = since or until - timedelta(days=DEFAULT_DAYS - 1)
@@ -55,8 +60,6 @@ class ReportRange:
             raise ReportRangeError(f"until ({until}) is before since ({since})")
         if (until - since).days + 1 > MAX_DAYS:
             raise ReportRangeError(f"a report covers at most {MAX_DAYS} days")
-        if since.year < 1971 or until.year > 9998:
-            raise ReportRangeError("dates must lie between 1971 and 9998")
         if language is not None and language not in LANGUAGES:
             raise ReportRangeError(f"language must be one of {', '.join(LANGUAGES)}")
         if channel is not None and channel not in CHANNELS:
