@@ -21,20 +21,28 @@ hundred buckets are placed in local days and hours here, DST-correct through zon
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Column,
     ColumnElement,
+    Integer,
+    MetaData,
     Select,
+    String,
+    Table,
     and_,
     case,
     exists,
     false,
     func,
+    insert,
     literal,
     or_,
     select,
@@ -176,8 +184,41 @@ def in_period(period: ReportRange) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def conversation_ids(period: ReportRange) -> Select[Any]:
-    return select(Conversation.id).where(*in_period(period))
+@dataclass(frozen=True)
+class Scope:
+    """A period's conversations with their facts, worked out once into a temporary table
+    (id, UTC bucket, outcome, customer messages, rating) that every KPI query then reads."""
+
+    period: ReportRange
+    table: Table
+
+    def ids(self) -> Select[Any]:
+        return select(self.table.c.id)
+
+
+@contextmanager
+def scoped(session: Session, period: ReportRange) -> Iterator[Scope]:
+    table = Table(
+        f"report_scope_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        Column("id", String(36), primary_key=True),
+        Column("bucket", String(16)),
+        Column("outcome", String(16)),
+        Column("messages", Integer),
+        Column("score", Integer),
+        prefixes=["TEMPORARY"],
+    )
+    connection = session.connection()
+    table.create(connection)
+    bucket = utc_bucket(dialect_of(session), Conversation.created_at, period.bucket_minutes())
+    facts = select(Conversation.id, bucket, outcome(), customer_messages(), rating_score()).where(
+        *in_period(period)
+    )
+    connection.execute(insert(table).from_select(list(table.c.keys()), facts))
+    try:
+        yield Scope(period, table)
+    finally:
+        table.drop(connection)
 
 
 # -- the measures -------------------------------------------------------------------------------
@@ -212,31 +253,20 @@ class Measures:
     speed: dict[str, float | None]
 
 
-def _buckets(session: Session, period: ReportRange) -> list[Bucket]:
-    minutes = period.bucket_minutes()
-    bucket = utc_bucket(dialect_of(session), Conversation.created_at, minutes).label("bucket")
-    facts = (
-        select(
-            bucket,
-            outcome().label("outcome"),
-            customer_messages().label("messages"),
-            rating_score().label("score"),
-        )
-        .where(*in_period(period))
-        .subquery()
-    )
+def _buckets(session: Session, scope: Scope) -> list[Bucket]:
+    facts = scope.table.c
     rows = session.execute(
         select(
-            facts.c.bucket,
-            facts.c.outcome,
+            facts.bucket,
+            facts.outcome,
             func.count(),
-            func.sum(facts.c.messages),
-            func.coalesce(func.sum(facts.c.score), 0),
-            func.count(facts.c.score),
-        ).group_by(facts.c.bucket, facts.c.outcome)
+            func.sum(facts.messages),
+            func.coalesce(func.sum(facts.score), 0),
+            func.count(facts.score),
+        ).group_by(facts.bucket, facts.outcome)
     )
     found: dict[str, Bucket] = {}
-    fmt = "%Y-%m-%d %H" if minutes == 60 else "%Y-%m-%d %H:%M"
+    fmt = "%Y-%m-%d %H" if scope.period.bucket_minutes() == 60 else "%Y-%m-%d %H:%M"
     for key, name, count, messages, score_sum, score_count in rows:
         start = datetime.strptime(key, fmt).replace(tzinfo=UTC)
         entry = found.setdefault(key, Bucket(start))
@@ -248,22 +278,22 @@ def _buckets(session: Session, period: ReportRange) -> list[Bucket]:
 
 
 def _speed(
-    session: Session, period: ReportRange, target_s: int, now: datetime
+    session: Session, scope: Scope, target_s: int, now: datetime
 ) -> tuple[dict[str, float | None], int, int]:
     dialect = dialect_of(session)
-    scope = conversation_ids(period)
+    ids = scope.ids()
     customer = select(Message.id, Message.created_at).where(Message.sender == "customer").subquery()
     bot_reply = (
         select(seconds_between(dialect, customer.c.created_at, func.min(Message.created_at)))
         .join(customer, customer.c.id == Message.reply_to)
-        .where(Message.conversation_id.in_(scope), Message.sender == "bot")
+        .where(Message.conversation_id.in_(ids), Message.sender == "bot")
         .group_by(Message.reply_to)
     )
     speed = {
         f"bot_reply_p{int(p)}_s": v
         for p, v in percentiles(session, bot_reply, (50.0, 90.0)).items()
     }
-    handoffs = Handoff.conversation_id.in_(scope)
+    handoffs = Handoff.conversation_id.in_(ids)
 
     def median(end: Any, *conditions: ColumnElement[bool]) -> float | None:
         values = select(seconds_between(dialect, Handoff.created_at, end)).where(
@@ -289,19 +319,19 @@ def _speed(
     return speed, total, breaches
 
 
-def measure(session: Session, period: ReportRange, target_s: int, now: datetime) -> Measures:
-    scope = conversation_ids(period)
+def measure(session: Session, scope: Scope, target_s: int, now: datetime) -> Measures:
+    ids = scope.ids()
     scores = {
         (score, resolved_by): count
         for score, resolved_by, count in session.execute(
             select(ConversationRating.score, ConversationRating.resolved_by, func.count())
-            .where(ConversationRating.conversation_id.in_(scope))
+            .where(ConversationRating.conversation_id.in_(ids))
             .group_by(ConversationRating.score, ConversationRating.resolved_by)
         )
     }
     first_handoff = (
         select(func.min(Handoff.id))
-        .where(Handoff.conversation_id.in_(scope))
+        .where(Handoff.conversation_id.in_(ids))
         .group_by(Handoff.conversation_id)
     )
     reasons = dict(
@@ -314,25 +344,25 @@ def measure(session: Session, period: ReportRange, target_s: int, now: datetime)
     bands = dict(
         session.execute(
             select(KbLookup.band, func.count())
-            .where(KbLookup.conversation_id.in_(scope))
+            .where(KbLookup.conversation_id.in_(ids))
             .group_by(KbLookup.band)
         ).all()
     )
     verdicts = dict(
         session.execute(
             select(ArticleFeedback.helpful, func.count())
-            .where(ArticleFeedback.conversation_id.in_(scope))
+            .where(ArticleFeedback.conversation_id.in_(ids))
             .group_by(ArticleFeedback.helpful)
         ).all()
     )
     complaints = session.scalar(
         select(func.count(func.distinct(Handoff.conversation_id))).where(
-            Handoff.conversation_id.in_(scope), Handoff.reason == COMPLAINT_REASON
+            Handoff.conversation_id.in_(ids), Handoff.reason == COMPLAINT_REASON
         )
     )
-    speed, handoffs, breaches = _speed(session, period, target_s, now)
+    speed, handoffs, breaches = _speed(session, scope, target_s, now)
     return Measures(
-        buckets=_buckets(session, period),
+        buckets=_buckets(session, scope),
         scores=scores,
         reasons=reasons,
         bands=bands,
@@ -460,7 +490,7 @@ def _series(period: ReportRange, m: Measures) -> dict[str, Any]:
     }
 
 
-def _offered_counts(session: Session, period: ReportRange) -> dict[str, int]:
+def _offered_counts(session: Session, scope: Scope) -> dict[str, int]:
     """How often each article was offered: the first hits of a lookup, as many as its band
     shows (handoff/packet.py OFFERED_BY_BAND)."""
     hits = func.json_each(KbLookup.hits).table_valued("key", "value").alias("hit")
@@ -470,18 +500,18 @@ def _offered_counts(session: Session, period: ReportRange) -> dict[str, int]:
         select(article, func.count())
         .select_from(KbLookup)
         .join(hits, true())
-        .where(KbLookup.conversation_id.in_(conversation_ids(period)), hits.c.key < shown)
+        .where(KbLookup.conversation_id.in_(scope.ids()), hits.c.key < shown)
         .group_by(article)
     )
     return {article_id: count for article_id, count in rows if article_id}
 
 
-def _article_tables(session: Session, period: ReportRange) -> dict[str, list[ArticleRow]]:
-    offered = _offered_counts(session, period)
+def _article_tables(session: Session, scope: Scope) -> dict[str, list[ArticleRow]]:
+    offered = _offered_counts(session, scope)
     verdicts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for article_id, helpful, count in session.execute(
         select(ArticleFeedback.article_id, ArticleFeedback.helpful, func.count())
-        .where(ArticleFeedback.conversation_id.in_(conversation_ids(period)))
+        .where(ArticleFeedback.conversation_id.in_(scope.ids()))
         .group_by(ArticleFeedback.article_id, ArticleFeedback.helpful)
     ):
         verdicts[article_id][0 if helpful else 1] += count
@@ -499,7 +529,7 @@ def _article_tables(session: Session, period: ReportRange) -> dict[str, list[Art
     return {"top_articles": [row(a) for a in top], "not_helpful_articles": [row(a) for a in poor]}
 
 
-def unanswered(session: Session, period: ReportRange) -> list[dict[str, Any]]:
+def unanswered(session: Session, scope: Scope) -> list[dict[str, Any]]:
     """The gap report's unanswered questions (bot/analytics/gaps.py), counted by question: a
     lookup that found nothing, was marked not helpful, or was followed by a handoff."""
     not_helpful = select(ArticleFeedback.lookup_id).where(
@@ -517,7 +547,7 @@ def unanswered(session: Session, period: ReportRange) -> list[dict[str, Any]]:
     rows = session.execute(
         select(KbLookup.question, KbLookup.language, count)
         .where(
-            KbLookup.conversation_id.in_(conversation_ids(period)),
+            KbLookup.conversation_id.in_(scope.ids()),
             or_(KbLookup.band == "none", KbLookup.id.in_(not_helpful), handed_over),
         )
         .group_by(KbLookup.question, KbLookup.language)
@@ -527,8 +557,8 @@ def unanswered(session: Session, period: ReportRange) -> list[dict[str, Any]]:
     return [{"question": q, "count": n, "language": lang} for q, lang, n in rows]
 
 
-def _agents(session: Session, period: ReportRange) -> list[AgentRow]:
-    scope = conversation_ids(period)
+def _agents(session: Session, scope: Scope) -> list[AgentRow]:
+    ids = scope.ids()
     dialect = dialect_of(session)
     held = session.execute(
         select(
@@ -536,7 +566,7 @@ def _agents(session: Session, period: ReportRange) -> list[AgentRow]:
             func.count(),
             func.coalesce(func.sum(case((Handoff.status == "resolved", 1), else_=0)), 0),
         )
-        .where(Handoff.conversation_id.in_(scope), Handoff.agent_id.is_not(None))
+        .where(Handoff.conversation_id.in_(ids), Handoff.agent_id.is_not(None))
         .group_by(Handoff.agent_id)
     ).all()
     ratings = {
@@ -544,7 +574,7 @@ def _agents(session: Session, period: ReportRange) -> list[AgentRow]:
         for agent_id, mean, count in session.execute(
             select(ConversationRating.agent_id, func.avg(ConversationRating.score), func.count())
             .where(
-                ConversationRating.conversation_id.in_(scope),
+                ConversationRating.conversation_id.in_(ids),
                 ConversationRating.agent_id.is_not(None),
             )
             .group_by(ConversationRating.agent_id)
@@ -555,7 +585,7 @@ def _agents(session: Session, period: ReportRange) -> list[AgentRow]:
     for agent_id, handoffs, resolved in held:  # one row per agent
         first_response = select(
             seconds_between(dialect, Handoff.created_at, Handoff.first_response_at)
-        ).where(Handoff.conversation_id.in_(scope), Handoff.agent_id == agent_id)
+        ).where(Handoff.conversation_id.in_(ids), Handoff.agent_id == agent_id)
         mean, count = ratings.get(agent_id, (None, 0))
         rows.append(
             AgentRow(
@@ -571,11 +601,11 @@ def _agents(session: Session, period: ReportRange) -> list[AgentRow]:
     return sorted(rows, key=lambda r: (-r.handoffs, r.name))
 
 
-def _csat_comments(session: Session, period: ReportRange) -> list[dict[str, Any]]:
+def _csat_comments(session: Session, scope: Scope) -> list[dict[str, Any]]:
     rows = session.execute(
         select(ConversationRating)
         .where(
-            ConversationRating.conversation_id.in_(conversation_ids(period)),
+            ConversationRating.conversation_id.in_(scope.ids()),
             ConversationRating.comment.is_not(None),
             ConversationRating.comment != "",
         )
@@ -598,10 +628,18 @@ def report(
     session: Session, period: ReportRange, first_response_target_s: int, now: datetime
 ) -> Report:
     """The whole summary of a period: KPIs against the previous period, series, tables."""
-    current = measure(session, period, first_response_target_s, now)
     before = period.previous()
+    with scoped(session, before) as scope:
+        previous = kpi_values(measure(session, scope, first_response_target_s, now))
+    with scoped(session, period) as scope:
+        current = measure(session, scope, first_response_target_s, now)
+        tables: dict[str, list[Any]] = {
+            **_article_tables(session, scope),
+            "unanswered": unanswered(session, scope),
+            "agents": _agents(session, scope),
+            "csat_comments": _csat_comments(session, scope),
+        }
     values = kpi_values(current)
-    previous = kpi_values(measure(session, before, first_response_target_s, now))
     return Report(
         range={
             "since": period.since.isoformat(),
@@ -614,12 +652,7 @@ def report(
             for name, (unit, link) in KPI_UNITS.items()
         },
         series=_series(period, current),
-        tables={
-            **_article_tables(session, period),
-            "unanswered": unanswered(session, period),
-            "agents": _agents(session, period),
-            "csat_comments": _csat_comments(session, period),
-        },
+        tables=tables,
     )
 
 

@@ -38,8 +38,9 @@ class Message(Base):
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Indexed by ix_messages_conversation_sender below (conversation_id leads it).
     conversation_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE")
     )
     sender: Mapped[str] = mapped_column(String(16))  # customer / bot / agent / system
     text: Mapped[str] = mapped_column(Text)

@@ -114,6 +114,7 @@ def test_0007_gives_existing_conversations_the_widget_channel_and_indexes(tmp_pa
     engine.dispose()
     assert indexes["ix_messages_conversation_sender"] == ["conversation_id", "sender", "created_at"]
     assert "ix_conversations_created_at" in created
+    assert "ix_messages_conversation_id" not in indexes
 
 
 def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
@@ -126,4 +127,5 @@ def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     engine.dispose()
     assert "channel" not in columns
     assert "ix_messages_conversation_sender" not in indexes
+    assert "ix_messages_conversation_id" in indexes
     upgrade_database(url)
