@@ -33,9 +33,14 @@ def week(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     with session_factory(engine)() as session:
         seeded = seed_shop_week(session)
         users = UserStore(session)
-        users.create("sue@shop.test", "Sue", "supervisor", PASSWORD)
-        users.create("erin@shop.test", "Erin", "editor", PASSWORD)
-        users.create("ada@shop.test", "Ada", "admin", PASSWORD)
+        # The demo database may hold some already (another module's fixture made them there).
+        for email, role in [
+            ("sue@shop.test", "supervisor"),
+            ("erin@shop.test", "editor"),
+            ("ada@shop.test", "admin"),
+        ]:
+            if users.authenticate(email, PASSWORD) is None:
+                users.create(email, email.split("@")[0].title(), role, PASSWORD)
     engine.dispose()
     settings = Settings(
         database_url=f"sqlite:///{folder / 'kefu.db'}",
