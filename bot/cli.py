@@ -1,13 +1,16 @@
-"""The ``kefu`` command line: knowledge-base import/export/search and retrieval evaluation."""
+"""The ``kefu`` command line: knowledge-base import/export/search, retrieval evaluation, staff
+accounts, the stack, and the KPI report."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -45,7 +48,9 @@ app = typer.Typer(help="Kefu (客服): a bilingual customer-service assistant.",
 kb_app = typer.Typer(help="Manage and search the knowledge base.", no_args_is_help=True)
 eval_app = typer.Typer(help="Measure retrieval quality.", no_args_is_help=True)
 stack_app = typer.Typer(help="Run the whole system on this machine.", no_args_is_help=True)
-users_app = typer.Typer(help="Staff accounts (agents, editors, admins).", no_args_is_help=True)
+users_app = typer.Typer(
+    help="Staff accounts (agents, editors, supervisors, admins).", no_args_is_help=True
+)
 app.add_typer(users_app, name="users")
 app.add_typer(kb_app, name="kb")
 app.add_typer(eval_app, name="eval")
@@ -154,7 +159,7 @@ def serve(
 @users_app.command("create")
 def users_create(
     email: Annotated[str, typer.Option(help="Login name")],
-    role: Annotated[str, typer.Option(help="agent, editor or admin")],
+    role: Annotated[str, typer.Option(help="agent, editor, supervisor or admin")],
     name: Annotated[str, typer.Option(help="Shown to customers and colleagues")] = "",
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input")
@@ -288,6 +293,68 @@ def stack_up(
         typer.echo("\nstopped")
     except StackError as error:
         raise _fail(str(error), code=1) from error
+
+
+def _parse_day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as error:
+        raise _fail(f"{option}: {value!r} is not a date (YYYY-MM-DD)") from error
+
+
+def _cell(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+@app.command("report")
+def report_command(
+    since: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (in --tz)")] = None,
+    until: Annotated[str | None, typer.Option(help="Last day, included (default: today)")] = None,
+    tz: Annotated[str | None, typer.Option(help="IANA time zone (KEFU_REPORT_TIMEZONE)")] = None,
+    language: Annotated[str | None, typer.Option(help="en or zh")] = None,
+    channel: Annotated[str | None, typer.Option(help="widget or email")] = None,
+    agent_id: Annotated[int | None, typer.Option(min=1, help="Handled by this agent")] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout (the API's summary)")
+    ] = False,
+) -> None:
+    """The KPIs of a period against the previous one (docs/reports.md), from the reports'
+    module: a table, or with --json the summary as GET /api/v1/reports/summary gives it."""
+    from bot.analytics.kpis import report
+    from bot.analytics.report_range import ReportRange, ReportRangeError
+    from db.base import utcnow
+
+    settings = get_settings()
+    try:
+        period = ReportRange.of(
+            _parse_day(since, "--since"),
+            _parse_day(until, "--until"),
+            tz or settings.report_timezone,
+            language=language,
+            channel=channel,
+            agent_id=agent_id,
+        )
+    except ReportRangeError as error:
+        raise _fail(str(error)) from error
+    upgrade_database(settings.database_url)
+    engine = create_engine_for(settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            found = report(session, period, settings.first_response_target_s, utcnow())
+    finally:
+        engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(dataclasses.asdict(found), ensure_ascii=False, default=str))
+        return
+    typer.echo(
+        f"{found.range['since']} – {found.range['until']} ({found.range['tz']}), "
+        f"against {found.previous['since']} – {found.previous['until']}"
+    )
+    typer.echo(f"{'kpi':28} {'value':>10} {'previous':>10}  unit")
+    for name, kpi in found.kpis.items():
+        typer.echo(f"{name:28} {_cell(kpi.value):>10} {_cell(kpi.previous):>10}  {kpi.unit}")
 
 
 @kb_app.command("import")

@@ -9,6 +9,7 @@ import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
     ]
     always_human_priority: int = 20  # priority points of such a topic
     first_response_target_s: int = 120  # the agents' SLA: first reply within this many seconds
+    # The reports' time zone when a request names none (IANA name): days and hours are the
+    # manager's, the data stays UTC.
+    report_timezone: str = "UTC"
     # An article is flagged "needs review" when (not helpful + handoff after) / offered is above
     # this, once it has been offered at least review_min_offered times.
     review_threshold: float = 0.3
@@ -114,6 +118,15 @@ class Settings(BaseSettings):
                     f"KEFU_TRUSTED_PROXIES: {entry!r} is not an IP address or network; trusting "
                     "anything else (such as *) would let any client choose its address"
                 ) from None
+        return value
+
+    @field_validator("report_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"KEFU_REPORT_TIMEZONE: unknown time zone {value!r}") from None
         return value
 
     @property

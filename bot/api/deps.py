@@ -214,6 +214,8 @@ async def require_socket_agent(websocket: WebSocket, state: StateDep) -> StaffUs
 
 SocketAgent = Annotated[StaffUser, Depends(require_socket_agent)]
 CurrentEditor = Annotated[StaffUser, Depends(require_role("editor"))]
+# Reads the reports and every conversation; edits nothing, takes no chat.
+CurrentSupervisor = Annotated[StaffUser, Depends(require_role("supervisor"))]
 
 
 def get_desk(state: StateDep) -> HandoffDesk:

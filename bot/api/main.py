@@ -30,6 +30,7 @@ from bot.api.routes import (
     internal_conversations,
     internal_handoffs,
     internal_kb,
+    reports,
     web,
 )
 from bot.api.state import ServiceState
@@ -48,6 +49,7 @@ api_router.include_router(handoffs.agent_router)
 api_router.include_router(articles.router)
 api_router.include_router(gaps.router)
 api_router.include_router(calibration.router)
+api_router.include_router(reports.router)
 
 
 def _printable(value: Any) -> Any:

@@ -9,11 +9,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
 
-ROLES = ("agent", "editor", "admin")
+# A supervisor reads the reports and every conversation; edits no article or user, takes no chat.
+ROLES = ("agent", "editor", "supervisor", "admin")
 
 
 class User(Base):
-    """A member of staff; ``role`` is agent, editor or admin (admin may do everything)."""
+    """A member of staff; ``role`` is agent, editor, supervisor or admin (admin may do
+    everything)."""
 
     __tablename__ = "users"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
@@ -19,7 +19,9 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     handled_by: Mapped[str] = mapped_column(String(16), default="bot")
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Where the customer writes from: widget (issue 13 adds email).
+    channel: Mapped[str] = mapped_column(String(16), default="widget", server_default="widget")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -28,11 +30,17 @@ class Message(Base):
 
     __tablename__ = "messages"
     # A resent client_message_id must not be stored (or answered) twice.
-    __table_args__ = (UniqueConstraint("conversation_id", "client_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_message_id"),
+        # The reports count a conversation's customer messages and find its last customer and
+        # bot messages from this index alone (bot/analytics/kpis.py).
+        Index("ix_messages_conversation_sender", "conversation_id", "sender", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Indexed by ix_messages_conversation_sender below (conversation_id leads it).
     conversation_id: Mapped[str] = mapped_column(
-        String(36), ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+        String(36), ForeignKey("conversations.id", ondelete="CASCADE")
     )
     sender: Mapped[str] = mapped_column(String(16))  # customer / bot / agent / system
     text: Mapped[str] = mapped_column(Text)

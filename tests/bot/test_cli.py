@@ -187,3 +187,40 @@ def test_eval_on_a_knowledge_base_that_cannot_be_imported_is_a_clear_error(
         assert (code, out) == (2, "")
         assert message in err
         assert "Traceback" not in err
+
+
+def test_report_prints_the_kpis_and_json_alone_on_stdout(workspace: Path) -> None:
+    from bot.database import upgrade_database
+    from db.engine import create_engine_for, session_factory
+    from tests.bot.analytics.shop_week import seed_shop_week
+
+    url = f"sqlite:///{workspace / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        seed_shop_week(session)
+    engine.dispose()
+    week = ("--since", "2026-11-10", "--until", "2026-11-16", "--tz", "UTC")
+    code, out, _ = kefu("report", *week)
+    assert code == 0
+    assert "2026-11-10 – 2026-11-16 (UTC), against 2026-11-03 – 2026-11-09" in out
+    line = next(row for row in out.splitlines() if row.startswith("containment_rate"))
+    assert line.split() == ["containment_rate", "33.33", "100.0", "percent"]
+    code, out, _ = kefu("report", *week, "--language", "zh", "--json")
+    assert code == 0
+    body = json.loads(out)  # stdout is exactly one JSON object
+    assert body["kpis"]["conversations"] == {
+        "value": 1,
+        "previous": 0,
+        "unit": "count",
+        "outcome": None,
+    }
+    assert set(body) == {"range", "previous", "kpis", "series", "tables"}
+
+
+def test_report_refuses_a_bad_period(workspace: Path) -> None:
+    code, out, err = kefu("report", "--since", "2026-11-10", "--until", "2026-11-01")
+    assert (code, out) == (2, "")
+    assert "until (2026-11-01) is before since (2026-11-10)" in err
+    code, _, err = kefu("report", "--since", "10/11/2026")
+    assert code == 2 and "--since: '10/11/2026' is not a date" in err

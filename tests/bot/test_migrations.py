@@ -1,4 +1,5 @@
-"""The schema's migrations on a database that holds data: 0005 gives every article a topic."""
+"""The schema's migrations on a database that holds data: 0005 gives every article a topic,
+0007 every conversation a channel."""
 
 from __future__ import annotations
 
@@ -91,3 +92,40 @@ def test_0005_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     assert "topic_id" not in columns | versions
     upgrade_database(url)
     assert topics(url, "articles", "id")["returns-policy-zh"] == "returns-policy"
+
+
+def test_0007_gives_existing_conversations_the_widget_channel_and_indexes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0006")
+    engine = create_engine_for(url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, language, handled_by, created_at, updated_at)"
+                " VALUES ('c1', 'zh', 'bot', '2026-11-20 10:00:00.000000',"
+                " '2026-11-20 10:00:00.000000')"
+            )
+        )
+    upgrade_database(url)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT channel FROM conversations")).scalar() == "widget"
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
+    created = {i["name"] for i in inspect(engine).get_indexes("conversations")}
+    engine.dispose()
+    assert indexes["ix_messages_conversation_sender"] == ["conversation_id", "sender", "created_at"]
+    assert "ix_conversations_created_at" in created
+    assert "ix_messages_conversation_id" not in indexes
+
+
+def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    downgrade_database(url, "0006")
+    engine = create_engine_for(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("conversations")}
+    indexes = {i["name"] for i in inspect(engine).get_indexes("messages")}
+    engine.dispose()
+    assert "channel" not in columns
+    assert "ix_messages_conversation_sender" not in indexes
+    assert "ix_messages_conversation_id" in indexes
+    upgrade_database(url)

@@ -205,3 +205,19 @@ def test_the_export_is_declared_as_ndjson(document: dict[str, Any]) -> None:
         if name == "GET /api/v1/articles/export"
     ]
     assert set(operation["responses"]["200"]["content"]) == {"application/x-ndjson"}
+
+
+def test_the_report_routes_document_their_refusals(document: dict[str, Any]) -> None:
+    """The statuses tests/bot/api/routes/test_reports.py asserts appear in the document."""
+    expected = {
+        "GET /api/v1/reports/summary": {"401", "403", "422"},
+        "GET /api/v1/reports/export.csv": {"401", "403", "422"},
+        "GET /api/v1/reports/conversations": {"401", "403", "422"},
+        "GET /api/v1/reports/conversations/{conversation_id}": {"401", "403", "404", "422"},
+    }
+    found = {
+        name: {code for code in operation["responses"] if code[0] == "4"}
+        for name, operation in operations(document)
+        if name.startswith("GET /api/v1/reports")
+    }
+    assert found == expected

@@ -49,6 +49,7 @@ def database(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     with session_factory(engine)() as session:
         UserStore(session).create("erin@shop.test", "Erin", "editor", PASSWORD)
         UserStore(session).create("alice@shop.test", "Alice", "agent", PASSWORD)
+        UserStore(session).create("sue@shop.test", "Sue", "supervisor", PASSWORD)
     engine.dispose()
     return folder
 
@@ -116,10 +117,12 @@ def test_every_article_route_needs_an_editor(
 ) -> None:
     anonymous = app_client.request(method, path, json=body)
     assert (anonymous.status_code, anonymous.json()["detail"]) == (401, "log in first")
-    agent = app_client.request(
-        method, path, json=body, headers=login(app_client, "alice@shop.test")
-    )
-    assert (agent.status_code, agent.json()["detail"]) == (403, "this needs the editor role")
+    for email in ("alice@shop.test", "sue@shop.test"):  # an agent; a supervisor edits nothing
+        refused = app_client.request(method, path, json=body, headers=login(app_client, email))
+        assert (refused.status_code, refused.json()["detail"]) == (
+            403,
+            "this needs the editor role",
+        )
 
 
 def test_the_demo_knowledge_base_is_calibrated_and_names_confusable_articles(

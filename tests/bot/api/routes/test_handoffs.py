@@ -32,6 +32,7 @@ def staff(demo_database: Any) -> dict[str, str]:
         "agent": "alice@shop.test",
         "agent2": "bob@shop.test",
         "editor": "erin@shop.test",
+        "supervisor": "sue@shop.test",
         "admin": "ada@shop.test",
     }
     with session_factory(engine)() as session:
@@ -282,8 +283,9 @@ def test_every_agent_route_needs_a_login_and_the_agent_role(
     assert (anonymous.status_code, anonymous.json()["detail"]) == (401, "log in first")
     # A customer's conversation token is no login.
     assert desk.request(method, url, json=body, headers=customer).status_code == 401
-    editor = desk.request(method, url, json=body, headers=login(desk, staff["editor"]))
-    assert (editor.status_code, editor.json()["detail"]) == (403, "this needs the agent role")
+    for role in ("editor", "supervisor"):  # a supervisor reads conversations, takes no chat
+        refused = desk.request(method, url, json=body, headers=login(desk, staff[role]))
+        assert (refused.status_code, refused.json()["detail"]) == (403, "this needs the agent role")
 
 
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_ROUTES[1:7])
