@@ -154,9 +154,16 @@ class ChatGateway:
             async with self._lock(conversation_id):
                 # What the bot still owes from before (Rasa was down) comes first, in order.
                 await self._catch_up(conversation_id, before=message.id)
-                replies = await self._typing(
-                    conversation_id, self._answer(conversation_id, message, language)
+                owed, _ = await in_worker_thread(
+                    self.sessions, _owed, conversation_id, message.id + 1
                 )
+                if any(m.id == message.id for m in owed):
+                    replies = await self._typing(
+                        conversation_id, self._answer(conversation_id, message, language)
+                    )
+                else:  # the redelivery took it while this waited for the lock
+                    earlier = await in_worker_thread(self.sessions, _replies_to, message.id)
+                    replies = [MessagePublic.of(m) for m in earlier]
         for reply in replies:
             self.hub.publish(conversation_id, reply.frame())
         return ExchangePublic(message=customer, replies=replies)
@@ -290,8 +297,12 @@ class ChatGateway:
 
     async def redeliver_forever(self, interval_s: float = REDELIVER_EVERY_S) -> None:
         """At start (what a crash left unanswered) and then every ``interval_s``."""
-        min_age_s = 0.0  # at start nothing is in flight in this process
+        started = utcnow()
+        # At start, what was stored before this process began: nothing of that is in flight.
+        min_age_s: float | None = None
         while True:
+            if min_age_s is None:
+                min_age_s = (utcnow() - started).total_seconds()
             try:
                 caught_up = await self.redeliver(min_age_s)
                 if caught_up:

@@ -432,6 +432,30 @@ def redeliver(gateway: ChatGateway) -> int:
     return asyncio.run(gateway.redeliver(min_age_s=0))
 
 
+def test_a_message_the_redelivery_answered_while_it_waited_is_not_answered_again(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    """The redelivery holds the conversation (a service just started) when a new message is
+    stored; it answers that one too, and the message's own turn must not answer it again."""
+    cid = open_conversation(sessions)
+
+    async def scenario() -> ExchangePublic:
+        lock = gateway._lock(cid)
+        await lock.acquire()
+        receiving = asyncio.create_task(gateway.receive(cid, MessageCreate(text="hi")))
+        while not owed(sessions, cid):  # stored; now it waits for the lock
+            await asyncio.sleep(0.01)
+        assert await gateway._catch_up(cid) == 1  # what a redelivery round does
+        lock.release()
+        return await receiving
+
+    exchange = asyncio.run(scenario())
+    assert len(rasa.calls) == 1
+    assert [r.text for r in exchange.replies] == ["Hello! How can I help?"]
+    transcript = asyncio.run(gateway.transcript(cid))
+    assert [m.sender for m in transcript] == ["customer", "bot"]
+
+
 def test_a_message_the_bot_could_not_answer_is_answered_when_it_is_back(
     gateway: ChatGateway, rasa: FakeRasa, hub: ConversationHub, sessions: sessionmaker[Session]
 ) -> None:
