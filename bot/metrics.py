@@ -78,6 +78,21 @@ class ServiceMetrics:
         )
         for kind in ("unavailable", "action_failed", "action_server_down"):
             self.rasa_errors.labels(kind)  # shown at 0 before the first, so rate() works
+        # Read at scrape time (watch); 0 until the service has started.
+        self.queue_length = Gauge(
+            "kefu_handoff_queue_length", "Handoffs waiting for an agent", registry=registry
+        )
+        self.index_articles = Gauge(
+            "kefu_index_articles", "Articles in the search index", registry=registry
+        )
+        self.index_vectors = Gauge(
+            "kefu_index_vectors", "Vectors (passages) in the search index", registry=registry
+        )
+        self.index_changed_at = Gauge(
+            "kefu_index_last_update_timestamp_seconds",
+            "When the search index last changed (built, loaded or updated), Unix time",
+            registry=registry,
+        )
 
     def watch(
         self,
@@ -86,18 +101,15 @@ class ServiceMetrics:
         index_vectors: Callable[[], int],
         index_changed_at: Callable[[], float],
     ) -> None:
-        """Gauges read at each scrape from what the service holds."""
-        for name, help_text, read in (
-            ("kefu_handoff_queue_length", "Handoffs waiting for an agent", queue_length),
-            ("kefu_index_articles", "Articles in the search index", index_articles),
-            ("kefu_index_vectors", "Vectors (passages) in the search index", index_vectors),
-            (
-                "kefu_index_last_update_timestamp_seconds",
-                "When the search index last changed (built, loaded or updated), Unix time",
-                index_changed_at,
-            ),
+        """Gauges read at each scrape from what the service holds; a second start of the same
+        app (its lifespan run again) points them at the new state."""
+        for gauge, read in (
+            (self.queue_length, queue_length),
+            (self.index_articles, index_articles),
+            (self.index_vectors, index_vectors),
+            (self.index_changed_at, index_changed_at),
         ):
-            Gauge(name, help_text, registry=self.registry).set_function(read)
+            gauge.set_function(read)
 
     def exposition(self) -> bytes:
         """The Prometheus text format."""

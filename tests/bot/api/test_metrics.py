@@ -343,3 +343,13 @@ def test_json_log_lines_carry_the_request_and_conversation_ids(
     assert warning["request_id"] == "trace-42"
     assert warning["conversation_id"] == cid
     assert warning["time"].endswith("+00:00")
+
+
+def test_an_app_started_twice_still_serves_its_metrics(quiet: Settings) -> None:
+    """Its lifespan runs again (a test client, a reload): the gauges follow the new state."""
+    app = create_app(quiet)
+    for _ in range(2):
+        with TestClient(app, client=LOOPBACK) as client:
+            samples = scrape(client)
+            retriever = client.app.state.kefu.retriever  # type: ignore[attr-defined]
+            assert value(samples, "kefu_index_articles") == len(retriever.article_versions)
