@@ -19,6 +19,9 @@ from rasa_sdk.endpoint import create_app
 from rasa_sdk.plugin import plugin_manager
 from sanic import response
 
+from actions.request_id import remember, tracker_of_call
+from tracing.logs import JsonFormatter, RequestContext
+
 log = logging.getLogger(__name__)
 
 # The stack's and the service's health checks; every other route runs or lists the actions.
@@ -46,7 +49,24 @@ def create_action_server(token: str, actions_package: str = "actions") -> Any:
             return None
         return response.json({"error": "missing or wrong service token"}, status=401)
 
+    @app.on_request
+    async def remember_request_id(request: Any) -> None:
+        # The handler runs in this task after the middleware: the action sees what is set here.
+        tracker = None
+        if request.path == "/webhook":
+            tracker = tracker_of_call(request.body, request.headers.get("Content-Encoding"))
+        remember(tracker)
+
     return app
+
+
+def use_request_context(json_lines: bool) -> None:
+    """Every log line knows the request id and conversation of the action call it is about;
+    with ``json_lines`` (KEFU_LOG_FORMAT=json) each is one JSON object, as the service's are."""
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RequestContext())
+        if json_lines:
+            handler.setFormatter(JsonFormatter())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -61,6 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("KEFU_SERVICE_TOKEN is not set: the action server answers only with it")
     utils.configure_colored_logging(os.environ.get("LOG_LEVEL", "INFO"))
     utils.update_sanic_log_level()
+    use_request_context(json_lines=os.environ.get("KEFU_LOG_FORMAT") == "json")
     app = create_action_server(token)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
     log.info("action server on http://%s:%d (service token required)", args.interface, args.port)

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from tqdm import tqdm
@@ -139,8 +139,13 @@ def serve(
     import uvicorn
 
     from bot.api.main import create_app
+    from tracing.logs import json_log_config
 
     settings = get_settings()
+    # KEFU_LOG_FORMAT=json: every line one JSON object with its request id; text is uvicorn's.
+    logging: dict[str, Any] = (
+        {"log_config": json_log_config()} if settings.log_format == "json" else {}
+    )
     # X-Forwarded-For/-Proto are believed from the configured proxies only; uvicorn's default
     # (127.0.0.1, or $FORWARDED_ALLOW_IPS) would let a local client pick the address it is
     # throttled by (bot/auth/throttle.py).
@@ -153,6 +158,7 @@ def serve(
         # A WebSocket frame is a chat message: bounded like a request body (uvicorn's default
         # is 16 MiB, read into memory whole).
         ws_max_size=settings.max_body_bytes,
+        **logging,
     )
 
 

@@ -106,6 +106,10 @@ class Settings(BaseSettings):
     review_min_offered: int = 5
     # The login cookie is Secure (HTTPS only) when this is true, and always in production.
     secure_cookies: bool = False
+    # GET /metrics (docs/operations.md#metrics-and-logs): with a token, for whoever brings it;
+    # without, for loopback clients only, never through a proxy. Log lines as text or JSON.
+    metrics_token: str = ""
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -139,6 +139,7 @@ class StackConfig:
     database_url: str | None = None  # default: a SQLite file in var_dir
     secret_key: str | None = None  # default: the service's own setting
     service_env: Mapping[str, str] = field(default_factory=dict)
+    log_format: str = "text"  # KEFU_LOG_FORMAT of the service and the action server
     echo: bool = False  # print every process's output, prefixed with its name
 
     @property
@@ -168,7 +169,11 @@ def stack_config(settings: Settings, ports: StackPorts, model: Path | None = Non
         ports=ports,
         database_url=settings.database_url,
         secret_key=settings.secret_key,
-        service_env={"KEFU_INDEX_DIR": str(settings.index_dir.resolve())},
+        service_env={
+            "KEFU_INDEX_DIR": str(settings.index_dir.resolve()),
+            **({"KEFU_METRICS_TOKEN": settings.metrics_token} if settings.metrics_token else {}),
+        },
+        log_format=settings.log_format,
         echo=True,
     )
 
@@ -271,6 +276,7 @@ class Stack:
             "KEFU_ACTION_SERVER_URL": config.actions_url,
             "KEFU_SERVICE_TOKEN": self.service_token,
             "KEFU_RASA_TOKEN": self.rasa_token,
+            "KEFU_LOG_FORMAT": config.log_format,
             **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
             **config.service_env,
         }
@@ -323,6 +329,7 @@ class Stack:
                 | {
                     "KEFU_SERVICE_URL": config.service_url,
                     "KEFU_SERVICE_TOKEN": self.service_token,
+                    "KEFU_LOG_FORMAT": config.log_format,
                 },
                 f"{config.actions_url}/health",
                 lambda r: r.status_code == 200,

@@ -5,6 +5,7 @@ version in the customer's language when the topic has one."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
@@ -150,6 +151,8 @@ class Retriever:
         self._lock = threading.RLock()
         # Called after every change of the index (the background calibration listens).
         self.on_change: Callable[[], None] | None = None
+        # When the index last changed (Unix time): made, loaded, or articles added or removed.
+        self.changed_at = time.time()
 
     # ----- state -----
     @property
@@ -202,6 +205,7 @@ class Retriever:
                 )
                 self._topics.setdefault(topic, set()).add(article_id)
             self._next_id = max(next_id, max(passages, default=0) + 1)
+            self.changed_at = time.time()
 
     def _index_text(self, pid: int, text: str) -> None:
         normalised = to_simplified(text)
@@ -239,6 +243,7 @@ class Retriever:
         self._changed()
 
     def _changed(self) -> None:
+        self.changed_at = time.time()
         if self.on_change is not None:
             self.on_change()
 

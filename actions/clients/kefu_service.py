@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from tracing import request_id
+
+log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 3.0
 
 
@@ -36,12 +40,17 @@ class KefuServiceClient:
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"Authorization": f"Bearer {self.token}"}
+        current = request_id.request_id.get()  # the message's, from Rasa (actions/request_id.py)
+        if current is not None:
+            headers[request_id.HEADER] = current
         try:
             async with httpx.AsyncClient(
                 base_url=self.base_url, timeout=self.timeout_s, headers=headers
             ) as client:
                 return await client.request(method, path, **kwargs)
         except httpx.HTTPError as error:
+            # The service never saw this call: the action server's log is where it shows.
+            log.warning("%s %s did not reach the service: %r", method, path, error)
             raise ServiceUnavailableError(f"{method} {path}: {error!r}") from error
 
     async def search(

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Path, Query, WebSocket, WebSocketException, status
+from fastapi import (
+    Depends,
+    HTTPException,
+    Path,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketException,
+    status,
+)
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 from starlette.requests import HTTPConnection
@@ -37,6 +47,11 @@ _conversation_bearer = HTTPBearer(
 _staff_bearer = HTTPBearer(
     scheme_name="StaffSession",
     description="A staff session token (the kefu_session cookie's value) as a bearer token",
+    auto_error=False,
+)
+_metrics_bearer = HTTPBearer(
+    scheme_name="MetricsToken",
+    description="KEFU_METRICS_TOKEN, for GET /metrics from anywhere; unset, loopback clients only",
     auto_error=False,
 )
 _staff_cookie = APIKeyCookie(
@@ -91,6 +106,53 @@ def require_service_token(
 
 
 ServiceTokenDep = Depends(require_service_token)
+
+
+# Headers a proxy adds: a request carrying one came through a proxy, whatever its peer address.
+FORWARDING_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def is_local_client(connection: HTTPConnection, trusted_proxies: list[str]) -> bool:
+    """A client on this machine talking to the service directly: a loopback peer, not a
+    trusted proxy (a proxy on loopback relays the world) and with no proxy's headers."""
+    host = connection.client.host if connection.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    if not address.is_loopback:
+        return False
+    if any(address in ipaddress.ip_network(proxy, strict=False) for proxy in trusted_proxies):
+        return False
+    return not any(header in connection.headers for header in FORWARDING_HEADERS)
+
+
+def require_metrics_access(
+    request: Request,
+    state: StateDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
+) -> None:
+    """``KEFU_METRICS_TOKEN`` when it is set, from anywhere; unset, loopback clients only."""
+    token = state.settings.metrics_token
+    if not token:
+        if not is_local_client(request, state.settings.trusted_proxies):
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                "metrics are for clients on this machine; set KEFU_METRICS_TOKEN to scrape "
+                "from elsewhere",
+            )
+        return
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "missing metrics token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "invalid metrics token")
+
+
+MetricsAccessDep = Depends(require_metrics_access)
 
 
 def conversation_token(secret_key: str, conversation_id: str) -> str:

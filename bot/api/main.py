@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
@@ -30,10 +30,13 @@ from bot.api.routes import (
     internal_conversations,
     internal_handoffs,
     internal_kb,
+    metrics,
     reports,
     web,
 )
 from bot.api.state import ServiceState
+from bot.api.telemetry import RequestTelemetry, remember_socket_route
+from bot.metrics import ServiceMetrics
 from bot.settings import Settings, get_settings
 from bot.web import STATIC_DIR
 
@@ -93,10 +96,11 @@ class NoSniff:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the database and index are opened once, at start-up."""
     settings = settings or get_settings()
+    service_metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.kefu = ServiceState.start(settings)
+        app.state.kefu = ServiceState.start(settings, service_metrics)
         app.state.kefu.start_redelivery()
         app.state.kefu.start_index_sync()
         try:
@@ -106,11 +110,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # No /docs or /redoc: FastAPI serves their pages from a CDN, and the service loads nothing
     # from outside; the OpenAPI document stays at /openapi.json (docs/api.md).
-    app = FastAPI(title="Kefu", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = FastAPI(
+        title="Kefu",
+        version="0.1.0",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        dependencies=[Depends(remember_socket_route)],  # bot/api/telemetry.py
+    )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)
+    app.include_router(metrics.router)
     app.mount("/widget", StaticFiles(directory=STATIC_DIR), name="widget")
     # The document also lists what the middleware below refuses (bot/api/openapi.py).
     app.openapi = documented(app.openapi, settings)  # type: ignore[method-assign]
@@ -128,4 +140,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type"],
     )
     app.add_middleware(NoSniff)
+    # Outermost: request ids, latency and open sockets (bot/api/telemetry.py) cover every answer.
+    app.add_middleware(RequestTelemetry, metrics=service_metrics)
     return app

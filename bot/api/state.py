@@ -7,7 +7,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,6 +21,7 @@ from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
+from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
@@ -68,9 +69,10 @@ class ServiceState:
     # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
 
     @classmethod
-    def start(cls, settings: Settings) -> ServiceState:
+    def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
         upgrade_database(settings.database_url)
         engine = create_engine_for(settings.database_url)
         sessions = session_factory(engine)
@@ -91,11 +93,19 @@ class ServiceState:
         threading.Thread(target=_warm_up_sentiment, daemon=True).start()
         hub = ConversationHub()
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
-        desk = HandoffDesk(sessions, hub, signals)
+        metrics = metrics or ServiceMetrics()
+        desk = HandoffDesk(sessions, hub, signals, metrics)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
-        gateway = ChatGateway(sessions, rasa, hub, desk)
+        gateway = ChatGateway(sessions, rasa, hub, desk, metrics)
+        retriever = opened.retriever
+        metrics.watch(
+            queue_length=desk.queue_length,
+            index_articles=lambda: len(retriever.article_versions),
+            index_vectors=lambda: retriever.passage_count,
+            index_changed_at=lambda: retriever.changed_at,
+        )
         probing = ProbePolicy(
             settings.health_probe_timeout_s,
             settings.health_probe_cache_s,
@@ -128,6 +138,7 @@ class ServiceState:
             PollingIndexSync(
                 sessions, opened.retriever, settings.index_sync_every_s, revision=revision
             ),
+            metrics=metrics,
         )
 
     def start_redelivery(self) -> None:

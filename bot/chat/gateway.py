@@ -23,9 +23,11 @@ from bot.conversations.rasa_client import (
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
+from bot.metrics import ServiceMetrics
 from db.base import utcnow
 from db.engine import in_worker_thread
 from texts import Language, language_or_fallback, say
+from tracing import request_id
 
 log = logging.getLogger(__name__)
 
@@ -114,11 +116,13 @@ class ChatGateway:
         rasa: RasaClient,
         hub: ConversationHub,
         desk: HandoffDesk,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.rasa = rasa
         self.hub = hub
         self.desk = desk
+        self.metrics = metrics or ServiceMetrics()
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, conversation_id: str) -> asyncio.Lock:
@@ -137,6 +141,10 @@ class ChatGateway:
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
+        with request_id.about_conversation(conversation_id):
+            return await self._receive(conversation_id, incoming)
+
+    async def _receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
         message, created, handled_by, language = await in_worker_thread(
             self.sessions, _store_message, conversation_id, incoming
         )
@@ -144,6 +152,7 @@ class ChatGateway:
         if not created:
             replies = await self._resent(conversation_id, message, language)
             return ExchangePublic(message=customer, replies=replies, duplicate=True)
+        self.metrics.customer_messages.labels(handled_by).inc()
         self.hub.publish(conversation_id, customer.frame())
         if handled_by == "agent":
             # The agent answers and the bot is silent; the desk says whether the customer is
@@ -223,7 +232,17 @@ class ChatGateway:
         self, conversation_id: str, message: Message, language: Language, asked: bool
     ) -> list[MessagePublic]:
         """Ask Rasa (once: a message Rasa answered before a crash is not processed again) and
-        store the answer. Raises RasaUnavailableError when there is no answer to store."""
+        store the answer. Raises RasaUnavailableError when there is no answer to store
+        (counted: the first attempt and each redelivery)."""
+        try:
+            return await self._answer_from_rasa_once(conversation_id, message, language, asked)
+        except RasaUnavailableError as error:
+            self.metrics.rasa_errors.labels(error.kind).inc()
+            raise
+
+    async def _answer_from_rasa_once(
+        self, conversation_id: str, message: Message, language: Language, asked: bool
+    ) -> list[MessagePublic]:
         # A button's payload has no words of the customer's: Rasa is told the language.
         text = (message.payload or {}).get("button_payload") or message.text
         bot_replies = await self._ask_rasa(conversation_id, message.id, text, language, asked)
@@ -233,7 +252,11 @@ class ChatGateway:
             self.sessions, _store_answer, conversation_id, message.id, bot_replies, counted
         )
         if not bot_replies:
-            raise RasaUnavailableError("Rasa took the message and said nothing (an action failed)")
+            raise RasaUnavailableError(
+                "Rasa took the message and said nothing (an action failed, or the action "
+                "server is down)",
+                kind="action_failed" if counted else "action_server_down",
+            )
         replies = [MessagePublic.of(m) for m in stored]
         if any(r.end_of_chat for r in bot_replies):
             rating = await self.desk.rating_request_after_bot(conversation_id, message.id, language)
@@ -286,12 +309,17 @@ class ChatGateway:
         )
         caught_up = 0
         for conversation_id in conversations:
-            async with self._lock(conversation_id):
-                try:
-                    answered = await self._catch_up(conversation_id)
-                except RasaUnavailableError as error:
-                    log.info("redelivery waits for Rasa: %s", error)
-                    break
+            # A round of answers no request asked for: its own id in the logs and to Rasa.
+            with (
+                request_id.handling(request_id.new_request_id()),
+                request_id.about_conversation(conversation_id),
+            ):
+                async with self._lock(conversation_id):
+                    try:
+                        answered = await self._catch_up(conversation_id)
+                    except RasaUnavailableError as error:
+                        log.info("redelivery waits for Rasa: %s", error)
+                        break
             caught_up += answered > 0
         return caught_up
 

@@ -21,6 +21,8 @@ from urllib.parse import quote
 
 import httpx
 
+from tracing import request_id
+
 # The service's message id, in the metadata of the message sent to Rasa (and so in the tracker).
 MESSAGE_ID_KEY = "kefu_message_id"
 ACTIONS_PROBE_S = 2.0
@@ -33,7 +35,12 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout)
 
 
 class RasaUnavailableError(Exception):
-    """Rasa did not answer in time or answered with an error."""
+    """Rasa did not answer in time or answered with an error (``kind`` "unavailable"), or took
+    the message without a word ("action_failed", "action_server_down": the gateway tells)."""
+
+    def __init__(self, detail: str, kind: str = "unavailable") -> None:
+        super().__init__(detail)
+        self.kind = kind
 
 
 class RasaDroppedError(RasaUnavailableError):
@@ -102,8 +109,9 @@ class RasaClient:
     ) -> list[BotReply]:
         """Send one customer message; Rasa answers with the bot's replies to it. ``language``
         goes into a button's payload as an entity (Rasa's NLU never sees a payload), and with
-        every message as metadata, which the actions can read from the tracker; so does the
-        service's ``message_id``, by which replies_given finds the turn again."""
+        every message as metadata, which the actions can read from the tracker; so do the
+        service's ``message_id``, by which replies_given finds the turn again, and the request
+        id (tracing/request_id.py), which the actions log and send back."""
         message: dict[str, Any] = {"sender": conversation_id, "message": text}
         metadata: dict[str, Any] = {}
         if language is not None:
@@ -111,6 +119,9 @@ class RasaClient:
             metadata["language"] = language
         if message_id is not None:
             metadata[MESSAGE_ID_KEY] = message_id
+        current_request = request_id.request_id.get()
+        if current_request is not None:  # the actions send it back to the service, and log it
+            metadata[request_id.METADATA_KEY] = current_request
         if metadata:
             message["metadata"] = metadata
         return parse_replies(

@@ -30,6 +30,7 @@ from bot.handoff.schemas import (
 )
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.store import HandoffStore
+from bot.metrics import ServiceMetrics
 from db.base import utcnow
 from db.engine import in_worker_thread
 
@@ -49,11 +50,16 @@ def _on_store(
 
 class HandoffDesk:
     def __init__(
-        self, sessions: sessionmaker[Session], hub: ConversationHub, signals: EscalationSignals
+        self,
+        sessions: sessionmaker[Session],
+        hub: ConversationHub,
+        signals: EscalationSignals,
+        metrics: ServiceMetrics | None = None,
     ) -> None:
         self.sessions = sessions
         self.hub = hub
         self.signals = signals
+        self.metrics = metrics or ServiceMetrics()
 
     async def _run(
         self,
@@ -66,6 +72,11 @@ class HandoffDesk:
     def agents_online(self) -> int:
         """An agent counts as online while a queue socket of theirs is open."""
         return self.hub.listeners(AGENTS_CHANNEL)
+
+    def queue_length(self) -> int:
+        """Handoffs waiting for an agent (read as Prometheus scrapes; blocking)."""
+        with self.sessions() as session:
+            return HandoffStore(session).waiting_count()
 
     def _queue_changed(self) -> None:
         self.hub.publish(AGENTS_CHANNEL, {"type": "queue_changed"})
@@ -81,6 +92,7 @@ class HandoffDesk:
         """Open a handoff (or return the conversation's open one)."""
         opened = await self._run(HandoffStore.open, request, self.agents_online(), self.signals)
         if opened.created:
+            self.metrics.handoffs_opened.labels(request.reason).inc()
             self._queue_changed()
         return opened
 
@@ -111,6 +123,7 @@ class HandoffDesk:
     async def claim(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
         joined, claimed = await self._run(HandoffStore.claim, handoff_id, agent, utcnow())
         self._push(claimed.conversation_id, joined)
+        self.metrics.handoffs_claimed.inc()
         self._queue_changed()
         return claimed
 
@@ -128,10 +141,14 @@ class HandoffDesk:
         return closed
 
     async def resolve(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
-        return await self._close(handoff_id, agent, "resolved")
+        resolved = await self._close(handoff_id, agent, "resolved")
+        self.metrics.handoffs_resolved.inc()
+        return resolved
 
     async def give_back(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
-        return await self._close(handoff_id, agent, "returned")
+        returned = await self._close(handoff_id, agent, "returned")
+        self.metrics.handoffs_returned.inc()
+        return returned
 
     # -- the customer's rating ---------------------------------------------------------------
 

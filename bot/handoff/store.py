@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from bot.auth.models import User
@@ -111,6 +111,13 @@ class HandoffStore:
         return HandoffOpenedPublic(
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
+
+    def waiting_count(self) -> int:
+        """Handoffs waiting for an agent (tickets left with nobody online included)."""
+        count = self.session.scalar(
+            select(func.count()).select_from(Handoff).where(Handoff.status == "waiting")
+        )
+        return int(count or 0)
 
     def queue_notice(self, conversation_id: str, reply_to: int, now: datetime) -> Message | None:
         """The customer's place in the queue while their handoff waits unclaimed, stored as a

@@ -50,6 +50,7 @@ class FakeService:
         }
         self.status = 200
         self.requests: list[dict[str, Any]] = []
+        self.request_ids: list[str | None] = []  # the X-Request-ID of each search and handoff
         self.feedback: list[dict[str, Any]] = []
         self.handoffs: list[dict[str, Any]] = []
         self.agents_online = 1
@@ -73,6 +74,7 @@ class FakeService:
         if not self._authorised(request):
             return web.json_response({"detail": "invalid service token"}, status=403)
         self.requests.append(await request.json())
+        self.request_ids.append(request.headers.get("X-Request-ID"))
         return web.json_response(self.search_result, status=self.status)
 
     async def record_feedback(self, request: web.Request) -> web.Response:
@@ -86,6 +88,7 @@ class FakeService:
         if not self._authorised(request):
             return web.json_response({"detail": "invalid service token"}, status=403)
         body = await request.json()
+        self.request_ids.append(request.headers.get("X-Request-ID"))
         if body["conversation_id"] == "unknown":
             return web.json_response({"detail": "conversation 'unknown' not found"}, status=404)
         email = body.get("customer_email")

@@ -34,6 +34,7 @@ from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
 from bot.handoff.schemas import RatingCreate, RatingPublic
 from db.base import MAX_ROW_ID
+from tracing import request_id
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
@@ -205,7 +206,9 @@ async def _answer(
     websocket: WebSocket, conversation_id: str, gateway: ChatGateway, frame: MessageFrame
 ) -> None:
     incoming = MessageCreate.model_validate(frame.model_dump(exclude={"type"}))
-    exchange = await gateway.receive(conversation_id, incoming)
+    # Each message its own request id (the socket is not one request), through Rasa and back.
+    with request_id.handling(request_id.new_request_id()):
+        exchange = await gateway.receive(conversation_id, incoming)
     if exchange.duplicate:
         # Pushed to every socket the first time; this one asked again, so it gets it again.
         for message in (exchange.message, *exchange.replies):

@@ -12,6 +12,7 @@ from bot.api.deps import (
     RetrieverDep,
     ServiceTokenDep,
     SessionDep,
+    StateDep,
 )
 from bot.api.schemas.errors import refusals
 from bot.api.schemas.kb import ArticleAnswerPublic, KbSearchPublic, KbSearchRequest
@@ -30,7 +31,11 @@ router = APIRouter(
 
 @router.post("/search", response_model=KbSearchPublic)
 def search(
-    request: KbSearchRequest, retriever: RetrieverDep, session: SessionDep, desk: DeskDep
+    request: KbSearchRequest,
+    retriever: RetrieverDep,
+    session: SessionDep,
+    desk: DeskDep,
+    state: StateDep,
 ) -> KbSearchPublic:
     """Ranked articles for a customer message, with the confidence band; recorded on the
     conversation when one is named."""
@@ -38,7 +43,8 @@ def search(
     public = KbSearchPublic.from_result(result, ArticleStore(session), retriever.thresholds.floor)
     signals = desk.signals.read(request.text)
     public.handoff_topic, public.sentiment = signals.handoff_topic, signals.sentiment
-    if request.conversation_id is not None:
+    if request.conversation_id is not None:  # a customer's question, not a trial
+        state.metrics.bot_answers.labels(public.band).inc()
         hits = [
             {"article_id": h.article_id, "version": h.version, "score": round(h.score, 4)}
             for h in public.hits

@@ -26,7 +26,11 @@ def test_message_is_stored_answered_and_in_the_transcript(chat: TestClient) -> N
     assert body["message"]["text"] == "我想退货"
     assert [r["text"] for r in body["replies"]] == ["echo: 我想退货"]
     assert body["replies"][0]["articles"][0]["url"] == "/articles/x"
-    metadata = {"language": "zh", "kefu_message_id": body["message"]["id"]}
+    metadata = {
+        "language": "zh",
+        "kefu_message_id": body["message"]["id"],
+        "kefu_request_id": response.headers["X-Request-ID"],  # for the actions' logs
+    }
     assert FakeRasa.received == [{"sender": cid, "message": "我想退货", "metadata": metadata}]
     transcript = chat.get(f"/api/v1/conversations/{cid}/messages", headers=auth).json()
     assert [(m["sender"], m["text"]) for m in transcript["data"]] == [
@@ -126,13 +130,18 @@ def test_a_button_payload_goes_to_rasa_and_its_title_is_stored(chat: TestClient)
     cid, auth = open_conversation(chat)
     url = f"/api/v1/conversations/{cid}/messages"
     payload = '/feedback_helpful{"article_id": "returns"}'
-    body = chat.post(url, json={"text": "Helpful", "payload": payload}, headers=auth).json()
+    response = chat.post(url, json={"text": "Helpful", "payload": payload}, headers=auth)
+    body = response.json()
     assert body["message"]["text"] == "Helpful"
     assert FakeRasa.received == [
         {
             "sender": cid,
             "message": '/feedback_helpful{"article_id": "returns", "language": "en"}',
-            "metadata": {"language": "en", "kefu_message_id": body["message"]["id"]},
+            "metadata": {
+                "language": "en",
+                "kefu_message_id": body["message"]["id"],
+                "kefu_request_id": response.headers["X-Request-ID"],
+            },
         }
     ]
 
