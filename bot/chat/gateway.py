@@ -163,10 +163,7 @@ class ChatGateway:
             async with self._lock(conversation_id):
                 # What the bot still owes from before (Rasa was down) comes first, in order.
                 await self._catch_up(conversation_id, before=message.id)
-                owed, _ = await in_worker_thread(
-                    self.sessions, _owed, conversation_id, message.id + 1
-                )
-                if any(m.id == message.id for m in owed):
+                if await self._still_owed(conversation_id, message.id):
                     replies = await self._typing(
                         conversation_id, self._answer(conversation_id, message, language)
                     )
@@ -181,8 +178,7 @@ class ChatGateway:
         self, conversation_id: str, message: Message, language: Language
     ) -> list[MessagePublic]:
         async with self._lock(conversation_id):
-            owed, _ = await in_worker_thread(self.sessions, _owed, conversation_id, message.id + 1)
-            if any(m.id == message.id for m in owed):
+            if await self._still_owed(conversation_id, message.id):
                 await self._catch_up(conversation_id, before=message.id)
                 replies = await self._typing(
                     conversation_id, self._answer(conversation_id, message, language, asked=True)
@@ -192,6 +188,11 @@ class ChatGateway:
                 return replies
         earlier = await in_worker_thread(self.sessions, _replies_to, message.id)
         return [MessagePublic.of(m) for m in earlier]
+
+    async def _still_owed(self, conversation_id: str, message_id: int) -> bool:
+        """Whether the bot still owes the message its answer (call it holding the lock)."""
+        owed, _ = await in_worker_thread(self.sessions, _owed, conversation_id, message_id + 1)
+        return any(m.id == message_id for m in owed)
 
     async def _typing(
         self, conversation_id: str, answering: Awaitable[list[MessagePublic]]
