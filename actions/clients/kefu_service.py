@@ -1,10 +1,20 @@
-"""Async client of the service's internal API, with explicit timeouts and the service token."""
+"""Async client of the service's internal API, with explicit timeouts and the service token.
+
+One ``httpx.AsyncClient`` lives as long as the client and its event loop: its connection pool
+keeps the TCP connection to the service open between actions. Building a client per call (as
+this did) cost the action server a connection, a pool and an SSL context for every lookup,
+about a tenth of a knowledge-base answer (docs/benchmarks.md#chat). An httpx client belongs to
+the loop that first used it, so a call from another loop (a test's, or a restarted server's)
+gets a new one.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -23,31 +33,41 @@ class EmailRefusedError(Exception):
     """The service refused the customer's email address (422 on ``customer_email``)."""
 
 
-@dataclass(frozen=True)
+@dataclass
 class KefuServiceClient:
     base_url: str
     token: str
     timeout_s: float = DEFAULT_TIMEOUT_S
+    _http: httpx.AsyncClient | None = field(default=None, init=False, repr=False)
+    _loop: asyncio.AbstractEventLoop | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_env(cls) -> KefuServiceClient:
-        # The action server is its own process; these are its only settings.
-        return cls(
-            base_url=os.environ.get("KEFU_SERVICE_URL", "http://127.0.0.1:8000"),
-            token=os.environ.get("KEFU_SERVICE_TOKEN", "dev-service-token"),
-            timeout_s=float(os.environ.get("KEFU_SERVICE_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+        """The process's one client: every action shares its connection pool."""
+        return _client_from_env(
+            os.environ.get("KEFU_SERVICE_URL", "http://127.0.0.1:8000"),
+            os.environ.get("KEFU_SERVICE_TOKEN", "dev-service-token"),
+            float(os.environ.get("KEFU_SERVICE_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
         )
 
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._loop is not loop or self._http.is_closed:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url,
+                timeout=self.timeout_s,
+                headers={"Authorization": f"Bearer {self.token}"},
+            )
+            self._loop = loop
+        return self._http
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.token}"}
+        headers = {}
         current = request_id.request_id.get()  # the message's, from Rasa (actions/request_id.py)
         if current is not None:
             headers[request_id.HEADER] = current
         try:
-            async with httpx.AsyncClient(
-                base_url=self.base_url, timeout=self.timeout_s, headers=headers
-            ) as client:
-                return await client.request(method, path, **kwargs)
+            return await self._client().request(method, path, headers=headers, **kwargs)
         except httpx.HTTPError as error:
             # The service never saw this call: the action server's log is where it shows.
             log.warning("%s %s did not reach the service: %r", method, path, error)
@@ -134,6 +154,12 @@ class KefuServiceClient:
             raise ServiceUnavailableError(f"handoff answered {response.status_code}")
         result: dict[str, Any] = response.json()
         return result
+
+
+# The action server is its own process; these environment variables are its only settings.
+@functools.cache
+def _client_from_env(base_url: str, token: str, timeout_s: float) -> KefuServiceClient:
+    return KefuServiceClient(base_url=base_url, token=token, timeout_s=timeout_s)
 
 
 def _refuses_email(response: httpx.Response) -> bool:

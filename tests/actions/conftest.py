@@ -51,6 +51,7 @@ class FakeService:
         self.status = 200
         self.requests: list[dict[str, Any]] = []
         self.request_ids: list[str | None] = []  # the X-Request-ID of each search and handoff
+        self.peers: list[tuple[str, int]] = []  # the client's address of each search
         self.feedback: list[dict[str, Any]] = []
         self.handoffs: list[dict[str, Any]] = []
         self.agents_online = 1
@@ -75,6 +76,8 @@ class FakeService:
             return web.json_response({"detail": "invalid service token"}, status=403)
         self.requests.append(await request.json())
         self.request_ids.append(request.headers.get("X-Request-ID"))
+        assert request.transport is not None
+        self.peers.append(request.transport.get_extra_info("peername"))
         return web.json_response(self.search_result, status=self.status)
 
     async def record_feedback(self, request: web.Request) -> web.Response:
