@@ -44,14 +44,9 @@ LOCK_FILE = "stack.lock"
 
 log = logging.getLogger(__name__)
 
-# `rasa run --auth-token <token>` would show the token to anyone running `ps`: Rasa's own entry
-# point runs instead, the token appended to its arguments inside the process, taken out of the
-# environment it was handed in. One argument `--auth-token=<token>`: a token may begin with "-"
-# (URL-safe base64 does, one time in 64), which argparse would take for an option.
-RASA_WITH_TOKEN_FROM_ENV = (
-    "import os, sys; from rasa.__main__ import main; sys.argv[0] = 'rasa'; "
-    "sys.argv += ['--auth-token=' + os.environ.pop('KEFU_RASA_TOKEN')]; sys.exit(main())"
-)
+# Rasa's server with its API token from the environment (never in `ps`), a compiled check of
+# the action server's answers and a pooled WAL tracker store on SQLite (addons/rasa_server.py).
+RASA_SERVER_MODULE = "addons.rasa_server"
 
 
 def seed_demo_database(database_url: str) -> None:
@@ -286,8 +281,8 @@ class Stack:
                 name,
                 [
                     str(rasa_bin / "python"),
-                    "-c",
-                    RASA_WITH_TOKEN_FROM_ENV,
+                    "-m",
+                    RASA_SERVER_MODULE,
                     "run",
                     "--enable-api",  # /status and the trackers, behind the token; loopback only
                     "--interface",

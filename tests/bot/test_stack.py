@@ -20,7 +20,7 @@ import yaml
 
 from bot.settings import Settings
 from bot.stack import (
-    RASA_WITH_TOKEN_FROM_ENV,
+    RASA_SERVER_MODULE,
     ROOT,
     RestartPolicy,
     Stack,
@@ -368,11 +368,26 @@ def test_rasa_reads_the_action_servers_token_from_its_environment(kefu_stack: St
     assert read.stdout.splitlines()[-1] == f"Bearer {kefu_stack.service_token}"
 
 
+@pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa environment (.venv-rasa)")
 def test_rasa_gets_its_auth_token_from_the_environment(tmp_path: Path) -> None:
-    # A stand-in for Rasa's entry point that parses its arguments as the real one does.
-    (tmp_path / "rasa").mkdir()
-    (tmp_path / "rasa" / "__init__.py").write_text("")
-    (tmp_path / "rasa" / "__main__.py").write_text(
+    # A stand-in for Rasa's entry point that parses its arguments as the real one does, and
+    # the two modules addons/rasa_server.py adjusts.
+    fake = tmp_path / "rasa"
+    (fake / "core" / "actions").mkdir(parents=True)
+    for package in (fake, fake / "core", fake / "core" / "actions"):
+        (package / "__init__.py").write_text("")
+    (fake / "core" / "actions" / "action.py").write_text(
+        "class RemoteAction:\n"
+        "    @staticmethod\n"
+        "    def action_response_format_spec():\n"
+        "        return {'type': 'object'}\n"
+        "    def _validate_action_result(self, result):\n"
+        "        return True\n"
+    )
+    (fake / "core" / "tracker_store.py").write_text(
+        "def create_engine_kwargs(url):\n    return {}\n"
+    )
+    (fake / "__main__.py").write_text(
         "import argparse, json, os, sys\n"
         "def main():\n"
         "    parser = argparse.ArgumentParser()\n"
@@ -384,9 +399,9 @@ def test_rasa_gets_its_auth_token_from_the_environment(tmp_path: Path) -> None:
         "    return 0\n"
     )
     token = "-t0ken"  # URL-safe base64 begins with "-" one time in 64: not an option
-    env = dict(os.environ, PYTHONPATH=str(tmp_path), KEFU_RASA_TOKEN=token)
-    argv = [sys.executable, "-c", RASA_WITH_TOKEN_FROM_ENV, "run", "--enable-api"]
-    finished = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
+    env = dict(os.environ, PYTHONPATH=f"{tmp_path}:{ROOT}", KEFU_RASA_TOKEN=token)
+    argv = [str(RASA_PYTHON), "-m", RASA_SERVER_MODULE, "run", "--enable-api"]
+    finished = subprocess.run(argv, env=env, capture_output=True, text=True, check=True, cwd=ROOT)
     program, given, left_in_environment = json.loads(finished.stdout)
     assert (program, given) == ("rasa", token)
     assert left_in_environment is None
