@@ -1,7 +1,8 @@
 """Reports benchmark: the whole summary and the conversation list at 100k conversations.
 
-Run with ``python -m bench.reports [--conversations 100000] [--json]``. It writes a generated
-shop into a temporary SQLite file (migrated with Alembic, so with the real indexes): the
+Run with ``python -m bench.reports [--conversations 100000] [--runs 7] [--database PATH]
+[--json]``. It writes a generated shop into a SQLite file (migrated with Alembic, so with the
+real indexes; a temporary one, or ``--database``, which a later run reuses as it is): the
 conversations spread evenly over 90 days, 10 messages each on average (customer and bot in
 turn, every bot message a reply), a knowledge-base lookup for most customer messages (answer
 65 %, clarify 20 %, none 15 %), feedback on a fifth of the answers, a handoff for 15 % of the
@@ -28,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from bot.analytics.conversation_log import ConversationQuery, conversation_page
@@ -90,9 +91,11 @@ def generate(session: Session, conversations: int, seed: int = 12) -> dict[str, 
             at += timedelta(seconds=rng.uniform(2, 40))
             message_id += 1
             question = " ".join(rng.choices(WORDS, k=rng.randint(2, 6)))
+            # Every row names every column: an executemany takes its columns from the first
+            # row, so a reply_to missing there would be dropped from every bot message.
             rows[Message].append(
                 {"id": message_id, "conversation_id": cid, "sender": "customer"}
-                | {"text": question, "payload": {}, "created_at": at}
+                | {"text": question, "payload": {}, "reply_to": None, "created_at": at}
                 | {"awaiting_bot": False, "bot_attempts": 0}
             )
             customer_id = message_id
@@ -201,28 +204,55 @@ def measure(url: str, runs: int) -> dict[str, float]:
     return results
 
 
+def prepare(url: str, conversations: int, reuse: bool) -> dict[str, Any]:
+    """The shop in the file: generated, or counted when reused; the rows and the time taken."""
+    started = time.perf_counter()
+    upgrade_database(url)  # a reused file gets the migrations written since it was generated
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        counts = row_counts(session) if reuse else generate(session, conversations)
+    engine.dispose()
+    took = round(time.perf_counter() - started, 1)
+    return {"rows": counts, "reused_database": reuse, "generate_s": None if reuse else took}
+
+
+def row_counts(session: Session) -> dict[str, int]:
+    tables = {
+        "conversations": Conversation,
+        "messages": Message,
+        "lookups": KbLookup,
+        "feedback": ArticleFeedback,
+        "handoffs": Handoff,
+        "ratings": ConversationRating,
+    }
+    return {
+        name: session.scalar(select(func.count()).select_from(model)) or 0
+        for name, model in tables.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--database",
+        type=Path,
+        help="a SQLite file: generated there if missing, else reused (migrated to the latest"
+        " revision first; --conversations is then ignored)",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{Path(folder) / 'reports.db'}"
-        upgrade_database(url)
-        engine = create_engine_for(url)
-        started = time.perf_counter()
-        with session_factory(engine)() as session:
-            counts = generate(session, args.conversations)
-        generated_s = round(time.perf_counter() - started, 1)
-        engine.dispose()
-        results: dict[str, Any] = {"rows": counts, "generate_s": generated_s}
-        results |= measure(url, args.runs)
+        path = args.database or Path(folder) / "reports.db"
+        results = prepare(f"sqlite:///{path.resolve()}", args.conversations, path.exists())
+        results |= measure(f"sqlite:///{path.resolve()}", args.runs)
     results["targets"] = TARGETS
     if args.json:
         print(json.dumps(results))
         return
-    print(f"generated in {generated_s} s: " + ", ".join(f"{n} {t}" for t, n in counts.items()))
+    made = "reused" if results["reused_database"] else f"generated in {results['generate_s']} s"
+    print(f"{made}: " + ", ".join(f"{n} {t}" for t, n in results["rows"].items()))
     for name, value in results.items():
         if name.endswith("_s") and name != "generate_s":
             target = TARGETS.get(name)
