@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from bot.analytics.kpis import customer_messages, in_period, outcome, rating_score
+from bot.analytics.message_search import mentioning
 from bot.analytics.report_range import ReportRange
 from bot.auth.models import User
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
@@ -122,15 +123,7 @@ def conversation_page(
     """One page, newest first, and the cursor of the next (None on the last page)."""
     conditions = in_period(query.period)
     if query.text:
-        conditions.append(
-            select(Message.id)
-            .where(
-                Message.conversation_id == Conversation.id,
-                Message.text.contains(query.text, autoescape=True),
-            )
-            .correlate(Conversation)
-            .exists()
-        )
+        conditions.append(mentioning(session, query.text))
     if query.outcome is not None:
         conditions.append(outcome() == query.outcome)
     if query.rating is not None:

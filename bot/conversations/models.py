@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
@@ -35,6 +45,15 @@ class Message(Base):
         # The reports count a conversation's customer messages and find its last customer and
         # bot messages from this index alone (bot/analytics/kpis.py).
         Index("ix_messages_conversation_sender", "conversation_id", "sender", "created_at"),
+        # A customer message's first bot reply, from the index alone (the reports' bot reply
+        # time). Migration 0008 also gives SQLite a full-text table, messages_fts.
+        Index(
+            "ix_messages_reply_to",
+            "reply_to",
+            "created_at",
+            sqlite_where=text("reply_to IS NOT NULL"),
+            postgresql_where=text("reply_to IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

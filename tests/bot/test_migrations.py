@@ -1,5 +1,5 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
-0007 every conversation a channel."""
+0007 every conversation a channel, 0008 indexes the messages already stored for search."""
 
 from __future__ import annotations
 
@@ -128,4 +128,48 @@ def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     assert "channel" not in columns
     assert "ix_messages_conversation_sender" not in indexes
     assert "ix_messages_conversation_id" in indexes
+    upgrade_database(url)
+
+
+def test_0008_indexes_the_messages_already_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0007")
+    engine = create_engine_for(url)
+    stamp = "'2026-11-20 10:00:00.000000'"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, language, handled_by, channel, created_at,"
+                f" updated_at) VALUES ('c1', 'zh', 'bot', 'widget', {stamp}, {stamp})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, sender, text, payload, awaiting_bot,"
+                f" bot_attempts, created_at) VALUES ('c1', 'customer', '我想申请退款', '{{}}',"
+                f" 0, 0, {stamp})"
+            )
+        )
+    upgrade_database(url)
+    with engine.connect() as connection:
+        match = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase"
+        assert connection.execute(text(match), {"phrase": '"申请退"'}).all() == [(1,)]
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
+    engine.dispose()
+    assert indexes["ix_messages_reply_to"] == ["reply_to", "created_at"]
+
+
+def test_0008_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    downgrade_database(url, "0007")
+    engine = create_engine_for(url)
+    tables = set(inspect(engine).get_table_names())
+    indexes = {i["name"] for i in inspect(engine).get_indexes("messages")}
+    with engine.connect() as connection:
+        triggers = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        assert triggers.all() == []
+    engine.dispose()
+    assert "messages_fts" not in tables
+    assert "ix_messages_reply_to" not in indexes
     upgrade_database(url)
