@@ -85,6 +85,17 @@ class UserStore:
         user = self.session.get(User, user_id)
         return StaffUser.of(user) if user is not None and user.active else None
 
+    def with_role(self, *roles: str, limit: int = 500) -> list[StaffUser]:
+        """Active users holding one of ``roles`` (exactly: an admin is listed only when asked
+        for), by name."""
+        users = self.session.scalars(
+            select(User)
+            .where(User.role.in_(roles), User.active.is_(True))
+            .order_by(User.name, User.id)
+            .limit(limit)
+        )
+        return [StaffUser.of(user) for user in users]
+
     def open_session(self, user: StaffUser) -> str:
         token = secrets.token_urlsafe(32)
         self.session.add(

@@ -20,14 +20,17 @@ from bot.analytics.report_tables import TableName, to_csv
 from bot.api.deps import CurrentSupervisor, SessionDep, StateDep
 from bot.api.schemas.errors import refusals
 from bot.api.schemas.reports import (
+    AgentsPublic,
     ConversationDetailPublic,
     ConversationsPublic,
     Outcome,
     ReportPublic,
 )
+from bot.auth.store import UserStore
 from db.base import MAX_ROW_ID, utcnow
 
-router = APIRouter(prefix="/reports", tags=["reports"], responses=refusals(401, 403, 422))
+# 422 on the routes that take parameters (the period and filters); the agents' list takes none.
+router = APIRouter(prefix="/reports", tags=["reports"], responses=refusals(401, 403))
 
 
 def report_period(
@@ -56,7 +59,7 @@ def report_period(
 PeriodDep = Annotated[ReportRange, Depends(report_period)]
 
 
-@router.get("/summary", response_model=ReportPublic)
+@router.get("/summary", response_model=ReportPublic, responses=refusals(422))
 def read_summary(
     supervisor: CurrentSupervisor, period: PeriodDep, session: SessionDep, state: StateDep
 ) -> ReportPublic:
@@ -69,10 +72,11 @@ def read_summary(
     "/export.csv",
     response_class=Response,
     responses={
+        **refusals(422),
         200: {
             "description": "One table of the summary, a header row first",
             "content": {"text/csv": {"schema": {"type": "string"}}},
-        }
+        },
     },
 )
 def export_table(
@@ -91,7 +95,7 @@ def export_table(
     )
 
 
-@router.get("/conversations", response_model=ConversationsPublic)
+@router.get("/conversations", response_model=ConversationsPublic, responses=refusals(422))
 def list_conversations(
     supervisor: CurrentSupervisor,
     period: PeriodDep,
@@ -115,7 +119,7 @@ def list_conversations(
 @router.get(
     "/conversations/{conversation_id}",
     response_model=ConversationDetailPublic,
-    responses=refusals(404),
+    responses=refusals(404, 422),
 )
 def read_conversation(
     supervisor: CurrentSupervisor,
@@ -129,3 +133,10 @@ def read_conversation(
             status.HTTP_404_NOT_FOUND, f"conversation {conversation_id!r} not found"
         )
     return ConversationDetailPublic.model_validate(found)
+
+
+@router.get("/agents", response_model=AgentsPublic)
+def list_agents(supervisor: CurrentSupervisor, session: SessionDep) -> AgentsPublic:
+    """Who may hold a handoff (agents and admins), by name: the agent filter's choices."""
+    found = UserStore(session).with_role("agent", "admin")
+    return AgentsPublic.model_validate({"items": [{"id": u.id, "name": u.name} for u in found]})

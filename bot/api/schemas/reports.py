@@ -186,3 +186,14 @@ class ConversationDetailPublic(BaseModel):
     feedback: list[FeedbackPublic]
     handoffs: list[HandoffTrailPublic]
     rating: RatingTrailPublic | None
+
+
+class StaffNamePublic(BaseModel):
+    id: int
+    name: str
+
+
+class AgentsPublic(BaseModel):
+    """Who may hold a handoff (agents and admins): the choices of the reports' agent filter."""
+
+    items: list[StaffNamePublic] = Field(max_length=500)

@@ -214,6 +214,7 @@ def test_the_report_routes_document_their_refusals(document: dict[str, Any]) -> 
         "GET /api/v1/reports/export.csv": {"401", "403", "422"},
         "GET /api/v1/reports/conversations": {"401", "403", "422"},
         "GET /api/v1/reports/conversations/{conversation_id}": {"401", "403", "404", "422"},
+        "GET /api/v1/reports/agents": {"401", "403"},
     }
     found = {
         name: {code for code in operation["responses"] if code[0] == "4"}

@@ -87,6 +87,7 @@ ROUTES = [
     f"/api/v1/reports/export.csv?table=kpis&{WEEK}",
     f"/api/v1/reports/conversations?{WEEK}",
     "/api/v1/reports/conversations/{id}",
+    "/api/v1/reports/agents",
 ]
 
 
@@ -303,3 +304,12 @@ def test_an_unknown_conversation_is_404(client: TestClient, sue: dict[str, str])
         404,
         "conversation 'nope' not found",
     )
+
+
+def test_the_agent_filter_lists_who_may_hold_a_handoff(
+    client: TestClient, sue: dict[str, str]
+) -> None:
+    names = [item["name"] for item in get(client, sue, "/api/v1/reports/agents")["items"]]
+    assert {"Bo", "Lin", "Ada"} <= set(names)  # agents, and admins (they may take chats)
+    assert not {"Sue", "Erin"} & set(names)  # a supervisor and an editor hold none
+    assert names == sorted(names)
