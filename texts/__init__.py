@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Final, Literal
 
 from texts.customer import TEXTS as CUSTOMER_TEXTS
+from texts.staff import TEXTS as STAFF_TEXTS
 
 Language = Literal["en", "zh"]
 LANGUAGES: Final[tuple[Language, ...]] = ("en", "zh")
@@ -41,6 +42,8 @@ class Catalogue:
 
 
 CUSTOMER = Catalogue(CUSTOMER_TEXTS)
+# The consoles read it in the browser (GET /api/v1/texts/staff); here for tests and tools.
+STAFF = Catalogue(STAFF_TEXTS)
 
 
 def say(key: str, language: str | None, **values: object) -> str:
@@ -53,6 +56,7 @@ __all__ = [
     "FALLBACK",
     "HTML_LANG",
     "LANGUAGES",
+    "STAFF",
     "Catalogue",
     "Language",
     "html_lang",

@@ -32,6 +32,7 @@ from bot.api.routes import (
     internal_kb,
     metrics,
     reports,
+    texts,
     web,
 )
 from bot.api.state import ServiceState
@@ -53,6 +54,7 @@ api_router.include_router(articles.router)
 api_router.include_router(gaps.router)
 api_router.include_router(calibration.router)
 api_router.include_router(reports.router)
+api_router.include_router(texts.router)
 
 
 def _printable(value: Any) -> Any:

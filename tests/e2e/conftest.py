@@ -1,17 +1,20 @@
 """The real stack for end-to-end tests: the trained Rasa model, the action server and the
 service, over a fresh SQLite file holding the demo knowledge base and a real FAISS index.
 
-Needs models/kefu.tar.gz: `make test-e2e` trains it first (when its inputs changed).
+Needs models/kefu.tar.gz: `make test-e2e` trains it first (when its inputs changed). Pages that
+never chat (the reports) use ``service_only``: the same service process, without Rasa.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Iterator
 
 import pytest
 
 from bot.auth.store import UserStore
-from bot.stack import Stack, demo_stack_config
+from bot.stack import Stack, StackProcess, demo_stack_config
 from db.engine import create_engine_for, session_factory
 
 
@@ -19,6 +22,36 @@ from db.engine import create_engine_for, session_factory
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     config = demo_stack_config(tmp_path_factory.mktemp("stack"), secret_key="e2e-secret-key")
     with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def service_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The service alone, as the stack starts it (``python -m bot.cli serve``), over a fresh
+    copy of the demo database; nothing listens where Rasa would be (health says degraded). One
+    per module, so a module's seeded conversations are its own."""
+    config = demo_stack_config(tmp_path_factory.mktemp("service"), secret_key="e2e-secret-key")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "KEFU_VAR_DIR": str(config.var_dir),
+        "DATABASE_URL": str(config.database_url),
+        "KEFU_INDEX_DIR": str(config.var_dir / "index"),
+        "KEFU_RASA_URL": config.rasa_url,
+        "KEFU_ACTION_SERVER_URL": config.actions_url,
+        "KEFU_SECRET_KEY": "e2e-secret-key",
+    }
+    port = str(config.ports.service)
+    service = StackProcess(
+        "service",
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port],
+        env,
+        f"{config.service_url}/api/v1/health",
+        lambda r: r.status_code == 200,
+    )
+    with Stack(config, processes=[service]) as running:
         yield running
 
 

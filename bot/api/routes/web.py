@@ -1,5 +1,6 @@
-"""The demo store page at ``/``, the consoles at ``/agent`` and ``/editor``; the widget's
-files are served under ``/widget/`` (a static mount, see ``bot.api.main``)."""
+"""The demo store page at ``/``, the consoles at ``/agent``, ``/editor``, ``/reports`` and
+``/conversations``; the widget's and consoles' files are served under ``/widget/`` (a static
+mount, see ``bot.api.main``)."""
 
 from __future__ import annotations
 
@@ -44,3 +45,17 @@ def agent_console() -> FileResponse:
 def editor_console() -> FileResponse:
     """The knowledge editors' console; it logs in through the API."""
     return _page("editor.html")
+
+
+# One page, two views (reports.js picks the view by path): a number on the reports leads to the
+# conversations behind it without losing the period and filters.
+@router.get("/reports", response_class=HTMLResponse)
+def reports_console() -> FileResponse:
+    """The supervisors' reports: KPIs, charts and tables; it logs in through the API."""
+    return _page("reports.html")
+
+
+@router.get("/conversations", response_class=HTMLResponse)
+def conversations_console() -> FileResponse:
+    """Every conversation for supervisors: search, filter, and one read with its trail."""
+    return _page("reports.html")

@@ -19,6 +19,13 @@
  *                 staff type HTML, so nothing here (nor in a console) writes innerHTML from a
  *                 server string; that is why there is no escape() to forget. markSelected(),
  *                 redrawList() and activateItems() make a list of items keyboard-friendly.
+ *   the texts     t(key, values): the staff catalogue (texts/staff.py, GET /api/v1/texts/staff),
+ *                 loaded by start() before anything is drawn. A page started with translated: true
+ *                 follows the staff member's language (their choice on the page, kept in
+ *                 localStorage, else the browser's) and gets a language switch in its header;
+ *                 the others stay in English until they are translated. Static markup names its
+ *                 texts with data-text="key" (data-text-placeholder, data-text-aria-label, data-text-title),
+ *                 filled by translate(root). language() and locale() are for Intl formatting.
  *
  * Every element this module draws carries two classes, console-<part> (styled by console.css) and
  * <name>-<part>, the page's own name for it (agent-login-email, editor-user…), which the page's
@@ -86,6 +93,62 @@
     });
   }
 
+  // ---------------------------------------------------------------- the texts
+
+  const LANGUAGE_KEY = "kefu-staff-language";
+  const LANGUAGE_NAMES = { en: "English", zh: "中文" }; // each in its own language: not translated
+  const HTML_LANG = { en: "en", zh: "zh-CN" };
+  const texts = { catalogue: {}, languages: ["en"], language: "en" };
+
+  function t(key, values) {
+    const entry = texts.catalogue[key];
+    const text = entry ? entry[texts.language] || entry.en : key; // a missing key shows itself
+    return values ? text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole)) : text;
+  }
+
+  const language = () => texts.language;
+  // Intl's locale: the browser's own when it is in the chosen language (en-GB keeps its dates).
+  const locale = () =>
+    (navigator.languages || [navigator.language]).find((tag) => tag && tag.toLowerCase().startsWith(texts.language))
+    || HTML_LANG[texts.language];
+
+  function preferredLanguage() {
+    let stored = null;
+    try { stored = localStorage.getItem(LANGUAGE_KEY); } catch (_) { /* storage off: the browser decides */ }
+    if (texts.languages.includes(stored)) return stored;
+    const browser = (navigator.languages || [navigator.language]).map((tag) => String(tag || "").slice(0, 2).toLowerCase());
+    return browser.find((code) => texts.languages.includes(code)) || "en";
+  }
+
+  const TEXT_ATTRIBUTES = [["placeholder", "textPlaceholder"], ["aria-label", "textAriaLabel"], ["title", "textTitle"]];
+
+  // Every element of root whose text, placeholder, aria-label or title names a catalogue key.
+  function translate(root = document) {
+    for (const node of root.querySelectorAll("[data-text]")) node.textContent = t(node.dataset.text);
+    for (const [attribute, key] of TEXT_ATTRIBUTES) {
+      for (const node of root.querySelectorAll(`[data-text-${attribute}]`)) node.setAttribute(attribute, t(node.dataset[key]));
+    }
+  }
+
+  function setLanguage(code) {
+    if (!texts.languages.includes(code)) return;
+    texts.language = code;
+    try { localStorage.setItem(LANGUAGE_KEY, code); } catch (_) { /* kept for this page only */ }
+    document.documentElement.lang = HTML_LANG[code] || code;
+    translate();
+    if (session.ui && session.ui.languageSwitch) session.ui.languageSwitch.value = code;
+    if (session.user) drawUser(session.user);
+    if (session.options && session.options.onLanguage) session.options.onLanguage(code);
+  }
+
+  async function loadTexts(translated) {
+    const data = await api("GET", "/texts/staff");
+    texts.catalogue = data.texts || {};
+    texts.languages = Array.isArray(data.languages) && data.languages.length ? data.languages : ["en"];
+    texts.language = translated ? preferredLanguage() : "en";
+    document.documentElement.lang = HTML_LANG[texts.language] || texts.language;
+  }
+
   // ---------------------------------------------------------------- the API
 
   // FastAPI's `detail` is a string for our refusals and a list of {loc, msg} for validation errors.
@@ -98,7 +161,7 @@
         return loc.length ? `${loc.join(".")}: ${d.msg}` : String(d.msg || "");
       }).join("\n");
     }
-    return typeof detail === "string" && detail ? detail : `Request failed (${status})`;
+    return typeof detail === "string" && detail ? detail : t("console.request_failed", { status });
   }
 
   const apiError = (status, message) => Object.assign(new Error(message), { status });
@@ -121,7 +184,7 @@
     try {
       response = await fetch(API + path, options);
     } catch (_) {
-      throw apiError(0, "Cannot reach the server. Check the connection and try again.");
+      throw apiError(0, t("console.unreachable"));
     }
     let data = null;
     try { data = response.status === 204 ? null : await response.json(); } catch (_) { data = null; }
@@ -135,30 +198,43 @@
 
   // The parts every console has before it has anything of its own: one banner for every failed
   // call, a loading note, and the login form.
-  function drawChrome(name, title, titleZh) {
-    const part = (tag, what, text) => el(tag, `console-${what} ${name}-${what}`, text);
+  function drawChrome(name, title, titleZh, translated) {
+    const part = (tag, what, key) => {
+      const node = el(tag, `console-${what} ${name}-${what}`, key && t(key));
+      if (key) node.dataset.text = key;
+      return node;
+    };
     const error = part("div", "error");
     error.setAttribute("role", "alert");
     error.hidden = true;
-    const close = Object.assign(part("button", "error-close", "×"), { type: "button" });
-    close.setAttribute("aria-label", "Dismiss");
+    const close = Object.assign(el("button", `console-error-close ${name}-error-close`, "×"), { type: "button" });
+    close.dataset.textAriaLabel = "console.dismiss";
     error.append(part("span", "error-text"), close);
 
-    const loading = part("p", "loading", "Loading…");
+    const loading = part("p", "loading", "console.loading");
 
     const field = (label, type, what, autocomplete) => {
       const input = Object.assign(part("input", what), { type, name: type, autocomplete, required: true });
-      const wrap = el("label", null, label);
-      wrap.append(input);
+      const text = el("span", null, t(label));
+      text.dataset.text = label;
+      const wrap = el("label");
+      wrap.append(text, input);
       return wrap;
     };
-    const heading = el("h1", null, `${title} `);
-    heading.append(Object.assign(el("span", null, titleZh), { lang: "zh-CN" }));
+    // A translated page's title is a catalogue key; the others show it in both languages.
+    let heading;
+    if (translated) {
+      heading = el("h1", null, t(title));
+      heading.dataset.text = title;
+    } else {
+      heading = el("h1", null, `${title} `);
+      heading.append(Object.assign(el("span", null, titleZh), { lang: "zh-CN" }));
+    }
     const form = part("form", "login");
     form.noValidate = true;
-    form.append(heading, field("Email", "email", "login-email", "username"),
-      field("Password", "password", "login-password", "current-password"),
-      Object.assign(part("button", "login-submit", "Log in"), { type: "submit" }));
+    form.append(heading, field("console.email", "email", "login-email", "username"),
+      field("console.password", "password", "login-password", "current-password"),
+      Object.assign(part("button", "login-submit", "console.log_in"), { type: "submit" }));
     $(".console-login-submit", form).classList.add("console-primary");
     const loginView = part("section", "login-view");
     loginView.hidden = true;
@@ -167,11 +243,23 @@
 
     // Who is logged in, and the way out, close the page's own header.
     const header = $(".console-header");
-    const logout = Object.assign(part("button", "logout", "Log out"), { type: "button" });
+    const logout = Object.assign(part("button", "logout", "console.log_out"), { type: "button" });
     const userBadge = part("span", "user");
-    header.append(part("span", "spacer"), userBadge, logout);
+    header.append(part("span", "spacer"));
+    let languageSwitch = null;
+    if (translated && texts.languages.length > 1) {
+      languageSwitch = part("select", "language-switch");
+      languageSwitch.dataset.textAriaLabel = "console.language";
+      for (const code of texts.languages) {
+        languageSwitch.append(Object.assign(el("option", null, LANGUAGE_NAMES[code] || code), { value: code, lang: HTML_LANG[code] || code }));
+      }
+      languageSwitch.value = texts.language;
+      languageSwitch.addEventListener("change", () => setLanguage(languageSwitch.value));
+      header.append(languageSwitch);
+    }
+    header.append(userBadge, logout);
 
-    return { error, errorText: $(".console-error-text", error), close, loading, loginView, form,
+    return { error, errorText: $(".console-error-text", error), close, loading, loginView, form, languageSwitch,
       email: $(".console-login-email", form), password: $(".console-login-password", form),
       submit: $(".console-login-submit", form), user: userBadge, logout,
       app: $(".console-app"), main: $(".console-main") };
@@ -190,10 +278,15 @@
     ui.email.focus();
   }
 
+  function drawUser(user) {
+    const role = el("span", "console-user-role", t(`console.role.${user.role}`));
+    session.ui.user.replaceChildren(el("span", "console-user-name", user.name || user.email), " (", role, ")");
+  }
+
   function begin(user) {
     const ui = session.ui;
     session.user = user;
-    ui.user.replaceChildren(el("span", "console-user-name", user.name || user.email), ` (${user.role})`);
+    drawUser(user);
     ui.loading.hidden = ui.loginView.hidden = true;
     ui.app.hidden = ui.main.hidden = false;
     session.options.onStart(user);
@@ -211,7 +304,7 @@
   // onForbidden when it has one (the account lacks the role), else it is shown like any refusal.
   function fail(error) {
     const status = error && error.status;
-    if (status === 401 && session.user) end("Your session has ended. Please log in again.");
+    if (status === 401 && session.user) end(t("console.session_ended"));
     else if (status === 403 && session.user && session.options.onForbidden) session.options.onForbidden();
     else showError((error && error.message) || String(error));
   }
@@ -227,7 +320,7 @@
     const ui = session.ui;
     const email = ui.email.value.trim();
     const password = ui.password.value;
-    if (!email || !password) { showError("Enter your email and password."); return; }
+    if (!email || !password) { showError(t("console.enter_credentials")); return; }
     ui.submit.disabled = true;
     try {
       const user = await api("POST", "/auth/login", { email, password });
@@ -250,10 +343,22 @@
 
   /* options: name ("agent": the prefix of the page's class names), title and titleZh (the login
    * heading), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
-   * (a 403 from fail()) and confirmLogout() (false keeps the user here, e.g. unsaved work). */
+   * (a 403 from fail()) and confirmLogout() (false keeps the user here, e.g. unsaved work).
+   * translated: true (the page's texts all come from the catalogue; title is then a key) adds
+   * the language switch, and onLanguage(code) redraws what the page drew with t(). */
   async function start(options) {
     session.options = options;
-    session.ui = drawChrome(options.name, options.title, options.titleZh);
+    try {
+      await loadTexts(Boolean(options.translated));
+    } catch (error) {
+      // Said in English: without the catalogue there is nothing else to say it in.
+      const note = el("p", "console-error", `Cannot load the interface texts (${error.status || "offline"}). Reload the page.`);
+      note.setAttribute("role", "alert");
+      document.body.prepend(note);
+      return;
+    }
+    session.ui = drawChrome(options.name, options.title, options.titleZh, Boolean(options.translated));
+    translate();
     session.ui.form.addEventListener("submit", login);
     session.ui.logout.addEventListener("click", logout);
     session.ui.close.addEventListener("click", clearError);
@@ -281,7 +386,7 @@
       });
       ws.addEventListener("close", (event) => {
         if (live.stopped || live.ws !== ws) return;
-        if (event.code === 4401) { end("Please log in again."); return; }
+        if (event.code === 4401) { end(t("console.log_in_again")); return; }
         if (event.code === 4403) { onRefused(); return; }
         if (onDown) onDown();
         live.retry = setTimeout(open, live.delay);
@@ -299,7 +404,7 @@
 
   window.KefuConsole = Object.freeze({
     start, user: () => session.user, fail, refuse, showError, clearError,
-    api, liveSocket,
+    api, liveSocket, t, translate, language, locale, setLanguage,
     $, el, button, find, markSelected, redrawList, activateItems,
   });
 })();

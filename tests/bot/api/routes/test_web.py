@@ -92,3 +92,28 @@ def test_text_from_users_is_isolated_in_the_consoles_and_the_widget(client: Test
     assert '<h2 class="agent-summary" dir="auto">' in pages["agent"]
     assert '<h2 class="editor-heading" dir="auto">' in pages["editor"]
     assert '<div class="editor-item-title" dir="auto">' in pages["editor"]
+
+
+@pytest.mark.parametrize("path", ["/reports", "/conversations"])
+def test_the_reports_pages_are_one_page_under_the_strict_policy(
+    client: TestClient, path: str
+) -> None:
+    page = client.get(path)
+    assert page.status_code == 200
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self';" in policy
+    assert "style-src 'self';" in policy  # ECharts draws on canvas, tooltips included
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    assert "<script>" not in page.text and "http" not in page.text  # no CDN, no inline script
+    scripts = ["console.js", "vendor/echarts/echarts.min.js", "reports.js"]
+    positions = [page.text.index(f'"/widget/{name}"') for name in scripts]
+    assert positions == sorted(positions)  # the shared module, the library, then the view
+    for name in [*scripts, "console.css", "reports.css"]:
+        assert client.get(f"/widget/{name}").status_code == 200
+
+
+def test_the_charting_library_is_served_with_its_licence(client: TestClient) -> None:
+    library = client.get("/widget/vendor/echarts/echarts.min.js")
+    assert "javascript" in library.headers["content-type"]
+    assert "Apache" in client.get("/widget/vendor/echarts/LICENSE").text
+    assert "Apache ECharts" in client.get("/widget/vendor/echarts/NOTICE").text

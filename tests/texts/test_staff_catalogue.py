@@ -1,0 +1,85 @@
+"""The staff catalogue: every text in every language with the same placeholders, and a text
+for every key the reports' pages ask for (statically, from their sources)."""
+
+from __future__ import annotations
+
+import re
+import string
+from typing import get_args
+
+import pytest
+
+from bot.analytics.kpis import KPI_UNITS
+from bot.api.schemas.reports import Outcome
+from bot.handoff.schemas import QueueFilter, Reason
+from retrieval.bands import ConfidenceBand
+from tests.conftest import REPO
+from texts import FALLBACK, LANGUAGES, STAFF
+from texts.language import detect_language
+from texts.staff import TEXTS
+
+STATIC = REPO / "bot" / "web" / "static"
+PLACEHOLDER = re.compile(r"\{\w+\}")
+QUOTED_KEY = re.compile(r"""["'`]((?:console|reports)(?:\.[a-z_]+)+)["'`]""")
+
+
+def placeholders(text: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
+
+
+@pytest.mark.parametrize("key", sorted(TEXTS))
+def test_every_staff_text_is_written_in_every_language(key: str) -> None:
+    assert set(TEXTS[key]) == set(LANGUAGES)
+    for language in LANGUAGES:
+        text = TEXTS[key][language]
+        assert text.strip(), f"{key} is empty in {language}"
+        # Without its placeholders a text reads as its language, or as nothing ("{score} ★").
+        assert detect_language(PLACEHOLDER.sub("", text)) in (language, None), (key, language)
+
+
+@pytest.mark.parametrize("key", sorted(TEXTS))
+def test_every_language_of_a_staff_text_has_the_same_placeholders(key: str) -> None:
+    english = placeholders(TEXTS[key][FALLBACK])
+    for language in LANGUAGES:
+        assert placeholders(TEXTS[key][language]) == english, f"{key} in {language}"
+
+
+def test_a_staff_text_is_filled_in_the_language_asked() -> None:
+    assert STAFF.say("reports.list.shown", "zh", count=3) == "共 3 个会话"
+    assert STAFF.say("console.request_failed", "fr", status=500) == "Request failed (500)"
+
+
+def keys_named_in(*files: str) -> set[str]:
+    """Keys written out in the pages' sources: data-text="…" and "console.…"/"reports.…"."""
+    found: set[str] = set()
+    for name in files:
+        source = (STATIC / name).read_text(encoding="utf-8")
+        found |= set(re.findall(r'data-text(?:-[a-z-]+)?="(\w+(?:\.\w+)+)"', source))
+        found |= set(QUOTED_KEY.findall(source))
+    return found
+
+
+def test_every_key_the_pages_name_is_in_the_catalogue() -> None:
+    named = keys_named_in("console.js", "reports.js", "reports.html")
+    assert len(named) > 50
+    assert sorted(named - set(TEXTS)) == []
+
+
+@pytest.mark.parametrize(
+    ("prefix", "values"),
+    [
+        ("reports.kpi", list(KPI_UNITS)),
+        ("reports.outcome", list(get_args(Outcome))),
+        ("reports.reason", list(get_args(Reason))),
+        ("reports.band", [band.value for band in ConfidenceBand]),
+        ("reports.handoff_status", [s for s in get_args(QueueFilter) if s != "open"]),
+        ("reports.sender", ["customer", "bot", "agent", "system"]),
+        ("reports.resolved_by", ["bot", "agent"]),
+        ("reports.language", list(LANGUAGES)),
+        ("reports.channel", ["widget", "email"]),
+        ("console.role", ["agent", "editor", "supervisor", "admin"]),
+    ],
+)
+def test_every_value_the_pages_name_by_pattern_has_a_text(prefix: str, values: list[str]) -> None:
+    # reports.js writes these as t(`reports.kpi.${name}`): a new KPI or reason needs its label.
+    assert sorted(f"{prefix}.{v}" for v in values if f"{prefix}.{v}" not in TEXTS) == []
