@@ -196,6 +196,7 @@ DEMO_PASSWORD = "kefu-demo-password"
 DEMO_USERS = (
     ("agent@demo.kefu", "Demo Agent", "agent"),
     ("editor@demo.kefu", "Demo Editor", "editor"),
+    ("supervisor@demo.kefu", "Demo Supervisor", "supervisor"),
 )
 
 

@@ -58,7 +58,7 @@
   // ---------------------------------------------------------------- session
 
   function startApp() {
-    setTab("articles", false);
+    setTab(location.hash === "#gaps" ? "gaps" : "articles", false); // the reports link to #gaps
     loadList();
   }
 
