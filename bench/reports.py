@@ -11,15 +11,21 @@ Then it measures, p50 over ``--runs`` runs after one warm-up:
 
 - the summary of the last 30 days (bot/analytics/kpis.py ``report``: every KPI, the previous
   period's, the series and the tables) — target 1 s;
-- the conversation list's first page (50, newest first) — target 100 ms; and filtered pages:
-  an outcome, a rating, an article, and a text search (``q``, LIKE over every message).
+- the conversation list's first page (50, newest first) — target 100 ms, as for the second
+  page and the filtered first pages: an outcome, a rating, an article, and a text search
+  (``q``: a common word, and a text found nowhere).
+
+``--json`` prints the p50s in seconds, ``targets`` (the limit of each), ``target_text``,
+``over_target`` (the names over their limit), ``targets_met``, ``cpus`` and ``sqlite_version``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -47,7 +53,23 @@ ARTICLES = [f"article-{n}" for n in range(200)]
 WORDS = "refund parcel invoice card coupon shipping return size colour delivery".split()
 AGENTS = 20
 BATCH = 20_000
-TARGETS = {"summary_p50_s": 1.0, "first_page_p50_s": 0.1}
+# Issue 12: the whole 30-day summary in 1 s, the conversation list's first page in 100 ms; a
+# filtered or searched first page, and the next page, are first pages too.
+PAGES = (
+    "first_page_p50_s",
+    "second_page_p50_s",
+    "page_outcome_abandoned_p50_s",
+    "page_outcome_escalated_p50_s",
+    "page_rating_1_p50_s",
+    "page_article_p50_s",
+    "page_search_common_p50_s",
+    "page_search_rare_p50_s",
+)
+TARGETS = {"summary_p50_s": 1.0} | dict.fromkeys(PAGES, 0.1)
+TARGET_TEXT = {
+    "summary_p50_s": "the whole summary of 30 days with the previous period, p50 <= 1 s",
+    "pages": "a first page of the conversation list (any filter or search), p50 <= 100 ms",
+}
 
 
 def generate(session: Session, conversations: int, seed: int = 12) -> dict[str, int]:
@@ -248,6 +270,11 @@ def main() -> None:
         results = prepare(f"sqlite:///{path.resolve()}", args.conversations, path.exists())
         results |= measure(f"sqlite:///{path.resolve()}", args.runs)
     results["targets"] = TARGETS
+    results["target_text"] = TARGET_TEXT
+    results["over_target"] = [name for name, limit in TARGETS.items() if results[name] > limit]
+    results["targets_met"] = not results["over_target"]
+    results["cpus"] = os.cpu_count()
+    results["sqlite_version"] = sqlite3.sqlite_version
     if args.json:
         print(json.dumps(results))
         return

@@ -48,10 +48,16 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from bot.analytics.report_range import ReportRange
-from bot.analytics.sql import dialect_of, percentiles, seconds_between, utc_bucket
+from bot.analytics.sql import (
+    dialect_of,
+    percentile_by_group,
+    percentiles,
+    seconds_between,
+    utc_bucket,
+)
 from bot.auth.models import User
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
 from bot.handoff.models import ConversationRating, Handoff
@@ -282,12 +288,16 @@ def _speed(
 ) -> tuple[dict[str, float | None], int, int]:
     dialect = dialect_of(session)
     ids = scope.ids()
-    customer = select(Message.id, Message.created_at).where(Message.sender == "customer").subquery()
-    bot_reply = (
-        select(seconds_between(dialect, customer.c.created_at, func.min(Message.created_at)))
-        .join(customer, customer.c.id == Message.reply_to)
-        .where(Message.conversation_id.in_(ids), Message.sender == "bot")
-        .group_by(Message.reply_to)
+    reply = aliased(Message)
+    first_reply = (
+        select(func.min(reply.created_at))
+        .where(reply.reply_to == Message.id, reply.sender == "bot")
+        .correlate(Message)
+        .scalar_subquery()
+    )
+    # Each customer message's first reply, from ix_messages_reply_to alone.
+    bot_reply = select(seconds_between(dialect, Message.created_at, first_reply)).where(
+        Message.conversation_id.in_(ids), Message.sender == "customer"
     )
     speed = {
         f"bot_reply_p{int(p)}_s": v
@@ -319,7 +329,11 @@ def _speed(
     return speed, total, breaches
 
 
-def measure(session: Session, scope: Scope, target_s: int, now: datetime) -> Measures:
+def measure(
+    session: Session, scope: Scope, target_s: int, now: datetime, series: bool = True
+) -> Measures:
+    """The period's measures; without ``series`` (the previous period, which gives KPIs
+    only) the escalation reasons and the bands are left empty, not counted."""
     ids = scope.ids()
     scores = {
         (score, resolved_by): count
@@ -334,20 +348,23 @@ def measure(session: Session, scope: Scope, target_s: int, now: datetime) -> Mea
         .where(Handoff.conversation_id.in_(ids))
         .group_by(Handoff.conversation_id)
     )
-    reasons = dict(
-        session.execute(
-            select(Handoff.reason, func.count())
-            .where(Handoff.id.in_(first_handoff))
-            .group_by(Handoff.reason)
-        ).all()
-    )
-    bands = dict(
-        session.execute(
-            select(KbLookup.band, func.count())
-            .where(KbLookup.conversation_id.in_(ids))
-            .group_by(KbLookup.band)
-        ).all()
-    )
+    reasons: dict[str, int] = {}
+    bands: dict[str, int] = {}
+    if series:
+        reasons = dict(
+            session.execute(
+                select(Handoff.reason, func.count())
+                .where(Handoff.id.in_(first_handoff))
+                .group_by(Handoff.reason)
+            ).all()
+        )
+        bands = dict(
+            session.execute(
+                select(KbLookup.band, func.count())
+                .where(KbLookup.conversation_id.in_(ids))
+                .group_by(KbLookup.band)
+            ).all()
+        )
     verdicts = dict(
         session.execute(
             select(ArticleFeedback.helpful, func.count())
@@ -581,11 +598,16 @@ def _agents(session: Session, scope: Scope) -> list[AgentRow]:
         )
     }
     names = dict(session.execute(select(User.id, User.name)).all())
+    first_response = percentile_by_group(
+        session,
+        select(
+            Handoff.agent_id,
+            seconds_between(dialect, Handoff.created_at, Handoff.first_response_at),
+        ).where(Handoff.conversation_id.in_(ids), Handoff.agent_id.is_not(None)),
+        50.0,
+    )
     rows = []
     for agent_id, handoffs, resolved in held:  # one row per agent
-        first_response = select(
-            seconds_between(dialect, Handoff.created_at, Handoff.first_response_at)
-        ).where(Handoff.conversation_id.in_(ids), Handoff.agent_id == agent_id)
         mean, count = ratings.get(agent_id, (None, 0))
         rows.append(
             AgentRow(
@@ -593,7 +615,7 @@ def _agents(session: Session, scope: Scope) -> list[AgentRow]:
                 name=names.get(agent_id, f"#{agent_id}"),
                 handoffs=handoffs,
                 resolved=resolved,
-                first_response_p50_s=percentiles(session, first_response, (50.0,))[50.0],
+                first_response_p50_s=first_response.get(agent_id),
                 csat_mean=None if mean is None else round(float(mean), 3),
                 csat_count=count,
             )
@@ -630,7 +652,7 @@ def report(
     """The whole summary of a period: KPIs against the previous period, series, tables."""
     before = period.previous()
     with scoped(session, before) as scope:
-        previous = kpi_values(measure(session, scope, first_response_target_s, now))
+        previous = kpi_values(measure(session, scope, first_response_target_s, now, series=False))
     with scoped(session, period) as scope:
         current = measure(session, scope, first_response_target_s, now)
         tables: dict[str, list[Any]] = {

@@ -4,9 +4,22 @@ between two timestamps, a timestamp's UTC bucket, an exact percentile."""
 from __future__ import annotations
 
 import math
+import uuid
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, Integer, Select, cast, func, select
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Float,
+    Integer,
+    MetaData,
+    Select,
+    Table,
+    cast,
+    func,
+    insert,
+    select,
+)
 from sqlalchemy.orm import Session
 
 
@@ -43,22 +56,62 @@ def percentile_rank(count: int, percent: float) -> int:
 def percentiles(
     session: Session, values: Select[Any], percents: tuple[float, ...]
 ) -> dict[float, float | None]:
-    """Exact nearest-rank percentiles of a one-column query: one count, then one sorted
-    ``LIMIT 1 OFFSET k`` per percentile (no window functions, which SQLite runs slowly)."""
-    inner = values.subquery()
-    column = inner.c[0]
-    count = session.scalar(select(func.count()).select_from(inner).where(column.is_not(None)))
-    found: dict[float, float | None] = {}
-    for percent in percents:
-        if not count:
-            found[percent] = None
-            continue
-        value = session.scalar(
-            select(column)
-            .where(column.is_not(None))
-            .order_by(column)
-            .limit(1)
-            .offset(percentile_rank(count, percent))
+    """Exact nearest-rank percentiles of a one-column query. The values are worked out once
+    into an indexed temporary table (they may cost a join each), then one count and one
+    ``LIMIT 1 OFFSET k`` per percentile read its index (no window functions, which SQLite runs
+    slowly over many rows)."""
+    table = Table(
+        f"report_values_{uuid.uuid4().hex[:12]}",
+        MetaData(),
+        Column("value", Float, index=True),
+        prefixes=["TEMPORARY"],
+    )
+    connection = session.connection()
+    table.create(connection)
+    try:
+        inner = values.subquery()
+        column = inner.c[0]
+        connection.execute(
+            insert(table).from_select(["value"], select(column).where(column.is_not(None)))
         )
-        found[percent] = None if value is None else round(float(value), 3)
-    return found
+        count = session.scalar(select(func.count()).select_from(table)) or 0
+        found: dict[float, float | None] = {}
+        for percent in percents:
+            value = None
+            if count:
+                value = session.scalar(
+                    select(table.c.value)
+                    .order_by(table.c.value)
+                    .limit(1)
+                    .offset(percentile_rank(count, percent))
+                )
+            found[percent] = None if value is None else round(float(value), 3)
+        return found
+    finally:
+        table.drop(connection)
+
+
+def percentile_by_group(
+    session: Session, values: Select[Any, Any], percent: float
+) -> dict[Any, float]:
+    """The exact nearest-rank percentile of each group of a two-column query (group, value),
+    in one query: a window ranks each group's values (few rows, such as handoffs by agent)."""
+    inner = values.subquery()
+    group, value = inner.c[0], inner.c[1]
+    ranked = (
+        select(
+            group.label("group"),
+            value.label("value"),
+            func.row_number().over(partition_by=group, order_by=value).label("rank"),
+            func.count().over(partition_by=group).label("size"),
+        )
+        .where(value.is_not(None))
+        .subquery()
+    )
+    share = percent * ranked.c.size  # the value at rank ⌈percent × size / 100⌉
+    rows = session.execute(
+        select(ranked.c.group, ranked.c.value).where(
+            ranked.c.rank * 100 >= share, (ranked.c.rank - 1) * 100 < share
+        )
+    )
+    return {key: round(float(found), 3) for key, found in rows}

@@ -50,6 +50,7 @@ class Message(Base):
         Index(
             "ix_messages_reply_to",
             "reply_to",
+            "sender",
             "created_at",
             sqlite_where=text("reply_to IS NOT NULL"),
             postgresql_where=text("reply_to IS NOT NULL"),

@@ -156,7 +156,7 @@ def test_0008_indexes_the_messages_already_stored(tmp_path: Path) -> None:
         assert connection.execute(text(match), {"phrase": '"申请退"'}).all() == [(1,)]
     indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
     engine.dispose()
-    assert indexes["ix_messages_reply_to"] == ["reply_to", "created_at"]
+    assert indexes["ix_messages_reply_to"] == ["reply_to", "sender", "created_at"]
 
 
 def test_0008_downgrades_and_upgrades_again(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ three triggers, filled from the existing messages. The conversation list's text 
 first (bot/analytics/message_search.py); without it (PostgreSQL, an older SQLite) the search
 reads the messages with LIKE, as before.
 
-On every database, ``ix_messages_reply_to``: the bot's replies by the message they answer
-(``reply_to``, ``created_at``; replies only), so a report finds a customer message's first
-reply from the index alone (bot/analytics/kpis.py, the bot reply time).
+On every database, ``ix_messages_reply_to``: replies by the message they answer
+(``reply_to``, ``sender``, ``created_at``; replies only), so a report finds a customer
+message's first bot reply from the index alone (bot/analytics/kpis.py, the bot reply time).
 
 A later migration that rebuilds ``messages`` (a batch operation that copies the table) drops
 the triggers with it: it must create them again.
@@ -54,7 +54,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_messages_reply_to",
         "messages",
-        ["reply_to", "created_at"],
+        ["reply_to", "sender", "created_at"],
         sqlite_where=sa.text("reply_to IS NOT NULL"),
         postgresql_where=sa.text("reply_to IS NOT NULL"),
     )
