@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     Boolean,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -80,7 +81,8 @@ class KbLookup(Base):
     """One knowledge-base lookup the bot made for a customer message, with what it found.
 
     The record the gap report and the handoff packet read: the question, the band and the
-    ranked articles (id, version, score) as they were at that moment.
+    ranked articles (id, version, score) as they were at that moment, with the intent Rasa
+    detected for the message (none for a lookup made before migration 0009).
     """
 
     __tablename__ = "kb_lookups"
@@ -93,6 +95,8 @@ class KbLookup(Base):
     language: Mapped[str] = mapped_column(String(8))
     band: Mapped[str] = mapped_column(String(16))
     hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    intent_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

@@ -1,5 +1,6 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
-0007 every conversation a channel, 0008 indexes the messages already stored for search."""
+0007 every conversation a channel, 0008 indexes the messages already stored for search, 0009
+gives the lookups an intent."""
 
 from __future__ import annotations
 
@@ -172,4 +173,64 @@ def test_0008_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     engine.dispose()
     assert "messages_fts" not in tables
     assert "ix_messages_reply_to" not in indexes
+    upgrade_database(url)
+
+
+def insert_lookup_with_feedback(url: str) -> None:
+    """A conversation, a lookup and feedback linked to it, as stored before 0009."""
+    engine = create_engine_for(url)
+    stamp = "'2026-11-20 10:00:00.000000'"
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, language, handled_by, channel, created_at,"
+                f" updated_at) VALUES ('c1', 'en', 'bot', 'widget', {stamp}, {stamp})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO kb_lookups (id, conversation_id, question, language, band, hits,"
+                f" created_at) VALUES (1, 'c1', 'refund?', 'en', 'high', '[]', {stamp})"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO article_feedback (conversation_id, article_id, version, helpful,"
+                f" lookup_id, created_at) VALUES ('c1', 'returns-policy', 1, 1, 1, {stamp})"
+            )
+        )
+    engine.dispose()
+
+
+def test_0009_keeps_existing_lookups_without_an_intent(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0008")
+    insert_lookup_with_feedback(url)
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with engine.begin() as connection:
+        query = "SELECT question, intent, intent_confidence FROM kb_lookups"
+        assert connection.execute(text(query)).all() == [("refund?", None, None)]
+        connection.execute(
+            text("UPDATE kb_lookups SET intent = 'ask_refund', intent_confidence = 0.93")
+        )
+        assert connection.execute(text(query)).all() == [("refund?", "ask_refund", 0.93)]
+    engine.dispose()
+
+
+def test_0009_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0008")
+    insert_lookup_with_feedback(url)
+    upgrade_database(url)
+    downgrade_database(url, "0008")
+    engine = create_engine_for(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("kb_lookups")}
+    with engine.connect() as connection:
+        # Dropping the columns (SQLite rebuilds the table) keeps the feedback linked to it.
+        linked = connection.execute(text("SELECT lookup_id FROM article_feedback")).scalar()
+    engine.dispose()
+    assert "intent" not in columns
+    assert "intent_confidence" not in columns
+    assert linked == 1
     upgrade_database(url)
