@@ -19,7 +19,7 @@ from bot.analytics.report_range import ReportRange
 from bot.auth.models import User
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
 from bot.handoff.models import ConversationRating, Handoff, HandoffNote
-from bot.handoff.packet import OFFERED_BY_BAND
+from bot.handoff.packet import OFFERED_BY_BAND, packet_intents
 
 FIRST_MESSAGE_CHARS = 200
 MAX_PAGE = 100
@@ -151,7 +151,8 @@ def conversation_page(
 
 
 def conversation_detail(session: Session, conversation_id: str) -> dict[str, Any] | None:
-    """The conversation read whole: transcript, lookups, feedback, handoffs with notes, rating."""
+    """The conversation read whole: transcript, lookups (with the intent Rasa detected),
+    feedback, handoffs with notes and their packet's intents, rating."""
     row = session.execute(
         select(*_columns()).where(Conversation.id == conversation_id)
     ).one_or_none()
@@ -205,6 +206,8 @@ def conversation_detail(session: Session, conversation_id: str) -> dict[str, Any
                     for hit in lookup.hits or []
                 ],
                 "created_at": lookup.created_at,
+                "intent": lookup.intent,
+                "intent_confidence": lookup.intent_confidence,
             }
             for lookup in of_conversation(KbLookup)
         ],
@@ -228,6 +231,7 @@ def conversation_detail(session: Session, conversation_id: str) -> dict[str, Any
                 "first_response_at": h.first_response_at,
                 "closed_at": h.closed_at,
                 "notes": notes.get(h.id, []),
+                "intents": packet_intents(h.packet),
             }
             for h in handoffs
         ],

@@ -21,6 +21,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
 
+MAX_INTENT_CHARS = 64  # kb_lookups.intent (migration 0009)
+
 
 class Conversation(Base):
     """One chat with one customer; ``handled_by`` says who answers (bot now, agent later)."""
@@ -95,7 +97,7 @@ class KbLookup(Base):
     language: Mapped[str] = mapped_column(String(8))
     band: Mapped[str] = mapped_column(String(16))
     hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    intent: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    intent: Mapped[str | None] = mapped_column(String(MAX_INTENT_CHARS), nullable=True)
     intent_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 

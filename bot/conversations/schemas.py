@@ -122,6 +122,8 @@ class LookupPublic(BaseModel):
     band: str
     hits: list[dict[str, Any]]
     created_at: datetime
+    intent: str | None = None  # the intent Rasa detected in the message, if it said
+    intent_confidence: float | None = None
 
 
 class TrailPublic(BaseModel):

@@ -24,6 +24,8 @@ class BotTrail:
         language: str,
         band: str,
         hits: list[dict[str, Any]],
+        intent: str | None = None,
+        intent_confidence: float | None = None,
     ) -> KbLookup:
         if conversation_id is not None:
             ConversationStore(self.session).get(conversation_id)
@@ -33,6 +35,8 @@ class BotTrail:
             language=language,
             band=band,
             hits=hits,
+            intent=intent,
+            intent_confidence=intent_confidence,
         )
         self.session.add(lookup)
         self.session.commit()

@@ -11,6 +11,7 @@ SUMMARY_MAX_CHARS = 200
 # Intents under which a customer message is a question for the knowledge base.
 QUESTION_INTENTS = {"ask_question", "nlu_fallback"}
 OFFERED_BY_BAND = {"answer": 1, "clarify": 3, "none": 0}
+MAX_PACKET_INTENTS = 200  # as many as a handoff request may carry (HandoffCreate.intents)
 
 
 def customer_messages(transcript: Sequence[Message]) -> list[Message]:
@@ -62,6 +63,15 @@ def articles_tried(
     return tried
 
 
+def intent_seen(seen: dict[str, Any]) -> dict[str, Any]:
+    """A customer message and the intent Rasa read in it, as the packet keeps it."""
+    return {
+        "text": str(seen.get("text", ""))[:500],
+        "intent": str(seen.get("intent", "")),
+        "confidence": round(float(seen.get("confidence") or 0.0), 3),
+    }
+
+
 def build_packet(
     *,
     reason: str,
@@ -81,14 +91,7 @@ def build_packet(
         "language": language,
         "summary": summarise(typed, intents),
         "customer": {"name": customer_name, "email": customer_email},
-        "intents": [
-            {
-                "text": str(i.get("text", ""))[:500],
-                "intent": str(i.get("intent", "")),
-                "confidence": round(float(i.get("confidence") or 0.0), 3),
-            }
-            for i in intents
-        ],
+        "intents": [intent_seen(i) for i in intents],
         "sentiment": [
             {"message_id": m.id, "text": m.text[:500], "score": round(s, 3)}
             for m, s in zip(typed, sentiments, strict=True)
@@ -99,3 +102,12 @@ def build_packet(
         ],
         "articles": articles_tried(lookups, feedback, title_of),
     }
+
+
+def packet_intents(packet: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The intents a stored packet holds (text, intent, confidence), read defensively: a packet
+    stored by an older version, or without intents, gives an empty list."""
+    found = (packet or {}).get("intents")
+    if not isinstance(found, list):
+        return []
+    return [intent_seen(i) for i in found[:MAX_PACKET_INTENTS] if isinstance(i, dict)]

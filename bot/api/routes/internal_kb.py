@@ -52,12 +52,26 @@ def search(
         trail = BotTrail(session)
         try:
             lookup = trail.record_lookup(
-                request.conversation_id, request.text, public.language, public.band, hits
+                request.conversation_id,
+                request.text,
+                public.language,
+                public.band,
+                hits,
+                request.intent,
+                request.intent_confidence,
             )
         except ConversationNotFoundError:
             # A Rasa conversation the gateway did not open (rasa shell, another channel): the
             # customer still gets the answer; the lookup is kept without a conversation.
-            lookup = trail.record_lookup(None, request.text, public.language, public.band, hits)
+            lookup = trail.record_lookup(
+                None,
+                request.text,
+                public.language,
+                public.band,
+                hits,
+                request.intent,
+                request.intent_confidence,
+            )
         public.lookup_id = lookup.id
     return public
 

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from bot.conversations.models import MAX_INTENT_CHARS
 from db.text import Storable
 from kb.schemas import ArticleSnapshot
 from kb.store import ArticleStore
@@ -28,6 +29,16 @@ class KbSearchRequest(BaseModel):
     language: Literal["zh", "en"] | None = None
     # Given by the bot: the lookup is recorded on the conversation (its trail, the gap report).
     conversation_id: Annotated[str, StringConstraints(max_length=128), Storable] | None = None
+    # The intent Rasa detected in the message (1 for a button's payload): kept on the lookup.
+    intent: (
+        Annotated[
+            str,
+            StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_INTENT_CHARS),
+            Storable,
+        ]
+        | None
+    ) = None
+    intent_confidence: float | None = Field(default=None, ge=0, le=1)
 
 
 class MatchedPassagePublic(BaseModel):

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from bot.analytics.kpis import Report
+from bot.handoff.packet import MAX_PACKET_INTENTS
 
 Outcome = Literal["contained", "escalated", "abandoned", "rated_poor"]
 Unit = Literal["count", "percent", "seconds", "score"]
@@ -147,6 +148,9 @@ class LookupPublic(BaseModel):
     band: str
     hits: list[LookupHitPublic]
     created_at: datetime
+    # The intent Rasa detected in the message looked up; None before migration 0009.
+    intent: str | None = None
+    intent_confidence: float | None = None
 
 
 class FeedbackPublic(BaseModel):
@@ -161,6 +165,14 @@ class HandoffNotePublic(BaseModel):
     created_at: datetime
 
 
+class PacketIntentPublic(BaseModel):
+    """A customer message and the intent Rasa read in it, as the handoff's packet holds it."""
+
+    text: str
+    intent: str
+    confidence: float
+
+
 class HandoffTrailPublic(BaseModel):
     id: int
     status: str
@@ -171,6 +183,7 @@ class HandoffTrailPublic(BaseModel):
     first_response_at: datetime | None
     closed_at: datetime | None
     notes: list[HandoffNotePublic]
+    intents: list[PacketIntentPublic] = Field(default_factory=list, max_length=MAX_PACKET_INTENTS)
 
 
 class RatingTrailPublic(BaseModel):

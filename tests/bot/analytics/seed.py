@@ -72,7 +72,15 @@ class Seeded:
         )
         return self
 
-    def lookup(self, band: str, *articles: str, question: str = "", after: float = 0.5) -> Seeded:
+    def lookup(
+        self,
+        band: str,
+        *articles: str,
+        question: str = "",
+        after: float = 0.5,
+        intent: str | None = None,
+        intent_confidence: float | None = None,
+    ) -> Seeded:
         hits = [
             {"article_id": a, "version": 1, "score": round(0.9 - 0.1 * i, 2)}
             for i, a in enumerate(articles)
@@ -84,6 +92,8 @@ class Seeded:
             language=self.conversation.language or "en",
             band=band,
             hits=hits,
+            intent=intent,
+            intent_confidence=intent_confidence,
             created_at=self.later(after),
         )
         self.session.add(found)
@@ -114,6 +124,7 @@ class Seeded:
         status: str | None = None,
         after: float = 1,
         note: str | None = None,
+        intents: list[dict[str, Any]] | None = None,
     ) -> Seeded:
         created = self.later(after)
 
@@ -136,6 +147,7 @@ class Seeded:
             claimed_at=offset(claimed_after),
             first_response_at=offset(first_response_after),
             closed_at=offset(closed_after),
+            packet={"intents": intents} if intents is not None else {},
         )
         self.session.add(handoff)
         self.session.flush()

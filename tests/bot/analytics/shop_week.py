@@ -41,7 +41,9 @@ def seed_shop_week(session: Session) -> ShopWeek:
     (
         new("A", at(10, 9))
         .customer("how do I get a refund?")
-        .lookup("answer", "returns-policy", after=0.5)
+        .lookup(
+            "answer", "returns-policy", after=0.5, intent="ask_question", intent_confidence=0.87
+        )
         .bot(after=1)
         .feedback("returns-policy", True)
         .rating(5)
@@ -51,7 +53,14 @@ def seed_shop_week(session: Session) -> ShopWeek:
         new("B", at(10, 9, 30))
         .customer("a person please")
         .bot(after=2)
-        .handoff("requested", lin, claimed_after=30, first_response_after=40, closed_after=100)
+        .handoff(
+            "requested",
+            lin,
+            claimed_after=30,
+            first_response_after=40,
+            closed_after=100,
+            intents=[{"text": "a person please", "intent": "request_human", "confidence": 0.98}],
+        )
         .rating(4, "quick and kind", agent_id=lin)
     )
     # C abandoned: nothing found (zh). Reply 3.5 s.

@@ -51,6 +51,41 @@ def test_a_lookup_and_its_feedback_are_recorded_on_the_conversation(
     )
 
 
+def test_the_intent_rasa_detected_is_kept_on_the_lookup(
+    client: TestClient, service_headers: dict[str, str]
+) -> None:
+    cid, _ = open_conversation(client)
+    asked = {"text": "我想退货", "conversation_id": cid}
+    seen = {"intent": "ask_question", "intent_confidence": 0.87}
+    for body in (asked | seen, asked):  # the second: a caller that does not know the intent
+        assert client.post(SEARCH, json=body, headers=service_headers).status_code == 200
+    lookups = trail_of(client, cid, service_headers)["lookups"]
+    assert [(x["intent"], x["intent_confidence"]) for x in lookups] == [
+        ("ask_question", 0.87),
+        (None, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("seen", "field"),
+    [
+        ({"intent": "x" * 65}, "intent"),
+        ({"intent": ""}, "intent"),
+        ({"intent": "ask_question", "intent_confidence": 1.01}, "intent_confidence"),
+        ({"intent": "ask_question", "intent_confidence": -0.1}, "intent_confidence"),
+    ],
+)
+def test_an_intent_the_lookup_cannot_keep_is_422(
+    client: TestClient, service_headers: dict[str, str], seen: dict[str, object], field: str
+) -> None:
+    cid, _ = open_conversation(client)
+    body = {"text": "refund", "conversation_id": cid} | seen
+    response = client.post(SEARCH, json=body, headers=service_headers)
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", field]
+    assert trail_of(client, cid, service_headers)["lookups"] == []
+
+
 def test_a_search_without_a_conversation_records_nothing(
     client: TestClient, service_headers: dict[str, str]
 ) -> None:

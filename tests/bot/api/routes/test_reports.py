@@ -291,11 +291,22 @@ def test_one_conversation_read_whole(
         "Lin",
     )
     assert body["rating"] == {"score": 4, "comment": "quick and kind", "resolved_by": "agent"}
+    # What Rasa read in the messages, as the handoff's packet keeps it.
+    assert handoff["intents"] == [
+        {"text": "a person please", "intent": "request_human", "confidence": 0.98}
+    ]
+    answered = get(client, sue, f"/api/v1/reports/conversations/{shop.ids['A']}")
+    [lookup] = answered["lookups"]
+    assert (lookup["intent"], lookup["intent_confidence"]) == ("ask_question", 0.87)
     trail = get(client, sue, f"/api/v1/reports/conversations/{shop.ids['H']}")
     assert [(x["band"], x["hits"][0]["article_id"]) for x in trail["lookups"]] == [
         ("answer", "shipping")
     ]
     assert [(f["article_id"], f["helpful"]) for f in trail["feedback"]] == [("shipping", False)]
+    # A lookup stored without an intent (before migration 0009), a handoff without intents.
+    assert [(x["intent"], x["intent_confidence"]) for x in trail["lookups"]] == [(None, None)]
+    topic = get(client, sue, f"/api/v1/reports/conversations/{shop.ids['K']}")
+    assert [h["intents"] for h in topic["handoffs"]] == [[]]
 
 
 def test_an_unknown_conversation_is_404(client: TestClient, sue: dict[str, str]) -> None:
