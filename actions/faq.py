@@ -61,6 +61,19 @@ def leaning_intent(latest_message: dict[str, Any]) -> str:
     return next((name for name in names if name and name != "nlu_fallback"), "")
 
 
+def detected_intent(latest_message: dict[str, Any]) -> tuple[str | None, float | None]:
+    """The intent Rasa detected in the message and its confidence; a button's payload
+    (``/intent{...}``) skips NLU, so its intent is certain (confidence 1)."""
+    intent = latest_message.get("intent") or {}
+    name = str(intent.get("name") or "") or None
+    if name is None:
+        return None, None
+    if str(latest_message.get("text") or "").startswith("/"):
+        return name, 1.0
+    confidence = intent.get("confidence")
+    return name, None if confidence is None else float(confidence)
+
+
 def _payload(intent: str, article_id: str) -> str:
     return f"/{intent}{json.dumps({'article_id': article_id})}"
 
@@ -135,7 +148,14 @@ class ActionAnswerFromKb(Action):
             if picked:
                 return await self._show_picked(dispatcher, picked, language, history)
             text = tracker.latest_message.get("text") or ""
-            result = await self.client.search(text, language, conversation_id=tracker.sender_id)
+            detected, confidence = detected_intent(tracker.latest_message)
+            result = await self.client.search(
+                text,
+                language,
+                conversation_id=tracker.sender_id,
+                intent=detected,
+                intent_confidence=confidence,
+            )
         except ServiceUnavailableError:
             dispatcher.utter_message(
                 text=say("service_down", language),

@@ -23,6 +23,9 @@ from tracing import request_id
 
 log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 3.0
+# The service refuses a longer intent (its kb_lookups.intent column): a search must not fail
+# over a name it only records.
+MAX_INTENT_CHARS = 64
 
 
 class ServiceUnavailableError(Exception):
@@ -74,13 +77,24 @@ class KefuServiceClient:
             raise ServiceUnavailableError(f"{method} {path}: {error!r}") from error
 
     async def search(
-        self, text: str, language: str | None, conversation_id: str | None = None, k: int = 5
+        self,
+        text: str,
+        language: str | None,
+        conversation_id: str | None = None,
+        k: int = 5,
+        intent: str | None = None,
+        intent_confidence: float | None = None,
     ) -> dict[str, Any]:
         """Band and ranked articles (with answer text and link) for a customer message; with a
-        conversation id, the service records the lookup on that conversation."""
+        conversation id, the service records the lookup on that conversation, with the intent
+        Rasa detected in the message when it is given."""
         payload: dict[str, Any] = {"text": text[:1000], "k": k}
         if conversation_id is not None:
             payload["conversation_id"] = conversation_id
+        if intent:
+            payload["intent"] = intent[:MAX_INTENT_CHARS]
+            if intent_confidence is not None:
+                payload["intent_confidence"] = min(max(float(intent_confidence), 0.0), 1.0)
         if language in ("zh", "en"):
             payload["language"] = language
         response = await self._request("POST", "/api/v1/internal/kb/search", json=payload)

@@ -49,8 +49,55 @@ def test_question_and_language_are_sent_to_the_service(
 ) -> None:
     execute(with_service, "question_zh")
     assert service.requests == [
-        {"text": "我想退货", "k": 5, "language": "zh", "conversation_id": "question_zh"}
+        {
+            "text": "我想退货",
+            "k": 5,
+            "language": "zh",
+            "conversation_id": "question_zh",
+            "intent": "ask_question",  # kept on the lookup: the supervisor's trail shows it
+            "intent_confidence": 0.9,
+        }
     ]
+
+
+def run_with_latest_message(with_service: RunWithService, latest_message: dict[str, Any]) -> None:
+    tracker = load_tracker("question_en")
+    tracker.latest_message = latest_message
+
+    async def body(base_url: str) -> None:
+        action = ActionAnswerFromKb(KefuServiceClient(base_url, TOKEN, timeout_s=2))
+        await action.run(CollectingDispatcher(), tracker, {})
+
+    with_service(body)
+
+
+def test_a_button_payload_is_sent_with_a_certain_intent(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    # A button's payload skips NLU: Rasa may give no confidence, the intent is still certain.
+    message = {"text": "/ask_question", "intent": {"name": "ask_question"}, "entities": []}
+    run_with_latest_message(with_service, message)
+    [request] = service.requests
+    assert (request["intent"], request["intent_confidence"]) == ("ask_question", 1.0)
+
+
+def test_a_message_without_an_intent_is_searched_without_one(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    run_with_latest_message(with_service, {"text": "refund", "intent": {}, "entities": []})
+    [request] = service.requests
+    assert "intent" not in request
+    assert "intent_confidence" not in request
+
+
+def test_an_over_long_intent_is_cut_to_what_the_service_keeps(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    message = {"text": "refund", "intent": {"name": "x" * 80, "confidence": 0.5}, "entities": []}
+    run_with_latest_message(with_service, message)
+    [request] = service.requests
+    assert request["intent"] == "x" * 64  # the service refuses longer (422)
+    assert request["intent_confidence"] == 0.5
 
 
 def test_chinese_customer_gets_chinese_buttons(with_service: RunWithService) -> None:
