@@ -208,6 +208,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "版本 {version}，得分 {score}",
     },
     "reports.trail.version": {"en": "version {version}", "zh": "版本 {version}"},
+    "reports.trail.intent": {"en": "intent", "zh": "意图"},
+    "reports.trail.packet_intents": {
+        "en": "Intents Rasa detected, as handed over:",
+        "zh": "转人工时 Rasa 识别的意图：",
+    },
     "reports.trail.helpful": {"en": "Marked helpful", "zh": "标记为有帮助"},
     "reports.trail.not_helpful": {"en": "Marked not helpful", "zh": "标记为没帮助"},
     "reports.trail.handoff": {"en": "Handed to a person: {reason}", "zh": "转人工：{reason}"},

@@ -43,7 +43,11 @@ def reports(service_only: Stack) -> str:
             .customer(XSS)
             .lookup("none", after=0.5)
             .bot("Sorry, I don't have an answer to that yet.", after=1)
-            .handoff("requested", note="<script>alert(1)</script> called back")
+            .handoff(
+                "requested",
+                note="<script>alert(1)</script> called back",
+                intents=[{"text": XSS, "intent": "nlu_fallback", "confidence": 0.31}],
+            )
         )
         for n in range(MANY):
             started = datetime(2026, 11, 25, 8, tzinfo=UTC) + timedelta(minutes=n)
@@ -206,6 +210,7 @@ def test_a_number_opens_its_conversations_and_one_is_read_with_its_trail(
     trail = detail.locator(".reports-trail-item")
     expect(trail.nth(0)).to_contain_text("Looked up")
     expect(trail.nth(0)).to_contain_text("Answered")
+    expect(trail.nth(0).locator(".reports-intent")).to_have_text("intent ask_question 87%")
     expect(trail.nth(0).locator(".reports-hit")).to_have_text(
         "returns-policy version 1, score 0.90"
     )
@@ -225,6 +230,8 @@ def test_text_from_customers_and_agents_is_shown_as_text(supervisor: Page, repor
         "<script>alert(1)</script> called back"
     )
     expect(detail.locator(".reports-trail-item").first).to_contain_text("Nothing found")
+    # The handoff's packet: what Rasa read in each message, the customer's words as text.
+    expect(detail.locator(".reports-packet-intent")).to_have_text(f"intent nlu_fallback 31% {XSS}")
     assert page.locator(".reports-app img, .reports-app b, .reports-app script").count() == 0
     assert page.title() != "pwned"
 

@@ -663,6 +663,7 @@
         item.append(el("span", "reports-trail-what", t("reports.trail.lookup")), " ",
           el("q", "reports-trail-question", lookup.question), " ",
           el("span", `console-badge reports-band band-${lookup.band}`, t(`reports.band.${lookup.band}`)));
+        if (lookup.intent) item.append(" ", intentLine(lookup.intent, lookup.intent_confidence));
         if (lookup.hits.length) {
           const hits = el("ul", "reports-hits");
           for (const hit of lookup.hits) {
@@ -684,8 +685,11 @@
         el("span", "reports-hit-meta", t("reports.trail.version", { version: vote.version === null ? "–" : count(vote.version) }))));
     }
     for (const handoff of data.handoffs) {
-      add(handoff.created_at, "handoff", (item) => item.append(el("span", "reports-trail-what",
-        t("reports.trail.handoff", { reason: t(`reports.reason.${handoff.reason}`) }))));
+      add(handoff.created_at, "handoff", (item) => {
+        item.append(el("span", "reports-trail-what",
+          t("reports.trail.handoff", { reason: t(`reports.reason.${handoff.reason}`) })));
+        if (handoff.intents.length) item.append(packetIntents(handoff.intents));
+      });
       const agent = (key, at) => add(at, "handoff", (item) => {
         item.append(el("span", "reports-trail-what", t(key)));
         if (handoff.agent_name) item.append(" ", el("span", "reports-trail-agent", handoff.agent_name));
@@ -711,6 +715,31 @@
     }
     if (!events.length) list.append(el("li", "reports-empty", t("reports.trail.empty")));
     return list;
+  }
+
+  // The intent Rasa read in a message, with its confidence as a percent when it gave one.
+  function intentLine(intent, confidence) {
+    const line = el("span", "reports-intent");
+    line.append(el("span", "reports-hit-meta", t("reports.trail.intent")), " ", el("code", "reports-intent-name", intent));
+    if (confidence !== null && confidence !== undefined) {
+      line.append(" ", el("span", "reports-hit-meta reports-intent-confidence",
+        numberFormat({ style: "percent", maximumFractionDigits: 0 }).format(confidence)));
+    }
+    return line;
+  }
+
+  // What the handoff's packet kept of the conversation: each customer message and its intent.
+  function packetIntents(intents) {
+    const box = el("div", "reports-packet-intents");
+    const list = el("ul", "reports-hits");
+    for (const seen of intents) {
+      const line = el("li", "reports-packet-intent");
+      line.append(intentLine(seen.intent || "–", seen.confidence));
+      if (seen.text) line.append(" ", el("q", "reports-trail-question", seen.text));
+      list.append(line);
+    }
+    box.append(el("span", "reports-hit-meta", t("reports.trail.packet_intents")), list);
+    return box;
   }
 
   KefuConsole.start({
