@@ -6,7 +6,8 @@ and the service on free ports over a fresh copy of the demo knowledge base, then
 - the baseline, in the same run: Rasa's own reply time for a plain greeting, asked directly
   on its REST channel (no gateway, no knowledge base);
 - a knowledge-base answer as the widget sees it: from sending the frame on the WebSocket to
-  receiving the bot's answer, with 1, 10 and 50 conversations at once, each asking in turn;
+  receiving the bot's answer, with 1, 10 and 50 conversations at once, each asking four
+  questions in turn (new conversations follow until a level has 20 answers);
 - messages per second sustained at each level (answers received / wall time): the closed loop,
   each customer asking again as soon as answered, which measures saturation;
 - the open loop, which is how customers behave: N conversations each sending a message at
@@ -109,21 +110,27 @@ async def _ask(ws: ClientConnection, question: str) -> float:
             raise RuntimeError(f"the assistant was not available: {message['text']}")
 
 
-async def widget_answers(service_url: str, conversations: int, per_conversation: int) -> Latencies:
+async def widget_answers(
+    service_url: str, conversations: int, per_conversation: int, rounds: int = 1
+) -> Latencies:
+    """``conversations`` at once, each asking ``per_conversation`` questions in turn; then the
+    same again with new conversations, ``rounds`` times."""
     ws_base = service_url.replace("http://", "ws://")
-    async with httpx.AsyncClient(base_url=service_url, timeout=30) as client:
-        sockets = [await _open(client, ws_base) for _ in range(conversations)]
     times: list[float] = []
 
     async def customer(index: int, ws: ClientConnection) -> None:
         for turn in range(per_conversation):
             times.append(await _ask(ws, QUESTIONS[(index + turn) % len(QUESTIONS)]))
 
-    started = time.perf_counter()
-    await asyncio.gather(*(customer(i, ws) for i, ws in enumerate(sockets)))
-    wall = time.perf_counter() - started
-    for ws in sockets:
-        await ws.close()
+    wall = 0.0
+    for _ in range(rounds):
+        async with httpx.AsyncClient(base_url=service_url, timeout=30) as client:
+            sockets = [await _open(client, ws_base) for _ in range(conversations)]
+        started = time.perf_counter()
+        await asyncio.gather(*(customer(i, ws) for i, ws in enumerate(sockets)))
+        wall += time.perf_counter() - started
+        for ws in sockets:
+            await ws.close()
     label = f"KB answer over WebSocket, {conversations} at once"
     return Latencies(label, times, wall)
 
@@ -310,9 +317,11 @@ async def measure(stack: Stack, args: argparse.Namespace) -> ChatReport:
     direct = await rasa_direct(
         rasa_url, QUESTIONS, greetings, "Rasa alone, KB answer (REST)", answers_from_kb=True
     )
-    # At least 20 answers per level, so one conversation alone still gives a p99.
+    # Conversations of --turns questions, as in the widget (a tracker that grows over dozens
+    # of turns costs Rasa more each turn); at least 20 answers per level, so one conversation
+    # at a time still gives a p99.
     closed = [
-        await widget_answers(stack.config.service_url, n, max(args.turns, -(-20 // n)))
+        await widget_answers(stack.config.service_url, n, args.turns, -(-20 // (n * args.turns)))
         for n in args.levels
     ]
     opened = await open_loop(
