@@ -1,4 +1,4 @@
-"""Rasa's own server, started with three changes that cost nothing in behaviour.
+"""Rasa's own server, started with four changes that cost nothing in behaviour.
 
 ``python -m addons.rasa_server run …`` takes ``rasa run``'s arguments. Profiled under
 ``bench.chat`` load (``bench/profile.py``, docs/benchmarks.md#chat), a knowledge-base answer
@@ -16,6 +16,12 @@ spent much of Rasa's time in two places that its configuration cannot reach:
   cut may lose the last turns, never the file. The service's own database does the same
   (db/engine.py). PostgreSQL tracker stores are left as Rasa makes them.
 
+- **Every call to the action server opened a new HTTP session** (``EndpointConfig.request``
+  builds an ``aiohttp.ClientSession``, hence a new connection, per call). Here an endpoint
+  keeps one session per event loop, so the connection to the action server stays open
+  between actions; aiohttp drops a pooled connection the peer closed (an action server that
+  restarted) before reusing it.
+
 The token for Rasa's HTTP API comes from ``KEFU_RASA_TOKEN`` and is taken out of the
 environment: ``rasa run --auth-token <token>`` would show it to anyone running ``ps``. It goes
 in as one argument ``--auth-token=<token>``, as a token may begin with "-" (URL-safe base64
@@ -27,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import MutableMapping
+from types import TracebackType
 from typing import Any
 
 TOKEN_VARIABLE = "KEFU_RASA_TOKEN"
@@ -80,6 +87,42 @@ def fast_sqlite_tracker_store() -> None:
             cursor.close()
 
 
+class _KeptSession:
+    """``async with`` over a session that outlives the block (aiohttp would close it)."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    async def __aenter__(self) -> Any:
+        return self.session
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+def kept_endpoint_sessions() -> None:
+    """``EndpointConfig.session()`` gives each endpoint one session per event loop."""
+    import asyncio
+
+    from rasa.utils.endpoints import EndpointConfig
+
+    new_session = EndpointConfig.session
+
+    def session(self: Any) -> _KeptSession:
+        loop = asyncio.get_running_loop()
+        kept = self.__dict__.get("_kefu_session")
+        if kept is None or kept[0] is not loop or kept[1].closed:
+            kept = self.__dict__["_kefu_session"] = (loop, new_session(self))
+        return _KeptSession(kept[1])
+
+    EndpointConfig.session = session
+
+
 def argv_with_token(argv: list[str], environ: MutableMapping[str, str]) -> list[str]:
     """Rasa's arguments, with the API token from the environment when it is set there."""
     token = environ.pop(TOKEN_VARIABLE, None)
@@ -91,6 +134,7 @@ def main() -> None:
 
     compiled_action_result_validation()
     fast_sqlite_tracker_store()
+    kept_endpoint_sessions()
     sys.argv = ["rasa", *argv_with_token(sys.argv[1:], os.environ)]
     rasa_main()
 

@@ -161,9 +161,17 @@ class ChatGateway:
             replies = [notice] if notice is not None else []
         else:
             async with self._lock(conversation_id):
-                # What the bot still owes from before (Rasa was down) comes first, in order.
-                await self._catch_up(conversation_id, before=message.id)
-                if await self._still_owed(conversation_id, message.id):
+                # What the bot still owes from before (Rasa was down) comes first, in order;
+                # usually nothing, and one read says so and that this message is still owed.
+                owed, _ = await in_worker_thread(
+                    self.sessions, _owed, conversation_id, message.id + 1
+                )
+                if any(m.id < message.id for m in owed):
+                    await self._catch_up(conversation_id, before=message.id)
+                    owed, _ = await in_worker_thread(
+                        self.sessions, _owed, conversation_id, message.id + 1
+                    )
+                if any(m.id == message.id for m in owed):
                     replies = await self._typing(
                         conversation_id, self._answer(conversation_id, message, language)
                     )

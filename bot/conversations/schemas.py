@@ -49,6 +49,9 @@ class MessagePublic(BaseModel):
     buttons: list[dict[str, str]] = Field(default_factory=list)
     articles: list[dict[str, Any]] = Field(default_factory=list)
     client_message_id: str | None = None
+    # The customer message a bot's or system's reply answers (a client matches answers to
+    # questions with it when it sends before the last answer came).
+    reply_to: int | None = None
     # What a system message is for: agent_joined, csat_request (ask for a rating),
     # returned_to_bot; the agent's name on an agent's message.
     kind: str | None = None
@@ -65,6 +68,7 @@ class MessagePublic(BaseModel):
             buttons=payload.get("buttons", []),
             articles=payload.get("articles", []),
             client_message_id=message.client_message_id,
+            reply_to=message.reply_to,
             kind=payload.get("kind"),
             agent_name=payload.get("agent_name"),
             created_at=message.created_at,

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable, Iterable
 
 from retrieval.encoders.base import SentenceEncoder
+from retrieval.encoders.memo import MemoisedEncoder
 
 # Chosen by measurement on the bilingual evaluation sets (docs/retrieval.md).
 DEFAULT_ENCODER = "use-multilingual-v3"
@@ -74,7 +75,7 @@ def get_encoder(name: str = DEFAULT_ENCODER) -> SentenceEncoder:
         loaded = _loaded.get(name)
     if loaded is None:
         # Built outside the lock: a fused encoder gets its parts from this same registry.
-        built = _FACTORIES[name]()
+        built = MemoisedEncoder(_FACTORIES[name]())
         with _lock:
             loaded = _loaded.setdefault(name, built)
     return loaded

@@ -57,3 +57,39 @@ def test_the_token_comes_from_the_environment_and_leaves_it() -> None:
     assert rasa_server.argv_with_token(["run"], environ) == ["run", "--auth-token=-t0ken"]
     assert environ == {"OTHER": "x"}
     assert rasa_server.argv_with_token(["run"], {}) == ["run"]
+
+
+def test_calls_to_an_endpoint_share_one_connection() -> None:
+    from aiohttp import web
+    from rasa.utils.endpoints import EndpointConfig
+
+    rasa_server.kept_endpoint_sessions()
+    peers: list[tuple[str, int]] = []
+
+    async def webhook(request: web.Request) -> web.Response:
+        assert request.transport is not None
+        peers.append(request.transport.get_extra_info("peername"))
+        return web.json_response({"events": [], "responses": []})
+
+    async def three_calls() -> None:
+        app = web.Application()
+        app.router.add_post("/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+        try:
+            for _ in range(3):
+                assert await endpoint.request(json={"next_action": "x"}) == {
+                    "events": [],
+                    "responses": [],
+                }
+        finally:
+            await endpoint.session().session.close()
+            await runner.cleanup()
+
+    asyncio.run(three_calls())
+    assert len(peers) == 3
+    assert len(set(peers)) == 1  # one TCP connection, kept alive

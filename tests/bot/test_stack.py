@@ -371,10 +371,11 @@ def test_rasa_reads_the_action_servers_token_from_its_environment(kefu_stack: St
 @pytest.mark.skipif(not RASA_PYTHON.exists(), reason="needs the Rasa environment (.venv-rasa)")
 def test_rasa_gets_its_auth_token_from_the_environment(tmp_path: Path) -> None:
     # A stand-in for Rasa's entry point that parses its arguments as the real one does, and
-    # the two modules addons/rasa_server.py adjusts.
+    # the modules addons/rasa_server.py adjusts.
     fake = tmp_path / "rasa"
     (fake / "core" / "actions").mkdir(parents=True)
-    for package in (fake, fake / "core", fake / "core" / "actions"):
+    (fake / "utils").mkdir()
+    for package in (fake, fake / "core", fake / "core" / "actions", fake / "utils"):
         (package / "__init__.py").write_text("")
     (fake / "core" / "actions" / "action.py").write_text(
         "class RemoteAction:\n"
@@ -383,6 +384,9 @@ def test_rasa_gets_its_auth_token_from_the_environment(tmp_path: Path) -> None:
         "        return {'type': 'object'}\n"
         "    def _validate_action_result(self, result):\n"
         "        return True\n"
+    )
+    (fake / "utils" / "endpoints.py").write_text(
+        "class EndpointConfig:\n    def session(self):\n        return None\n"
     )
     (fake / "core" / "tracker_store.py").write_text(
         "def create_engine_kwargs(url):\n    return {}\n"

@@ -32,6 +32,14 @@ def test_editing_writes_a_new_version_and_keeps_the_old(store: ArticleStore) -> 
     assert versions[0].body == "Return items within 30 days."
 
 
+def test_get_many_reads_the_existing_articles_by_id(store: ArticleStore) -> None:
+    linked_pair(store)
+    found = store.get_many(["returns-policy", "no-such-article", CHINESE["id"], "returns-policy"])
+    assert sorted(found) == sorted(["returns-policy", CHINESE["id"]])
+    assert found["returns-policy"] == store.get("returns-policy")
+    assert store.get_many([]) == {}
+
+
 def test_an_unchanged_upsert_writes_no_version(store: ArticleStore) -> None:
     store.upsert(article())
     assert store.upsert(article()).result is UpsertResult.UNCHANGED

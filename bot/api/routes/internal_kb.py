@@ -20,6 +20,7 @@ from bot.conversations.store import ConversationNotFoundError
 from bot.conversations.trail import BotTrail
 from kb.store import ArticleStore
 from retrieval.chinese_script import Script
+from retrieval.encoders.memo import one_embedding_per_text
 
 router = APIRouter(
     prefix="/internal/kb",
@@ -39,9 +40,11 @@ def search(
 ) -> KbSearchPublic:
     """Ranked articles for a customer message, with the confidence band; recorded on the
     conversation when one is named."""
-    result = retriever.search(request.text, k=request.k, language=request.language)
+    # The search and the sentiment both embed the message: once is enough.
+    with one_embedding_per_text():
+        result = retriever.search(request.text, k=request.k, language=request.language)
+        signals = desk.signals.read(request.text)
     public = KbSearchPublic.from_result(result, ArticleStore(session), retriever.thresholds.floor)
-    signals = desk.signals.read(request.text)
     public.handoff_topic, public.sentiment = signals.handoff_topic, signals.sentiment
     if request.conversation_id is not None:  # a customer's question, not a trial
         state.metrics.bot_answers.labels(public.band).inc()

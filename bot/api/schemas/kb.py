@@ -110,10 +110,11 @@ class KbSearchPublic(BaseModel):
         cls, result: SearchResult, store: ArticleStore, floor: float | None = None
     ) -> KbSearchPublic:
         hits: list[ArticleHitPublic] = []
+        articles = store.get_many([hit.article_id for hit in result.hits])
         for hit in result.hits:
             if hits and floor is not None and hit.score < floor:
                 break  # unrelated topics are never offered as alternatives
-            article = store.get(hit.article_id)
+            article = articles.get(hit.article_id)
             if article is None or article.status != "published":
                 continue  # deleted or unpublished since the search; never offer it
             public = ArticleAnswerPublic.from_snapshot(article, result.language, result.script)
