@@ -181,6 +181,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "reports.list.empty": {"en": "No conversations match.", "zh": "没有符合条件的会话。"},
     "reports.list.more": {"en": "More", "zh": "加载更多"},
     "reports.list.messages": {"en": "{count} customer messages", "zh": "{count} 条客户消息"},
+    "reports.list.message": {"en": "{count} customer message", "zh": "{count} 条客户消息"},
     "reports.detail.label": {"en": "The conversation", "zh": "会话详情"},
     "reports.detail.placeholder": {"en": "Select a conversation.", "zh": "请选择一个会话。"},
     "reports.detail.title": {"en": "Conversation", "zh": "会话"},

@@ -568,8 +568,9 @@
     if (row.language) top.append(el("span", `console-badge console-lang lang-${row.language}`, t(`reports.language.${row.language}`)));
     if (row.rating) top.append(el("span", "reports-item-rating", t("reports.rating.stars", { score: row.rating })));
     const meta = el("div", "reports-item-meta");
+    const messages = row.customer_messages === 1 ? "reports.list.message" : "reports.list.messages";
     meta.append(el("span", null, t(`reports.channel.${row.channel}`)), " · ",
-      el("span", null, t("reports.list.messages", { count: count(row.customer_messages) })));
+      el("span", null, t(messages, { count: count(row.customer_messages) })));
     if (row.agent_name) meta.append(" · ", el("span", "reports-item-agent", row.agent_name));
     item.append(top, el("div", "reports-item-text", row.first_message || "–"), meta);
     return item;
