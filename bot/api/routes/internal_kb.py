@@ -53,28 +53,13 @@ def search(
             for h in public.hits
         ]
         trail = BotTrail(session)
+        found = (public.language, public.band, hits, request.intent, request.intent_confidence)
         try:
-            lookup = trail.record_lookup(
-                request.conversation_id,
-                request.text,
-                public.language,
-                public.band,
-                hits,
-                request.intent,
-                request.intent_confidence,
-            )
+            lookup = trail.record_lookup(request.conversation_id, request.text, *found)
         except ConversationNotFoundError:
             # A Rasa conversation the gateway did not open (rasa shell, another channel): the
             # customer still gets the answer; the lookup is kept without a conversation.
-            lookup = trail.record_lookup(
-                None,
-                request.text,
-                public.language,
-                public.band,
-                hits,
-                request.intent,
-                request.intent_confidence,
-            )
+            lookup = trail.record_lookup(None, request.text, *found)
         public.lookup_id = lookup.id
     return public
 
