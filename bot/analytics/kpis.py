@@ -15,6 +15,12 @@ The definitions (docs/reports.md says them in words):
 - Everything else of a conversation (its messages, lookups, feedback, handoffs, rating)
   counts in the period of the conversation, whenever it happened.
 
+A conversation's facts (its customer messages, last customer and bot message, last lookup, last
+feedback, first handoff's reason, rating) and each customer message's bot reply time are kept on
+the rows by SQLite triggers (migration 0010) and read from there when they are kept
+(``facts_kept``); otherwise (PostgreSQL) the same facts are worked out from the rows, by the
+same rule.
+
 The queries group by UTC hour (quarter hour in a zone with such an offset) and the few
 hundred buckets are placed in local days and hours here, DST-correct through zoneinfo.
 """
@@ -46,6 +52,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    text,
     true,
 )
 from sqlalchemy.orm import Session, aliased
@@ -97,6 +104,24 @@ KPI_UNITS: dict[str, tuple[str, str | None]] = {
 }
 
 
+FACT_TRIGGERS = 15  # migration 0010: after insert, delete and update on five tables
+
+
+def facts_kept(session: Session) -> bool:
+    """Whether each conversation's facts are kept on it: SQLite with every trigger of
+    migration 0010 (a later migration that copies a table drops its triggers: the reports
+    then work the facts out, slowly but right)."""
+    if dialect_of(session) != "sqlite":
+        return False
+    found = session.scalar(
+        text(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+            " AND name LIKE 'report^_facts^_%' ESCAPE '^'"
+        )
+    )
+    return found == FACT_TRIGGERS
+
+
 # -- a conversation's facts, as SQL correlated to Conversation --------------------------------
 
 
@@ -120,12 +145,16 @@ def _exists(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
     return exists().where(*conditions).correlate(Conversation)
 
 
-def customer_messages() -> ColumnElement[int]:
+def customer_messages(kept: bool = False) -> ColumnElement[int]:
     """How many messages the customer sent (a button press is one)."""
+    if kept:
+        return Conversation.customer_messages.expression
     return _scalar(select(func.count()).where(_customer()))
 
 
-def has_customer_message() -> ColumnElement[bool]:
+def has_customer_message(kept: bool = False) -> ColumnElement[bool]:
+    if kept:
+        return Conversation.customer_messages > 0
     return _exists(_customer())
 
 
@@ -138,25 +167,70 @@ def _last(column: Any, model: Any, *conditions: ColumnElement[bool]) -> ColumnEl
     )
 
 
-def rating_score() -> ColumnElement[int]:
+def rating_score(kept: bool = False) -> ColumnElement[int | None]:
+    if kept:
+        return Conversation.rating_score.expression
     return _scalar(
         select(ConversationRating.score).where(_of_conversation(ConversationRating.conversation_id))
     )
 
 
-def outcome() -> ColumnElement[str]:
-    """The conversation's outcome, the first that holds (the module's docstring)."""
-    last_customer_id = _scalar(select(func.max(Message.id)).where(_customer()))
-    last_customer_at = _scalar(select(func.max(Message.created_at)).where(_customer()))
-    last_bot_id = _scalar(
-        select(func.max(Message.id)).where(
-            _of_conversation(Message.conversation_id), Message.sender == "bot"
-        )
+def first_handoff_reason(kept: bool = False) -> ColumnElement[str | None]:
+    """The reason of the conversation's first handoff (NULL: never handed off)."""
+    if kept:
+        return Conversation.first_handoff_reason.expression
+    return _scalar(
+        select(Handoff.reason)
+        .where(_of_conversation(Handoff.conversation_id))
+        .order_by(Handoff.id)
+        .limit(1)
     )
-    last_band = _last(KbLookup.band, KbLookup)
-    last_lookup_at = _last(KbLookup.created_at, KbLookup)
-    last_helpful = _last(ArticleFeedback.helpful, ArticleFeedback)
-    last_feedback_at = _last(ArticleFeedback.created_at, ArticleFeedback)
+
+
+def outcome(kept: bool = False) -> ColumnElement[str]:
+    """The conversation's outcome, the first that holds (the module's docstring); from the
+    facts kept on the conversation, or worked out from its rows."""
+    if kept:
+        return _outcome(
+            Conversation.first_handoff_reason.is_not(None),
+            last_customer_id=Conversation.last_customer_message_id,
+            last_customer_at=Conversation.last_customer_message_at,
+            last_bot_id=Conversation.last_bot_message_id,
+            last_band=Conversation.last_lookup_band,
+            last_lookup_at=Conversation.last_lookup_at,
+            last_helpful=Conversation.last_feedback_helpful,
+            last_feedback_at=Conversation.last_feedback_at,
+            score=Conversation.rating_score,
+        )
+    return _outcome(
+        _exists(_of_conversation(Handoff.conversation_id)),
+        last_customer_id=_scalar(select(func.max(Message.id)).where(_customer())),
+        last_customer_at=_scalar(select(func.max(Message.created_at)).where(_customer())),
+        last_bot_id=_scalar(
+            select(func.max(Message.id)).where(
+                _of_conversation(Message.conversation_id), Message.sender == "bot"
+            )
+        ),
+        last_band=_last(KbLookup.band, KbLookup),
+        last_lookup_at=_last(KbLookup.created_at, KbLookup),
+        last_helpful=_last(ArticleFeedback.helpful, ArticleFeedback),
+        last_feedback_at=_last(ArticleFeedback.created_at, ArticleFeedback),
+        score=rating_score(),
+    )
+
+
+def _outcome(
+    handed_off: ColumnElement[bool],
+    *,
+    last_customer_id: Any,
+    last_customer_at: Any,
+    last_bot_id: Any,
+    last_band: Any,
+    last_lookup_at: Any,
+    last_helpful: Any,
+    last_feedback_at: Any,
+    score: Any,
+) -> ColumnElement[str]:
     abandoned = or_(
         last_customer_id > func.coalesce(last_bot_id, 0),  # never answered
         last_band == "none",  # nothing found
@@ -164,20 +238,20 @@ def outcome() -> ColumnElement[str]:
         and_(last_helpful == false(), last_feedback_at >= last_lookup_at),  # "not helpful"
     )
     return case(
-        (_exists(_of_conversation(Handoff.conversation_id)), "escalated"),
+        (handed_off, "escalated"),
         (abandoned, "abandoned"),
-        (rating_score() <= POOR_SCORE, "rated_poor"),
+        (score <= POOR_SCORE, "rated_poor"),
         else_="contained",
     )
 
 
-def in_period(period: ReportRange) -> list[ColumnElement[bool]]:
+def in_period(period: ReportRange, kept: bool = False) -> list[ColumnElement[bool]]:
     """The conversations a report counts: started in the period, with a customer message,
     and the filters."""
     conditions = [
         Conversation.created_at >= period.start_utc(),
         Conversation.created_at < period.end_utc(),
-        has_customer_message(),
+        has_customer_message(kept),
     ]
     if period.language is not None:
         conditions.append(Conversation.language == period.language)
@@ -193,10 +267,12 @@ def in_period(period: ReportRange) -> list[ColumnElement[bool]]:
 @dataclass(frozen=True)
 class Scope:
     """A period's conversations with their facts, worked out once into a temporary table
-    (id, UTC bucket, outcome, customer messages, rating) that every KPI query then reads."""
+    (id, UTC bucket, outcome, customer messages, rating, first handoff's reason) that every
+    KPI query then reads; ``kept``: the database keeps the facts (``facts_kept``)."""
 
     period: ReportRange
     table: Table
+    kept: bool
 
     def ids(self) -> Select[Any]:
         return select(self.table.c.id)
@@ -212,17 +288,24 @@ def scoped(session: Session, period: ReportRange) -> Iterator[Scope]:
         Column("outcome", String(16)),
         Column("messages", Integer),
         Column("score", Integer),
+        Column("reason", String(32)),
         prefixes=["TEMPORARY"],
     )
+    kept = facts_kept(session)
     connection = session.connection()
     table.create(connection)
     bucket = utc_bucket(dialect_of(session), Conversation.created_at, period.bucket_minutes())
-    facts = select(Conversation.id, bucket, outcome(), customer_messages(), rating_score()).where(
-        *in_period(period)
-    )
+    facts = select(
+        Conversation.id,
+        bucket,
+        outcome(kept),
+        customer_messages(kept),
+        rating_score(kept),
+        first_handoff_reason(kept),
+    ).where(*in_period(period, kept))
     connection.execute(insert(table).from_select(list(table.c.keys()), facts))
     try:
-        yield Scope(period, table)
+        yield Scope(period, table, kept)
     finally:
         table.drop(connection)
 
@@ -274,8 +357,9 @@ def _buckets(session: Session, scope: Scope) -> list[Bucket]:
     found: dict[str, Bucket] = {}
     fmt = "%Y-%m-%d %H" if scope.period.bucket_minutes() == 60 else "%Y-%m-%d %H:%M"
     for key, name, count, messages, score_sum, score_count in rows:
-        start = datetime.strptime(key, fmt).replace(tzinfo=UTC)
-        entry = found.setdefault(key, Bucket(start))
+        entry = found.get(key)
+        if entry is None:  # a bucket's rows come one per outcome: its time is parsed once
+            entry = found[key] = Bucket(datetime.strptime(key, fmt).replace(tzinfo=UTC))
         entry.outcomes[name] = count
         entry.customer_messages += messages or 0
         entry.score_sum += score_sum
@@ -288,17 +372,7 @@ def _speed(
 ) -> tuple[dict[str, float | None], int, int]:
     dialect = dialect_of(session)
     ids = scope.ids()
-    reply = aliased(Message)
-    first_reply = (
-        select(func.min(reply.created_at))
-        .where(reply.reply_to == Message.id, reply.sender == "bot")
-        .correlate(Message)
-        .scalar_subquery()
-    )
-    # Each customer message's first reply, from ix_messages_reply_to alone.
-    bot_reply = select(seconds_between(dialect, Message.created_at, first_reply)).where(
-        Message.conversation_id.in_(ids), Message.sender == "customer"
-    )
+    bot_reply = _bot_reply_times(dialect, scope)
     speed = {
         f"bot_reply_p{int(p)}_s": v
         for p, v in percentiles(session, bot_reply, (50.0, 90.0)).items()
@@ -329,6 +403,26 @@ def _speed(
     return speed, total, breaches
 
 
+def _bot_reply_times(dialect: str, scope: Scope) -> Select[Any]:
+    """Each customer message's seconds to the bot's first reply to it."""
+    ids = scope.ids()
+    if scope.kept:  # kept on the message, read from ix_messages_bot_reply alone
+        return select(Message.bot_reply_s).where(
+            Message.conversation_id.in_(ids), Message.bot_reply_s.is_not(None)
+        )
+    reply = aliased(Message)
+    first_reply = (
+        select(func.min(reply.created_at))
+        .where(reply.reply_to == Message.id, reply.sender == "bot")
+        .correlate(Message)
+        .scalar_subquery()
+    )
+    # Each customer message's first reply, from ix_messages_reply_to alone.
+    return select(seconds_between(dialect, Message.created_at, first_reply)).where(
+        Message.conversation_id.in_(ids), Message.sender == "customer"
+    )
+
+
 def measure(
     session: Session, scope: Scope, target_s: int, now: datetime, series: bool = True
 ) -> Measures:
@@ -343,19 +437,13 @@ def measure(
             .group_by(ConversationRating.score, ConversationRating.resolved_by)
         )
     }
-    first_handoff = (
-        select(func.min(Handoff.id))
-        .where(Handoff.conversation_id.in_(ids))
-        .group_by(Handoff.conversation_id)
-    )
     reasons: dict[str, int] = {}
     bands: dict[str, int] = {}
     if series:
+        reason = scope.table.c.reason
         reasons = dict(
             session.execute(
-                select(Handoff.reason, func.count())
-                .where(Handoff.id.in_(first_handoff))
-                .group_by(Handoff.reason)
+                select(reason, func.count()).where(reason.is_not(None)).group_by(reason)
             ).all()
         )
         bands = dict(

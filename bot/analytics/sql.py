@@ -4,20 +4,15 @@ between two timestamps, a timestamp's UTC bucket, an exact percentile."""
 from __future__ import annotations
 
 import math
-import uuid
 from typing import Any
 
 from sqlalchemy import (
-    Column,
     ColumnElement,
     Float,
     Integer,
-    MetaData,
     Select,
-    Table,
     cast,
     func,
-    insert,
     select,
 )
 from sqlalchemy.orm import Session
@@ -56,39 +51,22 @@ def percentile_rank(count: int, percent: float) -> int:
 def percentiles(
     session: Session, values: Select[Any], percents: tuple[float, ...]
 ) -> dict[float, float | None]:
-    """Exact nearest-rank percentiles of a one-column query. The values are worked out once
-    into an indexed temporary table (they may cost a join each), then one count and one
-    ``LIMIT 1 OFFSET k`` per percentile read its index (no window functions, which SQLite runs
-    slowly over many rows)."""
-    table = Table(
-        f"report_values_{uuid.uuid4().hex[:12]}",
-        MetaData(),
-        Column("value", Float, index=True),
-        prefixes=["TEMPORARY"],
-    )
-    connection = session.connection()
-    table.create(connection)
+    """Exact nearest-rank percentiles of a one-column query. Its values are read once and
+    sorted here: a column of numbers (160k bot reply times a month at 100k conversations)
+    sorts in milliseconds, where SQLite's sorter or an indexed temporary table took ten times
+    as long. They are read from the driver's cursor, as plain tuples: SQLAlchemy's row objects
+    would double the time."""
+    inner = values.subquery()
+    column = inner.c[0]
+    result = session.connection().execute(select(column).where(column.is_not(None)))
     try:
-        inner = values.subquery()
-        column = inner.c[0]
-        connection.execute(
-            insert(table).from_select(["value"], select(column).where(column.is_not(None)))
-        )
-        count = session.scalar(select(func.count()).select_from(table)) or 0
-        found: dict[float, float | None] = {}
-        for percent in percents:
-            value = None
-            if count:
-                value = session.scalar(
-                    select(table.c.value)
-                    .order_by(table.c.value)
-                    .limit(1)
-                    .offset(percentile_rank(count, percent))
-                )
-            found[percent] = None if value is None else round(float(value), 3)
-        return found
+        found = sorted(float(value) for (value,) in result.cursor.fetchall())
     finally:
-        table.drop(connection)
+        result.close()
+    return {
+        percent: round(found[percentile_rank(len(found), percent)], 3) if found else None
+        for percent in percents
+    }
 
 
 def percentile_by_group(

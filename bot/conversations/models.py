@@ -36,6 +36,19 @@ class Conversation(Base):
     channel: Mapped[str] = mapped_column(String(16), default="widget", server_default="widget")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The reports' facts of the conversation, kept by SQLite triggers from its messages, lookups,
+    # feedback, handoffs and rating (migration 0010): never written here. PostgreSQL leaves them
+    # empty and the reports work them out (bot/analytics/kpis.py).
+    customer_messages: Mapped[int] = mapped_column(Integer, server_default="0")
+    last_customer_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_customer_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_bot_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_lookup_band: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    last_lookup_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_feedback_helpful: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    last_feedback_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    first_handoff_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    rating_score: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class Message(Base):
@@ -58,6 +71,14 @@ class Message(Base):
             sqlite_where=text("reply_to IS NOT NULL"),
             postgresql_where=text("reply_to IS NOT NULL"),
         ),
+        # The reports' bot reply times of a conversation's messages, from the index alone.
+        Index(
+            "ix_messages_bot_reply",
+            "conversation_id",
+            "bot_reply_s",
+            sqlite_where=text("bot_reply_s IS NOT NULL"),
+            postgresql_where=text("bot_reply_s IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -77,6 +98,9 @@ class Message(Base):
     # How often Rasa took the message and said nothing (an action that failed): bounded retries.
     bot_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A customer message's seconds to the bot's first reply to it, kept by a SQLite trigger
+    # when the reply is stored (migration 0010); empty on PostgreSQL.
+    bot_reply_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class KbLookup(Base):
@@ -88,6 +112,8 @@ class KbLookup(Base):
     """
 
     __tablename__ = "kb_lookups"
+    # The reports count a period's lookups by band from the index alone (migration 0010).
+    __table_args__ = (Index("ix_kb_lookups_conversation_band", "conversation_id", "band"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str | None] = mapped_column(

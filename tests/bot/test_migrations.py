@@ -1,11 +1,12 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
 0007 every conversation a channel, 0008 indexes the messages already stored for search, 0009
-gives the lookups an intent."""
+gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import inspect, text
 
 from bot.database import downgrade_database, upgrade_database
@@ -234,3 +235,112 @@ def test_0009_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     assert "intent_confidence" not in columns
     assert linked == 1
     upgrade_database(url)
+
+
+def insert_a_conversation_of_each_kind(url: str) -> None:
+    """As stored before 0010: c1 answered, looked up, marked not helpful, handed off twice and
+    rated; c2 with an unanswered customer message only; c3 without any message."""
+    engine = create_engine_for(url)
+    rows = [
+        "INSERT INTO conversations (id, language, handled_by, channel, created_at, updated_at)"
+        " VALUES ('c1', 'en', 'bot', 'widget', '2026-11-20 10:00:00.000000', '2026-11-20"
+        " 10:00:00.000000'), ('c2', 'en', 'bot', 'widget', '2026-11-20 11:00:00.000000',"
+        " '2026-11-20 11:00:00.000000'), ('c3', 'en', 'bot', 'widget', '2026-11-20"
+        " 12:00:00.000000', '2026-11-20 12:00:00.000000')",
+        "INSERT INTO messages (id, conversation_id, sender, text, payload, reply_to, awaiting_bot,"
+        " bot_attempts, created_at) VALUES"
+        " (1, 'c1', 'customer', 'refund?', '{}', NULL, 0, 0, '2026-11-20 10:00:01.000000'),"
+        " (2, 'c1', 'bot', 'an answer', '{}', 1, 0, 0, '2026-11-20 10:00:03.500000'),"
+        " (3, 'c1', 'bot', 'and more', '{}', 1, 0, 0, '2026-11-20 10:00:09.000000'),"
+        " (4, 'c1', 'customer', 'thanks', '{}', NULL, 0, 0, '2026-11-20 10:01:00.000000'),"
+        " (5, 'c2', 'customer', 'hello?', '{}', NULL, 0, 0, '2026-11-20 11:00:01.000000')",
+        "INSERT INTO kb_lookups (id, conversation_id, question, language, band, hits, created_at)"
+        " VALUES (1, 'c1', 'refund?', 'en', 'clarify', '[]', '2026-11-20 10:00:02.000000'),"
+        " (2, 'c1', 'refund?', 'en', 'answer', '[]', '2026-11-20 10:00:03.000000')",
+        "INSERT INTO article_feedback (conversation_id, article_id, version, helpful, lookup_id,"
+        " created_at) VALUES ('c1', 'returns-policy', 1, 1, 2, '2026-11-20 10:00:04.000000'),"
+        " ('c1', 'returns-policy', 1, 0, 2, '2026-11-20 10:00:05.000000')",
+        "INSERT INTO handoffs (conversation_id, status, reason, language, summary, sentiment,"
+        " topic_priority, packet, created_at) VALUES ('c1', 'resolved', 'frustration', 'en', '',"
+        " 0, 0, '{}', '2026-11-20 10:02:00.000000'), ('c1', 'waiting', 'requested', 'en', '', 0,"
+        " 0, '{}', '2026-11-20 10:03:00.000000')",
+        "INSERT INTO conversation_ratings (conversation_id, score, resolved_by, created_at)"
+        " VALUES ('c1', 2, 'agent', '2026-11-20 10:05:00.000000')",
+    ]
+    with engine.begin() as connection:
+        for row in rows:
+            connection.execute(text(row))
+    engine.dispose()
+
+
+FACTS = (
+    "SELECT id, customer_messages, last_customer_message_id, last_customer_message_at,"
+    " last_bot_message_id, last_lookup_band, last_lookup_at, last_feedback_helpful,"
+    " last_feedback_at, first_handoff_reason, rating_score FROM conversations ORDER BY id"
+)
+
+
+def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0009")
+    insert_a_conversation_of_each_kind(url)
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with engine.begin() as connection:
+        assert connection.execute(text(FACTS)).all() == [
+            (
+                *("c1", 2, 4, "2026-11-20 10:01:00.000000", 3),  # messages
+                *("answer", "2026-11-20 10:00:03.000000"),  # the second lookup
+                *(0, "2026-11-20 10:00:05.000000"),  # the second feedback: not helpful
+                *("frustration", 2),
+            ),
+            ("c2", 1, 5, "2026-11-20 11:00:01.000000") + (None,) * 7,
+            ("c3", 0) + (None,) * 9,
+        ]
+        replies = "SELECT id, bot_reply_s FROM messages WHERE sender = 'customer' ORDER BY id"
+        assert [(i, round(s, 3) if s else s) for i, s in connection.execute(text(replies))] == [
+            (1, 2.5),  # the first of two replies
+            (4, None),
+            (5, None),
+        ]
+        # The triggers keep them from now on.
+        connection.execute(
+            text(
+                "INSERT INTO messages (conversation_id, sender, text, payload, reply_to,"
+                " awaiting_bot, bot_attempts, created_at) VALUES ('c2', 'bot', 'hi', '{}', 5, 0,"
+                " 0, '2026-11-20 11:00:02.000000')"
+            )
+        )
+        assert connection.execute(text(replies)).all()[-1] == (5, pytest.approx(1.0, abs=0.001))
+        assert connection.execute(text(FACTS)).all()[1][4] == 6
+    indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
+    engine.dispose()
+    assert indexes["ix_messages_bot_reply"] == ["conversation_id", "bot_reply_s"]
+
+
+def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url, "0009")
+    insert_a_conversation_of_each_kind(url)
+    upgrade_database(url)
+    downgrade_database(url, "0009")
+    engine = create_engine_for(url)
+    columns = {c["name"] for c in inspect(engine).get_columns("conversations")}
+    message_columns = {c["name"] for c in inspect(engine).get_columns("messages")}
+    with engine.connect() as connection:
+        triggers = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+        # The full-text triggers of 0008 are still there: the messages were not copied.
+        assert sorted(name for (name,) in triggers) == [
+            "messages_fts_delete",
+            "messages_fts_insert",
+            "messages_fts_update",
+        ]
+        assert connection.execute(text("SELECT count(*) FROM messages")).scalar() == 5
+    engine.dispose()
+    assert {"customer_messages", "first_handoff_reason", "rating_score"}.isdisjoint(columns)
+    assert "bot_reply_s" not in message_columns
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
+    engine.dispose()
