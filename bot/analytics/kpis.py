@@ -54,6 +54,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -597,17 +598,29 @@ def _series(period: ReportRange, m: Measures) -> dict[str, Any]:
 
 def _offered_counts(session: Session, scope: Scope) -> dict[str, int]:
     """How often each article was offered: the first hits of a lookup, as many as its band
-    shows (handoff/packet.py OFFERED_BY_BAND)."""
+    shows (handoff/packet.py OFFERED_BY_BAND). With the facts kept, a lookup's first hit is
+    its ``top_article_id`` (read from ix_kb_lookups_offered) and only the further hits a band
+    shows are read from the JSON."""
     hits = func.json_each(KbLookup.hits).table_valued("key", "value").alias("hit")
     shown = case(*((KbLookup.band == band, n) for band, n in OFFERED_BY_BAND.items()), else_=0)
-    article = func.json_extract(hits.c.value, "$.article_id")
-    rows = session.execute(
-        select(article, func.count())
-        .select_from(KbLookup)
-        .join(hits, true())
-        .where(KbLookup.conversation_id.in_(scope.ids()), hits.c.key < shown)
-        .group_by(article)
-    )
+    in_scope = KbLookup.conversation_id.in_(scope.ids())
+    hit_article = func.json_extract(hits.c.value, "$.article_id")
+    from_hits = select(hit_article.label("article")).select_from(KbLookup).join(hits, true())
+    if scope.kept:
+        offered = union_all(
+            select(KbLookup.top_article_id.label("article")).where(
+                in_scope, KbLookup.band.in_([b for b, n in OFFERED_BY_BAND.items() if n >= 1])
+            ),
+            from_hits.where(
+                in_scope,
+                KbLookup.band.in_([b for b, n in OFFERED_BY_BAND.items() if n >= 2]),
+                hits.c.key >= 1,
+                hits.c.key < shown,
+            ),
+        ).subquery()
+    else:
+        offered = from_hits.where(in_scope, hits.c.key < shown).subquery()
+    rows = session.execute(select(offered.c.article, func.count()).group_by(offered.c.article))
     return {article_id: count for article_id, count in rows if article_id}
 
 

@@ -112,8 +112,9 @@ class KbLookup(Base):
     """
 
     __tablename__ = "kb_lookups"
-    # The reports count a period's lookups by band from the index alone (migration 0010).
-    __table_args__ = (Index("ix_kb_lookups_conversation_band", "conversation_id", "band"),)
+    # The reports count a period's lookups by band, and the articles they offered first, from
+    # the index alone (migration 0010).
+    __table_args__ = (Index("ix_kb_lookups_offered", "conversation_id", "band", "top_article_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str | None] = mapped_column(
@@ -125,6 +126,9 @@ class KbLookup(Base):
     hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     intent: Mapped[str | None] = mapped_column(String(MAX_INTENT_CHARS), nullable=True)
     intent_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # The article of the first hit, kept from ``hits`` by a SQLite trigger (migration 0010):
+    # never written here; empty on PostgreSQL.
+    top_article_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 
 

@@ -256,7 +256,8 @@ def insert_a_conversation_of_each_kind(url: str) -> None:
         " (5, 'c2', 'customer', 'hello?', '{}', NULL, 0, 0, '2026-11-20 11:00:01.000000')",
         "INSERT INTO kb_lookups (id, conversation_id, question, language, band, hits, created_at)"
         " VALUES (1, 'c1', 'refund?', 'en', 'clarify', '[]', '2026-11-20 10:00:02.000000'),"
-        " (2, 'c1', 'refund?', 'en', 'answer', '[]', '2026-11-20 10:00:03.000000')",
+        " (2, 'c1', 'refund?', 'en', 'answer', '[{\"article_id\": \"returns-policy\"}]',"
+        " '2026-11-20 10:00:03.000000')",
         "INSERT INTO article_feedback (conversation_id, article_id, version, helpful, lookup_id,"
         " created_at) VALUES ('c1', 'returns-policy', 1, 1, 2, '2026-11-20 10:00:04.000000'),"
         " ('c1', 'returns-policy', 1, 0, 2, '2026-11-20 10:00:05.000000')",
@@ -303,6 +304,8 @@ def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None
             (4, None),
             (5, None),
         ]
+        tops = "SELECT id, top_article_id FROM kb_lookups ORDER BY id"
+        assert connection.execute(text(tops)).all() == [(1, None), (2, "returns-policy")]
         # The triggers keep them from now on.
         connection.execute(
             text(
@@ -314,8 +317,12 @@ def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None
         assert connection.execute(text(replies)).all()[-1] == (5, pytest.approx(1.0, abs=0.001))
         assert connection.execute(text(FACTS)).all()[1][4] == 6
     indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
+    lookup_indexes = {
+        i["name"]: i["column_names"] for i in inspect(engine).get_indexes("kb_lookups")
+    }
     engine.dispose()
     assert indexes["ix_messages_bot_reply"] == ["conversation_id", "bot_reply_s"]
+    assert lookup_indexes["ix_kb_lookups_offered"] == ["conversation_id", "band", "top_article_id"]
 
 
 def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
@@ -327,6 +334,7 @@ def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     engine = create_engine_for(url)
     columns = {c["name"] for c in inspect(engine).get_columns("conversations")}
     message_columns = {c["name"] for c in inspect(engine).get_columns("messages")}
+    lookup_columns = {c["name"] for c in inspect(engine).get_columns("kb_lookups")}
     with engine.connect() as connection:
         triggers = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
         # The full-text triggers of 0008 are still there: the messages were not copied.
@@ -339,6 +347,7 @@ def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     engine.dispose()
     assert {"customer_messages", "first_handoff_reason", "rating_score"}.isdisjoint(columns)
     assert "bot_reply_s" not in message_columns
+    assert "top_article_id" not in lookup_columns
     upgrade_database(url)
     engine = create_engine_for(url)
     with engine.connect() as connection:

@@ -13,8 +13,10 @@ These columns keep the answers on the conversation:
 
 and ``messages.bot_reply_s`` on a customer message: seconds to the bot's first reply to it
 (``reply_to``), with the partial index ``ix_messages_bot_reply`` (conversation, seconds) that a
-report reads alone. ``ix_kb_lookups_conversation_band`` counts a period's lookups by band from
-the index alone.
+report reads alone; and ``kb_lookups.top_article_id``, the article of a lookup's first hit,
+with ``ix_kb_lookups_offered`` (conversation, band, top article): a report counts lookups by
+band, and the articles they offered first, from the index alone (only the further hits a band
+shows are read from the JSON).
 
 On SQLite, triggers on each table they come from work a fact out again from its rows (indexed
 lookups of one conversation) after every insert, delete, and update of a column it depends on,
@@ -77,7 +79,7 @@ FACTS = {
         },
     ),
     "kb_lookups": (
-        "conversation_id, band, created_at",
+        "conversation_id, band, created_at, hits",
         {
             "last_lookup_band": "SELECT band FROM kb_lookups"
             " WHERE conversation_id = {c} ORDER BY id DESC LIMIT 1",
@@ -109,6 +111,9 @@ FACTS = {
         },
     ),
 }
+
+# A lookup's top article, set on the lookup itself.
+TOP_ARTICLE = "top_article_id = json_extract(hits, '$[0].article_id')"
 
 # A customer message's bot reply time, set on the message being updated: the expression the
 # reports computed before (bot/analytics/sql.py seconds_between), so the values are the same.
@@ -152,6 +157,9 @@ def trigger_statements() -> list[str]:
                 ),
             ],
         }
+        if table == "kb_lookups":
+            bodies["insert"].append(f"UPDATE kb_lookups SET {TOP_ARTICLE} WHERE id = new.id;")
+            bodies["update"].append(f"UPDATE kb_lookups SET {TOP_ARTICLE} WHERE id = new.id;")
         if table == "messages":  # the message a bot reply answers, and the message itself
             bodies["insert"].append(_bot_reply_of("new.reply_to", " AND new.sender = 'bot'"))
             bodies["delete"].append(_bot_reply_of("old.reply_to"))
@@ -170,7 +178,8 @@ def trigger_statements() -> list[str]:
 
 
 def backfill_statements() -> list[str]:
-    """The facts of the rows stored so far: every conversation's, every answered message's."""
+    """The facts of the rows stored so far: every conversation's, every answered message's,
+    every lookup's."""
     conversations = [
         f"UPDATE conversations SET {_assignments(values, 'conversations.id')}"
         for _, values in FACTS.values()
@@ -179,13 +188,14 @@ def backfill_statements() -> list[str]:
         f"UPDATE messages SET {BOT_REPLY} WHERE sender = 'customer' AND id IN"
         " (SELECT reply_to FROM messages WHERE reply_to IS NOT NULL AND sender = 'bot')"
     )
-    return [*conversations, replies]
+    return [*conversations, replies, f"UPDATE kb_lookups SET {TOP_ARTICLE}"]
 
 
 def upgrade() -> None:
     for column in CONVERSATION_COLUMNS:
         op.add_column("conversations", column)
     op.add_column("messages", sa.Column("bot_reply_s", sa.Float(), nullable=True))
+    op.add_column("kb_lookups", sa.Column("top_article_id", sa.String(128), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
         for statement in backfill_statements() + trigger_statements():
             op.execute(statement)
@@ -196,7 +206,9 @@ def upgrade() -> None:
         sqlite_where=sa.text("bot_reply_s IS NOT NULL"),
         postgresql_where=sa.text("bot_reply_s IS NOT NULL"),
     )
-    op.create_index("ix_kb_lookups_conversation_band", "kb_lookups", ["conversation_id", "band"])
+    op.create_index(
+        "ix_kb_lookups_offered", "kb_lookups", ["conversation_id", "band", "top_article_id"]
+    )
 
 
 def downgrade() -> None:
@@ -204,10 +216,11 @@ def downgrade() -> None:
         for table in FACTS:
             for event in EVENTS:
                 op.execute(f"DROP TRIGGER IF EXISTS {TRIGGER_PREFIX}{table}_{event}")
-    op.drop_index("ix_kb_lookups_conversation_band", table_name="kb_lookups")
+    op.drop_index("ix_kb_lookups_offered", table_name="kb_lookups")
     op.drop_index("ix_messages_bot_reply", table_name="messages")
     # Plain ALTER TABLE … DROP COLUMN (SQLite 3.35+), not a batch copy, which would drop the
     # messages' full-text triggers (migration 0008).
     op.drop_column("messages", "bot_reply_s")
+    op.drop_column("kb_lookups", "top_article_id")
     for column in reversed(CONVERSATION_COLUMNS):
         op.drop_column("conversations", column.name)

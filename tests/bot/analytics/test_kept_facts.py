@@ -107,11 +107,18 @@ def reply_times(session: Session) -> tuple[dict[int, float | None], dict[int, fl
     return {i: stored for i, stored, _ in rows}, {i: computed for i, _, computed in rows}
 
 
+def top_articles(session: Session) -> list[tuple[Any, Any]]:
+    """Each lookup's top article: kept, and read from its hits."""
+    first = func.json_extract(KbLookup.hits, "$[0].article_id")
+    return [tuple(row) for row in session.execute(select(KbLookup.top_article_id, first))]
+
+
 def assert_kept_right(session: Session) -> None:
     session.flush()
     assert kept(session) == worked_out(session)
     stored, computed = reply_times(session)
     assert stored == computed
+    assert all(stored == computed for stored, computed in top_articles(session))
 
 
 def test_a_migrated_sqlite_database_keeps_the_facts(session: Session) -> None:
@@ -229,6 +236,11 @@ def test_a_lookup_s_band_and_feedback_changed(session: Session) -> None:
     session.execute(update(KbLookup).values(band="answer"))
     seeded.bot().feedback("a", helpful=True)
     assert_kept_right(session)
+    assert top_articles(session) == [("a", "a")]
+    session.execute(update(KbLookup).values(hits=[{"article_id": "c", "version": 1}]))
+    seeded.lookup("none")  # found nothing: no top article
+    assert_kept_right(session)
+    assert top_articles(session) == [("c", "c"), (None, None)]
     session.execute(update(ArticleFeedback).values(helpful=False))
     assert_kept_right(session)
     assert kept(session)[seeded.id][-1] == "abandoned"
