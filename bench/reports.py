@@ -2,7 +2,8 @@
 
 Run with ``python -m bench.reports [--conversations 100000] [--runs 7] [--database PATH]
 [--json]``. It writes a generated shop into a SQLite file (migrated with Alembic, so with the
-real indexes; a temporary one, or ``--database``, which a later run reuses as it is): the
+real indexes and the triggers that keep the reports' facts as rows are inserted; a temporary
+one, or ``--database``, which a later run reuses, migrated to the latest revision): the
 conversations spread evenly over 90 days, 10 messages each on average (customer and bot in
 turn, every bot message a reply), a knowledge-base lookup for most customer messages (answer
 65 %, clarify 20 %, none 15 %), feedback on a fifth of the answers, a handoff for 15 % of the
