@@ -77,7 +77,8 @@ class ActionHandoff(Action):
         if opened["agents_online"] > 0:
             dispatcher.utter_message(text=say("connecting", language))
             return [SlotSet("handoff_reason", None), SlotSet("kb_failures", 0.0)]
-        dispatcher.utter_message(text=say("nobody_online", language))
+        # The service decides what to promise: nobody online now, or when the team is back.
+        dispatcher.utter_message(text=opened.get("notice") or say("nobody_online", language))
         return [
             SlotSet("handoff_reason", None),
             SlotSet("kb_failures", 0.0),

@@ -8,7 +8,7 @@ import hmac
 import ipaddress
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
@@ -97,6 +97,17 @@ class Settings(BaseSettings):
     ]
     always_human_priority: int = 20  # priority points of such a topic
     first_response_target_s: int = 120  # the agents' SLA: first reply within this many seconds
+    # Presence and routing (docs/handoff.md#presence-and-routing): an agent without a live
+    # console for this long is offline; each agent's limit of open chats; new handoffs given to
+    # the least-busy online agent; a waiting customer who has not written for this long no
+    # longer counts in others' queue position.
+    presence_timeout_s: float = Field(default=60.0, gt=0)
+    agent_max_open_chats: int = Field(default=5, ge=1, le=100)
+    auto_assign: bool = False
+    queue_live_window_s: float = Field(default=600.0, gt=0)
+    # Business hours as JSON ({"timezone", "weekly", "holidays"}, bot/handoff/hours.py); unset:
+    # always open. Checked when the service starts (bot.api.state).
+    business_hours: dict[str, Any] | None = None
     # The reports' time zone when a request names none (IANA name): days and hours are the
     # manager's, the data stays UTC.
     report_timezone: str = "UTC"

@@ -73,6 +73,27 @@ TEXTS: dict[str, dict[str, str]] = {
         "we'll get back to you.",
         "zh": "抱歉，现在暂时没有人工客服在线。请留下您的邮箱，我们会尽快联系您。",
     },
+    # Outside business hours with nobody online: when the team is back (the business's time).
+    "closed_until": {
+        "en": "Sorry, our team is away right now. We're back at {time} on {weekday}. Leave "
+        "your email address and we'll get back to you.",
+        "zh": "抱歉，现在不在人工客服的服务时间。我们将于{weekday} {time} 回来，"
+        "请留下您的邮箱，我们会尽快联系您。",
+    },
+    # The same, when the team is back more than six days from now (a long holiday).
+    "closed_until_date": {
+        "en": "Sorry, our team is away right now. We're back at {time} on {weekday}, {date}. "
+        "Leave your email address and we'll get back to you.",
+        "zh": "抱歉，现在不在人工客服的服务时间。我们将于{date}（{weekday}）{time} 回来，"
+        "请留下您的邮箱，我们会尽快联系您。",
+    },
+    "weekday_mon": {"en": "Monday", "zh": "周一"},
+    "weekday_tue": {"en": "Tuesday", "zh": "周二"},
+    "weekday_wed": {"en": "Wednesday", "zh": "周三"},
+    "weekday_thu": {"en": "Thursday", "zh": "周四"},
+    "weekday_fri": {"en": "Friday", "zh": "周五"},
+    "weekday_sat": {"en": "Saturday", "zh": "周六"},
+    "weekday_sun": {"en": "Sunday", "zh": "周日"},
     "email_invalid": {
         "en": "That doesn't look like an email address. Could you check it?",
         "zh": "这个邮箱地址好像不对，请检查一下。",

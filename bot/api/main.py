@@ -19,6 +19,7 @@ from bot.api.csrf import CsrfProtection
 from bot.api.limits import BodyLimit
 from bot.api.openapi import documented
 from bot.api.routes import (
+    agents,
     article_pages,
     articles,
     auth,
@@ -50,6 +51,7 @@ api_router.include_router(internal_handoffs.router)
 api_router.include_router(auth.router)
 api_router.include_router(handoffs.router)
 api_router.include_router(handoffs.agent_router)
+api_router.include_router(agents.router)
 api_router.include_router(articles.router)
 api_router.include_router(gaps.router)
 api_router.include_router(calibration.router)

@@ -8,6 +8,7 @@ import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +20,8 @@ from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
 from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
+from bot.handoff.presence import InProcessPresence
+from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
 from bot.metrics import ServiceMetrics
@@ -73,6 +76,7 @@ class ServiceState:
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
+        routing = RoutingRules.from_settings(settings)  # a configuration error stops us here
         upgrade_database(settings.database_url)
         engine = create_engine_for(settings.database_url)
         sessions = session_factory(engine)
@@ -94,7 +98,8 @@ class ServiceState:
         hub = ConversationHub()
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         metrics = metrics or ServiceMetrics()
-        desk = HandoffDesk(sessions, hub, signals, metrics)
+        presence = InProcessPresence(timedelta(seconds=settings.presence_timeout_s))
+        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )

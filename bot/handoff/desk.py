@@ -5,11 +5,16 @@ The rules themselves live in ``HandoffStore`` (one session each); the desk runs 
 unit of work in a worker thread, then pushes what changed: to the conversation (the widget
 and the agent who has it open) and to the ``agents`` channel (every open queue refreshes).
 The chat gateway asks the desk, never the handoff tables, what to tell a waiting customer.
+
+Routing is the desk's too: which agents count as online (``AgentPresence``: status online
+and a live console), each agent's limit of open chats, auto-assignment to the least-busy
+available agent, and, with nobody online outside business hours, when the team is back.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,6 +25,14 @@ from bot.conversations.models import Message
 from bot.conversations.schemas import MessagePublic
 from bot.conversations.store import ConversationNotFoundError
 from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, HandoffNotFoundError
+from bot.handoff.hours import WEEKDAYS
+from bot.handoff.presence import (
+    AgentPresence,
+    AgentPresenceState,
+    InProcessPresence,
+    PresenceStatus,
+)
+from bot.handoff.routing import RoutingRules
 from bot.handoff.schemas import (
     HandoffCreate,
     HandoffOpenedPublic,
@@ -33,6 +46,7 @@ from bot.handoff.store import HandoffStore
 from bot.metrics import ServiceMetrics
 from db.base import utcnow
 from db.engine import in_worker_thread
+from texts import say
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -55,11 +69,15 @@ class HandoffDesk:
         hub: ConversationHub,
         signals: EscalationSignals,
         metrics: ServiceMetrics | None = None,
+        presence: AgentPresence | None = None,
+        rules: RoutingRules | None = None,
     ) -> None:
         self.sessions = sessions
         self.hub = hub
         self.signals = signals
         self.metrics = metrics or ServiceMetrics()
+        self.presence = presence or InProcessPresence()
+        self.rules = rules or RoutingRules()
 
     async def _run(
         self,
@@ -70,8 +88,39 @@ class HandoffDesk:
         return await in_worker_thread(self.sessions, _on_store, work, *args, **kwargs)
 
     def agents_online(self) -> int:
-        """An agent counts as online while a queue socket of theirs is open."""
-        return self.hub.listeners(AGENTS_CHANNEL)
+        """Agents whose status is online and whose console is live (docs/handoff.md)."""
+        return len(self.presence.available(utcnow()))
+
+    # -- presence ----------------------------------------------------------------------------
+
+    def console_opened(self, agent: StaffUser) -> None:
+        """A console's queue socket opened: the agent is live (and others' count changes)."""
+        self.presence.console_opened(agent.id, utcnow())
+        self._queue_changed()
+
+    def console_closed(self, agent: StaffUser) -> None:
+        self.presence.console_closed(agent.id, utcnow())
+
+    def presence_of(self, agent: StaffUser) -> AgentPresenceState:
+        return self.presence.state(agent.id, utcnow())
+
+    def set_presence(self, agent: StaffUser, status: PresenceStatus) -> AgentPresenceState:
+        state = self.presence.choose(agent.id, status, utcnow())
+        self._queue_changed()  # every console's "agents online"
+        return state
+
+    def _away_notice(self, language: str, now: datetime) -> str:
+        """What a customer hears with nobody online: outside business hours, when the team is
+        back (their clock, the business's zone); else that nobody is online now."""
+        back = self.rules.closed_until(now)
+        if back is None:
+            return say("nobody_online", language)
+        weekday = say(f"weekday_{WEEKDAYS[back.weekday()]}", language)
+        time = f"{back.hour}:{back.minute:02d}"
+        if back - now.astimezone(back.tzinfo) > timedelta(days=6):
+            date = back.date().isoformat()
+            return say("closed_until_date", language, time=time, weekday=weekday, date=date)
+        return say("closed_until", language, time=time, weekday=weekday)
 
     def queue_length(self) -> int:
         """Handoffs waiting for an agent (read as Prometheus scrapes; blocking)."""
@@ -89,18 +138,38 @@ class HandoffDesk:
     # -- from the bot and the gateway --------------------------------------------------------
 
     async def open(self, request: HandoffCreate) -> HandoffOpenedPublic:
-        """Open a handoff (or return the conversation's open one)."""
-        opened = await self._run(HandoffStore.open, request, self.agents_online(), self.signals)
+        """Open a handoff (or return the conversation's open one). With nobody online, the
+        answer carries what to tell the customer; with auto-assignment, a new handoff goes to
+        the least-busy available agent under the limit."""
+        now = utcnow()
+        available = self.presence.available(now)
+        opened = await self._run(HandoffStore.open, request, len(available), self.signals)
+        if not available:
+            opened.notice = self._away_notice(request.language, now)
         if opened.created:
             self.metrics.handoffs_opened.labels(request.reason).inc()
+            if available and self.rules.auto_assign:
+                await self._auto_assign(opened.handoff_id, available)
             self._queue_changed()
         return opened
+
+    async def _auto_assign(self, handoff_id: int, available: list[int]) -> None:
+        assigned = await self._run(
+            HandoffStore.auto_assign, handoff_id, available, self.rules.max_open_chats, utcnow()
+        )
+        if assigned is not None:
+            joined, claimed = assigned
+            self._push(claimed.conversation_id, joined)
+            self.metrics.handoffs_claimed.inc()
 
     async def queue_notice(self, conversation_id: str, reply_to: int) -> MessagePublic | None:
         """What to tell a customer who writes while waiting for an agent: their place in the
         queue, when due, as a reply to their message. Stored, not pushed: the gateway pushes
         its replies."""
-        message = await self._run(HandoffStore.queue_notice, conversation_id, reply_to, utcnow())
+        now = utcnow()
+        message = await self._run(
+            HandoffStore.queue_notice, conversation_id, reply_to, now, now - self.rules.live_window
+        )
         return MessagePublic.of(message) if message is not None else None
 
     async def rating_request_after_bot(
@@ -121,7 +190,9 @@ class HandoffDesk:
         return await self._run(HandoffStore.detail, handoff_id, agent, utcnow())
 
     async def claim(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
-        joined, claimed = await self._run(HandoffStore.claim, handoff_id, agent, utcnow())
+        joined, claimed = await self._run(
+            HandoffStore.claim, handoff_id, agent, utcnow(), self.rules.max_open_chats
+        )
         self._push(claimed.conversation_id, joined)
         self.metrics.handoffs_claimed.inc()
         self._queue_changed()

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from bot.conversations.schemas import MessagePublic
+from bot.handoff.presence import AgentPresenceState, PresenceStatus
 from contact.email import MAX_LENGTH, customer_email
 from db.text import DisplayName, Storable
 
@@ -55,9 +56,32 @@ class HandoffOpenedPublic(BaseModel):
     status: str
     agents_online: int
     created: bool
+    # With nobody online, what the bot tells the customer: nobody is online now, or (outside
+    # business hours) when the team is back; in the handoff's language.
+    notice: str | None = None
 
 
 # -- the agents' side ---------------------------------------------------------------------------
+
+
+class PresenceUpdate(BaseModel):
+    """An agent sets their status: online (takes chats), away (keeps theirs, gets no new
+    ones), offline."""
+
+    status: PresenceStatus
+
+
+class PresencePublic(BaseModel):
+    status: PresenceStatus  # what counts: offline without a live console whatever was chosen
+    chosen: PresenceStatus
+    live: bool  # a console of theirs is open (or closed less than the timeout ago)
+    agents_online: int
+
+    @classmethod
+    def of(cls, state: AgentPresenceState, agents_online: int) -> PresencePublic:
+        return cls(
+            status=state.status, chosen=state.chosen, live=state.live, agents_online=agents_online
+        )
 
 
 class AgentMessageCreate(BaseModel):

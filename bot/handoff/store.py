@@ -9,12 +9,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.auth.models import User
 from bot.auth.store import StaffUser
-from bot.conversations.models import ArticleFeedback, Message
+from bot.conversations.models import ArticleFeedback, Conversation, Message
 from bot.conversations.schemas import MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
@@ -22,6 +22,7 @@ from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, Hand
 from bot.handoff.models import OPEN_STATES, ConversationRating, Handoff, HandoffNote
 from bot.handoff.packet import build_packet, customer_messages
 from bot.handoff.priority import priority
+from bot.handoff.routing import least_busy
 from bot.handoff.schemas import (
     HandoffCreate,
     HandoffOpenedPublic,
@@ -119,15 +120,17 @@ class HandoffStore:
         )
         return int(count or 0)
 
-    def queue_notice(self, conversation_id: str, reply_to: int, now: datetime) -> Message | None:
+    def queue_notice(
+        self, conversation_id: str, reply_to: int, now: datetime, live_since: datetime
+    ) -> Message | None:
         """The customer's place in the queue while their handoff waits unclaimed, stored as a
-        system message at most every QUEUE_NOTICE_INTERVAL (None when not due)."""
-        waiting = list(
-            self.session.scalars(
-                select(Handoff).where(Handoff.status == "waiting").order_by(Handoff.created_at)
+        system message at most every QUEUE_NOTICE_INTERVAL (None when not due). Ahead of them
+        count only live waiting customers, in the agents' order (priority, then wait)."""
+        mine = self.session.scalars(
+            select(Handoff).where(
+                Handoff.conversation_id == conversation_id, Handoff.status == "waiting"
             )
-        )
-        mine = next((h for h in waiting if h.conversation_id == conversation_id), None)
+        ).first()
         if mine is None:
             return None  # claimed already: the agent is here
         last = self.conversations.last_system_message(conversation_id)
@@ -137,7 +140,9 @@ class HandoffStore:
             and now - last.created_at < QUEUE_NOTICE_INTERVAL
         ):
             return None
-        position = waiting.index(mine) + 1
+        live = [h for h in self.live_waiting(live_since) if h.id != mine.id] + [mine]
+        live.sort(key=lambda h: (-priority_points(h, now), h.created_at, h.id))
+        position = live.index(mine) + 1
         return self.conversations.add_message(
             conversation_id,
             "system",
@@ -145,6 +150,27 @@ class HandoffStore:
             {"kind": "queue_position", "position": position},
             reply_to=reply_to,
         )
+
+    def live_waiting(self, live_since: datetime) -> list[Handoff]:
+        """Waiting handoffs in the live queue (not tickets left with nobody online) whose
+        customer escalated or wrote since ``live_since``: the customers still there."""
+        last_written = (
+            select(Message.conversation_id, func.max(Message.created_at).label("at"))
+            .where(Message.sender == "customer")
+            .group_by(Message.conversation_id)
+            .subquery()
+        )
+        rows = self.session.scalars(
+            select(Handoff)
+            .join(Conversation, Conversation.id == Handoff.conversation_id)
+            .outerjoin(last_written, last_written.c.conversation_id == Handoff.conversation_id)
+            .where(
+                Handoff.status == "waiting",
+                Conversation.handled_by == "agent",
+                or_(Handoff.created_at >= live_since, last_written.c.at >= live_since),
+            )
+        )
+        return list(rows)
 
     def rating_request_after_bot(
         self, conversation_id: str, reply_to: int, language: str
@@ -207,9 +233,17 @@ class HandoffStore:
         )
 
     def claim(
-        self, handoff_id: int, agent: StaffUser, now: datetime
+        self, handoff_id: int, agent: StaffUser, now: datetime, max_open_chats: int
     ) -> tuple[Message, HandoffSummaryPublic]:
-        """Exactly one agent wins: the claim is one conditional UPDATE on a waiting row."""
+        """Exactly one agent wins: the claim is one conditional UPDATE on a waiting row. An
+        agent who holds ``max_open_chats`` open chats already is refused."""
+        held = self.open_chats([agent.id]).get(agent.id, 0)
+        if held >= max_open_chats:
+            self._load(handoff_id)  # an unknown handoff is 404 before the limit
+            raise HandoffConflictError(
+                f"{agent.name} holds {held} open chats, the limit is {max_open_chats}: "
+                "resolve or return one first"
+            )
         result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
             update(Handoff)
             .where(Handoff.id == handoff_id, Handoff.status == "waiting")
@@ -230,6 +264,39 @@ class HandoffStore:
             {"kind": "agent_joined"},
         )
         return joined, summary(handoff, agent.name, now)
+
+    def auto_assign(
+        self, handoff_id: int, candidates: Sequence[int], max_open_chats: int, now: datetime
+    ) -> tuple[Message, HandoffSummaryPublic] | None:
+        """Give a new handoff to the least-busy available agent under the limit (None when
+        nobody is, or someone claimed it first)."""
+        chosen = least_busy(
+            candidates, self.open_chats(candidates), self.last_claimed(candidates), max_open_chats
+        )
+        user = self.session.get(User, chosen) if chosen is not None else None
+        if user is None:
+            return None
+        try:
+            return self.claim(handoff_id, StaffUser.of(user), now, max_open_chats)
+        except HandoffConflictError:
+            return None
+
+    def open_chats(self, agent_ids: Sequence[int]) -> dict[int, int]:
+        """How many assigned handoffs each agent holds."""
+        rows = self.session.execute(
+            select(Handoff.agent_id, func.count())
+            .where(Handoff.status == "assigned", Handoff.agent_id.in_(agent_ids))
+            .group_by(Handoff.agent_id)
+        ).all()
+        return {agent_id: int(count) for agent_id, count in rows if agent_id is not None}
+
+    def last_claimed(self, agent_ids: Sequence[int]) -> dict[int, datetime]:
+        rows = self.session.execute(
+            select(Handoff.agent_id, func.max(Handoff.claimed_at))
+            .where(Handoff.agent_id.in_(agent_ids), Handoff.claimed_at.is_not(None))
+            .group_by(Handoff.agent_id)
+        ).all()
+        return {agent_id: at for agent_id, at in rows if agent_id is not None and at is not None}
 
     def reply(self, handoff_id: int, agent: StaffUser, text: str, now: datetime) -> Message:
         handoff = self._held(handoff_id, agent)
@@ -326,6 +393,12 @@ def may_act(handoff: Handoff, agent: StaffUser) -> bool:
     """Replies, notes, resolve and return: the holder's, and an admin's (a supervisor who steps
     in; admin may do everything)."""
     return handoff.agent_id == agent.id or agent.role == "admin"
+
+
+def priority_points(handoff: Handoff, now: datetime) -> int:
+    return priority(
+        handoff.reason, handoff.sentiment, handoff.topic_priority, handoff.created_at, now
+    ).total
 
 
 def summary(handoff: Handoff, agent_name: str | None, now: datetime) -> HandoffSummaryPublic:

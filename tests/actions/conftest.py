@@ -55,6 +55,7 @@ class FakeService:
         self.feedback: list[dict[str, Any]] = []
         self.handoffs: list[dict[str, Any]] = []
         self.agents_online = 1
+        self.notice: str | None = None  # what the service says to promise with nobody online
         # Addresses refused although the shared rule takes them (a service that checks more).
         self.refused_emails: set[str] = set()
 
@@ -105,6 +106,8 @@ class FakeService:
                 return web.json_response({"detail": [error]}, status=422)
         self.handoffs.append(body)
         opened = {"handoff_id": 1, "status": "waiting", "agents_online": self.agents_online}
+        if self.notice is not None:
+            opened["notice"] = self.notice
         return web.json_response(opened | {"created": len(self.handoffs) == 1}, status=201)
 
     async def article(self, request: web.Request) -> web.Response:

@@ -71,6 +71,17 @@ def test_with_nobody_online_the_customer_is_asked_for_an_email(
     assert followups(events) == ["contact_form"]
 
 
+def test_outside_business_hours_the_customer_hears_when_the_team_is_back(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    # The service decides the promise (bot/handoff/hours.py); the action says it as is.
+    service.agents_online = 0
+    service.notice = "抱歉，现在不在人工客服的服务时间。我们将于周一 9:00 回来，请留下您的邮箱。"
+    [message], events = run_action(with_service, ActionHandoff, "handoff_request_zh")
+    assert message["text"] == service.notice
+    assert followups(events) == ["contact_form"]
+
+
 def test_an_unknown_conversation_or_a_service_failure_gives_contact_channels(
     with_service: RunWithService,
 ) -> None:

@@ -7,7 +7,9 @@ Nothing here speaks HTTP: the tests call the gateway, the desk and the stores di
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from bot.conversations.hub import ConversationHub, Subscription
 from bot.conversations.store import ConversationStore
 from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
+from bot.handoff.presence import InProcessPresence
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
 from db.engine import create_engine_for, session_factory
@@ -56,7 +59,8 @@ def signals() -> EscalationSignals:
 def desk(
     sessions: sessionmaker[Session], hub: ConversationHub, signals: EscalationSignals
 ) -> HandoffDesk:
-    return HandoffDesk(sessions, hub, signals)
+    # A closed console counts at once here (no grace): the timeout has tests of its own.
+    return HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
 
 
 @dataclass(frozen=True)
@@ -89,6 +93,19 @@ def open_conversation(
             message, _ = store.add_customer_message(conversation_id, text, None)
             store.release([message.id])
         return conversation_id
+
+
+ON_DUTY = StaffUser(1, "alice@shop.test", "Alice", "agent")
+
+
+@contextmanager
+def agent_console(desk: HandoffDesk, agent: StaffUser = ON_DUTY) -> Iterator[None]:
+    """An agent online, with their console's queue socket open for the block."""
+    desk.console_opened(agent)
+    try:
+        yield
+    finally:
+        desk.console_closed(agent)
 
 
 def drain(subscription: Subscription) -> list[dict[str, Any]]:

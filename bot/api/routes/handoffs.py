@@ -170,10 +170,14 @@ async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> 
 
 @agent_router.websocket("/ws")
 async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) -> None:
-    """``queue_changed`` whenever a handoff opens, is claimed or closes. An open queue socket
-    is also what makes an agent count as online."""
-    with suppress(WebSocketDisconnect):
-        await _forward(websocket, desk.hub, AGENTS_CHANNEL)
+    """``queue_changed`` whenever a handoff opens, is claimed or closes, or an agent's presence
+    changes. An open queue socket is also what keeps an agent live (docs/handoff.md)."""
+    desk.console_opened(agent)
+    try:
+        with suppress(WebSocketDisconnect):
+            await _forward(websocket, desk.hub, AGENTS_CHANNEL)
+    finally:
+        desk.console_closed(agent)
 
 
 @router.websocket("/{handoff_id}/ws")

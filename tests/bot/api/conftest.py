@@ -39,6 +39,9 @@ def settings(demo_database: Path) -> Settings:
         index_dir=demo_database / "index",
         service_token=SERVICE_TOKEN,
         environment="test",
+        # The tests share one database where an agent piles up claimed chats; the limit of
+        # open chats has tests of its own (test_agents.py).
+        agent_max_open_chats=100,
     )
 
 

@@ -21,10 +21,10 @@ from bot.conversations.store import (
     ConversationStore,
 )
 from bot.conversations.trail import BotTrail
-from bot.handoff.desk import AGENTS_CHANNEL, HandoffDesk
+from bot.handoff.desk import HandoffDesk
 from bot.handoff.schemas import HandoffCreate
 from db.base import utcnow
-from tests.bot.conftest import Staff, drain, messages_in, open_conversation
+from tests.bot.conftest import Staff, agent_console, drain, messages_in, open_conversation
 from texts import say
 
 
@@ -96,8 +96,9 @@ def say_to(gateway: ChatGateway, cid: str, text: str, **fields: str) -> Exchange
 
 
 def handed_over(desk: HandoffDesk, hub: ConversationHub, cid: str, language: str = "en") -> int:
-    """A live handoff: an agent's queue is open, so the conversation goes to the agent at once."""
-    with hub.subscribe(AGENTS_CHANNEL):
+    """A live handoff: an agent's console is open, so the conversation goes to the agent at
+    once."""
+    with agent_console(desk):
         opened = asyncio.run(
             desk.open(HandoffCreate(conversation_id=cid, reason="requested", language=language))
         )

@@ -25,7 +25,14 @@ from bot.handoff.desk import (
 from bot.handoff.models import ConversationRating, Handoff
 from bot.handoff.schemas import HandoffCreate, HandoffOpenedPublic, HandoffSummaryPublic
 from bot.handoff.signals import EscalationSignals
-from tests.bot.conftest import ALWAYS_HUMAN, Staff, drain, messages_in, open_conversation
+from tests.bot.conftest import (
+    ALWAYS_HUMAN,
+    Staff,
+    agent_console,
+    drain,
+    messages_in,
+    open_conversation,
+)
 from texts import say
 
 
@@ -129,7 +136,7 @@ def test_opening_tells_every_open_queue(
     desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
 ) -> None:
     cid = open_conversation(sessions, "I want a person")
-    with hub.subscribe(AGENTS_CHANNEL) as queue:
+    with agent_console(desk), hub.subscribe(AGENTS_CHANNEL) as queue:
         opened = escalate(desk, cid)
         assert drain(queue) == [{"type": "queue_changed"}]
     assert opened.agents_online == 1
@@ -139,7 +146,7 @@ def test_with_an_agent_online_the_bot_falls_silent_at_once(
     desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
 ) -> None:
     cid = open_conversation(sessions, "I want a person")
-    with hub.subscribe(AGENTS_CHANNEL):
+    with agent_console(desk):
         escalate(desk, cid)
     assert handled_by(sessions, cid) == "agent"
 
@@ -177,7 +184,7 @@ def test_a_ticket_joins_the_live_queue_when_the_customer_asks_again_with_an_agen
     cid = open_conversation(sessions, "I want a person")
     escalate(desk, cid)
     assert handled_by(sessions, cid) == "bot"
-    with hub.subscribe(AGENTS_CHANNEL):
+    with agent_console(desk):
         again = escalate(desk, cid)
     assert not again.created
     assert handled_by(sessions, cid) == "agent"

@@ -1,0 +1,25 @@
+"""The agent's own presence: online, away or offline (docs/handoff.md#presence-and-routing)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bot.api.deps import CurrentAgent, DeskDep
+from bot.api.schemas.errors import refusals
+from bot.handoff.schemas import PresencePublic, PresenceUpdate
+
+router = APIRouter(prefix="/agents", tags=["handoffs"], responses=refusals(401, 403))
+
+
+@router.get("/me/presence", response_model=PresencePublic)
+async def read_my_presence(agent: CurrentAgent, desk: DeskDep) -> PresencePublic:
+    return PresencePublic.of(desk.presence_of(agent), desk.agents_online())
+
+
+@router.put("/me/presence", response_model=PresencePublic)
+async def set_my_presence(
+    body: PresenceUpdate, agent: CurrentAgent, desk: DeskDep
+) -> PresencePublic:
+    """Away keeps the agent's chats and stops new ones coming to them; offline too. Without a
+    live console the agent counts as offline whatever they set."""
+    return PresencePublic.of(desk.set_presence(agent, body.status), desk.agents_online())
