@@ -36,10 +36,11 @@ class StaffUser:
     email: str
     name: str
     role: str
+    language: str | None = None  # the consoles' language; None follows the browser
 
     @classmethod
     def of(cls, user: User) -> StaffUser:
-        return cls(user.id, user.email, user.name, user.role)
+        return cls(user.id, user.email, user.name, user.role, user.language)
 
     def has_role(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
@@ -84,6 +85,15 @@ class UserStore:
     def get(self, user_id: int) -> StaffUser | None:
         user = self.session.get(User, user_id)
         return StaffUser.of(user) if user is not None and user.active else None
+
+    def set_language(self, user_id: int, language: str | None) -> StaffUser | None:
+        """The user with the consoles' language set (None: back to the browser's)."""
+        user = self.session.get(User, user_id)
+        if user is None or not user.active:
+            return None
+        user.language = language
+        self.session.commit()
+        return StaffUser.of(user)
 
     def with_role(self, *roles: str, limit: int = 500) -> list[StaffUser]:
         """Active users holding one of ``roles`` (exactly: an admin is listed only when asked

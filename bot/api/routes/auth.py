@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
 from bot.api.deps import SESSION_COOKIE, CurrentUser, SessionDep, StateDep
-from bot.api.schemas.auth import LoginRequest, UserPublic
+from bot.api.schemas.auth import LoginRequest, UserPublic, UserUpdate
 from bot.api.schemas.errors import refusals
 from bot.auth.store import SESSION_LIFETIME, UserStore
 
@@ -56,3 +56,13 @@ def logout(request: Request, response: Response, session: SessionDep) -> None:
 @router.get("/me", response_model=UserPublic, responses=refusals(401))
 def me(user: CurrentUser) -> UserPublic:
     return UserPublic.of(user)
+
+
+# 403: the session cookie without its CSRF token, or from another origin (bot/api/csrf.py).
+@router.patch("/me", response_model=UserPublic, responses=refusals(401, 403))
+def update_me(body: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
+    """The user's own settings: the consoles' language ('en', 'zh', or null for the browser's)."""
+    updated = UserStore(session).set_language(user.id, body.language)
+    if updated is None:  # deactivated since the session was checked
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "log in first")
+    return UserPublic.of(updated)

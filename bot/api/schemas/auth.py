@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import BaseModel, StringConstraints
 
 from bot.auth.store import StaffUser
+from texts import LANGUAGES, Language
 
 
 class LoginRequest(BaseModel):
@@ -19,7 +20,17 @@ class UserPublic(BaseModel):
     email: str
     name: str
     role: str
+    # The consoles' language the user chose; null: they follow the browser's.
+    language: Language | None = None
 
     @classmethod
     def of(cls, user: StaffUser) -> UserPublic:
-        return cls(id=user.id, email=user.email, name=user.name, role=user.role)
+        language = next((known for known in LANGUAGES if known == user.language), None)
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role, language=language)
+
+
+class UserUpdate(BaseModel):
+    """What a member of staff may change on their own account: the consoles' language (null:
+    follow the browser's again)."""
+
+    language: Language | None

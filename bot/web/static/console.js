@@ -21,8 +21,9 @@
  *                 redrawList() and activateItems() make a list of items keyboard-friendly.
  *   the texts     t(key, values): the staff catalogue (texts/staff.py, GET /api/v1/texts/staff),
  *                 loaded by start() before anything is drawn. A page started with translated: true
- *                 follows the staff member's language (their choice on the page, kept in
- *                 localStorage, else the browser's) and gets a language switch in its header;
+ *                 follows the staff member's language (the account's setting, which the switch in
+ *                 its header saves; before login the last choice in this browser, kept in
+ *                 localStorage; else the browser's language);
  *                 the others stay in English until they are translated. Static markup names its
  *                 texts with data-text="key" (data-text-placeholder, data-text-aria-label, data-text-title),
  *                 filled by translate(root). language() and locale() are for Intl formatting.
@@ -130,15 +131,27 @@
     }
   }
 
-  function setLanguage(code) {
-    if (!texts.languages.includes(code)) return;
+  // The language on screen; kept in this browser for the login form (localStorage).
+  function applyLanguage(code) {
     texts.language = code;
     try { localStorage.setItem(LANGUAGE_KEY, code); } catch (_) { /* kept for this page only */ }
     document.documentElement.lang = HTML_LANG[code] || code;
     translate();
     if (session.ui && session.ui.languageSwitch) session.ui.languageSwitch.value = code;
     if (session.user) drawUser(session.user);
+  }
+
+  // The switch: the page redraws at once, and a logged-in user's choice is saved on the account
+  // (PATCH /auth/me), so every console and browser they log in to follows it.
+  function setLanguage(code) {
+    if (!texts.languages.includes(code)) return;
+    applyLanguage(code);
     if (session.options && session.options.onLanguage) session.options.onLanguage(code);
+    const user = session.user;
+    if (!user || !session.options.translated || user.language === code) return;
+    api("PATCH", "/auth/me", { language: code })
+      .then((saved) => { if (session.user === user) user.language = saved.language; })
+      .catch(fail);
   }
 
   async function loadTexts(translated) {
@@ -286,6 +299,10 @@
   function begin(user) {
     const ui = session.ui;
     session.user = user;
+    // The account's language, when the user chose one, wins over this browser's (nothing is drawn yet).
+    if (session.options.translated && texts.languages.includes(user.language) && user.language !== texts.language) {
+      applyLanguage(user.language);
+    }
     drawUser(user);
     ui.loading.hidden = ui.loginView.hidden = true;
     ui.app.hidden = ui.main.hidden = false;
@@ -345,7 +362,9 @@
    * heading), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
    * (a 403 from fail()) and confirmLogout() (false keeps the user here, e.g. unsaved work).
    * translated: true (the page's texts all come from the catalogue; title is then a key) adds
-   * the language switch, and onLanguage(code) redraws what the page drew with t(). */
+   * the language switch, and onLanguage(code) redraws what the page drew with t(). Such a page
+   * speaks the account's language (/auth/me `language`) once logged in, else the one last
+   * chosen in this browser, else the browser's. */
   async function start(options) {
     session.options = options;
     try {

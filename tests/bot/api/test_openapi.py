@@ -149,6 +149,7 @@ def test_the_editors_article_routes_document_their_refusals(document: dict[str, 
         "GET /api/v1/internal/kb/articles/{article_id}": {"401", "403", "404", "422"},
         "POST /api/v1/auth/login": {"400", "401", "403", "413", "422", "429"},
         "POST /api/v1/auth/logout": {"403"},
+        "PATCH /api/v1/auth/me": {"400", "401", "403", "413", "422"},
     }
     found = {
         name: {code for code in operation["responses"] if code[0] == "4"}
@@ -167,7 +168,7 @@ def test_every_body_may_be_refused_before_it_is_read(document: dict[str, Any]) -
             responses = operation["responses"]
             assert {"400", "413"} <= set(responses), name
             limits[name] = responses["413"]["description"]
-    assert len(limits) == 16
+    assert len(limits) == 18
     assert limits["POST /api/v1/conversations/{conversation_id}/messages"] == (
         "A body over 65536 bytes, this route's limit"
     )

@@ -117,3 +117,59 @@ def test_a_configured_proxy_is_believed(
     behind_proxy = settings.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
     with served(behind_proxy, monkeypatch) as client:
         assert spray_with_forged_addresses(client) == [401] * 12  # 12 clients, one failure each
+
+
+def log_in(client: TestClient, email: str) -> None:
+    response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200
+
+
+def test_the_consoles_language_is_kept_on_the_account(
+    client: TestClient,
+    staff: dict[str, str],  # noqa: F811
+) -> None:
+    log_in(client, staff["supervisor"])
+    assert client.get("/api/v1/auth/me").json()["language"] is None  # the browser's, until set
+    headers = console_headers(client)
+    changed = client.patch("/api/v1/auth/me", json={"language": "zh"}, headers=headers)
+    assert changed.status_code == 200
+    assert changed.json()["language"] == "zh"
+    # Kept for the next login, and null gives the choice back to the browser.
+    client.post("/api/v1/auth/logout", headers=headers)
+    log_in(client, staff["supervisor"])
+    assert client.get("/api/v1/auth/me").json()["language"] == "zh"
+    reset = client.patch(
+        "/api/v1/auth/me", json={"language": None}, headers=console_headers(client)
+    )
+    assert (reset.status_code, reset.json()["language"]) == (200, None)
+
+
+def test_the_language_is_set_only_when_logged_in(client: TestClient) -> None:
+    response = client.patch("/api/v1/auth/me", json={"language": "zh"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "log in first"
+
+
+@pytest.mark.parametrize("language", ["fr", "ZH", "", 7])
+def test_a_language_kefu_does_not_speak_is_refused(
+    client: TestClient,
+    staff: dict[str, str],  # noqa: F811
+    language: object,
+) -> None:
+    log_in(client, staff["editor"])
+    response = client.patch(
+        "/api/v1/auth/me", json={"language": language}, headers=console_headers(client)
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "language"]
+    assert client.get("/api/v1/auth/me").json()["language"] is None
+
+
+def test_changing_the_language_needs_the_csrf_token(
+    client: TestClient,
+    staff: dict[str, str],  # noqa: F811
+) -> None:
+    log_in(client, staff["agent2"])
+    response = client.patch("/api/v1/auth/me", json={"language": "zh"})
+    assert response.status_code == 403
+    assert client.get("/api/v1/auth/me").json()["language"] is None
