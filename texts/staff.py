@@ -229,4 +229,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "reports.handoff_status.assigned": {"en": "assigned", "zh": "处理中"},
     "reports.handoff_status.resolved": {"en": "resolved", "zh": "已解决"},
     "reports.handoff_status.returned": {"en": "returned to the bot", "zh": "已交回机器人"},
+    # -- the agent's status (agent.html's header; issue 14) --------------------------------
+    "agent.presence.label": {"en": "Your status", "zh": "我的状态"},
+    "agent.presence.online": {"en": "Online", "zh": "在线"},
+    "agent.presence.away": {"en": "Away (no new chats)", "zh": "离开（不接新会话）"},
+    "agent.presence.offline": {"en": "Offline", "zh": "离线"},
 }

@@ -57,6 +57,7 @@
       onRefused: notAgent,
     });
     loadQueue();
+    loadPresence();
     if (!state.ticker) state.ticker = setInterval(tick, 1000);
   }
 
@@ -84,6 +85,28 @@
     ui.conn.textContent = { connecting: "connecting…", live: "● live", down: "reconnecting…", offline: "offline" }[mode];
     ui.conn.className = `agent-conn conn-${mode}`;
   }
+
+  // ---------------------------------------------------------------- presence
+
+  // The agent's own status (online takes new chats; away keeps theirs and takes none).
+  const presence = $(".agent-presence");
+
+  async function loadPresence() {
+    try {
+      presence.value = (await api("GET", "/agents/me/presence")).chosen;
+    } catch (error) {
+      fail(error);
+    }
+  }
+
+  presence.addEventListener("change", async () => {
+    try {
+      await api("PUT", "/agents/me/presence", { status: presence.value });
+    } catch (error) {
+      fail(error);
+      loadPresence();
+    }
+  });
 
   // ---------------------------------------------------------------- queue
 
