@@ -7,16 +7,19 @@
 (function () {
   "use strict";
 
-  const { $, el, button, api, fail, clearError, showError, markSelected } = KefuConsole;
+  const { $, el, button, api, fail, clearError, showError, markSelected, t, locale } = KefuConsole;
   // One element holding several texts (a customer's, a label's), each isolated in its own span.
   const texts = (tag, parts, className) => {
     const node = el(tag, className);
     for (const part of parts) if (part) node.append(el("span", null, part));
     return node;
   };
-  const REASONS = { requested: "Asked for a person", repeated_failure: "Bot kept failing",
-    frustration: "Frustrated", topic: "Sensitive topic" };
-  const SENDERS = { customer: "Customer", bot: "Bot", agent: "Agent", system: "System" };
+  // Reasons, senders, statuses and bands are named like the reports name them (texts/staff.py).
+  const known = (prefix, value) => { const key = `${prefix}.${value}`; return t(key) !== key; };
+  const label = (prefix, value) => (known(prefix, value) ? t(`${prefix}.${value}`) : String(value ?? "?"));
+  const reasonOf = (reason) => label("reports.reason", reason);
+  const statusOf = (status) => label("reports.handoff_status", status);
+  const SENDERS = ["customer", "bot", "agent", "system"];
 
   const ui = KefuConsole.find("agent", ["conn", "online", "filter", "queue", "queue-empty", "queue-count", "detail",
     "detail-template"]);
@@ -27,12 +30,14 @@
     detailSeq: 0, // answers for a handoff that is no longer on screen are dropped
     seen: new Set(), // message ids already in the transcript
     queueSocket: null, detailSocket: null, queueLoading: false, queueDirty: false,
-    ticker: null, typingTimer: null, focusReply: false,
+    ticker: null, typingTimer: null, focusReply: false, conn: "connecting", online: null,
   };
 
   // ---------------------------------------------------------------- formatting
 
-  const num = (value, digits = 2) => (typeof value === "number" ? value.toFixed(digits) : "–");
+  // Numbers and times in the staff member's locale (console.js locale()).
+  const num = (value, digits = 2) => (typeof value === "number"
+    ? new Intl.NumberFormat(locale(), { minimumFractionDigits: digits, maximumFractionDigits: digits }).format(value) : "–");
   const pad = (n) => String(n).padStart(2, "0");
   const clock = (seconds) => {
     const s = Math.max(0, Math.floor(seconds));
@@ -40,7 +45,7 @@
   };
   const timeOf = (iso) => {
     const date = new Date(iso);
-    return isNaN(date) ? "" : date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    return isNaN(date) ? "" : date.toLocaleTimeString(locale(), { hour: "2-digit", minute: "2-digit" });
   };
 
   // ---------------------------------------------------------------- session
@@ -77,12 +82,13 @@
 
   function notAgent() {
     stopSockets();
-    KefuConsole.refuse("This account is not an agent.");
+    KefuConsole.refuse(t("agent.refused"));
     setConn("offline");
   }
 
   function setConn(mode) {
-    ui.conn.textContent = { connecting: "connecting…", live: "● live", down: "reconnecting…", offline: "offline" }[mode];
+    state.conn = mode;
+    ui.conn.textContent = t(`agent.conn.${mode}`);
     ui.conn.className = `agent-conn conn-${mode}`;
   }
 
@@ -137,8 +143,7 @@
     if (filter !== ui.filter.value || !me()) { state.queueDirty = true; return; }
     state.rows = Array.isArray(data.data) ? data.data : []; // keep the server's priority order
     state.target = Number(data.first_response_target_s) || 0;
-    const online = Number(data.agents_online) || 0;
-    ui.online.textContent = `${online} agent${online === 1 ? "" : "s"} online`;
+    state.online = Number(data.agents_online) || 0;
     renderQueue();
     followSelected();
   }
@@ -148,9 +153,13 @@
   function renderQueue() {
     KefuConsole.redrawList(ui.queue, state.rows.map(queueItem), "handoffId");
     ui.queueEmpty.hidden = state.rows.length > 0;
-    ui.queueCount.textContent = `(${state.rows.length})`;
+    ui.queueCount.textContent = `(${num(state.rows.length, 0)})`;
+    if (state.online !== null) {
+      const plural = new Intl.PluralRules("en").select(state.online) === "one" ? "one" : "other";
+      ui.online.textContent = t(`agent.online.${plural}`, { count: num(state.online, 0) });
+    }
     const waiting = state.rows.filter((row) => row.status === "waiting").length;
-    document.title = `${waiting ? `(${waiting}) ` : ""}Kefu agent console`;
+    document.title = waiting ? t("agent.title_waiting", { count: num(waiting, 0) }) : t("agent.title");
     tick();
   }
 
@@ -164,12 +173,12 @@
     top.append(
       el("span", `console-badge console-lang agent-lang lang-${row.language}`, (row.language || "?").toUpperCase()),
       el("span", "agent-qi-priority", `P${row.priority}`),
-      el("span", "agent-qi-status", row.status),
+      el("span", "agent-qi-status", statusOf(row.status)),
       el("span", "agent-qi-wait", clock(waitOf(row))),
     );
-    const meta = el("div", "agent-qi-meta", REASONS[row.reason] || row.reason);
+    const meta = el("div", "agent-qi-meta", reasonOf(row.reason));
     if (row.agent_name) meta.append(" · ", el("span", "agent-qi-agent", row.agent_name));
-    item.append(top, el("div", "agent-qi-summary", row.summary || "(no summary)"), meta);
+    item.append(top, el("div", "agent-qi-summary", row.summary || t("agent.no_summary")), meta);
     return item;
   }
 
@@ -216,7 +225,7 @@
     if (!id) return;
     for (const item of ui.queue.children) markSelected(item, Number(item.dataset.handoffId) === id);
     if (id === state.selectedId && state.detail) return;
-    clearDetail("Loading…");
+    clearDetail(t("console.loading"));
     state.selectedId = id;
     loadDetail(id, false);
   }
@@ -228,7 +237,7 @@
     state.selectedId = null;
     state.detail = null;
     state.seen = new Set();
-    ui.detail.replaceChildren(el("p", "agent-placeholder", message || "Select a handoff from the queue."));
+    ui.detail.replaceChildren(el("p", "agent-placeholder", message || t("agent.placeholder")));
   }
 
   // quiet: a background refresh, whose refusal goes into the pane rather than the banner.
@@ -281,7 +290,8 @@
     state.seen = new Set();
     const packet = data.packet || {};
     const view = ui.detailTemplate.content.cloneNode(true);
-    $(".agent-summary", view).textContent = data.summary || packet.summary || "(no summary)";
+    KefuConsole.translate(view);
+    $(".agent-summary", view).textContent = data.summary || packet.summary || t("agent.no_summary");
     fillFacts($(".agent-facts", view), data, packet);
     fillArticles($(".agent-articles", view), packet.articles || []);
     fillSentiment($(".agent-sentiment", view), packet.sentiment || []);
@@ -314,33 +324,37 @@
     const customer = packet.customer || {};
     const email = data.customer_email || customer.email;
     const name = data.customer_name || customer.name;
-    add("Customer", name || email ? texts("span", [name, email && " <", email, email && ">"]) : "anonymous");
-    add("Reason", REASONS[data.reason] || data.reason);
-    add("Language", { zh: "Chinese (zh)", en: "English (en)" }[data.language] || data.language);
-    add("Status", data.agent_name ? texts("span", [`${data.status} · `, data.agent_name]) : data.status);
+    add(t("agent.fact.customer"), name || email ? texts("span", [name, email && " <", email, email && ">"]) : t("agent.anonymous"));
+    add(t("agent.fact.reason"), reasonOf(data.reason));
+    add(t("agent.fact.language"), label("editor.language", data.language));
+    const status = statusOf(data.status);
+    add(t("agent.fact.status"), data.agent_name ? texts("span", [`${status} · `, data.agent_name]) : status);
     const parts = data.priority_parts || {};
-    const why = ["reason", "upset", "topic", "waiting"].filter((k) => parts[k] !== undefined).map((k) => `${k} ${parts[k]}`);
-    add("Priority", why.length ? `${data.priority} (${why.join(", ")})` : data.priority);
-    add("Sentiment", num(data.sentiment));
+    const why = ["reason", "upset", "topic", "waiting"].filter((k) => parts[k] !== undefined)
+      .map((k) => t(`agent.priority.${k}`, { points: num(parts[k], 0) }));
+    const joined = new Intl.ListFormat(locale(), { style: "narrow", type: "unit" });
+    add(t("agent.fact.priority"), why.length ? t("agent.priority.parts", { priority: num(data.priority, 0), parts: joined.format(why) })
+      : num(data.priority, 0));
+    add(t("agent.fact.sentiment"), num(data.sentiment));
   }
 
   function fillArticles(list, articles) {
-    const feedbacks = { helpful: "helpful", not_helpful: "not helpful" };
     for (const a of articles) {
       const item = el("li");
       item.append(
         el("span", "agent-article-title", a.title || a.article_id),
-        el("span", "agent-article-meta", ` ${num(a.score)} · ${a.band || "?"} · `),
-        el("span", `agent-feedback fb-${a.feedback || "none"}`, feedbacks[a.feedback] || "no feedback"),
+        el("span", "agent-article-meta", ` ${num(a.score)} · ${label("reports.band", a.band)} · `),
+        el("span", `agent-feedback fb-${a.feedback || "none"}`, label("agent.feedback", a.feedback || "none")),
       );
-      if (a.question) item.title = `Asked: ${a.question}`;
+      if (a.question) item.title = t("agent.article.asked", { question: a.question });
       list.append(item);
     }
   }
 
   // One bar per customer message: up from the middle line when positive, down when negative.
   function fillSentiment(chart, points) {
-    chart.setAttribute("aria-label", `Sentiment per customer message: ${points.map((p) => num(p.score)).join(", ") || "none"}`);
+    const scores = new Intl.ListFormat(locale(), { style: "narrow", type: "unit" }).format(points.map((p) => num(p.score)));
+    chart.setAttribute("aria-label", t("agent.sentiment.label", { scores: scores || t("agent.sentiment.none") }));
     for (const point of points) {
       const score = Math.max(-1, Math.min(1, Number(point.score) || 0));
       const bar = el("span", `agent-sent-bar ${score < -0.2 ? "neg" : score > 0.2 ? "pos" : "neu"}`);
@@ -362,19 +376,19 @@
   }
 
   function messageItem(message) {
-    const sender = SENDERS[message.sender] ? message.sender : "system";
+    const sender = SENDERS.includes(message.sender) ? message.sender : "system";
     const item = el("li", `agent-msg from-${sender}`);
     item.dataset.messageId = String(message.id);
     const meta = el("div", "agent-msg-meta");
-    meta.append(el("span", "agent-msg-sender", SENDERS[sender]), el("span", "agent-msg-time", timeOf(message.created_at)));
+    meta.append(el("span", "agent-msg-sender", t(`reports.sender.${sender}`)), el("span", "agent-msg-time", timeOf(message.created_at)));
     item.append(meta, el("div", "agent-msg-text", message.text));
     // What the bot offered, as plain text: the agent needs to know, not to click it.
     const titles = (list) => (Array.isArray(list) ? list.map((x) => x.title || x.label).filter(Boolean) : []);
     const buttons = titles(message.buttons);
     const articles = titles(message.articles);
     const listed = (label, titles) => texts("div", [label, ...titles.flatMap((title, i) => (i ? [" · ", title] : [title]))], "agent-msg-extra");
-    if (buttons.length) item.append(listed("Buttons: ", buttons));
-    if (articles.length) item.append(listed("Articles: ", articles));
+    if (buttons.length) item.append(listed(t("agent.msg.buttons"), buttons));
+    if (articles.length) item.append(listed(t("agent.msg.articles"), articles));
     return item;
   }
 
@@ -406,8 +420,8 @@
     if (!target || !state.detail) return;
     const id = state.detail.id;
     if (target.matches(".agent-claim")) claim(id, target);
-    else if (target.matches(".agent-resolve")) closeHandoff(id, "resolve", "Resolve this handoff? The customer will be asked to rate the conversation.");
-    else if (target.matches(".agent-return")) closeHandoff(id, "return", "Hand this conversation back to the bot?");
+    else if (target.matches(".agent-resolve")) closeHandoff(id, "resolve", t("agent.resolve.confirm"));
+    else if (target.matches(".agent-return")) closeHandoff(id, "return", t("agent.return.confirm"));
     else if (target.matches(".agent-kb-insert")) insertLink(target.closest(".agent-kb-hit"));
   });
 
@@ -471,7 +485,7 @@
     const q = $(".agent-kb-query", ui.detail).value.trim();
     const results = $(".agent-kb-results", ui.detail);
     if (!q) return;
-    results.replaceChildren(el("p", "agent-none", "Searching…"));
+    results.replaceChildren(el("p", "agent-none", t("agent.kb.searching")));
     let data;
     try {
       data = await api("GET", `/agent/kb/search?q=${encodeURIComponent(q)}`);
@@ -481,7 +495,7 @@
       return;
     }
     const hits = (data && data.hits) || [];
-    if (!hits.length) { results.replaceChildren(el("p", "agent-none", "No matching articles.")); return; }
+    if (!hits.length) { results.replaceChildren(el("p", "agent-none", t("agent.kb.none"))); return; }
     const list = el("ul", "agent-kb-list");
     for (const hit of hits.slice(0, 5)) {
       const item = el("li", "agent-kb-hit");
@@ -493,11 +507,11 @@
         .append(el("strong", "agent-kb-title", hit.title), el("span", "agent-kb-score", num(hit.score)));
       item.append(
         el("p", "agent-kb-snippet", answer.length > 120 ? `${answer.slice(0, 120)}…` : answer),
-        button("agent-kb-insert", "Insert link"),
+        button("agent-kb-insert", t("agent.kb.insert")),
       );
       list.append(item);
     }
-    results.replaceChildren(el("p", "agent-kb-band", `Match: ${data.band || "?"}`), list);
+    results.replaceChildren(el("p", "agent-kb-band", t("agent.kb.band", { band: label("reports.band", data.band) })), list);
   }
 
   function insertLink(hit) {
@@ -520,6 +534,14 @@
     if (state.selectedId === id) loadDetail(id, false);
   }
 
-  KefuConsole.start({ name: "agent", title: "Kefu agent console", titleZh: "客服工作台",
-    onStart: startApp, onEnd: loggedOut });
+  // A new language redraws what this page drew with t(); the static parts follow data-text.
+  function relanguage() {
+    setConn(state.conn);
+    renderQueue();
+    if (state.detail) renderDetail(state.detail);
+    else if (!state.selectedId) clearDetail();
+  }
+
+  KefuConsole.start({ name: "agent", title: "agent.title", translated: true,
+    onStart: startApp, onEnd: loggedOut, onLanguage: relanguage });
 })();

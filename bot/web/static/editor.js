@@ -8,15 +8,16 @@
 (function () {
   "use strict";
 
-  const { $, el, button, api, fail, clearError, showError, markSelected } = KefuConsole;
+  const { $, el, button, api, fail, clearError, showError, markSelected, t, locale } = KefuConsole;
   const SLUG = /^[a-z0-9][a-z0-9-]{0,79}$/;
   const PAGE_SIZE = 20;
   const MAX_DRAFT_QUESTIONS = 20;
-  const BANDS = { answer: "answer: the bot would reply with the top article",
-    clarify: "clarify: the bot would ask which of these the customer means",
-    none: "none: the bot would not answer (this becomes a gap)" };
-  const REASONS = { none: "no answer", not_helpful: "not helpful", handoff: "handed to a person" };
-  const LANGUAGES = { zh: "中文", en: "English" };
+  // A value's text by the value ("editor.band.answer"), or the value itself when it has none.
+  const label = (prefix, value) => {
+    const key = `${prefix}.${value}`;
+    const text = t(key);
+    return text === key ? String(value ?? "?") : text;
+  };
 
   const ui = KefuConsole.find("editor", ["search", "new",
     "filter-status", "filter-language", "filter-category", "filter-tag", "filter-review", "list", "list-empty",
@@ -38,17 +39,32 @@
     previewTimer: null, previewSeq: 0, trySeq: 0,
     gaps: [], gapsLoaded: false, gapsSeq: 0,
     calibrationSeq: 0, calibrationTimer: null,
+    translating: null, // the source's title while writing a translation of it
+    categories: [], tags: [], gapsTotal: 0, calibration: undefined, // what the last answers said
   };
 
   // ---------------------------------------------------------------- helpers
 
   const enc = encodeURIComponent;
+  // Dates and numbers in the staff member's locale (console.js locale()).
   const when = (iso) => {
     const date = new Date(iso);
-    return !iso || isNaN(date) ? "" : date.toLocaleString([], { dateStyle: "medium", timeStyle: "short" });
+    return !iso || isNaN(date) ? "" : date.toLocaleString(locale(), { dateStyle: "medium", timeStyle: "short" });
   };
   const count = (n) => (Number.isFinite(Number(n)) ? Number(n) : 0);
-  const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const fmt = (n, options) => new Intl.NumberFormat(locale(), options).format(n);
+  // "1 question" / "3 questions": the key's .one or .other text (Chinese has one form for both).
+  const plural = (n, key) => t(`${key}.${new Intl.PluralRules("en").select(n) === "one" ? "one" : "other"}`, { count: fmt(n) });
+  // A text whose placeholders hold elements (a name someone typed stays in its own span).
+  function textWith(key, nodes, values) {
+    const parts = t(key, values).split(/(\{\w+\})/);
+    return parts.filter(Boolean).map((part) => {
+      const name = part.slice(1, -1);
+      return part.startsWith("{") && nodes[name] !== undefined ? nodes[name] : part;
+    });
+  }
+  const statsOf = (s) => ({ offered: fmt(count(s.offered)), answered: fmt(count(s.answered)), helpful: fmt(count(s.helpful)),
+    not_helpful: fmt(count(s.not_helpful)), handoff_after: fmt(count(s.handoff_after)) });
 
   // Awaits a call; a failure goes to fail() unless `current()` says its answer is no longer wanted.
   async function attempt(call, current = () => true) {
@@ -58,6 +74,7 @@
   // ---------------------------------------------------------------- session
 
   function startApp() {
+    document.title = t("editor.title");
     setTab(location.hash === "#gaps" ? "gaps" : "articles", false); // the reports link to #gaps
     loadList();
   }
@@ -70,7 +87,7 @@
     closeArticle();
   }
 
-  const notEditor = () => KefuConsole.refuse("This account is not an editor");
+  const notEditor = () => KefuConsole.refuse(t("editor.refused"));
 
   window.addEventListener("beforeunload", (event) => { if (isDirty()) event.preventDefault(); });
 
@@ -120,10 +137,16 @@
       loadList();
       return;
     }
-    fillOptions(ui.filterCategory, data.categories, "All categories");
-    fillOptions(ui.filterTag, data.tags, "All tags");
+    state.categories = data.categories;
+    state.tags = data.tags;
+    fillFilters();
     ui.categoryList.replaceChildren(...(data.categories || []).map((c) => Object.assign(el("option"), { value: c })));
     renderList();
+  }
+
+  function fillFilters() {
+    fillOptions(ui.filterCategory, state.categories, t("editor.filter.all_categories"));
+    fillOptions(ui.filterTag, state.tags, t("editor.filter.all_tags"));
   }
 
   // Rebuild a filter's options from the server's list, keeping the current choice.
@@ -141,13 +164,15 @@
     ui.listEmpty.hidden = state.rows.length > 0;
     const first = state.rows.length ? state.offset + 1 : 0;
     const last = state.offset + state.rows.length;
-    ui.page.textContent = state.rows.length ? `${first}–${last} of ${state.count}` : `0 of ${state.count}`;
+    ui.page.textContent = state.rows.length ? t("editor.list.page", { first: fmt(first), last: fmt(last), count: fmt(state.count) })
+      : t("editor.list.page_empty", { count: fmt(state.count) });
     ui.prev.disabled = state.offset <= 0;
     ui.next.disabled = last >= state.count;
   }
 
   function listItem(row) {
     const item = ui.itemTemplate.content.firstElementChild.cloneNode(true);
+    KefuConsole.translate(item);
     item.dataset.articleId = String(row.id);
     item.classList.add(`status-${row.status}`);
     markSelected(item, Boolean(state.article) && state.article.id === row.id);
@@ -158,22 +183,21 @@
     if (!row.needs_review) $(".editor-needs-review", item).remove();
     const s = row.stats || {};
     const stats = $(".editor-item-stats", item);
-    stats.textContent = `helpful ${count(s.helpful)} · not helpful ${count(s.not_helpful)}`;
-    stats.title = `${count(s.helpful)} helpful, ${count(s.not_helpful)} not helpful; offered ${count(s.offered)}, ` +
-      `answered ${count(s.answered)}, handed to a person after ${count(s.handoff_after)}`;
+    stats.textContent = t("editor.item.stats", statsOf(s));
+    stats.title = t("editor.item.stats_title", statsOf(s));
     const translations = Array.isArray(row.translations) ? row.translations : [];
     const others = $(".editor-item-translations", item);
     if (translations.length) {
       others.textContent = `+ ${translations.map((t) => String(t.language || "?").toUpperCase()).join(" ")}`;
-      others.title = translations.map((t) => `Translation (${t.language}): ${t.title} · ${t.id}`).join("\n");
+      others.title = translations.map((x) => t("editor.item.translation", { language: x.language, title: x.title, id: x.id })).join("\n");
     } else others.remove();
-    $(".editor-item-title", item).textContent = row.title || "(untitled)";
+    $(".editor-item-title", item).textContent = row.title || t("editor.untitled");
     $(".editor-item-id", item).replaceChildren(`${row.id} · v${row.version}`, ...(row.category ? [" · ", el("span", null, row.category)] : []));
     return item;
   }
 
   function statusBadge(node, status) { // "draft" / "published" / "archived" / "new", coloured by class
-    node.textContent = status || "?";
+    node.textContent = label("editor.status", status);
     node.classList.remove("st-draft", "st-published", "st-archived", "st-new");
     node.classList.add(`st-${status}`);
     return node;
@@ -210,7 +234,7 @@
   const EMPTY = JSON.stringify({ title: "", body: "", questions: [], category: "", tags: [], language: "en",
     translation_of: null });
   const isDirty = () => !ui.form.hidden && JSON.stringify(formValues()) !== state.snapshot;
-  const confirmDiscard = () => !isDirty() || window.confirm("Discard your unsaved changes?");
+  const confirmDiscard = () => !isDirty() || window.confirm(t("editor.discard.confirm"));
   const setField = (field, value) => { if (field.value !== value) field.value = value; }; // keeps the caret
 
   function fillForm(a) {
@@ -234,12 +258,10 @@
     ui.id.readOnly = true;
     ui.heading.textContent = article.title || article.id;
     statusBadge(ui.status, article.status);
-    ui.version.textContent = `version ${article.version}`;
+    ui.version.textContent = t("editor.version", { version: article.version });
     ui.formReview.hidden = !article.needs_review;
-    const s = article.stats || {};
-    ui.stats.replaceChildren(`Offered ${count(s.offered)} · answered ${count(s.answered)} · helpful ${count(s.helpful)}` +
-      ` · not helpful ${count(s.not_helpful)} · handed to a person after ${count(s.handoff_after)}`,
-      ...(article.author ? [" · last saved by ", el("span", null, article.author), ` ${when(article.updated_at)}`] : []));
+    ui.stats.replaceChildren(t("editor.stats", statsOf(article.stats || {})), ...(article.author
+      ? textWith("editor.stats.saved_by", { author: el("span", null, article.author) }, { when: when(article.updated_at) }) : []));
     showTranslations(article);
     if (!keepConflict) ui.conflict.hidden = true;
     cancelPreview();
@@ -257,13 +279,13 @@
     fillForm(Object.assign({ language: "en" }, prefill));
     state.snapshot = EMPTY; // a prefilled draft counts as unsaved work
     ui.id.readOnly = false;
-    ui.heading.textContent = "New article";
+    state.translating = null;
+    newHeading();
     statusBadge(ui.status, "new");
-    ui.status.textContent = "draft (not saved)";
     ui.version.textContent = ui.stats.textContent = ui.saved.textContent = "";
     ui.formReview.hidden = true;
     showTranslations(null);
-    ui.history.replaceChildren(el("li", "editor-none", "The history starts with the first save."));
+    ui.history.replaceChildren(el("li", "editor-none", t("editor.history.first_save")));
     ui.diff.replaceChildren();
     cancelPreview();
     setPreview("");
@@ -271,6 +293,12 @@
     markListSelection();
     updateButtons();
     (ui.id.value ? ui.title : ui.id).focus();
+  }
+
+  // "New article", or "New translation of “<the source's title>”" (the title in its own span).
+  function newHeading() {
+    if (state.translating === null) ui.heading.textContent = t("editor.new");
+    else ui.heading.replaceChildren(...textWith("editor.translations.new_heading", { title: el("span", null, state.translating) }));
   }
 
   function closeArticle() {
@@ -298,9 +326,10 @@
     const dirty = isDirty();
     const status = state.article ? state.article.status : "draft";
     ui.dirty.hidden = !dirty;
-    ui.save.textContent = state.isNew || status === "draft" ? "Save draft" : "Save";
+    ui.save.textContent = t(state.isNew || status === "draft" ? "editor.save_draft" : "editor.save");
     ui.save.disabled = state.busy || (!state.isNew && !dirty);
-    ui.publish.textContent = status === "published" && dirty ? "Save and publish" : "Publish";
+    ui.publish.textContent = t(status === "published" && dirty ? "editor.save_publish" : "editor.publish");
+    ui.archive.textContent = t("editor.archive");
     ui.publish.disabled = state.busy || (!state.isNew && status === "published" && !dirty);
     ui.archive.disabled = state.busy || state.isNew || status === "archived";
   }
@@ -319,18 +348,18 @@
   });
   ui.publish.addEventListener("click", () => write("published"));
   ui.archive.addEventListener("click", () => {
-    if (window.confirm("Archive this article? The bot stops offering it; its history is kept.")) write("archived");
+    if (window.confirm(t("editor.archive.confirm"))) write("archived");
   });
 
   // Save, publish or archive. Pending edits are saved first (PUT keeps the status), then the status call.
   function write(target) {
     const values = formValues();
     const id = ui.id.value.trim();
-    const problem = !state.isNew ? null : !SLUG.test(id) ? [ui.id, "id: lowercase letters, digits and hyphens " +
-      "(at most 80), starting with a letter or digit, e.g. refund-policy"] : !values.title ? [ui.title, "title: required"] : null;
+    const problem = !state.isNew ? null : !SLUG.test(id) ? [ui.id, t("editor.invalid.id")]
+      : !values.title ? [ui.title, t("editor.invalid.title")] : null;
     const badLink = values.translation_of && !SLUG.test(values.translation_of);
     if (problem || badLink) {
-      const [field, message] = problem || [ui.translationOf, "translation of: the ID of an existing article, e.g. refund-policy"];
+      const [field, message] = problem || [ui.translationOf, t("editor.invalid.translation_of")];
       showError(message);
       field.focus();
       return;
@@ -348,7 +377,7 @@
         article = await api("POST", `/articles/${enc(article.id)}/status`, { status: target, expected_version: article.version });
         showArticle(article);
       }
-      return { draft: `Saved version ${article.version}`, published: "Published", archived: "Archived" }[target];
+      return t(`editor.saved.${target}`, { version: article.version });
     });
   }
 
@@ -382,26 +411,24 @@
 
   function showTranslations(article) {
     const translations = article && Array.isArray(article.translations) ? article.translations : [];
-    const items = translations.map((t) => {
+    const items = translations.map((x) => {
       const item = el("li", "editor-translation");
-      item.dataset.articleId = String(t.id);
-      item.append(el("span", `console-badge console-lang lang-${t.language}`, String(t.language || "?").toUpperCase()),
-        button("editor-translation-open", t.title || t.id), el("span", "editor-translation-id", t.id),
-        statusBadge(el("span", "console-badge editor-badge"), t.status));
+      item.dataset.articleId = String(x.id);
+      item.append(el("span", `console-badge console-lang lang-${x.language}`, String(x.language || "?").toUpperCase()),
+        button("editor-translation-open", x.title || x.id), el("span", "editor-translation-id", x.id),
+        statusBadge(el("span", "console-badge editor-badge"), x.status));
       return item;
     });
     if (!items.length) {
-      items.push(el("li", "editor-none", article ? "No translations yet."
-        : "Fill in “Translation of” to save this article into the topic of another one."));
+      items.push(el("li", "editor-none", t(article ? "editor.translations.none" : "editor.translations.new_hint")));
     }
     ui.translations.replaceChildren(...items);
     const other = article ? otherLanguage(article.language) : null;
-    ui.addTranslation.hidden = !article || translations.some((t) => t.language === other);
-    ui.addTranslation.textContent = other ? `Add a translation (${LANGUAGES[other]})` : "Add a translation";
+    ui.addTranslation.hidden = !article || translations.some((x) => x.language === other);
+    ui.addTranslation.textContent = other ? t("editor.translations.add_in", { language: t(`reports.language.${other}`) })
+      : t("editor.translations.add");
     const s = article && translations.length ? article.topic_stats || {} : null;
-    ui.topicStats.textContent = s ? `Whole topic, all languages: offered ${count(s.offered)} · answered ` +
-      `${count(s.answered)} · helpful ${count(s.helpful)} · not helpful ${count(s.not_helpful)} · ` +
-      `handed to a person after ${count(s.handoff_after)}` : "";
+    ui.topicStats.textContent = s ? t("editor.topic_stats", statsOf(s)) : "";
   }
 
   ui.translations.addEventListener("click", (event) => {
@@ -417,7 +444,8 @@
     clearError();
     newArticle({ id: translationId(source.id, language), language, translation_of: source.id,
       category: source.category, tags: source.tags });
-    ui.heading.replaceChildren("New translation of “", el("span", null, source.title || source.id), "”");
+    state.translating = source.title || source.id;
+    newHeading();
   });
 
   // ---------------------------------------------------------------- optimistic locking
@@ -426,9 +454,10 @@
   function conflict(message) {
     showError(message);
     const v = formValues();
-    ui.yourTextBody.textContent = [`Title: ${v.title}`, `Language: ${v.language}`,
-      `Translation of: ${v.translation_of || "(none)"}`, `Category: ${v.category}`,
-      `Tags: ${v.tags.join(", ")}`, "", "Alternative questions:", ...v.questions, "", "Body:", v.body].join("\n");
+    const line = (field, value) => t("editor.conflict.line", { label: t(`editor.field.${field}`), value });
+    ui.yourTextBody.textContent = [line("title", v.title), line("language", v.language),
+      line("translation_of", v.translation_of || t("editor.conflict.none")), line("category", v.category),
+      line("tags", v.tags.join(", ")), "", line("questions", ""), ...v.questions, "", line("body", ""), v.body].join("\n");
     ui.conflictText.textContent = message;
     ui.reload.hidden = false;
     ui.yourText.open = false;
@@ -442,8 +471,9 @@
     const article = await openArticle(state.article.id, "keep-conflict");
     if (!article) return;
     clearError();
-    ui.conflictText.replaceChildren(`Reloaded version ${article.version}`, ...(article.author ? [" by ", el("span", null, article.author)] : []),
-      ". Your unsaved text is below: copy back what you still need, then save.");
+    ui.conflictText.replaceChildren(...(article.author
+      ? textWith("editor.conflict.reloaded_by", { author: el("span", null, article.author) }, { version: article.version })
+      : [t("editor.conflict.reloaded", { version: article.version })]));
     ui.reload.hidden = true;
     ui.yourText.open = true;
   });
@@ -465,7 +495,7 @@
     } catch (error) {
       if (seq !== state.previewSeq) return;
       if (error.status === 401 || error.status === 403) fail(error);
-      else ui.preview.replaceChildren(el("p", "editor-none", `Preview unavailable: ${error.message}`));
+      else ui.preview.replaceChildren(el("p", "editor-none", t("editor.preview.unavailable", { error: error.message })));
     }
   }
 
@@ -496,8 +526,8 @@
       item.append(el("strong", "editor-history-version", `v${v.version}`), statusBadge(el("span", "console-badge editor-badge"), v.status),
         el("span", "editor-history-title", v.title),
         el("span", "editor-history-meta", v.author || "?"), el("span", "editor-history-meta", ` · ${when(v.created_at)}`));
-      if (v.version === current) item.append(el("span", "editor-history-current", "current"));
-      else item.append(button("editor-diff-btn", "Diff with current"), button("editor-restore-btn", "Restore"));
+      if (v.version === current) item.append(el("span", "editor-history-current", t("editor.history.current")));
+      else item.append(button("editor-diff-btn", t("editor.history.diff")), button("editor-restore-btn", t("editor.history.restore")));
       return item;
     });
     ui.history.replaceChildren(...items);
@@ -519,8 +549,8 @@
     trigger.disabled = false;
     if (!data || state.article !== article) return;
     const head = el("div", "editor-diff-head");
-    head.append(el("strong", null, `Changes from version ${data.from} to version ${data.to}`),
-      button("editor-diff-close", "Close"));
+    head.append(el("strong", null, t("editor.diff.heading", { from: data.from, to: data.to })),
+      button("editor-diff-close", t("editor.diff.close")));
     const parts = [head];
     for (const field of data.fields || []) {
       const block = el("div", "editor-diff-lines");
@@ -528,9 +558,9 @@
         const op = line.op === "+" || line.op === "-" ? line.op : " ";
         block.append(el("div", `diff-line ${{ "+": "diff-add", "-": "diff-del", " ": "diff-same" }[op]}`, `${op} ${line.text}`));
       }
-      parts.push(el("h4", "editor-diff-field", field.field), block);
+      parts.push(el("h4", "editor-diff-field", label("editor.field", field.field)), block);
     }
-    if (parts.length === 1) parts.push(el("p", "editor-none", "No differences."));
+    if (parts.length === 1) parts.push(el("p", "editor-none", t("editor.diff.none")));
     ui.diff.replaceChildren(...parts);
   }
 
@@ -538,13 +568,13 @@
 
   function restore(version) {
     const article = state.article;
-    const lose = isDirty() ? " Your unsaved changes will be lost." : "";
-    if (!window.confirm(`Restore version ${version}? This saves its content as a new version.${lose}`)) return;
+    const question = t("editor.restore.confirm", { version });
+    if (!window.confirm(isDirty() ? `${question}\n${t("editor.restore.lose")}` : question)) return;
     change(async () => {
       const restored = await api("POST", `/articles/${enc(article.id)}/restore`, { version, expected_version: article.version });
       showArticle(restored);
       ui.diff.replaceChildren();
-      return `Restored version ${version} as version ${restored.version}`;
+      return t("editor.saved.restored", { version, new_version: restored.version });
     });
   }
 
@@ -562,7 +592,8 @@
     if (seq !== state.trySeq) return;
     ui.tryBtn.disabled = false;
     if (!data) return;
-    ui.tryBand.textContent = `Band: ${BANDS[data.band] || data.band}${data.language ? ` · language ${data.language}` : ""}`;
+    const band = label("editor.band", data.band);
+    ui.tryBand.textContent = data.language ? t("editor.try.band_language", { band, language: data.language }) : t("editor.try.band", { band });
     ui.tryBand.className = `editor-try-band band-${data.band}`;
     const hits = (data.hits || []).slice(0, 5).map((hit) => {
       const item = el("li", "editor-try-hit");
@@ -570,13 +601,13 @@
       const matched = hit.matched || {};
       item.appendChild(el("div", "editor-try-head")).append(button("editor-try-open", hit.title || hit.article_id),
         el("span", "editor-try-id", hit.article_id), statusBadge(el("span", "console-badge editor-badge"), hit.status),
-        el("span", "editor-try-score", typeof hit.score === "number" ? hit.score.toFixed(3) : "–"));
-      item.appendChild(el("p", "editor-try-matched")).append(el("span", "editor-try-kind", matched.kind || "?"),
+        el("span", "editor-try-score", score(hit.score)));
+      item.appendChild(el("p", "editor-try-matched")).append(el("span", "editor-try-kind", label("editor.kind", matched.kind)),
         el("span", "editor-try-text", matched.text || ""));
       return item;
     });
     ui.tryHits.replaceChildren(...hits);
-    if (!hits.length) ui.tryHits.replaceChildren(el("li", "editor-none", "No article came close."));
+    if (!hits.length) ui.tryHits.replaceChildren(el("li", "editor-none", t("editor.try.none")));
     ui.tryResult.hidden = false;
   });
 
@@ -591,25 +622,31 @@
   async function loadGaps() {
     const seq = ++state.gapsSeq;
     state.gapsLoaded = true;
-    ui.gapsTotal.textContent = "Loading…";
+    ui.gapsTotal.textContent = t("console.loading");
     const data = await attempt(api("GET", `/gaps?days=${enc(ui.gapsDays.value)}`), () => seq === state.gapsSeq);
     if (seq !== state.gapsSeq) return;
     if (!data) { state.gapsLoaded = false; ui.gapsTotal.textContent = ""; return; }
     state.gaps = Array.isArray(data.clusters) ? data.clusters : [];
-    ui.gapsTotal.textContent = `${plural(count(data.total), "unanswered question")} in ${plural(state.gaps.length, "group")}`;
+    state.gapsTotal = count(data.total);
+    showGapsTotal();
     ui.gaps.replaceChildren(...state.gaps.map(gapItem));
     ui.gapsEmpty.hidden = state.gaps.length > 0;
   }
 
-  const tally = (counts, labels) => Object.entries(counts || {}).filter(([, n]) => count(n) > 0)
-    .map(([key, n]) => `${labels ? labels[key] || key : key} ${count(n)}`).join(" · ");
+  const showGapsTotal = () => {
+    ui.gapsTotal.textContent = t("editor.gaps.total", { questions: plural(state.gapsTotal, "editor.gaps.unanswered"),
+      groups: plural(state.gaps.length, "editor.gaps.groups") });
+  };
+  const tally = (counts, prefix) => Object.entries(counts || {}).filter(([, n]) => count(n) > 0)
+    .map(([key, n]) => `${prefix ? label(prefix, key) : key} ${fmt(count(n))}`).join(" · ");
   function gapItem(cluster, index) {
     const item = ui.gapTemplate.content.firstElementChild.cloneNode(true);
+    KefuConsole.translate(item);
     item.dataset.gapIndex = String(index);
-    $(".editor-gap-size", item).textContent = plural(count(cluster.size), "question");
+    $(".editor-gap-size", item).textContent = plural(count(cluster.size), "editor.count.questions");
     $(".editor-gap-langs", item).textContent = tally(cluster.languages);
-    $(".editor-gap-seen", item).textContent = cluster.last_seen ? `last seen ${when(cluster.last_seen)}` : "";
-    $(".editor-gap-reasons", item).textContent = tally(cluster.reasons, REASONS);
+    $(".editor-gap-seen", item).textContent = cluster.last_seen ? t("editor.gaps.seen", { when: when(cluster.last_seen) }) : "";
+    $(".editor-gap-reasons", item).textContent = tally(cluster.reasons, "editor.gaps.reason");
     $(".editor-gap-samples", item).replaceChildren(...(cluster.samples || []).map((s) => el("li", null, s)));
     return item;
   }
@@ -631,16 +668,16 @@
 
   // ---------------------------------------------------------------- calibration
 
-  const CALIBRATION = { calibrated: "calibrated on this knowledge base", fallback: "shipped thresholds",
-    pending: "calibrating…" };
-  const percent = (x) => (typeof x === "number" && Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : "–");
-  const score = (x) => (typeof x === "number" && Number.isFinite(x) ? x.toFixed(3) : "?");
+  const CALIBRATION = ["calibrated", "fallback", "pending"];
+  const finite = (x) => typeof x === "number" && Number.isFinite(x);
+  const percent = (x) => (finite(x) ? fmt(x, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }) : "–");
+  const score = (x) => (finite(x) ? fmt(x, { minimumFractionDigits: 3, maximumFractionDigits: 3 }) : "?");
   const calibrationShown = () => !$("#editor-panel-calibration").hidden;
 
   async function loadCalibration() {
     const seq = ++state.calibrationSeq;
     clearTimeout(state.calibrationTimer);
-    ui.calibrationWhen.textContent = "Loading…";
+    ui.calibrationWhen.textContent = t("console.loading");
     const data = await attempt(api("GET", "/retrieval/calibration"), () => seq === state.calibrationSeq);
     if (seq !== state.calibrationSeq || !me()) return;
     showCalibration(data);
@@ -651,9 +688,10 @@
   }
 
   function showCalibration(data) {
+    state.calibration = data;
     const c = data || {};
-    const status = CALIBRATION[c.status] ? c.status : null;
-    ui.calibrationBadge.textContent = status ? CALIBRATION[status] : "";
+    const status = CALIBRATION.includes(c.status) ? c.status : null;
+    ui.calibrationBadge.textContent = status ? t(`editor.calibration.status.${status}`) : "";
     ui.calibrationBadge.className = `console-badge editor-badge editor-calibration-badge cal-${status || "none"}`;
     ui.calibrationBadge.hidden = !status;
     ui.calibrationReason.textContent = c.reason || "";
@@ -661,30 +699,31 @@
     ui.calibrationAnswered.textContent = percent(c.answered_share);
     ui.calibrationKeptOut.textContent = percent(c.kept_out);
     ui.calibrationSelfTop1.textContent = percent(c.self_top1);
-    const t = c.thresholds || {};
+    const limits = c.thresholds || {};
     ui.calibrationMethod.textContent = !data ? "" : c.method === "model"
-      ? "Band answer is decided by a confidence model over several signals (top score, margin to the next " +
-        "topic, lexical score, how reliably an article's own questions find it); below it, the bot offers " +
-        `choices from a score of ${score(t.low)}.`
-      : `Band answer from a score of ${score(t.high)}; choices from ${score(t.low)}.`;
-    const measured = c.articles != null ? ` · ${plural(count(c.questions), "question")} of ` +
-      `${plural(count(c.articles), "article")}` : "";
+      ? t("editor.calibration.model", { low: score(limits.low) })
+      : t("editor.calibration.thresholds", { high: score(limits.high), low: score(limits.low) });
+    const measured = c.articles != null ? [t("editor.calibration.measured", { questions: plural(count(c.questions),
+      "editor.count.questions"), articles: plural(count(c.articles), "editor.count.articles") })] : [];
+    const took = finite(c.seconds) ? [t("editor.calibration.took", { seconds: fmt(c.seconds, { minimumFractionDigits: 1,
+      maximumFractionDigits: 1 }) })] : [];
     ui.calibrationWhen.textContent = !data ? "" : c.computed_at
-      ? `Computed ${when(c.computed_at)}${typeof c.seconds === "number" ? ` in ${c.seconds.toFixed(1)} s` : ""}` +
-        ` · ${c.encoder || "?"}${measured}`
+      ? [`${t("editor.calibration.computed", { when: when(c.computed_at) })}${took.length ? ` ${took[0]}` : ""}`,
+        c.encoder || "?", ...measured].join(" · ")
       : String(c.encoder || "");
     const pairs = Array.isArray(c.confusable) ? c.confusable : [];
     ui.confusable.replaceChildren(...pairs.map(confusablePair));
     ui.confusableEmpty.hidden = !data || pairs.length > 0;
-    ui.confusableEmpty.textContent = status === "calibrated" ? "No articles are confused with each other."
-      : "Shown once the knowledge base is calibrated.";
+    ui.confusableEmpty.textContent = t(status === "calibrated" ? "editor.confusable.empty" : "editor.confusable.pending");
   }
 
   // "4 questions land on each other: <title A> ↔ <title B>", each title a button that opens the article.
   function confusablePair(pair) {
     const n = count(pair.questions);
     const item = el("li", "editor-confusable-pair");
-    item.append(el("span", "editor-confusable-count", `${plural(n, "question")} ${n === 1 ? "lands" : "land"} on each other:`));
+    const form = new Intl.PluralRules("en").select(n) === "one" ? "one" : "other";
+    item.append(el("span", "editor-confusable-count", t(`editor.confusable.count.${form}`,
+      { questions: plural(n, "editor.count.questions") })));
     (pair.topics || []).forEach((topic, index) => {
       if (index) item.append(el("span", "editor-confusable-sep", "↔"));
       item.append(confusableTopic(topic));
@@ -699,11 +738,11 @@
       if (index) side.append(el("span", "editor-confusable-or", "/"));
       const open = button("editor-confusable-open", a.title || a.id);
       open.dataset.articleId = String(a.id);
-      open.title = `Open ${a.id}`;
+      open.title = t("editor.confusable.open", { id: a.id });
       open.prepend(el("span", `console-badge console-lang lang-${a.language}`, String(a.language || "?").toUpperCase()));
       side.append(open);
     });
-    if (!articles.length) side.append(el("span", "editor-none", `${topic.topic_id} (no published article)`));
+    if (!articles.length) side.append(el("span", "editor-none", t("editor.confusable.unpublished", { topic: topic.topic_id })));
     return side;
   }
 
@@ -721,12 +760,12 @@
   ui.import.addEventListener("submit", async (event) => {
     event.preventDefault();
     const files = [...ui.importFile.files];
-    if (!files.length) { showError("Choose one or more .jsonl or .md files."); return; }
+    if (!files.length) { showError(t("editor.import.choose")); return; }
     const unknown = files.filter((f) => !formatOf(f.name)).map((f) => f.name);
-    if (unknown.length) { showError(`Only .jsonl and .md files can be imported: ${unknown.join(", ")}`); return; }
+    if (unknown.length) { showError(t("editor.import.unknown", { files: unknown.join(", ") })); return; }
     clearError();
     ui.importBtn.disabled = true;
-    ui.importReport.replaceChildren(el("p", "editor-none", "Importing…"));
+    ui.importReport.replaceChildren(el("p", "editor-none", t("editor.import.running")));
     const total = { created: 0, updated: 0, unchanged: 0, rejected: [] };
     let failed = null;
     try {
@@ -742,8 +781,8 @@
       failed = error; // reported below, after what did get imported
     }
     ui.importBtn.disabled = false;
-    const summary = el("p", "editor-import-summary", `Created ${total.created} · updated ${total.updated} · ` +
-      `unchanged ${total.unchanged} · rejected ${total.rejected.length}`);
+    const summary = el("p", "editor-import-summary", t("editor.import.summary", { created: fmt(total.created),
+      updated: fmt(total.updated), unchanged: fmt(total.unchanged), rejected: fmt(total.rejected.length) }));
     const rejected = el("ul", "editor-import-rejected");
     for (const r of total.rejected) rejected.append(el("li", null, `${r.location}: ${r.reason}`));
     ui.importReport.replaceChildren(summary, rejected);
@@ -751,7 +790,33 @@
     if (total.created || total.updated) loadList();
   });
 
-  KefuConsole.start({ name: "editor", title: "Kefu knowledge editor", titleZh: "客服知识库",
-    onStart: startApp, onEnd: loggedOut, onForbidden: notEditor,
-    confirmLogout: () => !isDirty() || window.confirm("Log out and lose your unsaved changes?") });
+  // A new language redraws what this page drew with t(); the static parts follow data-text.
+  function relanguage() {
+    document.title = t("editor.title");
+    fillFilters();
+    renderList();
+    updateButtons();
+    if (state.article && !state.isNew) {
+      const dirty = isDirty();
+      const values = dirty ? formValues() : null;
+      showArticle(state.article, !ui.conflict.hidden);
+      if (values) {
+        fillForm(Object.assign({ id: state.article.id }, values));
+        updateButtons();
+        schedulePreview();
+      }
+      loadHistory();
+    } else if (state.isNew) {
+      newHeading();
+      statusBadge(ui.status, "new");
+      showTranslations(null);
+      ui.history.replaceChildren(el("li", "editor-none", t("editor.history.first_save")));
+    }
+    if (state.gapsLoaded) { ui.gaps.replaceChildren(...state.gaps.map(gapItem)); showGapsTotal(); }
+    if (state.calibration !== undefined) showCalibration(state.calibration);
+  }
+
+  KefuConsole.start({ name: "editor", title: "editor.title", translated: true,
+    onStart: startApp, onEnd: loggedOut, onForbidden: notEditor, onLanguage: relanguage,
+    confirmLogout: () => !isDirty() || window.confirm(t("editor.logout.confirm")) });
 })();
