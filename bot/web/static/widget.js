@@ -52,7 +52,8 @@
       reconnecting: "连接已断开，正在重连…",
       retrying: "暂时无法连接客服，正在重试…",
       failed: "无法连接客服，请刷新页面后重试。",
-      readMore: "阅读全文",
+      readMore: "查看全文",
+      error: "出错了，请重试。",
       agent: "人工客服",
       rate: "请为本次服务打分（1–5）",
       ratingComment: "还有什么想告诉我们的吗？（选填）",
@@ -73,7 +74,8 @@
       reconnecting: "Connection lost, reconnecting…",
       retrying: "Can't reach customer service, retrying…",
       failed: "Unable to connect. Please reload the page and try again.",
-      readMore: "Read more",
+      readMore: "Full article",
+      error: "Something went wrong. Please try again.",
       agent: "Agent",
       rate: "Rate this chat (1–5)",
       ratingComment: "Anything else you'd like to tell us? (optional)",
@@ -233,7 +235,9 @@
     const box = el("div", { class: "kefu-articles" });
     for (const a of articles) {
       if (!a || typeof a !== "object") continue;
-      const label = String(a.label || t.readMore);
+      // The card's label is the widget's own, in its interface language: the bot labels a card in
+      // the conversation's language, which is not always the page's ("Full article：…" on a zh page).
+      const label = t.readMore;
       const parts = [el("span", { class: "kefu-article-label", text: label }), t.separator,
         el("span", { class: "kefu-article-title", text: String(a.title || "") })];
       const href = safeUrl(a.url);
@@ -550,7 +554,7 @@
             node.removeAttribute("data-client-message-id");
           }
         }
-        notice(typeof frame.detail === "string" && frame.detail ? frame.detail : "Error");
+        notice(typeof frame.detail === "string" && frame.detail ? frame.detail : t.error);
         break;
       }
       // Unknown frame types are ignored, for forward compatibility.
