@@ -93,9 +93,10 @@ class HandoffDesk:
 
     # -- presence ----------------------------------------------------------------------------
 
-    def console_opened(self, agent: StaffUser) -> None:
+    async def console_opened(self, agent: StaffUser) -> None:
         """A console's queue socket opened: the agent is live (and others' count changes)."""
         self.presence.console_opened(agent.id, utcnow())
+        await self._route_waiting()
         self._queue_changed()
 
     def console_closed(self, agent: StaffUser) -> None:
@@ -104,10 +105,28 @@ class HandoffDesk:
     def presence_of(self, agent: StaffUser) -> AgentPresenceState:
         return self.presence.state(agent.id, utcnow())
 
-    def set_presence(self, agent: StaffUser, status: PresenceStatus) -> AgentPresenceState:
+    async def set_presence(self, agent: StaffUser, status: PresenceStatus) -> AgentPresenceState:
         state = self.presence.choose(agent.id, status, utcnow())
+        await self._route_waiting()
         self._queue_changed()  # every console's "agents online"
         return state
+
+    async def _route_waiting(self) -> bool:
+        """With auto-assignment, give waiting chats of the live queue to available agents
+        under the limit: when a chat opens, an agent comes online, or a slot frees. Whether
+        any was given (the queue changed)."""
+        available = self.presence.available(utcnow())
+        if not (self.rules.auto_assign and available):
+            return False
+        assigned = await self._run(
+            HandoffStore.route_waiting, available, self.rules.max_open_chats, utcnow()
+        )
+        for joined, claimed in assigned:
+            self._push(claimed.conversation_id, joined)
+            self.metrics.handoffs_claimed.inc()
+        if assigned:
+            self._queue_changed()
+        return bool(assigned)
 
     def _away_notice(self, language: str, now: datetime) -> str:
         """What a customer hears with nobody online: outside business hours, when the team is
@@ -139,8 +158,8 @@ class HandoffDesk:
 
     async def open(self, request: HandoffCreate) -> HandoffOpenedPublic:
         """Open a handoff (or return the conversation's open one). With nobody online, the
-        answer carries what to tell the customer; with auto-assignment, a new handoff goes to
-        the least-busy available agent under the limit."""
+        answer carries what to tell the customer; with auto-assignment, a chat in the live
+        queue goes to the least-busy available agent under the limit."""
         now = utcnow()
         available = self.presence.available(now)
         opened = await self._run(HandoffStore.open, request, len(available), self.signals)
@@ -148,19 +167,10 @@ class HandoffDesk:
             opened.notice = self._away_notice(request.language, now)
         if opened.created:
             self.metrics.handoffs_opened.labels(request.reason).inc()
-            if available and self.rules.auto_assign:
-                await self._auto_assign(opened.handoff_id, available)
+        routed = opened.status == "waiting" and await self._route_waiting()
+        if opened.created and not routed:
             self._queue_changed()
         return opened
-
-    async def _auto_assign(self, handoff_id: int, available: list[int]) -> None:
-        assigned = await self._run(
-            HandoffStore.auto_assign, handoff_id, available, self.rules.max_open_chats, utcnow()
-        )
-        if assigned is not None:
-            joined, claimed = assigned
-            self._push(claimed.conversation_id, joined)
-            self.metrics.handoffs_claimed.inc()
 
     async def queue_notice(self, conversation_id: str, reply_to: int) -> MessagePublic | None:
         """What to tell a customer who writes while waiting for an agent: their place in the
@@ -213,11 +223,13 @@ class HandoffDesk:
 
     async def resolve(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
         resolved = await self._close(handoff_id, agent, "resolved")
+        await self._route_waiting()  # the holder has a free slot
         self.metrics.handoffs_resolved.inc()
         return resolved
 
     async def give_back(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
         returned = await self._close(handoff_id, agent, "returned")
+        await self._route_waiting()
         self.metrics.handoffs_returned.inc()
         return returned
 

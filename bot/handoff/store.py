@@ -151,26 +151,26 @@ class HandoffStore:
             reply_to=reply_to,
         )
 
-    def live_waiting(self, live_since: datetime) -> list[Handoff]:
+    def live_waiting(self, live_since: datetime | None) -> list[Handoff]:
         """Waiting handoffs in the live queue (not tickets left with nobody online) whose
-        customer escalated or wrote since ``live_since``: the customers still there."""
+        customer escalated or wrote since ``live_since`` (the customers still there; None:
+        all of them)."""
         last_written = (
             select(Message.conversation_id, func.max(Message.created_at).label("at"))
             .where(Message.sender == "customer")
             .group_by(Message.conversation_id)
             .subquery()
         )
-        rows = self.session.scalars(
+        query = (
             select(Handoff)
             .join(Conversation, Conversation.id == Handoff.conversation_id)
-            .outerjoin(last_written, last_written.c.conversation_id == Handoff.conversation_id)
-            .where(
-                Handoff.status == "waiting",
-                Conversation.handled_by == "agent",
-                or_(Handoff.created_at >= live_since, last_written.c.at >= live_since),
-            )
+            .where(Handoff.status == "waiting", Conversation.handled_by == "agent")
         )
-        return list(rows)
+        if live_since is not None:
+            query = query.outerjoin(
+                last_written, last_written.c.conversation_id == Handoff.conversation_id
+            ).where(or_(Handoff.created_at >= live_since, last_written.c.at >= live_since))
+        return list(self.session.scalars(query))
 
     def rating_request_after_bot(
         self, conversation_id: str, reply_to: int, language: str
@@ -244,42 +244,60 @@ class HandoffStore:
                 f"{agent.name} holds {held} open chats, the limit is {max_open_chats}: "
                 "resolve or return one first"
             )
+        joined = self._take(handoff_id, agent, now)
+        if joined is None:
+            self.session.rollback()
+            handoff = self._load(handoff_id)
+            holder = self._name_of(handoff.agent_id)
+            detail = f"handoff {handoff_id} is {handoff.status}"
+            raise HandoffConflictError(detail + (f", claimed by {holder}" if holder else ""))
+        return joined, summary(self._load(handoff_id), agent.name, now)
+
+    def _take(self, handoff_id: int, agent: StaffUser, now: datetime) -> Message | None:
+        """The agent takes a waiting handoff (one conditional UPDATE) and the customer hears
+        they joined; None when it was not waiting any more (nothing changed)."""
         result: CursorResult[Any] = self.session.execute(  # type: ignore[assignment]
             update(Handoff)
             .where(Handoff.id == handoff_id, Handoff.status == "waiting")
             .values(status="assigned", agent_id=agent.id, claimed_at=now)
         )
         if not result.rowcount:
-            self.session.rollback()
-            handoff = self._load(handoff_id)
-            holder = self._name_of(handoff.agent_id)
-            detail = f"handoff {handoff_id} is {handoff.status}"
-            raise HandoffConflictError(detail + (f", claimed by {holder}" if holder else ""))
+            return None
         handoff = self._load(handoff_id)
         self.conversations.get(handoff.conversation_id).handled_by = "agent"
-        joined = self.conversations.add_message(
+        return self.conversations.add_message(
             handoff.conversation_id,
             "system",
             say("agent_joined", handoff.language, name=agent.name),
             {"kind": "agent_joined"},
         )
-        return joined, summary(handoff, agent.name, now)
 
-    def auto_assign(
-        self, handoff_id: int, candidates: Sequence[int], max_open_chats: int, now: datetime
-    ) -> tuple[Message, HandoffSummaryPublic] | None:
-        """Give a new handoff to the least-busy available agent under the limit (None when
-        nobody is, or someone claimed it first)."""
-        chosen = least_busy(
-            candidates, self.open_chats(candidates), self.last_claimed(candidates), max_open_chats
-        )
-        user = self.session.get(User, chosen) if chosen is not None else None
-        if user is None:
-            return None
-        try:
-            return self.claim(handoff_id, StaffUser.of(user), now, max_open_chats)
-        except HandoffConflictError:
-            return None
+    def route_waiting(
+        self, candidates: Sequence[int], max_open_chats: int, now: datetime
+    ) -> list[tuple[Message, HandoffSummaryPublic]]:
+        """Auto-assignment: the live queue's waiting handoffs, highest priority first, each to
+        the least-busy available agent under the limit, until every agent is full. Tickets
+        left while nobody was online wait for a claim by hand."""
+        agents = {
+            user.id: StaffUser.of(user)
+            for user in self.session.scalars(select(User).where(User.id.in_(candidates)))
+        }
+        open_chats = self.open_chats(list(agents))
+        last_claimed = self.last_claimed(list(agents))
+        waiting = self.live_waiting(None)
+        waiting.sort(key=lambda h: (-priority_points(h, now), h.created_at, h.id))
+        assigned = []
+        for handoff in waiting:
+            chosen = least_busy(list(agents), open_chats, last_claimed, max_open_chats)
+            if chosen is None:
+                break
+            joined = self._take(handoff.id, agents[chosen], now)
+            if joined is None:
+                continue  # claimed by hand in the meantime
+            open_chats[chosen] = open_chats.get(chosen, 0) + 1
+            last_claimed[chosen] = now
+            assigned.append((joined, summary(self._load(handoff.id), agents[chosen].name, now)))
+        return assigned
 
     def open_chats(self, agent_ids: Sequence[int]) -> dict[int, int]:
         """How many assigned handoffs each agent holds."""

@@ -6,6 +6,7 @@ Nothing here speaks HTTP: the tests call the gateway, the desk and the stores di
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -101,7 +102,7 @@ ON_DUTY = StaffUser(1, "alice@shop.test", "Alice", "agent")
 @contextmanager
 def agent_console(desk: HandoffDesk, agent: StaffUser = ON_DUTY) -> Iterator[None]:
     """An agent online, with their console's queue socket open for the block."""
-    desk.console_opened(agent)
+    asyncio.run(desk.console_opened(agent))
     try:
         yield
     finally:

@@ -22,4 +22,4 @@ async def set_my_presence(
 ) -> PresencePublic:
     """Away keeps the agent's chats and stops new ones coming to them; offline too. Without a
     live console the agent counts as offline whatever they set."""
-    return PresencePublic.of(desk.set_presence(agent, body.status), desk.agents_online())
+    return PresencePublic.of(await desk.set_presence(agent, body.status), desk.agents_online())

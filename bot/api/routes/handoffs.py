@@ -172,7 +172,7 @@ async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> 
 async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) -> None:
     """``queue_changed`` whenever a handoff opens, is claimed or closes, or an agent's presence
     changes. An open queue socket is also what keeps an agent live (docs/handoff.md)."""
-    desk.console_opened(agent)
+    await desk.console_opened(agent)
     try:
         with suppress(WebSocketDisconnect):
             await _forward(websocket, desk.hub, AGENTS_CHANNEL)

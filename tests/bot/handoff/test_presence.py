@@ -67,11 +67,11 @@ def test_agents_online_counts_only_online_agents_with_a_live_console(
 ) -> None:
     with agent_console(desk, staff.alice), agent_console(desk, staff.bob):
         assert desk.agents_online() == 2
-        desk.set_presence(staff.bob, "away")
+        asyncio.run(desk.set_presence(staff.bob, "away"))
         assert desk.agents_online() == 1
         assert desk.presence_of(staff.bob).status == "away"
     assert desk.agents_online() == 0  # consoles closed (this desk has no grace)
-    desk.set_presence(staff.alice, "online")
+    asyncio.run(desk.set_presence(staff.alice, "online"))
     assert desk.agents_online() == 0  # choosing online is not enough without a console
 
 
@@ -200,10 +200,26 @@ def test_presence_away_stops_new_assignments(
     desk = routed_desk(sessions, hub, signals, auto_assign=True)
     with agent_console(desk, staff.alice), agent_console(desk, staff.bob):
         first = escalate(desk, open_conversation(sessions, "help")).handoff_id
-        desk.set_presence(staff.alice, "away")
+        asyncio.run(desk.set_presence(staff.alice, "away"))
         nxt = [escalate(desk, open_conversation(sessions, "help")).handoff_id for _ in range(2)]
     assert holder(sessions, first) == staff.alice.id
     assert [holder(sessions, h) for h in nxt] == [staff.bob.id, staff.bob.id]
+
+
+def test_a_waiting_chat_goes_to_a_freed_slot_or_an_agent_who_comes_online(
+    sessions: sessionmaker[Session], hub: ConversationHub, signals: EscalationSignals, staff: Staff
+) -> None:
+    desk = routed_desk(sessions, hub, signals, auto_assign=True, max_open_chats=1)
+    with agent_console(desk, staff.alice):
+        first, second, third = (
+            escalate(desk, open_conversation(sessions, "help")).handoff_id for _ in range(3)
+        )
+        # Alice is full: the others wait in the live queue.
+        assert [holder(sessions, h) for h in (first, second, third)] == [staff.alice.id, None, None]
+        asyncio.run(desk.resolve(first, staff.alice))
+        assert holder(sessions, second) == staff.alice.id  # her freed slot
+        with agent_console(desk, staff.bob):
+            assert holder(sessions, third) == staff.bob.id  # Bob came online
 
 
 def test_without_auto_assignment_a_new_chat_waits_for_a_claim(

@@ -5,6 +5,7 @@ when the service starts."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.auth.store import UserStore
+from bot.database import upgrade_database
 from bot.handoff.hours import BusinessHoursError
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
@@ -39,9 +41,9 @@ def log_in(client: TestClient, email: str) -> dict[str, str]:
     return console_headers(client)
 
 
-def agent_of_its_own(settings: Settings, email: str) -> str:
-    """A new agent, holding no chat yet (the module's database outlives each test)."""
-    engine = create_engine_for(settings.database_url)
+def agent_of_its_own(database_url: str, email: str) -> str:
+    """A new agent, holding no chat yet."""
+    engine = create_engine_for(database_url)
     with session_factory(engine)() as session:
         users = UserStore(session)
         if users.authenticate(email, PASSWORD) is None:
@@ -51,9 +53,21 @@ def agent_of_its_own(settings: Settings, email: str) -> str:
 
 
 @pytest.fixture
-def routed(settings: Settings, rasa_url: str) -> Iterator[TestClient]:
+def routed_database(tmp_path: Path) -> str:
+    """A database of its own: waiting chats other tests left would be routed to its agents."""
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    return url
+
+
+@pytest.fixture
+def routed(
+    settings: Settings, rasa_url: str, routed_database: str, tmp_path: Path
+) -> Iterator[TestClient]:
     """The service with a limit of one open chat per agent and auto-assignment."""
     changes: dict[str, Any] = {
+        "database_url": routed_database,
+        "index_dir": tmp_path / "index",
         "rasa_url": rasa_url,
         "agent_max_open_chats": 1,
         "auto_assign": True,
@@ -138,9 +152,9 @@ def test_presence_needs_a_login_the_agent_role_a_known_status_and_the_csrf_token
 
 
 def test_auto_assignment_gives_a_new_chat_to_an_online_agent_and_away_stops_it(
-    routed: TestClient, settings: Settings, service_headers: dict[str, str]
+    routed: TestClient, routed_database: str, service_headers: dict[str, str]
 ) -> None:
-    console = log_in(routed, agent_of_its_own(settings, "mia@shop.test"))
+    console = log_in(routed, agent_of_its_own(routed_database, "mia@shop.test"))
     with open_console(routed) as socket:
         socket.receive_json()
         _, _, taken = escalate(routed, service_headers)
@@ -153,9 +167,9 @@ def test_auto_assignment_gives_a_new_chat_to_an_online_agent_and_away_stops_it(
 
 
 def test_a_claim_beyond_the_limit_of_open_chats_is_409(
-    routed: TestClient, settings: Settings, service_headers: dict[str, str]
+    routed: TestClient, routed_database: str, service_headers: dict[str, str]
 ) -> None:
-    console = log_in(routed, agent_of_its_own(settings, "lena@shop.test"))
+    console = log_in(routed, agent_of_its_own(routed_database, "lena@shop.test"))
     _, _, first = escalate(routed, service_headers)
     _, _, second = escalate(routed, service_headers)
     assert routed.post(f"/api/v1/handoffs/{first}/claim", headers=console).status_code == 200
