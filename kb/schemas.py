@@ -85,6 +85,11 @@ ArticleCategory = Annotated[
 ArticleTags = Annotated[list[Tag], Field(max_length=20), AfterValidator(_normal_tags)]
 
 
+def article_url(article_id: str) -> str:
+    """The public page of an article (bot/api/routes/article_pages.py), as cards link to it."""
+    return f"/articles/{article_id}"
+
+
 class ArticleIn(BaseModel):
     """An article as written by an editor or an import line: validated before any write.
 

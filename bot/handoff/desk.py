@@ -208,8 +208,13 @@ class HandoffDesk:
         self._queue_changed()
         return claimed
 
-    async def reply(self, handoff_id: int, agent: StaffUser, text: str) -> MessagePublic:
-        message = await self._run(HandoffStore.reply, handoff_id, agent, text, utcnow())
+    async def reply(
+        self, handoff_id: int, agent: StaffUser, text: str, article_ids: Sequence[str] = ()
+    ) -> MessagePublic:
+        """An agent's message to the customer, with the articles attached as link cards."""
+        message = await self._run(
+            HandoffStore.reply, handoff_id, agent, text, utcnow(), article_ids
+        )
         return self._push(message.conversation_id, message)
 
     async def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
@@ -236,7 +241,10 @@ class HandoffDesk:
     # -- the customer's rating ---------------------------------------------------------------
 
     async def rate(self, conversation_id: str, score: int, comment: str | None) -> RatingPublic:
-        return await self._run(HandoffStore.rate, conversation_id, score, comment)
+        rating = await self._run(HandoffStore.rate, conversation_id, score, comment)
+        if rating.resolved_by == "agent":
+            self._queue_changed()  # the agent's history shows it
+        return rating
 
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The desk's refusals; the API turns them into 404, 403 and 409."""
+"""The desk's refusals; the API turns them into 404, 403, 409 and 422."""
 
 from __future__ import annotations
 
@@ -13,3 +13,7 @@ class HandoffForbiddenError(PermissionError):
 
 class HandoffConflictError(RuntimeError):
     pass
+
+
+class ArticleNotAvailableError(ValueError):
+    """An agent attached an article that does not exist or is not published."""

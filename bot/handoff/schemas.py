@@ -84,12 +84,27 @@ class PresencePublic(BaseModel):
         )
 
 
+# An agent's reply carries at most this many articles as link cards.
+MAX_REPLY_ARTICLES = 3
+ArticleId = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
+
+
 class AgentMessageCreate(BaseModel):
     text: AgentText
+    # Articles from the knowledge-base panel, sent as the bot's link cards; the service looks
+    # them up (published only) and builds the cards itself, never from a client's URL.
+    article_ids: list[ArticleId] = Field(default_factory=list, max_length=MAX_REPLY_ARTICLES)
 
 
 class NoteCreate(BaseModel):
     text: AgentText
+
+
+class RatingPublic(BaseModel):
+    score: int
+    comment: str | None
+    resolved_by: Literal["bot", "agent"]
+    created_at: datetime
 
 
 class PriorityPartsPublic(BaseModel):
@@ -118,6 +133,8 @@ class HandoffSummaryPublic(BaseModel):
     created_at: datetime
     claimed_at: datetime | None
     wait_seconds: int
+    # The customer's rating of a resolved handoff (its conversation's, once given).
+    rating: RatingPublic | None = None
 
 
 class NotePublic(BaseModel):
@@ -150,10 +167,3 @@ class RatingCreate(BaseModel):
     comment: (
         Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000), Storable] | None
     ) = None
-
-
-class RatingPublic(BaseModel):
-    score: int
-    comment: str | None
-    resolved_by: Literal["bot", "agent"]
-    created_at: datetime

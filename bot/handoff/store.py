@@ -18,7 +18,12 @@ from bot.conversations.models import ArticleFeedback, Conversation, Message
 from bot.conversations.schemas import MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
-from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, HandoffNotFoundError
+from bot.handoff.errors import (
+    ArticleNotAvailableError,
+    HandoffConflictError,
+    HandoffForbiddenError,
+    HandoffNotFoundError,
+)
 from bot.handoff.models import OPEN_STATES, ConversationRating, Handoff, HandoffNote
 from bot.handoff.packet import build_packet, customer_messages
 from bot.handoff.priority import priority
@@ -33,6 +38,7 @@ from bot.handoff.schemas import (
     RatingPublic,
 )
 from bot.handoff.signals import EscalationSignals
+from kb.schemas import ArticleStatus, article_url
 from kb.store import ArticleStore
 from texts import say
 
@@ -204,7 +210,10 @@ class HandoffStore:
             .outerjoin(User, User.id == Handoff.agent_id)
             .where(Handoff.status.in_(statuses))
         ).all()
-        summaries = [summary(h, name, now) for h, name in rows if may_see(h, agent)]
+        ratings = self.ratings_of([h for h, _ in rows])
+        summaries = [
+            summary(h, name, now, ratings.get(h.id)) for h, name in rows if may_see(h, agent)
+        ]
         summaries.sort(key=lambda s: (-s.priority, s.created_at))
         return summaries
 
@@ -218,7 +227,12 @@ class HandoffStore:
         )
         authors = {u.id: u.name for u in self.session.scalars(select(User))}
         return HandoffPublic(
-            **summary(handoff, self._name_of(handoff.agent_id), now).model_dump(),
+            **summary(
+                handoff,
+                self._name_of(handoff.agent_id),
+                now,
+                self.ratings_of([handoff]).get(handoff_id),
+            ).model_dump(),
             packet=handoff.packet,
             messages=[MessagePublic.of(m) for m in transcript],
             notes=[
@@ -316,13 +330,36 @@ class HandoffStore:
         ).all()
         return {agent_id: at for agent_id, at in rows if agent_id is not None and at is not None}
 
-    def reply(self, handoff_id: int, agent: StaffUser, text: str, now: datetime) -> Message:
+    def reply(
+        self,
+        handoff_id: int,
+        agent: StaffUser,
+        text: str,
+        now: datetime,
+        article_ids: Sequence[str] = (),
+    ) -> Message:
         handoff = self._held(handoff_id, agent)
+        payload: dict[str, Any] = {"agent_name": agent.name}
+        if article_ids:
+            payload["articles"] = self.article_cards(article_ids)
         if handoff.first_response_at is None:
             handoff.first_response_at = now
-        return self.conversations.add_message(
-            handoff.conversation_id, "agent", text, {"agent_name": agent.name}
-        )
+        return self.conversations.add_message(handoff.conversation_id, "agent", text, payload)
+
+    def article_cards(self, article_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The link cards of the articles an agent attaches, in the bot's shape (id, title,
+        url of the public page, version); published ones only, as only those have a page."""
+        wanted = list(dict.fromkeys(article_ids))
+        found = ArticleStore(self.session).get_many(wanted)
+        missing = [
+            i for i in wanted if i not in found or found[i].status != ArticleStatus.PUBLISHED
+        ]
+        if missing:
+            raise ArticleNotAvailableError(f"no published article {', '.join(missing)}")
+        return [
+            {"id": a.id, "title": a.title, "url": article_url(a.id), "version": a.version}
+            for a in (found[i] for i in wanted)
+        ]
 
     def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
         handoff = self._load(handoff_id)
@@ -376,6 +413,33 @@ class HandoffStore:
         self.session.flush()
         return RatingPublic.model_validate(rating, from_attributes=True)
 
+    def ratings_of(self, handoffs: Sequence[Handoff]) -> dict[int, RatingPublic]:
+        """The customer's rating of each resolved handoff, by handoff id: a conversation's
+        rating belongs to the last handoff resolved before it (the one ``rate`` credits)."""
+        conversations = {h.conversation_id for h in handoffs if h.status == "resolved"}
+        if not conversations:
+            return {}
+        ratings = self.session.scalars(
+            select(ConversationRating).where(
+                ConversationRating.conversation_id.in_(conversations),
+                ConversationRating.resolved_by == "agent",
+            )
+        )
+        rated: dict[int, RatingPublic] = {}
+        for rating in ratings:
+            credited = self.session.scalars(
+                select(Handoff.id)
+                .where(
+                    Handoff.conversation_id == rating.conversation_id,
+                    Handoff.status == "resolved",
+                    Handoff.closed_at <= rating.created_at,
+                )
+                .order_by(Handoff.id.desc())
+            ).first()
+            if credited is not None:
+                rated[credited] = RatingPublic.model_validate(rating, from_attributes=True)
+        return rated
+
     # -- loading -----------------------------------------------------------------------------
 
     def _load(self, handoff_id: int) -> Handoff:
@@ -419,7 +483,9 @@ def priority_points(handoff: Handoff, now: datetime) -> int:
     ).total
 
 
-def summary(handoff: Handoff, agent_name: str | None, now: datetime) -> HandoffSummaryPublic:
+def summary(
+    handoff: Handoff, agent_name: str | None, now: datetime, rating: RatingPublic | None = None
+) -> HandoffSummaryPublic:
     points = priority(
         handoff.reason, handoff.sentiment, handoff.topic_priority, handoff.created_at, now
     )
@@ -443,4 +509,5 @@ def summary(handoff: Handoff, agent_name: str | None, now: datetime) -> HandoffS
         created_at=handoff.created_at,
         claimed_at=handoff.claimed_at,
         wait_seconds=round((end - handoff.created_at).total_seconds()),
+        rating=rating,
     )

@@ -24,7 +24,12 @@ from bot.api.schemas.kb import KbSearchPublic
 from bot.conversations.hub import ConversationHub
 from bot.conversations.schemas import MessagePublic
 from bot.handoff.desk import AGENTS_CHANNEL
-from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError, HandoffNotFoundError
+from bot.handoff.errors import (
+    ArticleNotAvailableError,
+    HandoffConflictError,
+    HandoffForbiddenError,
+    HandoffNotFoundError,
+)
 from bot.handoff.schemas import (
     AgentMessageCreate,
     HandoffPublic,
@@ -54,6 +59,8 @@ async def desk_errors() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
     except HandoffConflictError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
+    except ArticleNotAvailableError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
 
 
 @router.get("", response_model=HandoffQueuePublic)
@@ -94,13 +101,14 @@ async def claim_handoff(
     "/{handoff_id}/messages",
     response_model=MessagePublic,
     status_code=status.HTTP_201_CREATED,
-    responses=refusals(404, 409),
+    responses=refusals(404, 409, 422),
 )
 async def reply_to_customer(
     handoff_id: HandoffId, body: AgentMessageCreate, agent: CurrentAgent, desk: DeskDep
 ) -> MessagePublic:
+    """A message to the customer; ``article_ids`` (published articles) arrive as link cards."""
     async with desk_errors():
-        return await desk.reply(handoff_id, agent, body.text)
+        return await desk.reply(handoff_id, agent, body.text, body.article_ids)
 
 
 @router.post(

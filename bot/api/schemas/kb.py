@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from bot.conversations.models import MAX_INTENT_CHARS
 from db.text import Storable
-from kb.schemas import ArticleSnapshot
+from kb.schemas import ArticleSnapshot, article_url
 from kb.store import ArticleStore
 from retrieval.chinese_script import Script, in_script
 from retrieval.passages import answer_text
@@ -44,10 +44,6 @@ class KbSearchRequest(BaseModel):
 class MatchedPassagePublic(BaseModel):
     kind: str
     text: str
-
-
-def article_url(article_id: str) -> str:
-    return f"/articles/{article_id}"
 
 
 class ArticleAnswerPublic(BaseModel):

@@ -407,3 +407,130 @@ def test_leaving_an_email_keeps_a_ticket_with_the_bot(
         FakeRasa.received = []
         desk.post(f"/api/v1/conversations/{cid}/messages", json={"text": "谢谢"}, headers=customer)
         assert FakeRasa.received[-1]["message"] == "谢谢"  # promised an email, not a live chat
+
+
+# -- link cards and ratings (issue 14) ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def articles(demo_database: Any) -> Iterator[dict[str, str]]:
+    """A published demo article, and a draft of this module's (gone again afterwards)."""
+    from pathlib import Path
+
+    from kb.models import Article
+    from kb.schemas import ArticleIn, ArticleStatus, Language
+    from kb.store import ArticleStore
+
+    engine = create_engine_for(f"sqlite:///{Path(demo_database) / 'kefu.db'}")
+    sessions = session_factory(engine)
+    with sessions() as session:
+        published = next(a for a in ArticleStore(session).published() if a.language == "zh")
+        draft = ArticleIn(
+            id="card-draft",
+            title="草稿",
+            body="还没发布",
+            language=Language.ZH,
+            status=ArticleStatus.DRAFT,
+        )
+        ArticleStore(session).upsert(draft)
+        session.commit()
+    yield {"published": published.id, "title": published.title, "draft": "card-draft"}
+    with sessions() as session:
+        session.delete(session.get(Article, "card-draft"))
+        session.commit()
+    engine.dispose()
+
+
+def claimed_handoff(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> tuple[str, dict[str, str], int, dict[str, str]]:
+    cid, customer, handoff_id = escalate(desk, service_headers)
+    alice = login(desk, staff["agent"])
+    assert desk.post(f"/api/v1/handoffs/{handoff_id}/claim", headers=alice).status_code == 200
+    return cid, customer, handoff_id, alice
+
+
+def test_an_inserted_article_reaches_the_customer_as_the_bots_link_card(
+    desk: TestClient,
+    staff: dict[str, str],
+    service_headers: dict[str, str],
+    articles: dict[str, str],
+) -> None:
+    cid, customer, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    article = articles["published"]
+    sent = desk.post(
+        f"/api/v1/handoffs/{handoff_id}/messages",
+        json={"text": "这篇文章说明了流程", "article_ids": [article, article]},
+        headers=alice,
+    )
+    card = {"id": article, "title": articles["title"], "url": f"/articles/{article}"}
+    assert sent.status_code == 201, sent.text
+    assert [{k: a[k] for k in card} for a in sent.json()["articles"]] == [card]
+    # Stored with the message: the customer's transcript (and the widget) has the same card.
+    transcript = desk.get(f"/api/v1/conversations/{cid}/messages", headers=customer).json()
+    mine = next(m for m in transcript["data"] if m["text"] == "这篇文章说明了流程")
+    assert (mine["sender"], mine["agent_name"]) == ("agent", "Agent")
+    assert [{k: a[k] for k in card} for a in mine["articles"]] == [card]
+    # The public page the card links to is there.
+    assert desk.get(card["url"]).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("article_ids", "detail"),
+    [
+        (["no-such-article"], "no published article no-such-article"),
+        (["card-draft"], "no published article card-draft"),
+    ],
+)
+def test_an_unknown_or_unpublished_article_is_refused(
+    desk: TestClient,
+    staff: dict[str, str],
+    service_headers: dict[str, str],
+    articles: dict[str, str],
+    article_ids: list[str],
+    detail: str,
+) -> None:
+    cid, customer, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    response = desk.post(
+        f"/api/v1/handoffs/{handoff_id}/messages",
+        json={"text": "看看这个", "article_ids": [articles["published"], *article_ids]},
+        headers=alice,
+    )
+    assert (response.status_code, response.json()["detail"]) == (422, detail)
+    transcript = desk.get(f"/api/v1/conversations/{cid}/messages", headers=customer).json()
+    assert all(m["text"] != "看看这个" for m in transcript["data"])  # nothing half sent
+
+
+def test_more_than_three_articles_are_refused(
+    desk: TestClient,
+    staff: dict[str, str],
+    service_headers: dict[str, str],
+    articles: dict[str, str],
+) -> None:
+    _, _, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    response = desk.post(
+        f"/api/v1/handoffs/{handoff_id}/messages",
+        json={"text": "看看这些", "article_ids": [articles["published"]] * 4},
+        headers=alice,
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "article_ids"]
+
+
+def test_the_customers_rating_shows_on_the_resolved_handoff_and_in_the_agents_history(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    cid, customer, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    desk.post(f"/api/v1/handoffs/{handoff_id}/resolve", headers=alice)
+    detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=alice).json()
+    assert detail["rating"] is None  # not rated yet
+    desk.post(
+        f"/api/v1/conversations/{cid}/rating",
+        json={"score": 4, "comment": "解决了，谢谢"},
+        headers=customer,
+    )
+    detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=alice).json()
+    assert (detail["rating"]["score"], detail["rating"]["comment"]) == (4, "解决了，谢谢")
+    history = desk.get("/api/v1/handoffs?status=resolved", headers=alice).json()["data"]
+    row = next(r for r in history if r["id"] == handoff_id)
+    assert (row["rating"]["score"], row["rating"]["comment"]) == (4, "解决了，谢谢")
