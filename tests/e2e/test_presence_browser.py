@@ -1,0 +1,119 @@
+"""Two agents in Chromium with auto-assignment on (the service alone, no Rasa): the agent who
+sets herself away in the console's header gets no new chat, the other gets them; back online,
+she is the least busy and gets the next."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from bot.auth.store import UserStore
+from bot.stack import Stack, StackProcess, demo_stack_config
+from db.engine import create_engine_for, session_factory
+from tests.e2e.test_widget_browser import browser  # noqa: F401  (fixture)
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
+
+PASSWORD = "presence-password-1"
+SERVICE_TOKEN = "presence-service-token"
+LIVE_MS = 5_000
+
+
+@pytest.fixture(scope="module")
+def routed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The service with auto-assignment, over a fresh copy of the demo database, and two
+    agents; its base URL."""
+    config = demo_stack_config(tmp_path_factory.mktemp("presence"), secret_key="e2e-secret-key")
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": os.environ.get("HOME", ""),
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "KEFU_VAR_DIR": str(config.var_dir),
+        "DATABASE_URL": str(config.database_url),
+        "KEFU_INDEX_DIR": str(config.var_dir / "index"),
+        "KEFU_RASA_URL": config.rasa_url,
+        "KEFU_ACTION_SERVER_URL": config.actions_url,
+        "KEFU_SECRET_KEY": "e2e-secret-key",
+        "KEFU_SERVICE_TOKEN": SERVICE_TOKEN,
+        "KEFU_AUTO_ASSIGN": "true",
+    }
+    port = str(config.ports.service)
+    service = StackProcess(
+        "service",
+        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port],
+        env,
+        f"{config.service_url}/api/v1/health",
+        lambda r: r.status_code == 200,
+    )
+    with Stack(config, processes=[service]) as running:
+        assert running.config.database_url is not None
+        engine = create_engine_for(running.config.database_url)
+        with session_factory(engine)() as session:
+            users = UserStore(session)
+            users.create("ann@shop.test", "Ann", "agent", PASSWORD)
+            users.create("ben@shop.test", "Ben", "agent", PASSWORD)
+        engine.dispose()
+        yield running.config.service_url
+
+
+def console(browser: Browser, base: str, email: str, name: str) -> Page:  # noqa: F811
+    page = browser.new_context(locale="en-US").new_page()
+    page.on("pageerror", lambda error: pytest.fail(f"JavaScript error: {error}"))
+    page.goto(f"{base}/agent")
+    page.locator(".agent-login-email").fill(email)
+    page.locator(".agent-login-password").fill(PASSWORD)
+    page.locator(".agent-login-submit").click()
+    expect(page.locator(".agent-user")).to_contain_text(name)
+    expect(page.locator(".agent-conn")).to_have_class("agent-conn conn-live", timeout=LIVE_MS)
+    expect(page.locator(".agent-presence")).to_have_value("online")
+    return page
+
+
+def choose(page: Page, status: str) -> None:
+    with page.expect_response(
+        lambda r: r.url.endswith("/agents/me/presence") and r.request.method == "PUT"
+    ) as answer:
+        page.locator(".agent-presence").select_option(status)
+    assert answer.value.status == 200
+
+
+def customer_asks_for_a_person(base: str) -> None:
+    opened = httpx.post(f"{base}/api/v1/conversations", json={"language": "en"})
+    assert opened.status_code == 201, opened.text
+    handoff = httpx.post(
+        f"{base}/api/v1/internal/handoffs",
+        json={"conversation_id": opened.json()["id"], "reason": "requested", "language": "en"},
+        headers={"Authorization": f"Bearer {SERVICE_TOKEN}"},
+    )
+    assert handoff.status_code == 201, handoff.text
+    assert handoff.json()["agents_online"] >= 1
+
+
+def test_presence_away_stops_new_assignments(
+    routed_service: str,
+    browser: Browser,  # noqa: F811
+) -> None:
+    ann = console(browser, routed_service, "ann@shop.test", "Ann")
+    ben = console(browser, routed_service, "ben@shop.test", "Ben")
+    choose(ann, "away")
+    customer_asks_for_a_person(routed_service)
+    customer_asks_for_a_person(routed_service)
+    # Both went to Ben (a claimed chat shows only in its holder's queue).
+    expect(ben.locator(".agent-queue-item")).to_have_count(2, timeout=LIVE_MS)
+    expect(ann.locator(".agent-queue-item")).to_have_count(0)
+    # The choice is kept: a reload shows Ann away, still with nothing new.
+    ann.reload()
+    expect(ann.locator(".agent-presence")).to_have_value("away", timeout=LIVE_MS)
+    choose(ann, "online")
+    customer_asks_for_a_person(routed_service)
+    # Back online, Ann holds fewer chats than Ben: the next is hers.
+    expect(ann.locator(".agent-queue-item")).to_have_count(1, timeout=LIVE_MS)
+    expect(ben.locator(".agent-queue-item")).to_have_count(2)
+    ann.context.close()
+    ben.context.close()
