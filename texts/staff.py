@@ -271,6 +271,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.kb.none": {"en": "No matching articles.", "zh": "没有匹配的文章。"},
     "agent.kb.insert": {"en": "Insert link", "zh": "插入链接"},
     "agent.kb.band": {"en": "Match: {band}", "zh": "匹配程度：{band}"},
+    "agent.attach.label": {"en": "Article card:", "zh": "文章卡片："},
+    "agent.attach.remove": {"en": "Remove {title}", "zh": "移除 {title}"},
+    "agent.attach.full": {
+        "en": "A reply carries at most {max} articles.",
+        "zh": "一条回复最多附带 {max} 篇文章。",
+    },
     "agent.note.label": {"en": "Internal note", "zh": "内部备注"},
     "agent.note.placeholder": {
         "en": "Internal note (never shown to the customer)",
@@ -279,10 +285,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.note.add": {"en": "Add note", "zh": "添加备注"},
     "agent.notes": {"en": "Internal notes", "zh": "内部备注记录"},
     "agent.resolve": {"en": "Resolve", "zh": "标记为已解决"},
-    "agent.resolve.confirm": {
-        "en": "Resolve this handoff? The customer will be asked to rate the conversation.",
-        "zh": "确定将此会话标记为已解决吗？系统会邀请客户为本次服务评价。",
+    "agent.resolve.done": {
+        "en": "Resolved. The customer will be asked to rate the conversation.",
+        "zh": "已标记为已解决，系统将邀请客户为本次服务评价。",
     },
+    "agent.resolve.undo": {"en": "Undo", "zh": "撤销"},
     "agent.return": {"en": "Return to bot", "zh": "交回机器人"},
     "agent.return.confirm": {
         "en": "Hand this conversation back to the bot?",
@@ -294,6 +301,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.fact.status": {"en": "Status", "zh": "状态"},
     "agent.fact.priority": {"en": "Priority", "zh": "优先级"},
     "agent.fact.sentiment": {"en": "Sentiment", "zh": "情绪值"},
+    "agent.fact.rating": {"en": "Customer rating", "zh": "客户评价"},
+    "agent.rating.score": {"en": "{score} of 5 stars", "zh": "{score} 星（满分 5 星）"},
+    "agent.rating.none": {"en": "Not rated yet", "zh": "客户尚未评价"},
     "agent.anonymous": {"en": "anonymous", "zh": "匿名访客"},
     "agent.priority.parts": {"en": "{priority} ({parts})", "zh": "{priority}（{parts}）"},
     "agent.priority.reason": {"en": "reason {points}", "zh": "原因 {points}"},

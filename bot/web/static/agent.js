@@ -31,7 +31,11 @@
     seen: new Set(), // message ids already in the transcript
     queueSocket: null, detailSocket: null, queueLoading: false, queueDirty: false,
     ticker: null, typingTimer: null, focusReply: false, conn: "connecting", online: null,
+    attached: [], // articles from the knowledge-base panel for the next reply: { id, title }
+    pendingResolve: null, // { id, timer }: resolved on screen, sent when the undo window closes
   };
+  const MAX_ATTACHED = 3; // the service's MAX_REPLY_ARTICLES
+  const UNDO_MS = 10000;
 
   // ---------------------------------------------------------------- formatting
 
@@ -179,6 +183,8 @@
     const meta = el("div", "agent-qi-meta", reasonOf(row.reason));
     if (row.agent_name) meta.append(" · ", el("span", "agent-qi-agent", row.agent_name));
     item.append(top, el("div", "agent-qi-summary", row.summary || t("agent.no_summary")), meta);
+    if (row.rating) item.append(ratingView(row.rating, "agent-qi-rating"));
+    if (state.pendingResolve && state.pendingResolve.id === row.id) item.classList.add("agent-resolving");
     return item;
   }
 
@@ -215,7 +221,9 @@
     const row = state.rows.find((r) => r.id === shown.id);
     const filter = ui.filter.value;
     const listed = filter === "open" ? ["waiting", "assigned"] : [filter];
-    const changed = row ? row.status !== shown.status || row.agent_id !== shown.agent_id : listed.includes(shown.status);
+    const score = (h) => (h && h.rating ? h.rating.score : null);
+    const changed = row ? row.status !== shown.status || row.agent_id !== shown.agent_id || score(row) !== score(shown)
+      : listed.includes(shown.status);
     if (changed) loadDetail(shown.id, true);
   }
 
@@ -237,6 +245,7 @@
     state.selectedId = null;
     state.detail = null;
     state.seen = new Set();
+    state.attached = [];
     ui.detail.replaceChildren(el("p", "agent-placeholder", message || t("agent.placeholder")));
   }
 
@@ -301,7 +310,10 @@
     for (const note of data.notes || []) $(".agent-notes", view).append(noteItem(note));
     if (data.status !== "waiting") $(".agent-claim", view).remove();
     if (!holds(data)) $(".agent-holder", view).remove();
+    else if (state.pendingResolve && state.pendingResolve.id === data.id) $(".agent-holder", view).hidden = true;
+    if (!same) state.attached = [];
     ui.detail.replaceChildren(view);
+    drawAttached();
 
     for (const message of data.messages || []) appendMessage(message, false);
     const transcript = $(".agent-transcript", ui.detail);
@@ -336,6 +348,20 @@
     add(t("agent.fact.priority"), why.length ? t("agent.priority.parts", { priority: num(data.priority, 0), parts: joined.format(why) })
       : num(data.priority, 0));
     add(t("agent.fact.sentiment"), num(data.sentiment));
+    if (data.status === "resolved") add(t("agent.fact.rating"), data.rating ? ratingView(data.rating, "agent-rating") : t("agent.rating.none"));
+  }
+
+  // The customer's stars (read out as "4 of 5") and comment.
+  function ratingView(rating, className) {
+    const score = Math.max(0, Math.min(5, Math.round(Number(rating.score) || 0)));
+    const view = el("span", className);
+    const stars = el("span", "agent-stars", "★".repeat(score) + "☆".repeat(5 - score));
+    stars.setAttribute("role", "img");
+    stars.setAttribute("aria-label", t("agent.rating.score", { score: num(score, 0) }));
+    stars.title = stars.getAttribute("aria-label");
+    view.append(stars);
+    if (rating.comment) view.append(" ", el("span", "agent-rating-comment", rating.comment));
+    return view;
   }
 
   function fillArticles(list, articles) {
@@ -420,16 +446,17 @@
     if (!target || !state.detail) return;
     const id = state.detail.id;
     if (target.matches(".agent-claim")) claim(id, target);
-    else if (target.matches(".agent-resolve")) closeHandoff(id, "resolve", t("agent.resolve.confirm"));
+    else if (target.matches(".agent-resolve")) resolveLater(id);
     else if (target.matches(".agent-return")) closeHandoff(id, "return", t("agent.return.confirm"));
-    else if (target.matches(".agent-kb-insert")) insertLink(target.closest(".agent-kb-hit"));
+    else if (target.matches(".agent-kb-insert")) attach(target.closest(".agent-kb-hit"));
+    else if (target.matches(".agent-attached-remove")) detach(target.closest(".agent-attached-item"));
   });
 
   ui.detail.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!state.detail) return;
     const form = event.target;
-    if (form.matches(".agent-reply-form")) post(state.detail.id, "messages", ".agent-reply", ".agent-send", appendMessage);
+    if (form.matches(".agent-reply-form")) post(state.detail.id, "messages", ".agent-reply", ".agent-send", replied);
     else if (form.matches(".agent-note-form")) post(state.detail.id, "notes", ".agent-note", ".agent-add-note", addNote);
     else if (form.matches(".agent-kb-form")) searchKb();
   });
@@ -459,11 +486,15 @@
   async function post(id, what, fieldSelector, buttonSelector, onCreated) {
     const field = $(fieldSelector, ui.detail);
     const submit = $(buttonSelector, ui.detail);
-    const text = field ? field.value.trim() : "";
+    const reply = what === "messages";
+    const articles = reply ? state.attached : [];
+    // A reply of cards alone says their titles (a message always has a text).
+    const text = (field ? field.value.trim() : "") || articles.map((a) => a.title).join("\n");
     if (!text || submit.disabled) return;
     submit.disabled = true;
     try {
-      const created = await api("POST", `/handoffs/${id}/${what}`, { text });
+      const body = reply && articles.length ? { text, article_ids: articles.map((a) => a.id) } : { text };
+      const created = await api("POST", `/handoffs/${id}/${what}`, body);
       if (state.selectedId === id) {
         onCreated(created);
         field.value = "";
@@ -474,6 +505,12 @@
     } finally {
       submit.disabled = false;
     }
+  }
+
+  function replied(message) {
+    state.attached = [];
+    drawAttached();
+    appendMessage(message);
   }
 
   function addNote(note) {
@@ -499,9 +536,9 @@
     const list = el("ul", "agent-kb-list");
     for (const hit of hits.slice(0, 5)) {
       const item = el("li", "agent-kb-hit");
-      // The link text is built from the hit itself, kept on the item for the Insert button.
-      const url = hit.url ? (/^https?:/i.test(hit.url) ? hit.url : `${location.origin}${hit.url}`) : "";
-      item.dataset.link = url ? `${hit.title}: ${url}` : String(hit.title);
+      // Attached by id: the service builds the customer's card (title, page) itself.
+      item.dataset.articleId = String(hit.article_id);
+      item.dataset.title = String(hit.title);
       const answer = hit.answer || "";
       item.appendChild(el("div", "agent-kb-head"))
         .append(el("strong", "agent-kb-title", hit.title), el("span", "agent-kb-score", num(hit.score)));
@@ -514,13 +551,96 @@
     results.replaceChildren(el("p", "agent-kb-band", t("agent.kb.band", { band: label("reports.band", data.band) })), list);
   }
 
-  function insertLink(hit) {
+  // An article from the search goes with the next reply as a link card, the bot's kind.
+  function attach(hit) {
+    if (!hit) return;
+    const id = hit.dataset.articleId;
+    if (!state.attached.some((a) => a.id === id)) {
+      if (state.attached.length >= MAX_ATTACHED) { showError(t("agent.attach.full", { max: num(MAX_ATTACHED, 0) })); return; }
+      state.attached.push({ id, title: hit.dataset.title });
+    }
+    drawAttached();
     const field = $(".agent-reply", ui.detail);
-    if (!field || !hit) return;
-    const before = field.value;
-    field.value = `${before}${before && !/\s$/.test(before) ? "\n" : ""}${hit.dataset.link}`.slice(0, 2000);
-    field.focus();
+    if (field) field.focus();
   }
+
+  function detach(item) {
+    if (!item) return;
+    state.attached = state.attached.filter((a) => a.id !== item.dataset.articleId);
+    drawAttached();
+  }
+
+  function drawAttached() {
+    const list = $(".agent-attached", ui.detail);
+    if (!list) return;
+    list.hidden = !state.attached.length;
+    list.replaceChildren(...state.attached.map((article) => {
+      const item = el("li", "agent-attached-item");
+      item.dataset.articleId = article.id;
+      const remove = button("agent-attached-remove", "×");
+      remove.setAttribute("aria-label", t("agent.attach.remove", { title: article.title }));
+      item.append(el("span", "agent-attached-label", t("agent.attach.label")), el("span", "agent-attached-title", article.title), remove);
+      return item;
+    }));
+  }
+
+  // ---------------------------------------------------------------- resolve, with undo
+
+  /* Resolving asks the customer for a rating at once, so the request waits for the undo
+   * window to close rather than being reopened afterwards: the customer sees nothing of an
+   * undone resolve. Leaving the page (or logging out) during the window sends it then. */
+  const undoBar = el("div", "agent-undo");
+  undoBar.setAttribute("role", "status");
+  undoBar.hidden = true;
+  const undoText = el("span", "agent-undo-text");
+  const undoButton = button("agent-undo-button", "");
+  undoBar.append(undoText, undoButton);
+  document.body.append(undoBar);
+  undoButton.addEventListener("click", () => undoResolve());
+
+  function drawUndo() {
+    undoText.textContent = t("agent.resolve.done");
+    undoButton.textContent = t("agent.resolve.undo");
+    undoBar.hidden = !state.pendingResolve;
+  }
+
+  function resolveLater(id) {
+    if (state.pendingResolve) sendResolve(); // one at a time: the earlier one goes now
+    clearError();
+    state.pendingResolve = { id, timer: setTimeout(sendResolve, UNDO_MS) };
+    drawUndo();
+    const holder = state.detail && state.detail.id === id && $(".agent-holder", ui.detail);
+    if (holder) holder.hidden = true;
+    renderQueue();
+  }
+
+  function undoResolve() {
+    const pending = state.pendingResolve;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    state.pendingResolve = null;
+    drawUndo();
+    renderQueue();
+    if (state.detail && state.detail.id === pending.id) renderDetail(state.detail);
+  }
+
+  async function sendResolve({ keepalive = false } = {}) {
+    const pending = state.pendingResolve;
+    if (!pending) return;
+    clearTimeout(pending.timer);
+    state.pendingResolve = null;
+    drawUndo();
+    try {
+      await api("POST", `/handoffs/${pending.id}/resolve`, undefined, { keepalive });
+    } catch (error) {
+      if (!keepalive) fail(error);
+    }
+    if (keepalive || !me()) return;
+    loadQueue();
+    if (state.selectedId === pending.id) loadDetail(pending.id, false);
+  }
+
+  window.addEventListener("pagehide", () => sendResolve({ keepalive: true }));
 
   async function closeHandoff(id, action, question) {
     if (!window.confirm(question)) return;
@@ -537,11 +657,12 @@
   // A new language redraws what this page drew with t(); the static parts follow data-text.
   function relanguage() {
     setConn(state.conn);
+    drawUndo();
     renderQueue();
     if (state.detail) renderDetail(state.detail);
     else if (!state.selectedId) clearDetail();
   }
 
   KefuConsole.start({ name: "agent", title: "agent.title", translated: true,
-    onStart: startApp, onEnd: loggedOut, onLanguage: relanguage });
+    onStart: startApp, onEnd: loggedOut, onLanguage: relanguage, beforeLogout: () => sendResolve() });
 })();

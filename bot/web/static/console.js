@@ -186,8 +186,9 @@
     return cookie ? decodeURIComponent(cookie.slice(prefix.length)) : "";
   }
 
-  async function api(method, path, body) {
-    const options = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+  // keepalive: the request outlives the page (an action due when the agent leaves it).
+  async function api(method, path, body, { keepalive = false } = {}) {
+    const options = { method, credentials: "same-origin", keepalive, headers: { Accept: "application/json" } };
     if (!["GET", "HEAD"].includes(method)) options.headers["X-CSRF-Token"] = csrfToken();
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -354,13 +355,15 @@
   async function logout() {
     const leave = session.options.confirmLogout;
     if (leave && !leave()) return;
+    if (session.options.beforeLogout) await session.options.beforeLogout();
     try { await api("POST", "/auth/logout"); } catch (_) { /* logged out here either way */ }
     end();
   }
 
   /* options: name ("agent": the prefix of the page's class names), title and titleZh (the login
    * heading), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
-   * (a 403 from fail()) and confirmLogout() (false keeps the user here, e.g. unsaved work).
+   * (a 403 from fail()), confirmLogout() (false keeps the user here, e.g. unsaved work) and
+ * beforeLogout() (awaited while the session still holds, e.g. an action waiting to be sent).
    * translated: true (the page's texts all come from the catalogue; title is then a key) adds
    * the language switch, and onLanguage(code) redraws what the page drew with t(). Such a page
    * speaks the account's language (/auth/me `language`) once logged in, else the one last
