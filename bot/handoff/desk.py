@@ -13,7 +13,9 @@ available agent, and, with nobody online outside business hours, when the team i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -100,7 +102,12 @@ class HandoffDesk:
         self._queue_changed()
 
     def console_closed(self, agent: StaffUser) -> None:
+        """The socket closed; when the grace ends, every console's "agents online" may change,
+        so they hear queue_changed then (a count read before would still include the agent)."""
         self.presence.console_closed(agent.id, utcnow())
+        with suppress(RuntimeError):  # no running loop: nobody is listening either
+            grace = self.presence.timeout.total_seconds()
+            asyncio.get_running_loop().call_later(grace + 0.5, self._queue_changed)
 
     def presence_of(self, agent: StaffUser) -> AgentPresenceState:
         return self.presence.state(agent.id, utcnow())

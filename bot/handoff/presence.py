@@ -43,6 +43,9 @@ class AgentPresenceState:
 class AgentPresence(ABC):
     """Where presence is kept; every method is quick and never blocks on the database."""
 
+    # How long a closed console still counts as live.
+    timeout: timedelta = DEFAULT_TIMEOUT
+
     @abstractmethod
     def choose(self, agent_id: int, status: PresenceStatus, now: datetime) -> AgentPresenceState:
         """The agent sets their status (kept until they change it)."""

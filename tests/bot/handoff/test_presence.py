@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
 from bot.conversations.models import Message
-from bot.handoff.desk import HandoffConflictError, HandoffDesk
+from bot.handoff.desk import AGENTS_CHANNEL, HandoffConflictError, HandoffDesk
 from bot.handoff.hours import WEEKDAYS, BusinessHours
 from bot.handoff.models import Handoff
 from bot.handoff.presence import InProcessPresence
@@ -24,7 +24,7 @@ from bot.handoff.schemas import HandoffCreate, HandoffOpenedPublic
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.store import HandoffStore
 from db.base import utcnow
-from tests.bot.conftest import Staff, agent_console, open_conversation
+from tests.bot.conftest import Staff, agent_console, drain, open_conversation
 from texts import say
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -73,6 +73,26 @@ def test_agents_online_counts_only_online_agents_with_a_live_console(
     assert desk.agents_online() == 0  # consoles closed (this desk has no grace)
     asyncio.run(desk.set_presence(staff.alice, "online"))
     assert desk.agents_online() == 0  # choosing online is not enough without a console
+
+
+def test_every_console_hears_when_a_closed_console_stops_counting(
+    sessions: sessionmaker[Session], hub: ConversationHub, signals: EscalationSignals, staff: Staff
+) -> None:
+    presence = InProcessPresence(timedelta(seconds=0.05))
+    desk = HandoffDesk(sessions, hub, signals, presence=presence)
+
+    async def close_and_wait() -> tuple[list[dict[str, Any]], int, list[dict[str, Any]], int]:
+        with hub.subscribe(AGENTS_CHANNEL) as queue:
+            await desk.console_opened(staff.alice)
+            drain(queue)
+            desk.console_closed(staff.alice)
+            at_close, online_at_close = drain(queue), desk.agents_online()
+            await asyncio.sleep(0.7)
+            return at_close, online_at_close, drain(queue), desk.agents_online()
+
+    at_close, online_at_close, later, online_later = asyncio.run(close_and_wait())
+    assert (at_close, online_at_close) == ([], 1)  # a reload's grace
+    assert (later, online_later) == ([{"type": "queue_changed"}], 0)
 
 
 # -- the queue position --------------------------------------------------------------------------
