@@ -23,6 +23,7 @@ from bot.conversations.rasa_client import (
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
+from bot.handoff.store import HandoffStore
 from bot.metrics import ServiceMetrics
 from db.base import utcnow
 from db.engine import in_worker_thread
@@ -41,13 +42,17 @@ GIVE_UP_AFTER_S = 24 * 3600.0
 
 def _store_message(
     session: Session, conversation_id: str, incoming: MessageCreate
-) -> tuple[Message, bool, str, Language]:
+) -> tuple[Message, bool, str, Language, bool]:
+    """The stored message, whether it is new, who answers the conversation, its language, and
+    whether it has an open handoff (a ticket, while the bot answers)."""
     store = ConversationStore(session)
     message, created = store.add_customer_message(
         conversation_id, incoming.text, incoming.client_message_id, incoming.payload
     )
     conversation = store.get(conversation_id)
-    return message, created, conversation.handled_by, language_or_fallback(conversation.language)
+    language = language_or_fallback(conversation.language)
+    ticket = HandoffStore(session).open_handoff_id(conversation_id) is not None
+    return message, created, conversation.handled_by, language, ticket
 
 
 def _store_replies(
@@ -145,7 +150,7 @@ class ChatGateway:
             return await self._receive(conversation_id, incoming)
 
     async def _receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
-        message, created, handled_by, language = await in_worker_thread(
+        message, created, handled_by, language, ticket = await in_worker_thread(
             self.sessions, _store_message, conversation_id, incoming
         )
         customer = MessagePublic.of(message)
@@ -155,8 +160,10 @@ class ChatGateway:
         self.metrics.customer_messages.labels(handled_by).inc()
         self.hub.publish(conversation_id, customer.frame())
         if handled_by == "agent":
-            # The agent answers and the bot is silent; the desk says whether the customer is
-            # due a word on where they stand in the queue.
+            # The agent answers and the bot is silent; the packet the agent reads takes the
+            # message in, and the desk says whether the customer is due a word on where they
+            # stand in the queue.
+            await self.desk.refresh_packet(conversation_id)
             notice = await self.desk.queue_notice(conversation_id, message.id)
             replies = [notice] if notice is not None else []
         else:
@@ -180,6 +187,10 @@ class ChatGateway:
                     replies = [MessagePublic.of(m) for m in earlier]
         for reply in replies:
             self.hub.publish(conversation_id, reply.frame())
+        if handled_by == "bot" and ticket:
+            # A ticket left while nobody was online: the bot goes on answering, and the packet
+            # the agent will read keeps up with what it tried.
+            await self.desk.refresh_packet(conversation_id)
         return ExchangePublic(message=customer, replies=replies)
 
     async def _resent(

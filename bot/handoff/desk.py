@@ -179,6 +179,15 @@ class HandoffDesk:
             self._queue_changed()
         return opened
 
+    async def refresh_packet(self, conversation_id: str) -> None:
+        """The open handoff's packet built again after a new message or lookup; while it
+        waits, the agents' consoles are told (its priority may move; they reload it if shown)."""
+        status = await self._run(
+            HandoffStore.refresh_packet, conversation_id, self.signals, utcnow()
+        )
+        if status == "waiting":
+            self._queue_changed()
+
     async def queue_notice(self, conversation_id: str, reply_to: int) -> MessagePublic | None:
         """What to tell a customer who writes while waiting for an agent: their place in the
         queue, when due, as a reply to their message. Stored, not pushed: the gateway pushes

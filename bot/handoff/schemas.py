@@ -135,6 +135,8 @@ class HandoffSummaryPublic(BaseModel):
     wait_seconds: int
     # The customer's rating of a resolved handoff (its conversation's, once given).
     rating: RatingPublic | None = None
+    # When the packet was last built again from a new message or lookup (None: as opened).
+    packet_updated_at: datetime | None = None
 
 
 class NotePublic(BaseModel):

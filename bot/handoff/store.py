@@ -119,6 +119,59 @@ class HandoffStore:
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
 
+    def open_handoff_id(self, conversation_id: str) -> int | None:
+        """The conversation's open handoff (waiting or assigned), if it has one."""
+        return self.session.scalar(
+            select(Handoff.id).where(
+                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATES)
+            )
+        )
+
+    def refresh_packet(
+        self, conversation_id: str, signals: EscalationSignals, now: datetime
+    ) -> str | None:
+        """Build the open handoff's packet again from what the conversation holds now: the
+        transcript and its sentiment, the summary, every article the bot tried and the
+        feedback on it (the bot may go on answering a ticket left while nobody was online).
+        The intents Rasa read up to the handoff are kept, and those of later lookups added.
+        The handoff's status, or None when the conversation has no open handoff."""
+        handoff = self.session.scalars(
+            select(Handoff).where(
+                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATES)
+            )
+        ).first()
+        if handoff is None:
+            return None
+        transcript = self.conversations.transcript(conversation_id)
+        typed = [m.text for m in customer_messages(transcript)]
+        scores = signals.sentiments(typed)
+        trail = BotTrail(self.session)
+        lookups = trail.lookups(conversation_id)
+        kept = list(handoff.packet.get("intents", []))
+        seen = {(i.get("text"), i.get("intent")) for i in kept}
+        later = [
+            {"text": lk.question, "intent": lk.intent, "confidence": lk.intent_confidence}
+            for lk in lookups
+            if lk.intent and lk.created_at > handoff.created_at
+        ]
+        packet = build_packet(
+            reason=handoff.reason,
+            language=handoff.language,
+            transcript=transcript,
+            intents=kept + [i for i in later if (i["text"], i["intent"]) not in seen],
+            sentiments=scores,
+            lookups=lookups,
+            feedback=trail.feedback(conversation_id),
+            title_of=ArticleStore(self.session).title_of,
+            customer_name=handoff.customer_name,
+            customer_email=handoff.customer_email,
+        )
+        handoff.packet = packet | {"updated_at": now.isoformat()}
+        handoff.summary = packet["summary"]
+        handoff.sentiment = min(scores, default=0.0)
+        handoff.topic_priority = max(handoff.topic_priority, signals.topic_points(typed))
+        return handoff.status
+
     def waiting_count(self) -> int:
         """Handoffs waiting for an agent (tickets left with nobody online included)."""
         count = self.session.scalar(
@@ -510,4 +563,5 @@ def summary(
         claimed_at=handoff.claimed_at,
         wait_seconds=round((end - handoff.created_at).total_seconds()),
         rating=rating,
+        packet_updated_at=(handoff.packet or {}).get("updated_at"),
     )

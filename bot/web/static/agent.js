@@ -223,6 +223,9 @@
     const listed = filter === "open" ? ["waiting", "assigned"] : [filter];
     const score = (h) => (h && h.rating ? h.rating.score : null);
     const changed = row ? row.status !== shown.status || row.agent_id !== shown.agent_id || score(row) !== score(shown)
+      // A waiting handoff's packet after a new message or lookup (a held one shows its
+      // messages live, and a redraw would drop the knowledge-base results the agent reads).
+      || (row.status === "waiting" && row.packet_updated_at !== shown.packet_updated_at)
       : listed.includes(shown.status);
     if (changed) loadDetail(shown.id, true);
   }

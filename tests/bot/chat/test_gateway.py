@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from bot.conversations.store import (
 )
 from bot.conversations.trail import BotTrail
 from bot.handoff.desk import HandoffDesk
+from bot.handoff.models import Handoff
 from bot.handoff.schemas import HandoffCreate
 from db.base import utcnow
 from tests.bot.conftest import Staff, agent_console, drain, messages_in, open_conversation
@@ -259,6 +261,38 @@ def test_while_an_agent_has_it_the_bot_is_silent_and_the_customer_hears_the_queu
     # No typing indicator: nobody is typing. The agent's console sees the message.
     assert [f["type"] for f in frames] == ["message", "message"]
     assert [m["id"] for m in messages_in(frames)] == [exchange.message.id, notice.id]
+
+
+def handoff_packet(sessions: sessionmaker[Session], handoff_id: int) -> dict[str, Any]:
+    with sessions() as session:
+        handoff = session.get(Handoff, handoff_id)
+        assert handoff is not None
+        return handoff.packet
+
+
+def test_the_waiting_packet_takes_in_each_new_message(
+    gateway: ChatGateway, desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions, "a person please")
+    handoff_id = handed_over(desk, hub, cid)
+    say_to(gateway, cid, "my parcel is lost")
+    packet = handoff_packet(sessions, handoff_id)
+    assert [s["text"] for s in packet["sentiment"]] == ["a person please", "my parcel is lost"]
+    assert "updated_at" in packet
+
+
+def test_a_ticket_the_bot_goes_on_answering_keeps_its_packet_current(
+    gateway: ChatGateway, rasa: FakeRasa, desk: HandoffDesk, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions, "a person please")
+    opened = asyncio.run(desk.open(HandoffCreate(conversation_id=cid, reason="requested")))
+    with sessions() as session:  # nobody online: a ticket, and the bot stays
+        assert ConversationStore(session).get(cid).handled_by == "bot"
+    assert opened.status == "waiting"
+    say_to(gateway, cid, "how do refunds work")
+    assert rasa.calls  # the bot answered it
+    packet = handoff_packet(sessions, opened.handoff_id)
+    assert [s["text"] for s in packet["sentiment"]][-1] == "how do refunds work"
 
 
 def test_the_queue_notice_comes_at_most_every_two_minutes(

@@ -132,6 +132,60 @@ def test_opening_creates_a_waiting_handoff_with_its_packet(
     assert [m.text for m in handoff.messages] == ["hi", "my refund from last week never arrived"]
 
 
+def test_a_waiting_handoffs_packet_keeps_up_with_the_conversation(
+    desk: HandoffDesk, hub: ConversationHub, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions, "I want a person")
+    opened = escalate(
+        desk,
+        cid,
+        intents=[{"text": "I want a person", "intent": "request_human", "confidence": 0.97}],
+    )
+    before = asyncio.run(desk.detail(opened.handoff_id, staff.alice))
+    assert before.packet["articles"] == [] and before.packet_updated_at is None
+    # Nobody was online: the bot goes on answering the ticket, the customer goes on writing.
+    with sessions() as session:
+        store = ConversationStore(session)
+        message, _ = store.add_customer_message(cid, "where is my refund", None)
+        store.release([message.id])
+        lookup = BotTrail(session).record_lookup(
+            cid,
+            "where is my refund",
+            "en",
+            "answer",
+            [{"article_id": "refunds", "version": 3, "score": 0.8}],
+            "ask_question",
+            0.91,
+        )
+        BotTrail(session).record_feedback(cid, "refunds", 3, False, lookup.id)
+    with hub.subscribe(AGENTS_CHANNEL) as queue:
+        asyncio.run(desk.refresh_packet(cid))
+        assert drain(queue) == [{"type": "queue_changed"}]  # consoles reload it
+
+    after = asyncio.run(desk.detail(opened.handoff_id, staff.alice))
+    assert [(a["article_id"], a["version"]) for a in after.packet["articles"]] == [("refunds", 3)]
+    assert [s["text"] for s in after.packet["sentiment"]] == [
+        "I want a person",
+        "where is my refund",
+    ]
+    assert [(i["text"], i["intent"]) for i in after.packet["intents"]] == [
+        ("I want a person", "request_human"),
+        ("where is my refund", "ask_question"),
+    ]
+    assert after.summary == "where is my refund"
+    assert after.packet_updated_at is not None
+    assert after.packet["reason"] == "requested"  # what the handoff was opened for stays
+
+
+def test_a_conversation_without_an_open_handoff_has_no_packet_to_refresh(
+    desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
+) -> None:
+    cid = open_conversation(sessions, "hello")
+    with hub.subscribe(AGENTS_CHANNEL) as queue:
+        asyncio.run(desk.refresh_packet(cid))
+        assert drain(queue) == []
+
+
 def test_opening_tells_every_open_queue(
     desk: HandoffDesk, hub: ConversationHub, sessions: sessionmaker[Session]
 ) -> None:
