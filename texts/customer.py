@@ -145,4 +145,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You're back with the virtual assistant. Ask me anything.",
         "zh": "您已回到智能助手，有问题随时问我。",
     },
+    # An agent's canned reply says {customer_name}, and the customer gave no name.
+    "customer_name_fallback": {"en": "valued customer", "zh": "尊敬的客户"},
 }

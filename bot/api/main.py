@@ -24,6 +24,7 @@ from bot.api.routes import (
     articles,
     auth,
     calibration,
+    canned_replies,
     conversations,
     gaps,
     handoffs,
@@ -51,6 +52,8 @@ api_router.include_router(internal_handoffs.router)
 api_router.include_router(auth.router)
 api_router.include_router(handoffs.router)
 api_router.include_router(handoffs.agent_router)
+api_router.include_router(canned_replies.router)
+api_router.include_router(canned_replies.handoff_router)
 api_router.include_router(agents.router)
 api_router.include_router(articles.router)
 api_router.include_router(gaps.router)

@@ -233,6 +233,11 @@ class HandoffDesk:
         )
         return self._push(message.conversation_id, message)
 
+    async def typing(self, handoff_id: int, agent: StaffUser, active: bool) -> None:
+        """The holder is typing a reply: the customer's widget shows it (nothing is stored)."""
+        conversation_id = await self._run(HandoffStore.held_conversation, handoff_id, agent)
+        self.hub.publish(conversation_id, {"type": "typing", "active": active, "from": "agent"})
+
     async def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
         return await self._run(HandoffStore.note, handoff_id, agent, text)
 

@@ -1,11 +1,12 @@
-"""Handoffs to human agents, agents' internal notes, and customers' satisfaction ratings."""
+"""Handoffs to human agents, agents' internal notes, customers' satisfaction ratings, and the
+agents' canned replies."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from db.base import Base, UTCDateTime, utcnow
@@ -74,3 +75,33 @@ class ConversationRating(Base):
         Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CannedReply(Base):
+    """A reply an agent inserts with a ``/shortcut``: personal (``owner_id``) or shared (none),
+    in one language; ``body`` may hold placeholders (bot/handoff/canned.py)."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (
+        UniqueConstraint("owner_id", "shortcut", "language", name="uq_canned_replies_owner"),
+        # NULLs are distinct in a unique constraint: the shared ones need their own index.
+        Index(
+            "uq_canned_replies_shared",
+            "shortcut",
+            "language",
+            unique=True,
+            sqlite_where=text("owner_id IS NULL"),
+            postgresql_where=text("owner_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner_id: Mapped[int | None] = mapped_column(
+        Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    shortcut: Mapped[str] = mapped_column(String(32))
+    language: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -414,6 +414,10 @@ class HandoffStore:
             for a in (found[i] for i in wanted)
         ]
 
+    def held_conversation(self, handoff_id: int, agent: StaffUser) -> str:
+        """The conversation of a handoff the agent may answer now (its holder, or an admin)."""
+        return self._held(handoff_id, agent).conversation_id
+
     def note(self, handoff_id: int, agent: StaffUser, text: str) -> NotePublic:
         handoff = self._load(handoff_id)
         if handoff.status == "waiting":

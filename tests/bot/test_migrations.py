@@ -1,6 +1,7 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
 0007 every conversation a channel, 0008 indexes the messages already stored for search, 0009
-gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages."""
+gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages,
+0012 adds the canned replies."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 
 from bot.database import downgrade_database, upgrade_database
 from db.engine import create_engine_for
@@ -352,4 +354,36 @@ def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     engine = create_engine_for(url)
     with engine.connect() as connection:
         assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
+    engine.dispose()
+
+
+def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    insert = (
+        "INSERT INTO canned_replies (owner_id, shortcut, language, title, body, created_at,"
+        " updated_at) VALUES (NULL, 'refund', :language, 'Refund', 'Hi {customer_name}',"
+        " '2026-12-07 10:00:00', '2026-12-07 10:00:00')"
+    )
+    with engine.begin() as connection:
+        connection.execute(text(insert), {"language": "en"})
+        connection.execute(text(insert), {"language": "zh"})
+    # Two shared replies with one shortcut in one language: NULL owners are no way around it.
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(insert), {"language": "en"})
+    engine.dispose()
+    downgrade_database(url, "0011")
+    engine = create_engine_for(url)
+    assert "canned_replies" not in inspect(engine).get_table_names()
+    engine.dispose()
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    assert {c["name"] for c in inspect(engine).get_columns("canned_replies")} >= {
+        "owner_id",
+        "shortcut",
+        "language",
+        "title",
+        "body",
+    }
     engine.dispose()

@@ -4,11 +4,12 @@ return to the bot, and live updates over WebSockets."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, WebSocket, WebSocketDisconnect, status
+from pydantic import ValidationError
 
 from bot.api.deps import (
     CLOSE_FORBIDDEN,
@@ -22,7 +23,7 @@ from bot.api.deps import (
 from bot.api.schemas.errors import refusals
 from bot.api.schemas.kb import KbSearchPublic
 from bot.conversations.hub import ConversationHub
-from bot.conversations.schemas import MessagePublic
+from bot.conversations.schemas import MessagePublic, TypingFrame
 from bot.handoff.desk import AGENTS_CHANNEL
 from bot.handoff.errors import (
     ArticleNotAvailableError,
@@ -155,9 +156,15 @@ def search_for_agent(
     return KbSearchPublic.from_result(retriever.search(q, k=5), ArticleStore(session))
 
 
-async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> None:
-    """Push every frame of a channel to the socket until it closes."""
-    with hub.subscribe(channel) as subscription:
+async def _forward(
+    websocket: WebSocket,
+    hub: ConversationHub,
+    channel: str,
+    received: Callable[[str], Awaitable[None]] | None = None,
+) -> None:
+    """Push every frame of a channel to the socket until it closes; what the console sends
+    goes to ``received``."""
+    with hub.subscribe(channel, agent=True) as subscription:
         await websocket.send_json({"type": "ready"})
 
         async def write() -> None:
@@ -166,7 +173,9 @@ async def _forward(websocket: WebSocket, hub: ConversationHub, channel: str) -> 
 
         async def read() -> None:
             while True:
-                await websocket.receive_text()  # the console only listens; this sees the close
+                raw = await websocket.receive_text()  # this also sees the close
+                if received is not None:
+                    await received(raw)
 
         tasks = [asyncio.create_task(job()) for job in (write, read)]
         try:
@@ -198,8 +207,23 @@ async def handoff_socket(
     except (HandoffNotFoundError, HandoffForbiddenError) as error:
         await websocket.close(CLOSE_FORBIDDEN, str(error))
         return
+
+    async def typing(raw: str) -> None:
+        """The console's typing frames, to the customer while this agent holds the handoff."""
+        try:
+            frame = TypingFrame.model_validate_json(raw)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "frame"
+            await websocket.send_json({"type": "error", "detail": f"{where}: {first['msg']}"})
+            return
+        try:
+            await desk.typing(handoff_id, agent, frame.active)
+        except (HandoffNotFoundError, HandoffConflictError, HandoffForbiddenError) as error:
+            await websocket.send_json({"type": "error", "detail": str(error)})
+
     with suppress(WebSocketDisconnect):
-        await _forward(websocket, desk.hub, handoff.conversation_id)
+        await _forward(websocket, desk.hub, handoff.conversation_id, typing)
 
 
 __all__ = ["agent_router", "router"]
