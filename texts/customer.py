@@ -137,6 +137,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "很高兴能帮到您。请为本次服务打分：",
     },
     "agent_joined": {"en": "{name} has joined the chat.", "zh": "客服 {name} 已接入，为您服务。"},
+    "transferred_to_queue": {
+        "en": "Your chat is being passed to a colleague. Please stay here; they will see "
+        "everything so far.",
+        "zh": "您的会话正在转给其他同事，请稍候，他们能看到之前的全部对话。",
+    },
     "rating_after_agent": {
         "en": "This chat has been resolved. How would you rate our service?",
         "zh": "本次服务已结束。请为我们的服务打分：",

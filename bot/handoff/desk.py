@@ -42,6 +42,8 @@ from bot.handoff.schemas import (
     HandoffSummaryPublic,
     NotePublic,
     RatingPublic,
+    TeamMemberPublic,
+    TeamPublic,
 )
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.store import HandoffStore
@@ -108,6 +110,23 @@ class HandoffDesk:
         with suppress(RuntimeError):  # no running loop: nobody is listening either
             grace = self.presence.timeout.total_seconds()
             asyncio.get_running_loop().call_later(grace + 0.5, self._queue_changed)
+
+    async def team(self) -> TeamPublic:
+        """Who may take a chat, with their presence and open chats (the transfer's choices)."""
+        now = utcnow()
+        members = await self._run(HandoffStore.team)
+        return TeamPublic(
+            items=[
+                TeamMemberPublic(
+                    id=member.id,
+                    name=member.name,
+                    role=member.role,
+                    status=self.presence.state(member.id, now).status,
+                    open_chats=held,
+                )
+                for member, held in members
+            ]
+        )
 
     def presence_of(self, agent: StaffUser) -> AgentPresenceState:
         return self.presence.state(agent.id, utcnow())
@@ -223,6 +242,25 @@ class HandoffDesk:
         self.metrics.handoffs_claimed.inc()
         self._queue_changed()
         return claimed
+
+    async def transfer(
+        self, handoff_id: int, agent: StaffUser, to_agent_id: int | None, note: str
+    ) -> HandoffSummaryPublic:
+        """To another agent (who holds it at once) or back to the queue, with a note."""
+        told, moved = await self._run(
+            HandoffStore.transfer,
+            handoff_id,
+            agent,
+            to_agent_id,
+            note,
+            utcnow(),
+            self.rules.max_open_chats,
+        )
+        self._push(moved.conversation_id, told)
+        if moved.status == "waiting":
+            await self._route_waiting()
+        self._queue_changed()
+        return moved
 
     async def reply(
         self, handoff_id: int, agent: StaffUser, text: str, article_ids: Sequence[str] = ()

@@ -17,3 +17,7 @@ class HandoffConflictError(RuntimeError):
 
 class ArticleNotAvailableError(ValueError):
     """An agent attached an article that does not exist or is not published."""
+
+
+class TransferTargetError(ValueError):
+    """A transfer named someone who is not an agent."""

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 from bot.conversations.schemas import MessagePublic
 from bot.handoff.presence import AgentPresenceState, PresenceStatus
 from contact.email import MAX_LENGTH, customer_email
+from db.base import MAX_ROW_ID
 from db.text import DisplayName, Storable
 
 Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
@@ -84,6 +85,20 @@ class PresencePublic(BaseModel):
         )
 
 
+class TeamMemberPublic(BaseModel):
+    """Someone who may hold a chat (an agent or an admin): who to transfer one to."""
+
+    id: int
+    name: str
+    role: str
+    status: PresenceStatus
+    open_chats: int
+
+
+class TeamPublic(BaseModel):
+    items: list[TeamMemberPublic]
+
+
 # An agent's reply carries at most this many articles as link cards.
 MAX_REPLY_ARTICLES = 3
 ArticleId = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
@@ -98,6 +113,14 @@ class AgentMessageCreate(BaseModel):
 
 class NoteCreate(BaseModel):
     text: AgentText
+
+
+class TransferCreate(BaseModel):
+    """Hand a held conversation to another agent, or back to the queue (``to_agent_id`` null),
+    with a note for whoever takes it."""
+
+    to_agent_id: int | None = Field(default=None, ge=1, le=MAX_ROW_ID)
+    note: AgentText
 
 
 class RatingPublic(BaseModel):

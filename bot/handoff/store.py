@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.auth.models import User
-from bot.auth.store import StaffUser
+from bot.auth.store import StaffUser, UserStore
 from bot.conversations.models import ArticleFeedback, Conversation, Message
 from bot.conversations.schemas import MessagePublic
 from bot.conversations.store import ConversationStore
@@ -23,6 +23,7 @@ from bot.handoff.errors import (
     HandoffConflictError,
     HandoffForbiddenError,
     HandoffNotFoundError,
+    TransferTargetError,
 )
 from bot.handoff.models import OPEN_STATES, ConversationRating, Handoff, HandoffNote
 from bot.handoff.packet import build_packet, customer_messages
@@ -339,6 +340,54 @@ class HandoffStore:
             {"kind": "agent_joined"},
         )
 
+    def transfer(
+        self,
+        handoff_id: int,
+        agent: StaffUser,
+        to_agent_id: int | None,
+        note: str,
+        now: datetime,
+        max_open_chats: int,
+    ) -> tuple[Message, HandoffSummaryPublic]:
+        """The holder (or an admin) hands the conversation to another agent, who holds it at
+        once, or back to the queue, where it waits with its priority and original waiting
+        time; the note stays with the handoff for whoever takes it, with the whole history.
+        The customer hears who joined, or that a colleague will take over."""
+        handoff = self._held(handoff_id, agent)
+        target = self.session.get(User, to_agent_id) if to_agent_id is not None else None
+        if to_agent_id is not None:
+            if target is None or target.role not in ("agent", "admin"):
+                raise TransferTargetError(f"no agent with id {to_agent_id}")
+            if target.id == handoff.agent_id:
+                raise HandoffConflictError(f"{target.name} holds handoff {handoff_id} already")
+            held = self.open_chats([target.id]).get(target.id, 0)
+            if held >= max_open_chats:
+                raise HandoffConflictError(
+                    f"{target.name} holds {held} open chats, the limit is {max_open_chats}"
+                )
+        transfers = list(handoff.packet.get("transfers", []))
+        transfers.append(
+            {
+                "from": self._name_of(handoff.agent_id),
+                "to": target.name if target is not None else None,
+                "by": agent.name,
+                "at": now.isoformat(),
+            }
+        )
+        handoff.packet = handoff.packet | {"transfers": transfers}
+        self.session.add(HandoffNote(handoff_id=handoff_id, author_id=agent.id, text=note))
+        if target is not None:
+            handoff.agent_id, handoff.claimed_at = target.id, now
+            text = say("agent_joined", handoff.language, name=target.name)
+            kind = "agent_joined"
+        else:
+            handoff.status, handoff.agent_id, handoff.claimed_at = "waiting", None, None
+            text, kind = say("transferred_to_queue", handoff.language), "transferred"
+        message = self.conversations.add_message(
+            handoff.conversation_id, "system", text, {"kind": kind}
+        )
+        return message, summary(handoff, target.name if target else None, now)
+
     def route_waiting(
         self, candidates: Sequence[int], max_open_chats: int, now: datetime
     ) -> list[tuple[Message, HandoffSummaryPublic]]:
@@ -365,6 +414,12 @@ class HandoffStore:
             last_claimed[chosen] = now
             assigned.append((joined, summary(self._load(handoff.id), agents[chosen].name, now)))
         return assigned
+
+    def team(self) -> list[tuple[StaffUser, int]]:
+        """Everyone who may hold a chat (agents and admins), by name, with their open chats."""
+        members = UserStore(self.session).with_role("agent", "admin")
+        held = self.open_chats([m.id for m in members])
+        return [(member, held.get(member.id, 0)) for member in members]
 
     def open_chats(self, agent_ids: Sequence[int]) -> dict[int, int]:
         """How many assigned handoffs each agent holds."""

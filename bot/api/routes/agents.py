@@ -1,4 +1,5 @@
-"""The agent's own presence: online, away or offline (docs/handoff.md#presence-and-routing)."""
+"""The team (who may take a chat, for a transfer) and the agent's own presence: online, away
+or offline (docs/handoff.md#presence-and-routing)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,15 @@ from fastapi import APIRouter
 
 from bot.api.deps import CurrentAgent, DeskDep
 from bot.api.schemas.errors import refusals
-from bot.handoff.schemas import PresencePublic, PresenceUpdate
+from bot.handoff.schemas import PresencePublic, PresenceUpdate, TeamPublic
 
 router = APIRouter(prefix="/agents", tags=["handoffs"], responses=refusals(401, 403))
+
+
+@router.get("", response_model=TeamPublic)
+async def read_team(agent: CurrentAgent, desk: DeskDep) -> TeamPublic:
+    """Agents and admins by name, with their presence and how many chats each holds."""
+    return await desk.team()
 
 
 @router.get("/me/presence", response_model=PresencePublic)

@@ -30,6 +30,7 @@ from bot.handoff.errors import (
     HandoffConflictError,
     HandoffForbiddenError,
     HandoffNotFoundError,
+    TransferTargetError,
 )
 from bot.handoff.schemas import (
     AgentMessageCreate,
@@ -39,6 +40,7 @@ from bot.handoff.schemas import (
     NoteCreate,
     NotePublic,
     QueueFilter,
+    TransferCreate,
 )
 from db.base import MAX_ROW_ID
 from kb.store import ArticleStore
@@ -60,7 +62,7 @@ async def desk_errors() -> AsyncIterator[None]:
         raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
     except HandoffConflictError as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
-    except ArticleNotAvailableError as error:
+    except (ArticleNotAvailableError, TransferTargetError) as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
 
 
@@ -133,6 +135,20 @@ async def resolve_handoff(
 ) -> HandoffSummaryPublic:
     async with desk_errors():
         return await desk.resolve(handoff_id, agent)
+
+
+@router.post(
+    "/{handoff_id}/transfer",
+    response_model=HandoffSummaryPublic,
+    responses=refusals(404, 409, 422),
+)
+async def transfer_handoff(
+    handoff_id: HandoffId, body: TransferCreate, agent: CurrentAgent, desk: DeskDep
+) -> HandoffSummaryPublic:
+    """Hand a held conversation to another agent (``to_agent_id``) or back to the queue
+    (``null``), with a note the next agent reads beside the whole history."""
+    async with desk_errors():
+        return await desk.transfer(handoff_id, agent, body.to_agent_id, body.note)
 
 
 @router.post(

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.auth.store import UserStore
 from bot.conversations.hub import ConversationHub
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.conversations.trail import BotTrail
@@ -22,11 +23,14 @@ from bot.handoff.desk import (
     HandoffForbiddenError,
     HandoffNotFoundError,
 )
+from bot.handoff.errors import TransferTargetError
 from bot.handoff.models import ConversationRating, Handoff
+from bot.handoff.routing import RoutingRules
 from bot.handoff.schemas import HandoffCreate, HandoffOpenedPublic, HandoffSummaryPublic
 from bot.handoff.signals import EscalationSignals
 from tests.bot.conftest import (
     ALWAYS_HUMAN,
+    PASSWORD,
     Staff,
     agent_console,
     drain,
@@ -474,6 +478,81 @@ def test_notes_need_a_claim_and_stay_with_the_agents(
     detail = asyncio.run(desk.detail(handoff_id, staff.alice))
     assert [(n.text, n.author) for n in detail.notes] == [("VIP customer", "Alice")]
     assert "VIP customer" not in [text for _, text, _ in transcript(sessions, cid)]
+
+
+# -- transfer --------------------------------------------------------------------------------
+
+
+def test_a_transfer_hands_the_chat_to_another_agent_with_a_note_and_the_history(
+    desk: HandoffDesk, hub: ConversationHub, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    cid, handoff_id = claimed(desk, sessions, staff)
+    with hub.subscribe(cid) as widget, hub.subscribe(AGENTS_CHANNEL) as queue:
+        moved = asyncio.run(
+            desk.transfer(handoff_id, staff.alice, staff.bob.id, "wants a refund over 500")
+        )
+        [joined] = messages_in(drain(widget))
+        assert {"type": "queue_changed"} in drain(queue)
+    assert (moved.status, moved.agent_id, moved.agent_name) == ("assigned", staff.bob.id, "Bob")
+    assert joined["text"] == say("agent_joined", "en", name="Bob")
+    detail = asyncio.run(desk.detail(handoff_id, staff.bob))  # Bob holds it now
+    assert [(n.text, n.author) for n in detail.notes] == [("wants a refund over 500", "Alice")]
+    assert detail.messages[0].text == "I want to talk to a person"  # the whole history
+    [record] = detail.packet["transfers"]
+    assert (record["from"], record["to"], record["by"]) == ("Alice", "Bob", "Alice")
+    with pytest.raises(HandoffForbiddenError):  # Alice holds it no more
+        asyncio.run(desk.reply(handoff_id, staff.alice, "still here"))
+
+
+def test_a_transfer_back_to_the_queue_waits_for_anyone(
+    desk: HandoffDesk, hub: ConversationHub, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    cid, handoff_id = claimed(desk, sessions, staff)
+    with hub.subscribe(cid) as widget:
+        moved = asyncio.run(
+            desk.transfer(handoff_id, staff.alice, None, "needs a Cantonese speaker")
+        )
+        [told] = messages_in(drain(widget))
+    assert (moved.status, moved.agent_id) == ("waiting", None)
+    assert told["text"] == say("transferred_to_queue", "en")
+    assert handled_by(sessions, cid) == "agent"  # the bot stays silent: a person comes
+    claimed_again = asyncio.run(desk.claim(handoff_id, staff.bob))
+    assert claimed_again.agent_id == staff.bob.id
+    notes = asyncio.run(desk.detail(handoff_id, staff.bob)).notes
+    assert [n.text for n in notes] == ["needs a Cantonese speaker"]
+
+
+def test_a_transfer_is_refused_when_it_cannot_be_done(
+    desk: HandoffDesk, staff: Staff, sessions: sessionmaker[Session]
+) -> None:
+    _, waiting = handed_over(desk, sessions)
+    with pytest.raises(HandoffConflictError):  # nobody holds it yet: claim it
+        asyncio.run(desk.transfer(waiting, staff.alice, staff.bob.id, "note"))
+    _, handoff_id = claimed(desk, sessions, staff)
+    with pytest.raises(HandoffForbiddenError):  # only the holder (or an admin)
+        asyncio.run(desk.transfer(handoff_id, staff.bob, staff.bob.id, "mine now"))
+    with pytest.raises(HandoffConflictError):  # Alice holds it already
+        asyncio.run(desk.transfer(handoff_id, staff.alice, staff.alice.id, "to me"))
+    with sessions() as session:
+        erin = UserStore(session).create("erin@shop.test", "Erin", "editor", PASSWORD)
+    for nobody in (erin.id, 10**9):
+        with pytest.raises(TransferTargetError):
+            asyncio.run(desk.transfer(handoff_id, staff.alice, nobody, "an editor?"))
+    with pytest.raises(HandoffNotFoundError):
+        asyncio.run(desk.transfer(10**9, staff.alice, staff.bob.id, "gone"))
+    moved = asyncio.run(desk.transfer(handoff_id, staff.ada, staff.bob.id, "admin steps in"))
+    assert moved.agent_id == staff.bob.id
+
+
+def test_a_transfer_respects_the_receivers_limit(
+    sessions: sessionmaker[Session], hub: ConversationHub, signals: EscalationSignals, staff: Staff
+) -> None:
+    desk = HandoffDesk(sessions, hub, signals, rules=RoutingRules(max_open_chats=1))
+    _, mine = claimed(desk, sessions, staff)
+    _, bobs = handed_over(desk, sessions)
+    asyncio.run(desk.claim(bobs, staff.bob))
+    with pytest.raises(HandoffConflictError, match="limit is 1"):
+        asyncio.run(desk.transfer(mine, staff.alice, staff.bob.id, "one more"))
 
 
 # -- resolving and returning -----------------------------------------------------------------

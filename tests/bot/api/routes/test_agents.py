@@ -130,6 +130,33 @@ def test_the_internal_api_counts_only_online_agents(
         chat.put(PRESENCE, json={"status": "online"}, headers=console)
 
 
+def test_the_team_lists_who_may_take_a_chat_with_presence_and_open_chats(
+    chat: TestClient,
+    staff: dict[str, str],  # noqa: F811
+) -> None:
+    def me() -> int:
+        return int(chat.get("/api/v1/auth/me").json()["id"])
+
+    log_in(chat, staff["editor"])
+    editor = me()
+    log_in(chat, staff["agent2"])
+    other = me()
+    log_in(chat, staff["agent"])
+    with open_console(chat) as socket:
+        socket.receive_json()
+        team = chat.get("/api/v1/agents")
+        assert team.status_code == 200, team.text
+        members = {m["id"]: m for m in team.json()["items"]}
+        assert members[me()]["status"] == "online"  # her console is open
+    assert members[other]["status"] == "offline"  # no console of his
+    assert editor not in members  # an editor takes no chat
+    assert all(m["role"] in ("agent", "admin") and m["open_chats"] >= 0 for m in members.values())
+    chat.cookies.clear()
+    assert chat.get("/api/v1/agents").status_code == 401
+    log_in(chat, staff["editor"])
+    assert chat.get("/api/v1/agents").status_code == 403
+
+
 def test_presence_needs_a_login_the_agent_role_a_known_status_and_the_csrf_token(
     chat: TestClient,
     staff: dict[str, str],  # noqa: F811

@@ -178,6 +178,39 @@ def test_return_to_the_bot(
     assert reply["replies"][0]["text"] == "echo: hello"
 
 
+def test_transfer_to_another_agent_and_back_to_the_queue(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    bob = login(desk, staff["agent2"])
+    bob_id = desk.get("/api/v1/auth/me", headers=bob).json()["id"]
+    url = f"/api/v1/handoffs/{handoff_id}/transfer"
+    moved = desk.post(url, json={"to_agent_id": bob_id, "note": "refund over 500"}, headers=alice)
+    assert moved.status_code == 200, moved.text
+    assert (moved.json()["status"], moved.json()["agent_id"]) == ("assigned", bob_id)
+    detail = desk.get(f"/api/v1/handoffs/{handoff_id}", headers=bob).json()
+    assert [n["text"] for n in detail["notes"]] == ["refund over 500"]
+    back = desk.post(url, json={"to_agent_id": None, "note": "needs Cantonese"}, headers=bob)
+    assert (back.status_code, back.json()["status"]) == (200, "waiting")
+    # Nobody holds it now: transferring again needs a claim first.
+    again = desk.post(url, json={"note": "x"}, headers=bob)
+    assert again.status_code == 409
+
+
+def test_bad_transfers_are_refused(
+    desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
+) -> None:
+    _, _, handoff_id, alice = claimed_handoff(desk, staff, service_headers)
+    url = f"/api/v1/handoffs/{handoff_id}/transfer"
+    erin_id = desk.get("/api/v1/auth/me", headers=login(desk, staff["editor"])).json()["id"]
+    for body in ({}, {"note": ""}, {"note": "x" * 2001}, {"to_agent_id": 0, "note": "x"}):
+        assert desk.post(url, json=body, headers=alice).status_code == 422, body
+    refused = desk.post(url, json={"to_agent_id": erin_id, "note": "an editor"}, headers=alice)
+    assert (refused.status_code, refused.json()["detail"]) == (422, f"no agent with id {erin_id}")
+    unknown = desk.post("/api/v1/handoffs/999999/transfer", json={"note": "x"}, headers=alice)
+    assert unknown.status_code == 404
+
+
 def test_two_agents_claiming_at_the_same_moment_exactly_one_wins(
     desk: TestClient, staff: dict[str, str], service_headers: dict[str, str]
 ) -> None:
@@ -265,6 +298,7 @@ AGENT_ROUTES = [
     ("POST", "/api/v1/handoffs/{id}/resolve", None),
     ("POST", "/api/v1/handoffs/{id}/return", None),
     ("GET", "/api/v1/agent/kb/search?q=refund", None),
+    ("POST", "/api/v1/handoffs/{id}/transfer", {"note": "back to the queue"}),
 ]
 
 
