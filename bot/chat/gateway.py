@@ -136,6 +136,13 @@ class ChatGateway:
             lock = self._locks[conversation_id] = asyncio.Lock()
         return lock
 
+    def customer_typing(self, conversation_id: str, active: bool) -> None:
+        """Tell the agents who have the conversation open; nobody else needs it, nothing is
+        stored (``from`` lets the customer's own sockets skip the echo)."""
+        if self.hub.agents_watching(conversation_id):
+            frame = {"type": "typing", "active": active, "from": "customer"}
+            self.hub.publish(conversation_id, frame)
+
     async def transcript(self, conversation_id: str, after: int = 0) -> list[MessagePublic]:
         messages = await in_worker_thread(self.sessions, _transcript, conversation_id, after)
         return [MessagePublic.of(m) for m in messages]

@@ -25,6 +25,7 @@ class Subscription:
         default_factory=lambda: asyncio.Queue(MAX_PENDING_FRAMES)
     )
     lagging: asyncio.Event = field(default_factory=asyncio.Event)
+    agent: bool = False  # an agent console's socket, not the customer's widget
 
     def offer(self, frame: dict[str, Any]) -> None:
         try:
@@ -38,8 +39,8 @@ class ConversationHub:
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
 
     @contextmanager
-    def subscribe(self, conversation_id: str) -> Iterator[Subscription]:
-        subscription = Subscription()
+    def subscribe(self, conversation_id: str, *, agent: bool = False) -> Iterator[Subscription]:
+        subscription = Subscription(agent=agent)
         self._subscriptions[conversation_id].add(subscription)
         try:
             yield subscription
@@ -55,3 +56,7 @@ class ConversationHub:
 
     def listeners(self, conversation_id: str) -> int:
         return len(self._subscriptions.get(conversation_id, ()))
+
+    def agents_watching(self, conversation_id: str) -> bool:
+        """Whether an agent console has the conversation open (a handoff socket)."""
+        return any(s.agent for s in self._subscriptions.get(conversation_id, ()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
 
 from bot.conversations.models import Message
 from db.base import MAX_ROW_ID
@@ -40,6 +40,16 @@ class MessageFrame(MessageCreate):
     """The same message as a WebSocket frame."""
 
     type: Literal["message"]
+
+
+class TypingFrame(BaseModel):
+    """The customer (on the conversation's socket) or the agent (on the handoff's) started
+    (``active``) or stopped typing; shown on the other side, never stored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["typing"]
+    active: StrictBool
 
 
 class MessagePublic(BaseModel):

@@ -29,6 +29,7 @@ from bot.conversations.schemas import (
     MessageFrame,
     MessagePublic,
     MessagesPublic,
+    TypingFrame,
 )
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
@@ -150,6 +151,9 @@ async def _serve(
             if isinstance(frame, dict):
                 await websocket.send_json(frame)
                 continue
+            if isinstance(frame, TypingFrame):
+                gateway.customer_typing(conversation_id, frame.active)
+                continue
             # Answering runs beside the reader, so typing and later frames are not held up.
             task = asyncio.create_task(_answer(websocket, conversation_id, gateway, frame))
             answering.add(task)
@@ -183,15 +187,17 @@ async def _serve(
                 raise error
 
 
-def _parse(raw: str) -> MessageFrame | dict[str, Any]:
-    """A valid message frame, or the error frame to send back (the socket stays open)."""
+def _parse(raw: str) -> MessageFrame | TypingFrame | dict[str, Any]:
+    """A valid message or typing frame, or the error frame to send back (the socket stays
+    open)."""
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, RecursionError):  # RecursionError: JSON nested too deep
         return {"type": "error", "detail": "frame is not valid JSON", "client_message_id": None}
     client_message_id = data.get("client_message_id") if isinstance(data, dict) else None
+    is_typing = isinstance(data, dict) and data.get("type") == "typing"
     try:
-        return MessageFrame.model_validate(data)
+        return (TypingFrame if is_typing else MessageFrame).model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "frame"
