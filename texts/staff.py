@@ -291,6 +291,22 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "agent.resolve.undo": {"en": "Undo", "zh": "撤销"},
     "agent.return": {"en": "Return to bot", "zh": "交回机器人"},
+    "agent.transfer": {"en": "Transfer", "zh": "转接"},
+    "agent.transfer.to": {"en": "Transfer to", "zh": "转接给"},
+    "agent.transfer.queue": {"en": "Back to the queue", "zh": "放回队列"},
+    "agent.transfer.member": {
+        "en": "{name} ({status}, {open} open)",
+        "zh": "{name}（{status}，{open} 个进行中）",
+    },
+    "agent.transfer.note": {
+        "en": "A note for the next agent (required)",
+        "zh": "给接手客服的备注（必填）",
+    },
+    "agent.transfer.status.online": {"en": "online", "zh": "在线"},
+    "agent.transfer.status.away": {"en": "away", "zh": "离开"},
+    "agent.transfer.status.offline": {"en": "offline", "zh": "离线"},
+    "agent.transfer.send": {"en": "Transfer", "zh": "确认转接"},
+    "agent.transfer.cancel": {"en": "Cancel", "zh": "取消"},
     "agent.return.confirm": {
         "en": "Hand this conversation back to the bot?",
         "zh": "确定将此会话交回机器人吗？",

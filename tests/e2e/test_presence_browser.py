@@ -1,6 +1,6 @@
 """Two agents in Chromium with auto-assignment on (the service alone, no Rasa): the agent who
 sets herself away in the console's header gets no new chat, the other gets them; back online,
-she is the least busy and gets the next."""
+she is the least busy and gets the next. Then one transfers a chat to the other with a note."""
 
 from __future__ import annotations
 
@@ -115,5 +115,35 @@ def test_presence_away_stops_new_assignments(
     # Back online, Ann holds fewer chats than Ben: the next is hers.
     expect(ann.locator(".agent-queue-item")).to_have_count(1, timeout=LIVE_MS)
     expect(ben.locator(".agent-queue-item")).to_have_count(2)
+    ann.context.close()
+    ben.context.close()
+
+
+def test_a_transfer_with_a_note_reaches_the_other_agent(
+    routed_service: str,
+    browser: Browser,  # noqa: F811
+) -> None:
+    ann = console(browser, routed_service, "ann@shop.test", "Ann")
+    ben = console(browser, routed_service, "ben@shop.test", "Ben")
+    expect(ann.locator(".agent-queue-item")).to_have_count(1, timeout=LIVE_MS)
+    expect(ben.locator(".agent-queue-item")).to_have_count(2)
+    moved = ben.locator(".agent-queue-item").first
+    handoff_id = moved.get_attribute("data-handoff-id")
+    moved.click()
+    ben.locator(".agent-transfer-open").click()
+    choices = ben.locator(".agent-transfer-to option")
+    expect(choices.first).to_have_text("Back to the queue")
+    expect(ben.locator(".agent-transfer-to")).to_contain_text("Ann (online, 1 open)")
+    ben.locator(".agent-transfer-to").select_option(label="Ann (online, 1 open)")
+    ben.locator(".agent-transfer-note").fill("wants the refund to another card <b>now</b>")
+    ben.locator(".agent-transfer-send").click()
+    # Ann holds it now and sees Ben's note beside the whole history; Ben's queue lost it.
+    expect(ann.locator(".agent-queue-item")).to_have_count(2, timeout=LIVE_MS)
+    expect(ben.locator(".agent-queue-item")).to_have_count(1, timeout=LIVE_MS)
+    ann.locator(f'.agent-queue-item[data-handoff-id="{handoff_id}"]').click()
+    expect(ann.locator(".agent-note-text")).to_have_text(
+        "wants the refund to another card <b>now</b>"  # shown as text, never as markup
+    )
+    expect(ann.locator(".agent-transcript")).to_contain_text("Ann has joined the chat.")
     ann.context.close()
     ben.context.close()

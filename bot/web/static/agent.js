@@ -451,6 +451,8 @@
     if (target.matches(".agent-claim")) claim(id, target);
     else if (target.matches(".agent-resolve")) resolveLater(id);
     else if (target.matches(".agent-return")) closeHandoff(id, "return", t("agent.return.confirm"));
+    else if (target.matches(".agent-transfer-open")) openTransfer();
+    else if (target.matches(".agent-transfer-cancel")) $(".agent-transfer-form", ui.detail).hidden = true;
     else if (target.matches(".agent-kb-insert")) attach(target.closest(".agent-kb-hit"));
     else if (target.matches(".agent-attached-remove")) detach(target.closest(".agent-attached-item"));
   });
@@ -462,6 +464,7 @@
     if (form.matches(".agent-reply-form")) post(state.detail.id, "messages", ".agent-reply", ".agent-send", replied);
     else if (form.matches(".agent-note-form")) post(state.detail.id, "notes", ".agent-note", ".agent-add-note", addNote);
     else if (form.matches(".agent-kb-form")) searchKb();
+    else if (form.matches(".agent-transfer-form")) transfer(state.detail.id, form);
   });
 
   ui.detail.addEventListener("keydown", (event) => {
@@ -644,6 +647,49 @@
   }
 
   window.addEventListener("pagehide", () => sendResolve({ keepalive: true }));
+
+  // Transfer: to a colleague (who holds it at once) or back to the queue, with a note.
+  async function openTransfer() {
+    const form = $(".agent-transfer-form", ui.detail);
+    const select = $(".agent-transfer-to", form);
+    let team;
+    try {
+      team = await api("GET", "/agents");
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    const options = [Object.assign(el("option", null, t("agent.transfer.queue")), { value: "" })];
+    for (const member of team.items || []) {
+      if (me() && member.id === me().id) continue;
+      const label = t("agent.transfer.member", {
+        name: member.name, status: t(`agent.transfer.status.${member.status}`), open: num(member.open_chats, 0),
+      });
+      options.push(Object.assign(el("option", null, label), { value: String(member.id) }));
+    }
+    select.replaceChildren(...options);
+    form.hidden = false;
+    $(".agent-transfer-note", form).focus();
+  }
+
+  async function transfer(id, form) {
+    const note = $(".agent-transfer-note", form);
+    const to = $(".agent-transfer-to", form).value;
+    const send = $(".agent-transfer-send", form);
+    clearError();
+    send.disabled = true;
+    try {
+      await api("POST", `/handoffs/${id}/transfer`, { to_agent_id: to ? Number(to) : null, note: note.value });
+      note.value = "";
+      form.hidden = true;
+    } catch (error) {
+      fail(error);
+    } finally {
+      send.disabled = false;
+    }
+    loadQueue();
+    if (state.selectedId === id) loadDetail(id, false);
+  }
 
   async function closeHandoff(id, action, question) {
     if (!window.confirm(question)) return;
