@@ -711,4 +711,31 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.presence.online": {"en": "Online", "zh": "在线"},
     "agent.presence.away": {"en": "Away (no new chats)", "zh": "离开（不接新会话）"},
     "agent.presence.offline": {"en": "Offline", "zh": "离线"},
+    # -- canned replies (agent-canned.js) ---------------------------------------------------
+    "agent.canned.open": {"en": "Canned replies", "zh": "快捷回复"},
+    "agent.canned.title": {"en": "Canned replies", "zh": "快捷回复"},
+    "agent.canned.help": {
+        "en": "Type / at the start of a reply to insert one. Placeholders: {customer_name}, "
+        "{agent_name}, {article:article-id}.",
+        "zh": "在回复框开头输入 / 即可插入。占位符：{customer_name}、{agent_name}、"
+        "{article:article-id}。",
+    },
+    "agent.canned.menu": {"en": "Canned replies", "zh": "快捷回复"},
+    "agent.canned.none": {
+        "en": "No canned reply starts like this.",
+        "zh": "没有以此开头的快捷回复。",
+    },
+    "agent.canned.shortcut": {"en": "Shortcut", "zh": "快捷指令"},
+    "agent.canned.language": {"en": "Language", "zh": "语言"},
+    "agent.canned.language.en": {"en": "English", "zh": "英文"},
+    "agent.canned.language.zh": {"en": "Chinese", "zh": "中文"},
+    "agent.canned.name": {"en": "Title", "zh": "标题"},
+    "agent.canned.body": {"en": "Text", "zh": "内容"},
+    "agent.canned.shared": {"en": "Shared with the team", "zh": "团队共享"},
+    "agent.canned.shared_badge": {"en": "shared", "zh": "共享"},
+    "agent.canned.add": {"en": "Add", "zh": "添加"},
+    "agent.canned.update": {"en": "Save", "zh": "保存"},
+    "agent.canned.cancel": {"en": "Cancel", "zh": "取消"},
+    "agent.canned.edit": {"en": "Edit", "zh": "编辑"},
+    "agent.canned.delete": {"en": "Delete", "zh": "删除"},
 }

@@ -570,6 +570,12 @@
     if (field) field.focus();
   }
 
+  // Canned replies (agent-canned.js) read the open handoff and attach the articles they name.
+  window.KefuAgentDesk = Object.freeze({
+    handoff: () => state.detail,
+    attach: (article) => attach({ dataset: { articleId: article.id, title: article.title } }),
+  });
+
   function detach(item) {
     if (!item) return;
     state.attached = state.attached.filter((a) => a.id !== item.dataset.articleId);
