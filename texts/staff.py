@@ -258,6 +258,9 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.packet.intents": {"en": "Intents seen", "zh": "识别到的意图"},
     "agent.conversation": {"en": "Conversation", "zh": "对话记录"},
     "agent.typing": {"en": "Customer is typing…", "zh": "客户正在输入…"},
+    "agent.notify.enable": {"en": "Enable notifications", "zh": "开启通知"},
+    "agent.notify.new_chat": {"en": "New chat in the queue", "zh": "队列中有新会话"},
+    "agent.notify.new_message": {"en": "New message from a customer", "zh": "客户发来新消息"},
     "agent.claim": {"en": "Claim", "zh": "接入"},
     "agent.reply.label": {"en": "Reply to the customer", "zh": "回复客户"},
     "agent.reply.placeholder": {

@@ -73,6 +73,7 @@
   function stopSockets() {
     if (state.queueSocket) state.queueSocket.stop();
     state.queueSocket = null;
+    unwatchHeld();
     clearDetail();
   }
 
@@ -150,6 +151,8 @@
     state.online = Number(data.agents_online) || 0;
     renderQueue();
     followSelected();
+    alertNewChats(filter);
+    watchHeld(filter);
   }
 
   ui.filter.addEventListener("change", () => loadQueue());
@@ -275,7 +278,7 @@
         onFrame: (frame) => {
           if (frame.type === "ready") catchUp(id); // messages sent between our fetch and the subscription
           else if (frame.type === "message") appendMessage(frame.message);
-          else if (frame.type === "typing") showTyping(Boolean(frame.active));
+          else if (frame.type === "typing" && frame.from === "customer") showTyping(Boolean(frame.active));
         },
         onRefused: () => { state.detailSocket = null; },
       });
@@ -439,6 +442,130 @@
     typing.hidden = !active;
     clearTimeout(state.typingTimer);
     if (active) state.typingTimer = setTimeout(() => { typing.hidden = true; }, 8000);
+  }
+
+  // ---------------------------------------------------------------- typing and notifications
+
+  // The agent's typing, to the customer (docs/handoff.md): "active" at most every 2.5 s while
+  // keys come, then false after 4 s without one or when the reply goes.
+  const typing = { sentAt: 0, idle: null };
+
+  function sendTyping(active) {
+    const ws = state.detailSocket && state.detailSocket.ws;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "typing", active }));
+  }
+
+  function agentTyping() {
+    if (!state.detail || !holds(state.detail)) return;
+    const now = Date.now();
+    if (now - typing.sentAt > 2500) { typing.sentAt = now; sendTyping(true); }
+    clearTimeout(typing.idle);
+    typing.idle = setTimeout(agentStoppedTyping, 4000);
+  }
+
+  function agentStoppedTyping() {
+    clearTimeout(typing.idle);
+    if (!typing.sentAt) return;
+    typing.sentAt = 0;
+    sendTyping(false);
+  }
+
+  ui.detail.addEventListener("input", (event) => { if (event.target.matches(".agent-reply")) agentTyping(); });
+  ui.detail.addEventListener("submit", (event) => { if (event.target.matches(".agent-reply-form")) agentStoppedTyping(); });
+
+  // A chime and a desktop notification for a new chat in the queue and for a customer's message
+  // in a held chat that is not on screen. Permission is asked only when the agent clicks
+  // "Enable notifications"; a "denied" is the browser's to undo, so the button just goes.
+  const alerts = { waiting: null /* ids seen waiting, once the open queue was read */, audio: null, watchers: new Map() };
+  const notifyButton = $(".agent-notify");
+  const mayNotify = () => "Notification" in window && Notification.permission === "granted";
+
+  function drawNotifyButton() {
+    notifyButton.hidden = !("Notification" in window) || Notification.permission !== "default";
+  }
+
+  notifyButton.addEventListener("click", async () => {
+    unlockSound();
+    try { await Notification.requestPermission(); } catch (_) { /* the answer stays "default" */ }
+    drawNotifyButton();
+  });
+  drawNotifyButton();
+
+  // Browsers let a page play sound only after a click, so the audio context waits for one.
+  function unlockSound() {
+    if (alerts.audio || !window.AudioContext) return;
+    try { alerts.audio = new AudioContext(); } catch (_) { /* no sound: the notification alone */ }
+  }
+  document.addEventListener("pointerdown", unlockSound);
+
+  // Two short tones from the Web Audio API: no sound file to ship.
+  function chime() {
+    const audio = alerts.audio;
+    if (!audio) return;
+    const start = audio.currentTime;
+    const gain = audio.createGain();
+    gain.connect(audio.destination);
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.2, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.45);
+    [880, 1320].forEach((hertz, i) => {
+      const tone = audio.createOscillator();
+      tone.frequency.value = hertz;
+      tone.connect(gain);
+      tone.start(start + i * 0.12);
+      tone.stop(start + 0.45);
+    });
+  }
+
+  function notify(title, body, tag, id) {
+    chime();
+    if (!mayNotify()) return;
+    try {
+      // A notification's body is plain text: a customer's markup shows as typed.
+      const note = new Notification(title, { body: String(body || "").slice(0, 200), tag });
+      note.onclick = () => { window.focus(); select(id); note.close(); };
+    } catch (_) { /* e.g. Android Chrome, which allows them only from a service worker */ }
+  }
+
+  // (a) A chat that joins the waiting queue, once; the first read only learns what is there.
+  function alertNewChats(filter) {
+    if (filter !== "open") return;
+    const first = alerts.waiting === null;
+    if (first) alerts.waiting = new Set();
+    for (const row of state.rows) {
+      if (row.status !== "waiting" || alerts.waiting.has(row.id)) continue;
+      alerts.waiting.add(row.id);
+      if (!first) notify(t("agent.notify.new_chat"), row.summary, `kefu-chat-${row.id}`, row.id);
+    }
+  }
+
+  // (b) Each chat this agent holds has a listening socket (a few: the open-chats limit); a
+  // customer's message notifies unless that chat is on screen in a visible page.
+  function watchHeld(filter) {
+    if (filter !== "open" || !me()) return;
+    const held = new Set(state.rows.filter((row) => row.status === "assigned" && row.agent_id === me().id).map((row) => row.id));
+    for (const [id, socket] of alerts.watchers) {
+      if (!held.has(id)) { socket.stop(); alerts.watchers.delete(id); }
+    }
+    for (const id of held) {
+      if (alerts.watchers.has(id)) continue;
+      alerts.watchers.set(id, KefuConsole.liveSocket(`/handoffs/${id}/ws`, {
+        onFrame: (frame) => heard(id, frame),
+        onRefused: () => alerts.watchers.delete(id),
+      }));
+    }
+  }
+
+  function heard(id, frame) {
+    const message = frame.type === "message" ? frame.message : null;
+    if (!message || message.sender !== "customer") return;
+    if (!document.hidden && state.selectedId === id) return;
+    notify(t("agent.notify.new_message"), message.text, `kefu-message-${id}`, id);
+  }
+
+  function unwatchHeld() {
+    for (const socket of alerts.watchers.values()) socket.stop();
+    alerts.watchers.clear();
   }
 
   // ---------------------------------------------------------------- actions

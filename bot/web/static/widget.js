@@ -139,6 +139,9 @@
   let recovered = false;          // already replaced a rejected conversation since the last "ready"
   let gaveUp = false;
   let isOpen = false;
+  let typingTimer = null;         // hides an agent's typing whose false frame never came
+  let typingSentAt = 0;           // when our last "typing: true" went (0: we are not typing)
+  let typingIdle = null;          // sends "typing: false" after a pause
 
   // ---------------------------------------------------------------- DOM helpers
 
@@ -424,9 +427,30 @@
     }));
   }
 
+  // The customer's typing, for an agent who has the chat open (the service drops it
+  // otherwise): "active" at most every 2.5 s while keys come, false after 4 s idle or on send.
+  function sendTyping(active) {
+    if (ws && ready && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type: "typing", active }));
+  }
+
+  function customerTyping() {
+    const now = Date.now();
+    if (now - typingSentAt > 2500) { typingSentAt = now; sendTyping(true); }
+    clearTimeout(typingIdle);
+    typingIdle = setTimeout(customerStoppedTyping, 4000);
+  }
+
+  function customerStoppedTyping() {
+    clearTimeout(typingIdle);
+    if (!typingSentAt) return;
+    typingSentAt = 0;
+    sendTyping(false);
+  }
+
   function send(text, payload) {
     const body = typeof text === "string" ? text : String(text ?? "");
     if (!body.trim()) return false;
+    customerStoppedTyping();
     const item = { client_message_id: uuid(), text: body, payload: payload || undefined };
     outbox.push(item);
     saveOutbox();
@@ -531,7 +555,11 @@
         onMessage(frame.message);
         break;
       case "typing":
+        if (frame.from === "customer") break; // our own typing, on its way to the agent
         setTyping(frame.active === true);
+        // An agent's typing ends with a false frame; a dropped console's never comes.
+        clearTimeout(typingTimer);
+        if (frame.from === "agent" && frame.active === true) typingTimer = setTimeout(() => setTyping(false), 8000);
         break;
       case "ready":
         ready = true;
@@ -618,6 +646,7 @@
     input.style.height = `${Math.min(input.scrollHeight, 120)}px`;
   }
   input.addEventListener("input", autosize);
+  input.addEventListener("input", () => { if (input.value.trim()) customerTyping(); });
 
   // Back online: retry now instead of waiting out the backoff.
   window.addEventListener("online", () => {
