@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -25,12 +27,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield running
 
 
-@pytest.fixture(scope="module")
-def service_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def service_alone(folder: Path, **settings: str) -> Iterator[Stack]:
     """The service alone, as the stack starts it (``python -m bot.cli serve``), over a fresh
-    copy of the demo database; nothing listens where Rasa would be (health says degraded). One
-    per module, so a module's seeded conversations are its own."""
-    config = demo_stack_config(tmp_path_factory.mktemp("service"), secret_key="e2e-secret-key")
+    copy of the demo database in ``folder``, with extra ``KEFU_*`` settings; nothing listens
+    where Rasa would be (health says degraded)."""
+    config = demo_stack_config(folder, secret_key="e2e-secret-key")
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": os.environ.get("HOME", ""),
@@ -42,6 +44,7 @@ def service_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         "KEFU_RASA_URL": config.rasa_url,
         "KEFU_ACTION_SERVER_URL": config.actions_url,
         "KEFU_SECRET_KEY": "e2e-secret-key",
+        **settings,
     }
     port = str(config.ports.service)
     service = StackProcess(
@@ -52,6 +55,14 @@ def service_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         lambda r: r.status_code == 200,
     )
     with Stack(config, processes=[service]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def service_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The service alone over a fresh copy of the demo database, one per module, so a
+    module's seeded conversations are its own."""
+    with service_alone(tmp_path_factory.mktemp("service")) as running:
         yield running
 
 

@@ -4,8 +4,6 @@ she is the least busy and gets the next. Then one transfers a chat to the other 
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 
 import httpx
@@ -13,8 +11,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from bot.auth.store import UserStore
-from bot.stack import Stack, StackProcess, demo_stack_config
 from db.engine import create_engine_for, session_factory
+from tests.e2e.conftest import service_alone
 from tests.e2e.test_widget_browser import browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -28,30 +26,11 @@ LIVE_MS = 5_000
 def routed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service with auto-assignment, over a fresh copy of the demo database, and two
     agents; its base URL."""
-    config = demo_stack_config(tmp_path_factory.mktemp("presence"), secret_key="e2e-secret-key")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "KEFU_VAR_DIR": str(config.var_dir),
-        "DATABASE_URL": str(config.database_url),
-        "KEFU_INDEX_DIR": str(config.var_dir / "index"),
-        "KEFU_RASA_URL": config.rasa_url,
-        "KEFU_ACTION_SERVER_URL": config.actions_url,
-        "KEFU_SECRET_KEY": "e2e-secret-key",
-        "KEFU_SERVICE_TOKEN": SERVICE_TOKEN,
-        "KEFU_AUTO_ASSIGN": "true",
-    }
-    port = str(config.ports.service)
-    service = StackProcess(
-        "service",
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port],
-        env,
-        f"{config.service_url}/api/v1/health",
-        lambda r: r.status_code == 200,
-    )
-    with Stack(config, processes=[service]) as running:
+    with service_alone(
+        tmp_path_factory.mktemp("presence"),
+        KEFU_SERVICE_TOKEN=SERVICE_TOKEN,
+        KEFU_AUTO_ASSIGN="true",
+    ) as running:
         assert running.config.database_url is not None
         engine = create_engine_for(running.config.database_url)
         with session_factory(engine)() as session:

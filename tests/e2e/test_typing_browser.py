@@ -6,8 +6,6 @@ notification (window.Notification stubbed in the page, permission granted)."""
 from __future__ import annotations
 
 import json
-import os
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,8 +14,8 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from bot.auth.store import UserStore
-from bot.stack import Stack, StackProcess, demo_stack_config
 from db.engine import create_engine_for, session_factory
+from tests.e2e.conftest import service_alone
 from tests.e2e.test_widget_browser import browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -42,29 +40,9 @@ window.Notification = class {
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The service over a fresh copy of the demo database with one agent; its base URL."""
-    config = demo_stack_config(tmp_path_factory.mktemp("typing"), secret_key="e2e-secret-key")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "KEFU_VAR_DIR": str(config.var_dir),
-        "DATABASE_URL": str(config.database_url),
-        "KEFU_INDEX_DIR": str(config.var_dir / "index"),
-        "KEFU_RASA_URL": config.rasa_url,
-        "KEFU_ACTION_SERVER_URL": config.actions_url,
-        "KEFU_SECRET_KEY": "e2e-secret-key",
-        "KEFU_SERVICE_TOKEN": SERVICE_TOKEN,
-    }
-    port = str(config.ports.service)
-    process = StackProcess(
-        "service",
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port],
-        env,
-        f"{config.service_url}/api/v1/health",
-        lambda r: r.status_code == 200,
-    )
-    with Stack(config, processes=[process]) as running:
+    with service_alone(
+        tmp_path_factory.mktemp("typing"), KEFU_SERVICE_TOKEN=SERVICE_TOKEN
+    ) as running:
         assert running.config.database_url is not None
         engine = create_engine_for(running.config.database_url)
         with session_factory(engine)() as session:
