@@ -318,8 +318,10 @@
     if (!holds(data)) $(".agent-holder", view).remove();
     else if (state.pendingResolve && state.pendingResolve.id === data.id) $(".agent-holder", view).hidden = true;
     if (!same) state.attached = [];
+    if (!same) state.customerTypingUntil = 0;
     ui.detail.replaceChildren(view);
     drawAttached();
+    drawTyping();
 
     for (const message of data.messages || []) appendMessage(message, false);
     const transcript = $(".agent-transcript", ui.detail);
@@ -436,12 +438,20 @@
     if (scroll && (nearBottom || message.sender === "agent")) transcript.scrollTop = transcript.scrollHeight;
   }
 
+  // The customer's typing; kept in state, so a redraw of the pane (a claim, a new packet)
+  // shows it still.
   function showTyping(active) {
+    state.customerTypingUntil = active ? Date.now() + 8000 : 0;
+    drawTyping();
+  }
+
+  function drawTyping() {
     const typing = $(".agent-typing", ui.detail);
     if (!typing) return;
-    typing.hidden = !active;
+    const left = (state.customerTypingUntil || 0) - Date.now();
+    typing.hidden = left <= 0;
     clearTimeout(state.typingTimer);
-    if (active) state.typingTimer = setTimeout(() => { typing.hidden = true; }, 8000);
+    if (left > 0) state.typingTimer = setTimeout(drawTyping, left);
   }
 
   // ---------------------------------------------------------------- typing and notifications
