@@ -47,9 +47,11 @@ def database(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> P
     shutil.copy(demo_database / "kefu.db", folder / "kefu.db")
     engine = create_engine_for(f"sqlite:///{folder / 'kefu.db'}")
     with session_factory(engine)() as session:
-        UserStore(session).create("erin@shop.test", "Erin", "editor", PASSWORD)
-        UserStore(session).create("alice@shop.test", "Alice", "agent", PASSWORD)
-        UserStore(session).create("sue@shop.test", "Sue", "supervisor", PASSWORD)
+        # Addresses of this module's own: the demo database it copies is shared by the modules,
+        # and another may have made erin@shop.test there first, under another name.
+        UserStore(session).create("erin@articles.test", "Erin", "editor", PASSWORD)
+        UserStore(session).create("alice@articles.test", "Alice", "agent", PASSWORD)
+        UserStore(session).create("sue@articles.test", "Sue", "supervisor", PASSWORD)
     engine.dispose()
     return folder
 
@@ -74,7 +76,7 @@ def login(client: TestClient, email: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def editor(app_client: TestClient) -> dict[str, str]:
-    return login(app_client, "erin@shop.test")
+    return login(app_client, "erin@articles.test")
 
 
 def create(client: TestClient, editor: dict[str, str], **changes: Any) -> dict[str, Any]:
@@ -117,7 +119,8 @@ def test_every_article_route_needs_an_editor(
 ) -> None:
     anonymous = app_client.request(method, path, json=body)
     assert (anonymous.status_code, anonymous.json()["detail"]) == (401, "log in first")
-    for email in ("alice@shop.test", "sue@shop.test"):  # an agent; a supervisor edits nothing
+    # An agent; a supervisor edits nothing.
+    for email in ("alice@articles.test", "sue@articles.test"):
         refused = app_client.request(method, path, json=body, headers=login(app_client, email))
         assert (refused.status_code, refused.json()["detail"]) == (
             403,
