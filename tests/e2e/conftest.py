@@ -22,7 +22,13 @@ from db.engine import create_engine_for, session_factory
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    config = demo_stack_config(tmp_path_factory.mktemp("stack"), secret_key="e2e-secret-key")
+    # A closed console counts as an agent online for 1 s, not 60: the tests that need nobody
+    # online follow tests with consoles open.
+    config = demo_stack_config(
+        tmp_path_factory.mktemp("stack"),
+        secret_key="e2e-secret-key",
+        service_env={"KEFU_PRESENCE_TIMEOUT_S": "1"},
+    )
     with Stack(config) as running:
         yield running
 
