@@ -10,8 +10,13 @@ import pytest
 from playwright.sync_api import Browser, Dialog, expect
 
 from bot.stack import Stack
-from tests.e2e.conftest import AGENT_PASSWORD
-from tests.e2e.test_handoff_browser import LIVE_MS, UNDO_MS, new_page
+from tests.e2e.test_handoff_browser import (
+    LIVE_MS,
+    UNDO_MS,
+    customer_asks_for_a_person,
+    log_in_agent,
+    new_page,
+)
 from tests.e2e.test_widget_browser import REPLY_TIMEOUT_MS, browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -31,19 +36,10 @@ def test_an_inserted_article_is_a_card_resolve_is_undoable_and_the_rating_shows(
         shown.dismiss()
 
     agent.on("dialog", no_dialog)
-    agent.goto(f"{base}/agent")
-    agent.locator(".agent-login-email").fill(agent_email)
-    agent.locator(".agent-login-password").fill(AGENT_PASSWORD)
-    agent.locator(".agent-login-submit").click()
-    expect(agent.locator(".agent-user")).to_contain_text("Lin")
+    log_in_agent(agent, base, agent_email)
 
     customer = new_page(browser, "zh-CN")
-    customer.goto(f"{base}/")
-    customer.locator(".kefu-launcher").click()
-    customer.locator(".kefu-input").fill("我想退货，耳机的包装已经拆了")
-    customer.keyboard.press("Enter")
-    expect(customer.locator(".kefu-from-bot")).not_to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    customer.locator(".kefu-human").click()
+    customer_asks_for_a_person(customer, base, "我想退货，耳机的包装已经拆了")
     expect(customer.locator(".kefu-from-bot").last).to_contain_text(
         "转接人工客服", timeout=REPLY_TIMEOUT_MS
     )

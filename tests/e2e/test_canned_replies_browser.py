@@ -10,8 +10,12 @@ from sqlalchemy import text
 
 from bot.stack import Stack
 from db.engine import create_engine_for
-from tests.e2e.conftest import AGENT_PASSWORD
-from tests.e2e.test_handoff_browser import LIVE_MS, new_page
+from tests.e2e.test_handoff_browser import (
+    LIVE_MS,
+    customer_asks_for_a_person,
+    log_in_agent,
+    new_page,
+)
 from tests.e2e.test_widget_browser import REPLY_TIMEOUT_MS, browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -40,11 +44,7 @@ def test_an_agent_inserts_a_canned_reply_with_the_customers_name(
 ) -> None:
     base = stack.config.service_url
     agent = new_page(browser, "en-US")
-    agent.goto(f"{base}/agent")
-    agent.locator(".agent-login-email").fill(agent_email)
-    agent.locator(".agent-login-password").fill(AGENT_PASSWORD)
-    agent.locator(".agent-login-submit").click()
-    expect(agent.locator(".agent-user")).to_contain_text("Lin")
+    log_in_agent(agent, base, agent_email)
 
     # The agent adds a personal canned reply in the panel.
     agent.locator(".agent-canned-toggle").click()
@@ -60,12 +60,7 @@ def test_an_agent_inserts_a_canned_reply_with_the_customers_name(
     agent.locator(".agent-canned-toggle").click()
 
     customer = new_page(browser, "en-US")
-    customer.goto(f"{base}/")
-    customer.locator(".kefu-launcher").click()
-    customer.locator(".kefu-input").fill(QUESTION)
-    customer.keyboard.press("Enter")
-    expect(customer.locator(".kefu-from-bot")).not_to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    customer.locator(".kefu-human").click()
+    customer_asks_for_a_person(customer, base, QUESTION)
     expect(agent.locator(".agent-queue-item").filter(has_text="Where is my refund")).to_have_count(
         1, timeout=REPLY_TIMEOUT_MS
     )

@@ -21,6 +21,25 @@ def new_page(browser: Browser, locale: str) -> Page:  # noqa: F811
     return page
 
 
+def log_in_agent(agent: Page, base: str, email: str) -> None:
+    """The agent console, logged in as ``email`` (the demo stack's Lin)."""
+    agent.goto(f"{base}/agent")
+    agent.locator(".agent-login-email").fill(email)
+    agent.locator(".agent-login-password").fill(AGENT_PASSWORD)
+    agent.locator(".agent-login-submit").click()
+    expect(agent.locator(".agent-user")).to_contain_text("Lin")
+
+
+def customer_asks_for_a_person(customer: Page, base: str, question: str) -> None:
+    """In the widget: a question, the bot's answer, then the "talk to a person" button."""
+    customer.goto(f"{base}/")
+    customer.locator(".kefu-launcher").click()
+    customer.locator(".kefu-input").fill(question)
+    customer.keyboard.press("Enter")
+    expect(customer.locator(".kefu-from-bot")).not_to_have_count(0, timeout=REPLY_TIMEOUT_MS)
+    customer.locator(".kefu-human").click()
+
+
 def test_customer_asks_for_a_person_agent_answers_resolves_and_is_rated(
     stack: Stack,
     browser: Browser,  # noqa: F811
@@ -28,19 +47,10 @@ def test_customer_asks_for_a_person_agent_answers_resolves_and_is_rated(
 ) -> None:
     base = stack.config.service_url
     agent = new_page(browser, "en-US")
-    agent.goto(f"{base}/agent")
-    agent.locator(".agent-login-email").fill(agent_email)
-    agent.locator(".agent-login-password").fill(AGENT_PASSWORD)
-    agent.locator(".agent-login-submit").click()
-    expect(agent.locator(".agent-user")).to_contain_text("Lin")
+    log_in_agent(agent, base, agent_email)
 
     customer = new_page(browser, "zh-CN")
-    customer.goto(f"{base}/")
-    customer.locator(".kefu-launcher").click()
-    customer.locator(".kefu-input").fill("我买的耳机坏了，想换一个")
-    customer.keyboard.press("Enter")
-    expect(customer.locator(".kefu-from-bot")).not_to_have_count(0, timeout=REPLY_TIMEOUT_MS)
-    customer.locator(".kefu-human").click()
+    customer_asks_for_a_person(customer, base, "我买的耳机坏了，想换一个")
     expect(customer.locator(".kefu-from-bot").last).to_contain_text(
         "转接人工客服", timeout=REPLY_TIMEOUT_MS
     )

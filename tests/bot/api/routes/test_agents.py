@@ -17,7 +17,8 @@ from bot.database import upgrade_database
 from bot.handoff.hours import BusinessHoursError
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
-from tests.bot.api.conftest import CONSOLE_ORIGIN, console_headers
+from tests.bot.api.conftest import CONSOLE_ORIGIN
+from tests.bot.api.routes.test_csrf import log_in as console_log_in
 from tests.bot.api.routes.test_handoffs import (  # noqa: F401  (staff is a fixture)
     PASSWORD,
     escalate,
@@ -30,15 +31,9 @@ PRESENCE = "/api/v1/agents/me/presence"
 
 
 def log_in(client: TestClient, email: str) -> dict[str, str]:
-    """Log in as the console does (cookies in the client's jar); the headers it then sends."""
+    """Log in as the console does, as nobody else first (one client logs in several users)."""
     client.cookies.clear()
-    response = client.post(
-        "/api/v1/auth/login",
-        json={"email": email, "password": PASSWORD},
-        headers={"Origin": CONSOLE_ORIGIN},
-    )
-    assert response.status_code == 200, response.text
-    return console_headers(client)
+    return console_log_in(client, email)
 
 
 def agent_of_its_own(database_url: str, email: str) -> str:
