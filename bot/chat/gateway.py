@@ -180,12 +180,11 @@ class ChatGateway:
                 owed, _ = await in_worker_thread(
                     self.sessions, _owed, conversation_id, message.id + 1
                 )
+                still_owed = any(m.id == message.id for m in owed)
                 if any(m.id < message.id for m in owed):
                     await self._catch_up(conversation_id, before=message.id)
-                    owed, _ = await in_worker_thread(
-                        self.sessions, _owed, conversation_id, message.id + 1
-                    )
-                if any(m.id == message.id for m in owed):
+                    still_owed = await self._still_owed(conversation_id, message.id)
+                if still_owed:
                     replies = await self._typing(
                         conversation_id, self._answer(conversation_id, message, language)
                     )

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, exists, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.auth.models import User
@@ -144,8 +144,15 @@ class HandoffStore:
         if handoff is None:
             return None
         transcript = self.conversations.transcript(conversation_id)
-        typed = [m.text for m in customer_messages(transcript)]
-        scores = signals.sentiments(typed)
+        said = customer_messages(transcript)
+        typed = [m.text for m in said]
+        # Only messages the packet has not scored yet are read for their sentiment.
+        known = {e["message_id"]: e["score"] for e in handoff.packet.get("sentiment", [])}
+        new = [m for m in said if m.id not in known]
+        known |= dict(
+            zip([m.id for m in new], signals.sentiments([m.text for m in new]), strict=True)
+        )
+        scores = [known[m.id] for m in said]
         trail = BotTrail(self.session)
         lookups = trail.lookups(conversation_id)
         kept = list(handoff.packet.get("intents", []))
@@ -215,21 +222,19 @@ class HandoffStore:
         """Waiting handoffs in the live queue (not tickets left with nobody online) whose
         customer escalated or wrote since ``live_since`` (the customers still there; None:
         all of them)."""
-        last_written = (
-            select(Message.conversation_id, func.max(Message.created_at).label("at"))
-            .where(Message.sender == "customer")
-            .group_by(Message.conversation_id)
-            .subquery()
-        )
         query = (
             select(Handoff)
             .join(Conversation, Conversation.id == Handoff.conversation_id)
             .where(Handoff.status == "waiting", Conversation.handled_by == "agent")
         )
         if live_since is not None:
-            query = query.outerjoin(
-                last_written, last_written.c.conversation_id == Handoff.conversation_id
-            ).where(or_(Handoff.created_at >= live_since, last_written.c.at >= live_since))
+            # Per waiting handoff, one index search of its conversation's recent messages.
+            wrote = exists().where(
+                Message.conversation_id == Handoff.conversation_id,
+                Message.sender == "customer",
+                Message.created_at >= live_since,
+            )
+            query = query.where(or_(Handoff.created_at >= live_since, wrote))
         return list(self.session.scalars(query))
 
     def rating_request_after_bot(
