@@ -13,7 +13,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from bot.analytics.kpis import customer_messages, in_period, outcome, rating_score
+from bot.analytics.kpis import (
+    customer_messages,
+    facts_kept,
+    in_period,
+    outcome,
+    rating_score,
+)
 from bot.analytics.message_search import mentioning
 from bot.analytics.report_range import ReportRange
 from bot.auth.models import User
@@ -76,7 +82,9 @@ def offered_article(article_id: str) -> ColumnElement[bool]:
     )
 
 
-def _columns() -> list[Any]:
+def _columns(kept: bool) -> list[Any]:
+    """The list's columns; ``kept``: the outcome facts the triggers keep on the conversation
+    (kpis.facts_kept), else worked out from its rows."""
     first_message = _correlated(
         select(func.substr(Message.text, 1, FIRST_MESSAGE_CHARS))
         .where(Message.conversation_id == Conversation.id, Message.sender == "customer")
@@ -95,10 +103,10 @@ def _columns() -> list[Any]:
         Conversation.created_at,
         Conversation.language,
         Conversation.channel,
-        outcome().label("outcome"),
-        rating_score().label("rating"),
+        outcome(kept).label("outcome"),
+        rating_score(kept).label("rating"),
         agent_name.label("agent_name"),
-        customer_messages().label("customer_messages"),
+        customer_messages(kept).label("customer_messages"),
         first_message.label("first_message"),
     ]
 
@@ -121,13 +129,14 @@ def conversation_page(
     session: Session, query: ConversationQuery, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page, newest first, and the cursor of the next (None on the last page)."""
-    conditions = in_period(query.period)
+    kept = facts_kept(session)
+    conditions = in_period(query.period, kept)
     if query.text:
         conditions.append(mentioning(session, query.text))
     if query.outcome is not None:
-        conditions.append(outcome() == query.outcome)
+        conditions.append(outcome(kept) == query.outcome)
     if query.rating is not None:
-        conditions.append(rating_score() == query.rating)
+        conditions.append(rating_score(kept) == query.rating)
     if query.article_id is not None:
         conditions.append(offered_article(query.article_id))
     if cursor is not None:
@@ -139,7 +148,7 @@ def conversation_page(
             )
         )
     rows = session.execute(
-        select(*_columns())
+        select(*_columns(kept))
         .where(*conditions)
         .order_by(Conversation.created_at.desc(), Conversation.id.desc())
         .limit(min(limit, MAX_PAGE) + 1)
@@ -154,7 +163,7 @@ def conversation_detail(session: Session, conversation_id: str) -> dict[str, Any
     """The conversation read whole: transcript, lookups (with the intent Rasa detected),
     feedback, handoffs with notes and their packet's intents, rating."""
     row = session.execute(
-        select(*_columns()).where(Conversation.id == conversation_id)
+        select(*_columns(facts_kept(session))).where(Conversation.id == conversation_id)
     ).one_or_none()
     if row is None:
         return None
