@@ -15,10 +15,9 @@ import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal, get_args
+from typing import Literal
 
 PresenceStatus = Literal["online", "away", "offline"]
-PRESENCE_STATES: tuple[PresenceStatus, ...] = get_args(PresenceStatus)
 DEFAULT_TIMEOUT = timedelta(seconds=60)
 
 
@@ -116,7 +115,6 @@ class InProcessPresence(AgentPresence):
 
 
 __all__ = [
-    "PRESENCE_STATES",
     "AgentPresence",
     "AgentPresenceState",
     "InProcessPresence",

@@ -17,6 +17,7 @@ from bot.handoff.models import Handoff
 from bot.stack import Stack
 from db.engine import create_engine_for, session_factory
 from tests.bot.analytics.seed import conversation
+from tests.e2e.test_handoff_browser import UNDO_MS
 from tests.e2e.test_widget_browser import browser  # noqa: F401  (fixture)
 from texts.staff import TEXTS
 
@@ -25,7 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "console-password-1"
 QUESTION = "我买的耳机坏了，想换一个"
 LIVE_MS = 15_000
-UNDO_MS = 10_000  # a resolve is sent when the console's undo window closes (agent.js)
 
 # What a console must not show in Chinese: an English text of the catalogue that is not also its
 # Chinese text ("CSV") and has no placeholders (those are checked filled, by the walk).

@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from bot.auth.store import UserStore
 from db.engine import create_engine_for, session_factory
 from tests.e2e.conftest import service_alone
+from tests.e2e.test_handoff_browser import new_page
 from tests.e2e.test_widget_browser import browser  # noqa: F401  (fixture)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -51,12 +52,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield running.config.service_url
 
 
-def new_page(browser: Browser) -> Page:  # noqa: F811
-    page = browser.new_context(locale="en-US").new_page()
-    page.on("pageerror", lambda error: pytest.fail(f"JavaScript error: {error}"))
-    return page
-
-
 def escalate(base: str, conversation_id: str) -> None:
     handoff = httpx.post(
         f"{base}/api/v1/internal/handoffs",
@@ -75,7 +70,7 @@ def test_typing_shows_both_ways_and_new_chats_and_messages_notify(
     service: str,
     browser: Browser,  # noqa: F811
 ) -> None:
-    agent = new_page(browser)
+    agent = new_page(browser, "en-US")
     agent.add_init_script(NOTIFICATION_STUB)
     agent.goto(f"{service}/agent")
     agent.locator(".agent-login-email").fill("tia@shop.test")
@@ -84,7 +79,7 @@ def test_typing_shows_both_ways_and_new_chats_and_messages_notify(
     expect(agent.locator(".agent-conn")).to_have_class("agent-conn conn-live", timeout=LIVE_MS)
     expect(agent.locator(".agent-notify")).to_be_hidden()  # granted already: nothing to ask
 
-    customer = new_page(browser)
+    customer = new_page(browser, "en-US")
     customer.goto(f"{service}/")
     customer.locator(".kefu-launcher").click()
     conversation = customer.wait_for_function(

@@ -4,7 +4,6 @@ for every key the consoles ask for (statically, from their sources)."""
 from __future__ import annotations
 
 import re
-import string
 from typing import get_args
 
 import pytest
@@ -17,6 +16,7 @@ from kb.store import _CONTENT_FIELDS
 from retrieval.bands import ConfidenceBand
 from retrieval.passages import PassageKind
 from tests.conftest import REPO
+from tests.texts.test_catalogue import placeholders
 from texts import FALLBACK, LANGUAGES, STAFF
 from texts.language import detect_language
 from texts.staff import TEXTS
@@ -24,10 +24,6 @@ from texts.staff import TEXTS
 STATIC = REPO / "bot" / "web" / "static"
 PLACEHOLDER = re.compile(r"\{\w+\}")
 QUOTED_KEY = re.compile(r"""["'`]((?:console|reports|agent|editor)(?:\.[a-z_0-9]+)+)["'`]""")
-
-
-def placeholders(text: str) -> set[str]:
-    return {field for _, field, _, _ in string.Formatter().parse(text) if field is not None}
 
 
 @pytest.mark.parametrize("key", sorted(TEXTS))

@@ -20,11 +20,11 @@ from bot.handoff.hours import WEEKDAYS, BusinessHours
 from bot.handoff.models import Handoff
 from bot.handoff.presence import InProcessPresence
 from bot.handoff.routing import RoutingRules, least_busy
-from bot.handoff.schemas import HandoffCreate, HandoffOpenedPublic
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.store import HandoffStore
 from db.base import utcnow
 from tests.bot.conftest import Staff, agent_console, drain, open_conversation
+from tests.bot.handoff.test_desk import escalate
 from texts import say
 
 T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -96,13 +96,6 @@ def test_every_console_hears_when_a_closed_console_stops_counting(
 
 
 # -- the queue position --------------------------------------------------------------------------
-
-
-def escalate(desk: HandoffDesk, cid: str, **fields: Any) -> HandoffOpenedPublic:
-    request = HandoffCreate.model_validate(
-        {"conversation_id": cid, "reason": "requested", "language": "en", **fields}
-    )
-    return asyncio.run(desk.open(request))
 
 
 def age(sessions: sessionmaker[Session], cid: str, handoff_id: int, by: timedelta) -> None:
