@@ -214,12 +214,17 @@ def describe_exit(code: int) -> str:
 class Stack:
     """Start with ``with Stack(config) as stack:``; leaving the block stops every process.
 
-    ``processes`` replaces Rasa, the action server and the service (the supervisor's tests)."""
+    ``processes`` replaces Rasa, the action server and the service (the supervisor's tests);
+    ``service_only`` starts the service alone, healthy without Rasa (pages that never chat)."""
 
     def __init__(
-        self, config: StackConfig, processes: Sequence[StackProcess] | None = None
+        self,
+        config: StackConfig,
+        processes: Sequence[StackProcess] | None = None,
+        service_only: bool = False,
     ) -> None:
         self.config = config
+        self.service_only = service_only
         self.log_dir = config.var_dir / "logs"
         # Only Kefu's own processes hold them: fresh ones per run are never default secrets.
         self.service_token = secrets.token_urlsafe(32)
@@ -262,18 +267,6 @@ class Stack:
             "RASA_TELEMETRY_ENABLED": "false",
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
-        }
-        service_env = base | {
-            "KEFU_VAR_DIR": str(config.var_dir),
-            "DATABASE_URL": config.database_url or f"sqlite:///{config.var_dir / 'kefu.db'}",
-            "KEFU_INDEX_DIR": str(config.var_dir / "index"),
-            "KEFU_RASA_URL": ",".join(config.rasa_urls),
-            "KEFU_ACTION_SERVER_URL": config.actions_url,
-            "KEFU_SERVICE_TOKEN": self.service_token,
-            "KEFU_RASA_TOKEN": self.rasa_token,
-            "KEFU_LOG_FORMAT": config.log_format,
-            **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
-            **config.service_env,
         }
         endpoints = str(self._write_endpoints())
         rasas = [
@@ -329,23 +322,34 @@ class Stack:
                 f"{config.actions_url}/health",
                 lambda r: r.status_code == 200,
             ),
-            StackProcess(
-                "service",
-                [
-                    sys.executable,
-                    "-m",
-                    "bot.cli",
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(config.ports.service),
-                ],
-                service_env,
-                f"{config.service_url}/api/v1/health",
-                lambda r: r.status_code == 200 and r.json().get("status") == "ok",
-            ),
+            self.service_process(),
         ]
+
+    def service_process(self, needs_rasa: bool = True) -> StackProcess:
+        """The service as this stack starts it: healthy once its health check says ok, or,
+        without Rasa (``needs_rasa`` False), once it answers at all (degraded)."""
+        config = self.config
+        env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")} | {
+            "KEFU_VAR_DIR": str(config.var_dir),
+            "DATABASE_URL": config.database_url or f"sqlite:///{config.var_dir / 'kefu.db'}",
+            "KEFU_INDEX_DIR": str(config.var_dir / "index"),
+            "KEFU_RASA_URL": ",".join(config.rasa_urls),
+            "KEFU_ACTION_SERVER_URL": config.actions_url,
+            "KEFU_SERVICE_TOKEN": self.service_token,
+            "KEFU_RASA_TOKEN": self.rasa_token,
+            "KEFU_LOG_FORMAT": config.log_format,
+            **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
+            **config.service_env,
+        }
+        port = str(config.ports.service)
+        argv = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port]
+        return StackProcess(
+            "service",
+            argv,
+            env,
+            f"{config.service_url}/api/v1/health",
+            lambda r: r.status_code == 200 and (not needs_rasa or r.json().get("status") == "ok"),
+        )
 
     def _write_endpoints(self) -> Path:
         """endpoints.yml with this stack's action server port and tracker database (the action
@@ -366,7 +370,12 @@ class Stack:
         self._var_dir_lock.acquire()  # before anything in var_dir is written
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._stopping = False
-        self._processes = self._given if self._given is not None else self.kefu_processes()
+        if self._given is not None:
+            self._processes = self._given
+        elif self.service_only:
+            self._processes = [self.service_process(needs_rasa=False)]
+        else:
+            self._processes = self.kefu_processes()
         for process in self._processes:
             self._spawn(process)
 

@@ -7,8 +7,6 @@ never chat (the reports) use ``service_only``: the same service process, without
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.auth.store import UserStore
-from bot.stack import Stack, StackProcess, demo_stack_config
+from bot.stack import Stack, demo_stack_config
 from db.engine import create_engine_for, session_factory
 
 
@@ -35,32 +33,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @contextmanager
 def service_alone(folder: Path, **settings: str) -> Iterator[Stack]:
-    """The service alone, as the stack starts it (``python -m bot.cli serve``), over a fresh
-    copy of the demo database in ``folder``, with extra ``KEFU_*`` settings; nothing listens
-    where Rasa would be (health says degraded)."""
-    config = demo_stack_config(folder, secret_key="e2e-secret-key")
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HOME": os.environ.get("HOME", ""),
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-        "KEFU_VAR_DIR": str(config.var_dir),
-        "DATABASE_URL": str(config.database_url),
-        "KEFU_INDEX_DIR": str(config.var_dir / "index"),
-        "KEFU_RASA_URL": config.rasa_url,
-        "KEFU_ACTION_SERVER_URL": config.actions_url,
-        "KEFU_SECRET_KEY": "e2e-secret-key",
-        **settings,
-    }
-    port = str(config.ports.service)
-    service = StackProcess(
-        "service",
-        [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port],
-        env,
-        f"{config.service_url}/api/v1/health",
-        lambda r: r.status_code == 200,
-    )
-    with Stack(config, processes=[service]) as running:
+    """The service alone, as the stack starts it, over a fresh copy of the demo database in
+    ``folder``, with extra ``KEFU_*`` settings; nothing listens where Rasa would be (health
+    says degraded)."""
+    config = demo_stack_config(folder, secret_key="e2e-secret-key", service_env=settings)
+    with Stack(config, service_only=True) as running:
         yield running
 
 
