@@ -61,11 +61,7 @@ class HandoffStore:
         falls silent at once; without, the handoff waits in the queue as a ticket."""
         conversation = self.conversations.get(request.conversation_id)
         email = str(request.customer_email) if request.customer_email else None
-        existing = self.session.scalars(
-            select(Handoff).where(
-                Handoff.conversation_id == conversation.id, Handoff.status.in_(OPEN_STATES)
-            )
-        ).first()
+        existing = self._open_handoff(conversation.id)
         if existing is not None:
             if email:
                 existing.customer_email = email
@@ -120,13 +116,17 @@ class HandoffStore:
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
 
-    def open_handoff_id(self, conversation_id: str) -> int | None:
+    def _open_handoff(self, conversation_id: str) -> Handoff | None:
         """The conversation's open handoff (waiting or assigned), if it has one."""
-        return self.session.scalar(
-            select(Handoff.id).where(
+        return self.session.scalars(
+            select(Handoff).where(
                 Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATES)
             )
-        )
+        ).first()
+
+    def open_handoff_id(self, conversation_id: str) -> int | None:
+        handoff = self._open_handoff(conversation_id)
+        return handoff.id if handoff is not None else None
 
     def refresh_packet(
         self, conversation_id: str, signals: EscalationSignals, now: datetime
@@ -136,11 +136,7 @@ class HandoffStore:
         feedback on it (the bot may go on answering a ticket left while nobody was online).
         The intents Rasa read up to the handoff are kept, and those of later lookups added.
         The handoff's status, or None when the conversation has no open handoff."""
-        handoff = self.session.scalars(
-            select(Handoff).where(
-                Handoff.conversation_id == conversation_id, Handoff.status.in_(OPEN_STATES)
-            )
-        ).first()
+        handoff = self._open_handoff(conversation_id)
         if handoff is None:
             return None
         transcript = self.conversations.transcript(conversation_id)
@@ -542,17 +538,24 @@ class HandoffStore:
                 ConversationRating.resolved_by == "agent",
             )
         )
+        # Every resolved handoff of those conversations in one query, not one per rating.
+        resolved = self.session.execute(
+            select(Handoff.id, Handoff.conversation_id, Handoff.closed_at).where(
+                Handoff.conversation_id.in_(conversations), Handoff.status == "resolved"
+            )
+        ).all()
         rated: dict[int, RatingPublic] = {}
         for rating in ratings:
-            credited = self.session.scalars(
-                select(Handoff.id)
-                .where(
-                    Handoff.conversation_id == rating.conversation_id,
-                    Handoff.status == "resolved",
-                    Handoff.closed_at <= rating.created_at,
-                )
-                .order_by(Handoff.id.desc())
-            ).first()
+            credited = max(
+                (
+                    handoff_id
+                    for handoff_id, conversation_id, closed_at in resolved
+                    if conversation_id == rating.conversation_id
+                    and closed_at is not None
+                    and closed_at <= rating.created_at
+                ),
+                default=None,
+            )
             if credited is not None:
                 rated[credited] = RatingPublic.model_validate(rating, from_attributes=True)
         return rated
