@@ -100,8 +100,8 @@ class HandoffDesk:
     async def console_opened(self, agent: StaffUser) -> None:
         """A console's queue socket opened: the agent is live (and others' count changes)."""
         self.presence.console_opened(agent.id, utcnow())
-        await self._route_waiting()
-        self._queue_changed()
+        if not await self._route_waiting():  # routing tells the consoles itself
+            self._queue_changed()
 
     def console_closed(self, agent: StaffUser) -> None:
         """The socket closed; when the grace ends, every console's "agents online" may change,
@@ -133,8 +133,8 @@ class HandoffDesk:
 
     async def set_presence(self, agent: StaffUser, status: PresenceStatus) -> AgentPresenceState:
         state = self.presence.choose(agent.id, status, utcnow())
-        await self._route_waiting()
-        self._queue_changed()  # every console's "agents online"
+        if not await self._route_waiting():  # routing tells the consoles itself
+            self._queue_changed()  # every console's "agents online"
         return state
 
     async def _route_waiting(self) -> bool:
@@ -257,9 +257,8 @@ class HandoffDesk:
             self.rules.max_open_chats,
         )
         self._push(moved.conversation_id, told)
-        if moved.status == "waiting":
-            await self._route_waiting()
-        self._queue_changed()
+        if not (moved.status == "waiting" and await self._route_waiting()):
+            self._queue_changed()
         return moved
 
     async def reply(
@@ -282,18 +281,17 @@ class HandoffDesk:
     async def _close(self, handoff_id: int, agent: StaffUser, status: str) -> HandoffSummaryPublic:
         message, closed = await self._run(HandoffStore.close, handoff_id, agent, status, utcnow())
         self._push(closed.conversation_id, message)
-        self._queue_changed()
+        if not await self._route_waiting():  # the holder has a free slot
+            self._queue_changed()
         return closed
 
     async def resolve(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
         resolved = await self._close(handoff_id, agent, "resolved")
-        await self._route_waiting()  # the holder has a free slot
         self.metrics.handoffs_resolved.inc()
         return resolved
 
     async def give_back(self, handoff_id: int, agent: StaffUser) -> HandoffSummaryPublic:
         returned = await self._close(handoff_id, agent, "returned")
-        await self._route_waiting()
         self.metrics.handoffs_returned.inc()
         return returned
 
