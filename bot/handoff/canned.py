@@ -25,7 +25,7 @@ from bot.handoff.models import CannedReply, Handoff
 from bot.handoff.store import may_act
 from db.base import utcnow
 from db.text import Storable
-from kb.schemas import SLUG_PATTERN, ArticleStatus, article_url
+from kb.schemas import SLUG_PATTERN, article_url
 from kb.store import ArticleStore
 from texts import say
 
@@ -145,11 +145,7 @@ def render(
     form of address in the reply's language, and an article no longer published stays as the
     placeholder's text (the agent sees it and fixes the reply)."""
     wanted = Placeholders.of(body).article_ids
-    found = {
-        a.id: a
-        for a in articles.get_many([i for i in wanted if _ARTICLE_ID.match(i)]).values()
-        if a.status == ArticleStatus.PUBLISHED
-    }
+    found = articles.published_among([i for i in wanted if _ARTICLE_ID.match(i)])
     values = {
         "customer_name": customer_name or say("customer_name_fallback", language),
         "agent_name": agent_name,
@@ -259,8 +255,8 @@ class CannedReplies:
                 "{agent_name} or {article:<article-id>}"
             )
         ids = placeholders.article_ids
-        found = ArticleStore(self.session).get_many([i for i in ids if _ARTICLE_ID.match(i)])
-        missing = [i for i in ids if i not in found or found[i].status != ArticleStatus.PUBLISHED]
+        found = ArticleStore(self.session).published_among([i for i in ids if _ARTICLE_ID.match(i)])
+        missing = [i for i in ids if i not in found]
         if missing:
             raise CannedReplyInvalidError(f"no published article {', '.join(missing)[:300]}")
 

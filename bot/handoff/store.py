@@ -39,7 +39,7 @@ from bot.handoff.schemas import (
     RatingPublic,
 )
 from bot.handoff.signals import EscalationSignals
-from kb.schemas import ArticleStatus, article_url
+from kb.schemas import article_url
 from kb.store import ArticleStore
 from texts import say
 
@@ -459,10 +459,8 @@ class HandoffStore:
         """The link cards of the articles an agent attaches, in the bot's shape (id, title,
         url of the public page, version); published ones only, as only those have a page."""
         wanted = list(dict.fromkeys(article_ids))
-        found = ArticleStore(self.session).get_many(wanted)
-        missing = [
-            i for i in wanted if i not in found or found[i].status != ArticleStatus.PUBLISHED
-        ]
+        found = ArticleStore(self.session).published_among(wanted)
+        missing = [i for i in wanted if i not in found]
         if missing:
             raise ArticleNotAvailableError(f"no published article {', '.join(missing)}")
         return [

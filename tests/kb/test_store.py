@@ -61,6 +61,7 @@ def test_archiving_removes_the_article_from_published(store: ArticleStore) -> No
     assert (archived.status, archived.version) == ("archived", 2)
     assert [a.id for a in store.published()] == ["refunds"]
     assert [a.id for a in store.articles(language=Language.ZH)] == ["refunds"]
+    assert list(store.published_among(["returns-policy", "refunds", "nope"])) == ["refunds"]
 
 
 def test_the_revision_moves_with_every_change_and_only_then(store: ArticleStore) -> None:
