@@ -855,6 +855,6 @@
     else if (!state.selectedId) clearDetail();
   }
 
-  KefuConsole.start({ name: "agent", title: "agent.title", translated: true,
+  KefuConsole.start({ name: "agent", title: "agent.title",
     onStart: startApp, onEnd: loggedOut, onLanguage: relanguage, beforeLogout: () => sendResolve() });
 })();

@@ -3,7 +3,7 @@
  * A console is its own view code (page.html, page.js, page.css) plus this module and console.css,
  * loaded before the page's own files. The page holds a hidden <div class="console-app"> with a
  * <header class="console-header"> and a <main class="console-main">, and calls
- * KefuConsole.start({ name, title, titleZh, onStart, onEnd }). This module then owns:
+ * KefuConsole.start({ name, title, onStart, onEnd }). This module then owns:
  *
  *   the session   start(): the error banner, the "Loading…" note and the login form; /auth/me,
  *                 login, logout; the user badge and the Log out button at the end of the header.
@@ -20,11 +20,10 @@
  *                 server string; that is why there is no escape() to forget. markSelected(),
  *                 redrawList() and activateItems() make a list of items keyboard-friendly.
  *   the texts     t(key, values): the staff catalogue (texts/staff.py, GET /api/v1/texts/staff),
- *                 loaded by start() before anything is drawn. A page started with translated: true
- *                 follows the staff member's language (the account's setting, which the switch in
- *                 its header saves; before login the last choice in this browser, kept in
- *                 localStorage; else the browser's language);
- *                 the others stay in English until they are translated. Static markup names its
+ *                 loaded by start() before anything is drawn. A page follows the staff member's
+ *                 language (the account's setting, which the switch in its header saves; before
+ *                 login the last choice in this browser, kept in localStorage; else the
+ *                 browser's language). Static markup names its
  *                 texts with data-text="key" (data-text-placeholder, data-text-aria-label, data-text-title),
  *                 filled by translate(root). language() and locale() are for Intl formatting.
  *
@@ -148,17 +147,17 @@
     applyLanguage(code);
     if (session.options && session.options.onLanguage) session.options.onLanguage(code);
     const user = session.user;
-    if (!user || !session.options.translated || user.language === code) return;
+    if (!user || user.language === code) return;
     api("PATCH", "/auth/me", { language: code })
       .then((saved) => { if (session.user === user) user.language = saved.language; })
       .catch(fail);
   }
 
-  async function loadTexts(translated) {
+  async function loadTexts() {
     const data = await api("GET", "/texts/staff");
     texts.catalogue = data.texts || {};
     texts.languages = Array.isArray(data.languages) && data.languages.length ? data.languages : ["en"];
-    texts.language = translated ? preferredLanguage() : "en";
+    texts.language = preferredLanguage();
     document.documentElement.lang = HTML_LANG[texts.language] || texts.language;
   }
 
@@ -212,7 +211,7 @@
 
   // The parts every console has before it has anything of its own: one banner for every failed
   // call, a loading note, and the login form.
-  function drawChrome(name, title, titleZh, translated) {
+  function drawChrome(name, title) {
     const part = (tag, what, key) => {
       const node = el(tag, `console-${what} ${name}-${what}`, key && t(key));
       if (key) node.dataset.text = key;
@@ -235,15 +234,8 @@
       wrap.append(text, input);
       return wrap;
     };
-    // A translated page's title is a catalogue key; the others show it in both languages.
-    let heading;
-    if (translated) {
-      heading = el("h1", null, t(title));
-      heading.dataset.text = title;
-    } else {
-      heading = el("h1", null, `${title} `);
-      heading.append(Object.assign(el("span", null, titleZh), { lang: "zh-CN" }));
-    }
+    const heading = el("h1", null, t(title)); // the page's title is a catalogue key
+    heading.dataset.text = title;
     const form = part("form", "login");
     form.noValidate = true;
     form.append(heading, field("console.email", "email", "login-email", "username"),
@@ -261,7 +253,7 @@
     const userBadge = part("span", "user");
     header.append(part("span", "spacer"));
     let languageSwitch = null;
-    if (translated && texts.languages.length > 1) {
+    if (texts.languages.length > 1) {
       languageSwitch = part("select", "language-switch");
       languageSwitch.dataset.textAriaLabel = "console.language";
       for (const code of texts.languages) {
@@ -301,7 +293,7 @@
     const ui = session.ui;
     session.user = user;
     // The account's language, when the user chose one, wins over this browser's (nothing is drawn yet).
-    if (session.options.translated && texts.languages.includes(user.language) && user.language !== texts.language) {
+    if (texts.languages.includes(user.language) && user.language !== texts.language) {
       applyLanguage(user.language);
     }
     drawUser(user);
@@ -360,18 +352,17 @@
     end();
   }
 
-  /* options: name ("agent": the prefix of the page's class names), title and titleZh (the login
-   * heading), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
+  /* options: name ("agent": the prefix of the page's class names), title (the login heading's
+   * catalogue key), onStart(user) and onEnd() (draw and clear the page), and optionally onForbidden()
    * (a 403 from fail()), confirmLogout() (false keeps the user here, e.g. unsaved work) and
  * beforeLogout() (awaited while the session still holds, e.g. an action waiting to be sent).
-   * translated: true (the page's texts all come from the catalogue; title is then a key) adds
-   * the language switch, and onLanguage(code) redraws what the page drew with t(). Such a page
-   * speaks the account's language (/auth/me `language`) once logged in, else the one last
-   * chosen in this browser, else the browser's. */
+   * onLanguage(code) redraws what the page drew with t() when the switch changes the language.
+   * The page speaks the account's language (/auth/me `language`) once logged in, else the one
+   * last chosen in this browser, else the browser's. */
   async function start(options) {
     session.options = options;
     try {
-      await loadTexts(Boolean(options.translated));
+      await loadTexts();
     } catch (error) {
       // Said in English: without the catalogue there is nothing else to say it in.
       const note = el("p", "console-error", `Cannot load the interface texts (${error.status || "offline"}). Reload the page.`);
@@ -379,7 +370,7 @@
       document.body.prepend(note);
       return;
     }
-    session.ui = drawChrome(options.name, options.title, options.titleZh, Boolean(options.translated));
+    session.ui = drawChrome(options.name, options.title);
     translate();
     session.ui.form.addEventListener("submit", login);
     session.ui.logout.addEventListener("click", logout);

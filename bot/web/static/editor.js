@@ -816,7 +816,7 @@
     if (state.calibration !== undefined) showCalibration(state.calibration);
   }
 
-  KefuConsole.start({ name: "editor", title: "editor.title", translated: true,
+  KefuConsole.start({ name: "editor", title: "editor.title",
     onStart: startApp, onEnd: loggedOut, onForbidden: notEditor, onLanguage: relanguage,
     confirmLogout: () => !isDirty() || window.confirm(t("editor.logout.confirm")) });
 })();

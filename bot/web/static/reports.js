@@ -744,7 +744,7 @@
   }
 
   KefuConsole.start({
-    name: "reports", title: "reports.title.login", translated: true,
+    name: "reports", title: "reports.title.login",
     onStart: startApp, onEnd: clearAll, onForbidden: notSupervisor, onLanguage: relanguage,
   });
 })();
