@@ -87,13 +87,20 @@ class RedisConversationHub(ConversationHub):
 
     async def _publish_forever(self) -> None:
         streams = self.shared.streams
+        unsent = 0  # frames of the current outage
         while True:
             channel, payload = await self._outbox.get()
             try:
                 await streams.publish(channel, payload)
             except redis.RedisError as error:
                 # The message is stored; other workers' sockets replay it when they reconnect.
-                log.warning("frame not sent to other workers (Redis: %s)", error)
+                if not unsent:
+                    log.warning("frames not sent to other workers (Redis: %s)", error)
+                unsent += 1
+                continue
+            if unsent:
+                log.warning("publishing again: %d frames were not sent to other workers", unsent)
+                unsent = 0
 
     # -- listening ---------------------------------------------------------------------------
 
