@@ -41,6 +41,9 @@ from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
 
+# The hub's channel on which a worker that changed articles nudges the others' index sync.
+ARTICLES_CHANNEL = "articles"
+
 
 def _sentiment_scores(texts: Sequence[str]) -> list[float]:
     # Imported on first use: the scorer fits on the encoder, which loads lazily.
@@ -76,6 +79,7 @@ class ServiceState:
     # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
+    index_nudges: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # With REDIS_URL: the connection through which the workers share hub, presence, throttle.
     shared: SharedRedis | None = None
@@ -174,9 +178,24 @@ class ServiceState:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
         if self.settings.index_sync_every_s > 0:
             self.index_following = asyncio.create_task(self.index_sync.follow())
+        if self.shared is not None:
+            self.index_nudges = asyncio.create_task(self._follow_article_nudges())
+
+    async def _follow_article_nudges(self) -> None:
+        with self.gateway.hub.subscribe(ARTICLES_CHANNEL) as nudges:
+            while True:
+                await nudges.frames.get()
+                self.index_sync.nudge()
+
+    def articles_changed(self) -> None:
+        """This worker changed articles (its index has them already): the others look now.
+        From the request's thread; nothing to say with one worker."""
+        hub = self.gateway.hub
+        if isinstance(hub, RedisConversationHub):
+            hub.announce(ARTICLES_CHANNEL, {"type": "articles_changed"})
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following):
+        for task in (self.redelivery, self.index_following, self.index_nudges):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

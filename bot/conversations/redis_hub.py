@@ -85,6 +85,15 @@ class RedisConversationHub(ConversationHub):
             if self._dropped in (1, 10, 100) or self._dropped % 1000 == 0:
                 log.error("Redis lags: %d frames not sent to other workers", self._dropped)
 
+    def announce(self, channel: str, frame: dict[str, Any]) -> None:
+        """Tell the other workers' subscribers of ``channel``, from any thread, at once (one
+        blocking PUBLISH); a lost Redis is logged, never raised."""
+        payload = json.dumps({"w": self.shared.worker, "f": frame}, ensure_ascii=False)
+        try:
+            self.shared.calls.publish(self._channel(channel), payload)
+        except redis.RedisError as error:
+            log.warning("%s not announced to other workers (Redis: %s)", frame.get("type"), error)
+
     async def _publish_forever(self) -> None:
         streams = self.shared.streams
         unsent = 0  # frames of the current outage

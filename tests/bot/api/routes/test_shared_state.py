@@ -4,7 +4,9 @@ Redis unreachable at start stops the service; lost later, the health endpoint sa
 
 from __future__ import annotations
 
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.auth.redis_throttle import RedisLoginThrottle
+from bot.auth.store import UserStore
 from bot.auth.throttle import LoginThrottle
 from bot.conversations.hub import ConversationHub
 from bot.conversations.redis_hub import RedisConversationHub
@@ -19,12 +22,16 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.redis_presence import RedisPresence
 from bot.settings import Settings
 from bot.shared.redis import RedisUnavailableError
+from db.engine import create_engine_for, session_factory
+from tests.bot.api.conftest import SERVICE_TOKEN
+from tests.bot.api.routes.test_articles import NEW as GIFT_WRAPPING
 from tests.bot.api.routes.test_conversation_socket import frames_until
-from tests.bot.api.routes.test_handoffs import escalate, login, staff  # noqa: F401  (fixture)
+from tests.bot.api.routes.test_handoffs import PASSWORD, escalate, login, staff  # noqa: F401
 from tests.bot.api.routes.test_typing import CUSTOMER_TYPING, handoff_socket, widget_socket
 from tests.servers.redis import RedisServer, free_port
 
 pytestmark = pytest.mark.slow
+KB_SEARCH = "/api/v1/internal/kb/search"
 
 
 def test_without_redis_url_everything_stays_in_the_process(client: TestClient) -> None:
@@ -138,3 +145,39 @@ def _next_of(socket: Any, kind: str) -> dict[str, Any]:
         frame: dict[str, Any] = socket.receive_json()
         if frame["type"] == kind:
             return frame
+
+
+def test_an_article_published_on_one_worker_is_answered_by_the_other_at_once(
+    demo_database: Path, tmp_path: Path, redis_url: str, service_headers: dict[str, str]
+) -> None:
+    # A copy of the demo database: this test adds an article (its index is built at start).
+    shutil.copy(demo_database / "kefu.db", tmp_path / "kefu.db")
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'kefu.db'}")
+    with session_factory(engine)() as session:
+        UserStore(session).create("erin@shared.test", "Erin", "editor", PASSWORD)
+    engine.dispose()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'kefu.db'}",
+        index_dir=tmp_path / "index",
+        service_token=SERVICE_TOKEN,
+        environment="test",
+        redis_url=redis_url,
+        index_sync_every_s=60,  # the nudge, not the poll, must bring it
+    )
+    question = "can you wrap my order as a birthday present"
+
+    def top_hit(client: TestClient) -> str:
+        response = client.post(KB_SEARCH, json={"text": question}, headers=service_headers)
+        article: str = response.json()["hits"][0]["article_id"]
+        return article
+
+    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
+        assert top_hit(two) != "gift-wrapping"
+        editor = login(one, "erin@shared.test")
+        article = {**GIFT_WRAPPING, "status": "published"}
+        created = one.post("/api/v1/articles", json=article, headers=editor)
+        assert created.status_code == 201, created.text
+        published_at = time.monotonic()
+        while top_hit(two) != "gift-wrapping":
+            assert time.monotonic() - published_at < 1.0, "not answerable on worker two in 1 s"
+            time.sleep(0.02)
