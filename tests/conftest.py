@@ -7,6 +7,12 @@ from pathlib import Path
 
 import pytest
 
+# The real servers' fixtures, shared by every test package (tests/servers/).
+from tests.servers.databases import fresh_databases, on_postgres
+from tests.servers.postgres import postgres_server
+
+__all__ = ["fresh_databases", "postgres_server"]
+
 REPO = Path(__file__).resolve().parent.parent
 DEMO_KB = REPO / "kb" / "demo" / "articles.jsonl"
 RETRIEVAL_DATA = REPO / "tests" / "data" / "retrieval"
@@ -20,3 +26,21 @@ def _offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
     # Models come from installed packages; any hub access would hang on this network.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): about SQLite itself (pragmas, FTS5, triggers); skipped when "
+        "KEFU_TEST_DATABASE=postgres",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not on_postgres():
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))
