@@ -11,7 +11,8 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import anyio
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -30,6 +31,12 @@ CONNECT_TIMEOUT_S = 5
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the message names it (password masked) and why."""
+
+
+# What a database that is down (or restarting, or too busy) raises through SQLAlchemy: no
+# connection, a connection lost, no free connection in the pool. Worth trying again later.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+RETRY_AFTER_S = 5  # what a client is told to wait before trying again
 
 
 def driver_url(url: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -42,6 +43,9 @@ from bot.api.telemetry import RequestTelemetry, remember_socket_route
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings, get_settings
 from bot.web import STATIC_DIR
+from db.engine import RETRY_AFTER_S, UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
@@ -78,6 +82,17 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, RequestValidationError)
     detail = _printable(jsonable_encoder(error.errors()))
     return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is down or restarting: 503 with Retry-After, nothing half-done (the unit
+    of work rolled back), and the request works again once it is back (pool_pre_ping)."""
+    log.warning("database unavailable: %s", type(error).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database is unavailable; try again shortly"},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 class NoSniff:
@@ -126,6 +141,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(remember_socket_route)],  # bot/api/telemetry.py
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)
