@@ -90,7 +90,12 @@ class ServiceState:
         # An unreachable REDIS_URL stops us here too (RedisUnavailableError names it).
         shared = SharedRedis.open(settings.redis_url) if settings.redis_url else None
         upgrade_database(settings.database_url)
-        engine = create_engine_for(settings.database_url)
+        engine = create_engine_for(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout_s=settings.database_pool_timeout_s,
+        )
         sessions = session_factory(engine)
         with sessions() as session:
             store = ArticleStore(session)
