@@ -24,6 +24,7 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
+from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
@@ -73,6 +74,10 @@ class ServiceState:
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # Mail (docs/email.md): what is queued, and the loop that sends it (None: email off).
+    outbox: Outbox = field(default_factory=lambda: Outbox(None, timedelta(0)))
+    mail_sender: OutboxSender | None = None
+    mail_sending: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
@@ -99,7 +104,11 @@ class ServiceState:
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         metrics = metrics or ServiceMetrics()
         presence = InProcessPresence(timedelta(seconds=settings.presence_timeout_s))
-        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing)
+        outbox = Outbox.from_settings(settings)
+        mail_sender = OutboxSender.from_settings(sessions, settings)
+        if mail_sender is None:
+            log.info("email off: KEFU_SMTP_URL is not set, so no mail is sent (docs/email.md)")
+        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing, outbox)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
@@ -144,7 +153,14 @@ class ServiceState:
                 sessions, opened.retriever, settings.index_sync_every_s, revision=revision
             ),
             metrics=metrics,
+            outbox=outbox,
+            mail_sender=mail_sender,
         )
+
+    def start_mail(self) -> None:
+        """In the event loop: the outbox's sender, when email is on."""
+        if self.mail_sender is not None:
+            self.mail_sending = asyncio.create_task(self.mail_sender.run_forever())
 
     def start_redelivery(self) -> None:
         """In the event loop that serves the requests; every ``redeliver_every_s`` (0: never)."""
@@ -159,7 +175,7 @@ class ServiceState:
             self.index_following = asyncio.create_task(self.index_sync.follow())
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following):
+        for task in (self.redelivery, self.index_following, self.mail_sending):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
