@@ -67,7 +67,7 @@ class HandoffStore:
         if email:
             conversation.contact_email = email  # where mail about it goes from now on
             if not agents_online:
-                self._confirm_by_mail(conversation, email)
+                self._confirm_by_mail(conversation, email, request.language)
         existing = self._open_handoff(conversation.id)
         if existing is not None:
             if email:
@@ -123,12 +123,12 @@ class HandoffStore:
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
 
-    def _confirm_by_mail(self, conversation: Conversation, email: str) -> None:
+    def _confirm_by_mail(self, conversation: Conversation, email: str, language: str) -> None:
         """ "We received your request" to the address left while nobody could take it."""
         if self.outbox is None or not self.outbox.enabled:
             return
         typed = [m.text for m in customer_messages(self.conversations.transcript(conversation.id))]
-        self.outbox.confirmation(self.session, conversation, email, typed)
+        self.outbox.confirmation(self.session, conversation, email, typed, language)
 
     def _open_handoff(self, conversation_id: str) -> Handoff | None:
         """The conversation's open handoff (waiting or assigned), if it has one."""

@@ -124,6 +124,7 @@ class Outbox:
         message_row_id: int | None = None,
         not_before: datetime | None = None,
         thread: Thread | None = None,
+        language: str | None = None,
     ) -> OutboundMail | None:
         """One mail in the outbox, in the caller's transaction; its Message-ID made now."""
         if self.letterhead is None:
@@ -136,7 +137,7 @@ class Outbox:
             subject=content.subject,
             body_text=content.text,
             body_html=content.html,
-            language=conversation.language or "en",
+            language=language or conversation.language or "en",
             message_id_header=self.letterhead.new_message_id(),
             in_reply_to=thread.in_reply_to,
             references_header=thread.references,
@@ -159,6 +160,7 @@ class Outbox:
         conversation: Conversation,
         email: str,
         customer_texts: Sequence[str],
+        language: str | None = None,
     ) -> OutboundMail | None:
         """ "We received your request" to the address a customer left while nobody could take
         it; once per address (the customer giving it again is no new request)."""
@@ -173,8 +175,11 @@ class Outbox:
         )
         if already:
             return None
-        content = compose.confirmation(customer_texts, conversation.language, self.letterhead)
-        return self.enqueue(session, conversation, "confirmation", email, content)
+        language = language or conversation.language
+        content = compose.confirmation(customer_texts, language, self.letterhead)
+        return self.enqueue(
+            session, conversation, "confirmation", email, content, language=language
+        )
 
     def agent_reply(
         self, session: Session, conversation: Conversation, message: Message, widget_open: bool
