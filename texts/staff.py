@@ -316,6 +316,25 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "agent.fact.customer": {"en": "Customer", "zh": "客户"},
     "agent.fact.reason": {"en": "Reason", "zh": "转人工原因"},
+    "agent.fact.channel": {"en": "Channel", "zh": "渠道"},
+    "agent.channel.widget": {"en": "Chat", "zh": "在线聊天"},
+    "agent.channel.email": {"en": "Email", "zh": "邮件"},
+    "agent.mail.queued": {
+        "en": "By email to {to}: queued (sent if the customer does not see it in the chat)",
+        "zh": "邮件发往 {to}：排队中（客户未在聊天窗口看到时发送）",
+    },
+    "agent.mail.sent": {
+        "en": "Emailed to {to}: accepted by the mail server at {time}",
+        "zh": "已通过邮件发往 {to}：邮件服务器已于 {time} 接收",
+    },
+    "agent.mail.failed": {
+        "en": "Email to {to} failed: {error}",
+        "zh": "发往 {to} 的邮件发送失败：{error}",
+    },
+    "agent.mail.cancelled": {
+        "en": "Not emailed to {to}: the customer saw it in the chat",
+        "zh": "未发邮件至 {to}：客户已在聊天窗口看到",
+    },
     "agent.fact.language": {"en": "Language", "zh": "语言"},
     "agent.fact.status": {"en": "Status", "zh": "状态"},
     "agent.fact.priority": {"en": "Priority", "zh": "优先级"},

@@ -140,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.kefu.start_sharing()
         app.state.kefu.start_redelivery()
         app.state.kefu.start_index_sync()
+        app.state.kefu.start_mail()
         try:
             yield
         finally:

@@ -27,6 +27,7 @@ from bot.handoff.redis_presence import RedisPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
+from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from bot.shared.redis import SharedRedis
@@ -83,6 +84,10 @@ class ServiceState:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # With REDIS_URL: the connection through which the workers share hub, presence, throttle.
     shared: SharedRedis | None = None
+    # Mail (docs/email.md): what is queued, and the loop that sends it (None: email off).
+    outbox: Outbox = field(default_factory=lambda: Outbox(None, timedelta(0)))
+    mail_sender: OutboxSender | None = None
+    mail_sending: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
@@ -119,7 +124,11 @@ class ServiceState:
         presence: AgentPresence = (
             RedisPresence(shared, timeout) if shared else InProcessPresence(timeout)
         )
-        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing)
+        outbox = Outbox.from_settings(settings)
+        mail_sender = OutboxSender.from_settings(sessions, settings)
+        if mail_sender is None:
+            log.info("email off: KEFU_SMTP_URL is not set, so no mail is sent (docs/email.md)")
+        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing, outbox)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
@@ -164,6 +173,8 @@ class ServiceState:
             ),
             metrics=metrics,
             shared=shared,
+            outbox=outbox,
+            mail_sender=mail_sender,
         )
 
     def start_sharing(self) -> None:
@@ -171,6 +182,11 @@ class ServiceState:
         heartbeat (nothing to start without Redis)."""
         self.gateway.hub.start()
         self.desk.presence.start()
+
+    def start_mail(self) -> None:
+        """In the event loop: the outbox's sender, when email is on."""
+        if self.mail_sender is not None:
+            self.mail_sending = asyncio.create_task(self.mail_sender.run_forever())
 
     def start_redelivery(self) -> None:
         """In the event loop that serves the requests; every ``redeliver_every_s`` (0: never)."""
@@ -200,7 +216,7 @@ class ServiceState:
             hub.announce(ARTICLES_CHANNEL, {"type": "articles_changed"})
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following, self.index_nudges):
+        for task in (self.redelivery, self.index_following, self.index_nudges, self.mail_sending):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

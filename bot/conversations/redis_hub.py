@@ -6,8 +6,10 @@ subscription (``kefu:hub:*``), read by one listener task that hands other worker
 its local sockets; frames of a conversation keep their order because one task publishes them,
 in the order ``publish`` was called, and Redis delivers a connection's messages in order.
 
-Who watches a conversation (an agent console's socket on any worker) is a sorted set per
-conversation, ``kefu:watchers:<channel>``: each worker with such a socket is a member whose
+Who watches a conversation on any worker is a sorted set per conversation and role:
+``kefu:watchers:<channel>`` for agent consoles' sockets, ``kefu:customer-watchers:<channel>``
+for the customer's widget (an agent's reply it shows is not mailed): each worker with such a
+socket is a member whose
 score is when its claim expires; a heartbeat renews it while the socket is open, so a killed
 worker's claims lapse within ``WATCH_TTL_S``.
 
@@ -165,40 +167,43 @@ class RedisConversationHub(ConversationHub):
 
     # -- who watches -------------------------------------------------------------------------
 
-    def _watched(self) -> set[str]:
+    def _watched(self) -> set[tuple[str, bool]]:
+        """(conversation, by an agent) for every kind of socket this worker holds."""
         return {
-            channel
+            (channel, subscription.agent)
             for channel, subscriptions in self._subscriptions.items()
-            if any(s.agent for s in subscriptions)
+            for subscription in subscriptions
         }
 
+    def _watch_key(self, conversation_id: str, agent: bool) -> str:
+        return self.shared.key("watchers" if agent else "customer-watchers", conversation_id)
+
     def _added(self, conversation_id: str, subscription: Subscription) -> None:
-        if subscription.agent:
-            self._claim_watches([conversation_id])
+        self._claim_watches([(conversation_id, subscription.agent)])
 
     def _removed(self, conversation_id: str, subscription: Subscription) -> None:
-        if subscription.agent and not super().agents_watching(conversation_id):
-            self._forget_watches([conversation_id])
+        if (conversation_id, subscription.agent) not in self._watched():
+            self._forget_watches([(conversation_id, subscription.agent)])
 
-    def _claim_watches(self, conversation_ids: list[str]) -> None:
-        if not conversation_ids:
+    def _claim_watches(self, watches: list[tuple[str, bool]]) -> None:
+        if not watches:
             return
         expires = time.time() + self.watch_ttl_s
         try:
             with self.shared.calls.pipeline(transaction=False) as pipe:
-                for conversation_id in conversation_ids:
-                    key = self.shared.key("watchers", conversation_id)
+                for conversation_id, agent in watches:
+                    key = self._watch_key(conversation_id, agent)
                     pipe.zadd(key, {self.shared.worker: expires})
                     pipe.expire(key, int(self.watch_ttl_s) + 1)
                 pipe.execute()
         except redis.RedisError as error:
-            log.warning("could not say which conversations agents watch (Redis: %s)", error)
+            log.warning("could not say which conversations are watched (Redis: %s)", error)
 
-    def _forget_watches(self, conversation_ids: list[str]) -> None:
+    def _forget_watches(self, watches: list[tuple[str, bool]]) -> None:
         try:
             with self.shared.calls.pipeline(transaction=False) as pipe:
-                for conversation_id in conversation_ids:
-                    pipe.zrem(self.shared.key("watchers", conversation_id), self.shared.worker)
+                for conversation_id, agent in watches:
+                    pipe.zrem(self._watch_key(conversation_id, agent), self.shared.worker)
                 pipe.execute()
         except redis.RedisError as error:  # the claims lapse by themselves
             log.warning("could not withdraw watches (Redis: %s)", error)
@@ -208,14 +213,24 @@ class RedisConversationHub(ConversationHub):
             await asyncio.sleep(self.watch_ttl_s / 3)
             self._claim_watches(sorted(self._watched()))
 
-    def agents_watching(self, conversation_id: str) -> bool:
-        """An agent console has the conversation open on this worker or on another."""
-        if super().agents_watching(conversation_id):
-            return True
+    def _watched_elsewhere(self, conversation_id: str, agent: bool) -> bool:
         try:
             watchers = self.shared.calls.zcount(
-                self.shared.key("watchers", conversation_id), time.time(), "+inf"
+                self._watch_key(conversation_id, agent), time.time(), "+inf"
             )
         except redis.RedisError:
-            return False  # what depends on it (typing frames) could not reach them anyway
+            return False  # what depends on it (typing frames, mail) could not reach them anyway
         return cast(int, watchers) > 0
+
+    def agents_watching(self, conversation_id: str) -> bool:
+        """An agent console has the conversation open on this worker or on another."""
+        return super().agents_watching(conversation_id) or self._watched_elsewhere(
+            conversation_id, agent=True
+        )
+
+    def customers_watching(self, conversation_id: str) -> bool:
+        """The customer's widget has the conversation open on this worker or on another (an
+        agent's reply pushed now is shown, so it is not mailed)."""
+        return super().customers_watching(conversation_id) or self._watched_elsewhere(
+            conversation_id, agent=False
+        )

@@ -16,16 +16,35 @@ import pytest
 from bot.auth.store import UserStore
 from bot.stack import Stack, demo_stack_config
 from db.engine import create_engine_for, session_factory
+from tests.servers.smtp import SmtpServer
 
 
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def mail_server() -> Iterator[SmtpServer]:
+    """The stack's SMTP server (aiosmtpd on loopback): every mail the service sends."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, mail_server: SmtpServer) -> Iterator[Stack]:
     # A closed console counts as an agent online for 1 s, not 60: the tests that need nobody
-    # online follow tests with consoles open.
+    # online follow tests with consoles open. Mail goes to the test's SMTP server; an agent's
+    # reply waits 1 s (not 60) for the widget, a failed send 0.5 s for its first retry.
     config = demo_stack_config(
         tmp_path_factory.mktemp("stack"),
         secret_key="e2e-secret-key",
-        service_env={"KEFU_PRESENCE_TIMEOUT_S": "1"},
+        service_env={
+            "KEFU_PRESENCE_TIMEOUT_S": "1",
+            "KEFU_SMTP_URL": mail_server.url,
+            "KEFU_MAIL_FROM": "support@shop.test",
+            "KEFU_COMPANY_NAME": "Kefu Demo Shop",
+            "KEFU_MAIL_REPLY_GRACE_S": "1",
+            "KEFU_MAIL_RETRY_BASE_S": "0.5",
+            "KEFU_MAIL_SEND_EVERY_S": "0.2",
+        },
     )
     with Stack(config) as running:
         yield running

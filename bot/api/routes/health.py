@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
 from bot.api.deps import SessionDep, StateDep
-from bot.api.schemas.health import ComponentHealth, HealthPublic
+from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
+from bot.api.state import ServiceState
 from bot.shared.redis import masked
 
 router = APIRouter(prefix="/health", tags=["health"])
@@ -61,4 +62,12 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         rasa=rasa,
         action_server=actions,
         redis=redis,
+        email=_email(state),
     )
+
+
+def _email(state: ServiceState) -> EmailHealth:
+    sender = state.mail_sender
+    if sender is None:
+        return EmailHealth()
+    return EmailHealth(outbound=sender.state, outbound_detail=sender.last_error or "")

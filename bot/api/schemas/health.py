@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ComponentHealth(BaseModel):
     status: Literal["ok", "down"]
     detail: str = ""
+
+
+class EmailHealth(BaseModel):
+    """Mail both ways (docs/email.md): off (not configured), ok, or failing (the last attempt
+    to reach the server failed; ``*_detail`` says why). Failing mail degrades nothing else:
+    the outbox keeps it and retries."""
+
+    outbound: Literal["off", "ok", "failing"] = "off"
+    outbound_detail: str = ""
+    inbound: Literal["off", "ok", "failing"] = "off"
+    inbound_detail: str = ""
 
 
 class HealthPublic(BaseModel):
@@ -20,3 +31,4 @@ class HealthPublic(BaseModel):
     action_server: ComponentHealth
     # Only with REDIS_URL set: the state the service workers share (docs/scaling.md#redis).
     redis: ComponentHealth | None = None
+    email: EmailHealth = Field(default_factory=EmailHealth)

@@ -183,6 +183,7 @@
       el("span", "agent-qi-status", statusOf(row.status)),
       el("span", "agent-qi-wait", clock(waitOf(row))),
     );
+    if (row.channel === "email") top.append(channelBadge(row.channel));
     const meta = el("div", "agent-qi-meta", reasonOf(row.reason));
     if (row.agent_name) meta.append(" · ", el("span", "agent-qi-agent", row.agent_name));
     item.append(top, el("div", "agent-qi-summary", row.summary || t("agent.no_summary")), meta);
@@ -342,9 +343,10 @@
       list.append(el("dt", null, term), dd);
     };
     const customer = packet.customer || {};
-    const email = data.customer_email || customer.email;
+    const email = data.customer_email || data.contact_email || customer.email;
     const name = data.customer_name || customer.name;
     add(t("agent.fact.customer"), name || email ? texts("span", [name, email && " <", email, email && ">"]) : t("agent.anonymous"));
+    add(t("agent.fact.channel"), channelBadge(data.channel || "widget"));
     add(t("agent.fact.reason"), reasonOf(data.reason));
     add(t("agent.fact.language"), label("editor.language", data.language));
     const status = statusOf(data.status);
@@ -409,6 +411,44 @@
     return item;
   }
 
+  // Where the customer writes from (docs/email.md): a badge in the queue and the facts.
+  function channelBadge(channel) {
+    const known = channel === "email" ? "email" : "widget";
+    return el("span", `console-badge agent-channel channel-${known}`, t(`agent.channel.${known}`));
+  }
+
+  // How a message went out by email: queued, sent to the mail server at …, failed, or not
+  // mailed because the widget showed it.
+  function deliveryText(delivery) {
+    const values = { to: delivery.to, time: delivery.sent_at ? timeOf(delivery.sent_at) : "", error: delivery.error || "" };
+    const key = ["queued", "sent", "failed", "cancelled"].includes(delivery.status) ? delivery.status : "queued";
+    return t(`agent.mail.${key}`, values);
+  }
+
+  function drawDelivery(item, delivery) {
+    let line = $(".agent-msg-mail", item);
+    if (!delivery) { if (line) line.remove(); return; }
+    if (!line) { line = el("div", "agent-msg-mail"); item.append(line); }
+    line.textContent = deliveryText(delivery);
+    line.className = `agent-msg-mail mail-${delivery.status}`;
+  }
+
+  // While a conversation with an address is open, its mail states are read again every few
+  // seconds (a reply waits its grace period, then goes).
+  async function refreshDeliveries() {
+    const detail = state.detail;
+    if (!detail || !detail.contact_email || document.hidden) return;
+    try {
+      const data = await api("GET", `/handoffs/${detail.id}`);
+      if (state.detail !== detail) return;
+      detail.deliveries = data.deliveries || {};
+      for (const item of ui.detail.querySelectorAll(".agent-msg")) {
+        drawDelivery(item, detail.deliveries[item.dataset.messageId]);
+      }
+    } catch (_) { /* the next round tries again */ }
+  }
+  setInterval(refreshDeliveries, 5000);
+
   function messageItem(message) {
     const sender = SENDERS.includes(message.sender) ? message.sender : "system";
     const item = el("li", `agent-msg from-${sender}`);
@@ -423,6 +463,8 @@
     const listed = (label, titles) => texts("div", [label, ...titles.flatMap((title, i) => (i ? [" · ", title] : [title]))], "agent-msg-extra");
     if (buttons.length) item.append(listed(t("agent.msg.buttons"), buttons));
     if (articles.length) item.append(listed(t("agent.msg.articles"), articles));
+    const deliveries = (state.detail && state.detail.deliveries) || {};
+    drawDelivery(item, deliveries[String(message.id)]);
     return item;
   }
 

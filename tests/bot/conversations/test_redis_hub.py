@@ -87,6 +87,23 @@ def test_an_agent_watching_on_one_worker_is_seen_from_the_other(redis_url: str) 
     assert asyncio.run(scenario()) == [False, False, True, True, False]
 
 
+def test_a_customers_widget_on_one_worker_is_seen_from_the_other(redis_url: str) -> None:
+    """An agent's reply through worker two is not mailed while the widget is open on one."""
+
+    async def scenario() -> list[bool]:
+        async with worker_hub(redis_url) as one, worker_hub(redis_url) as two:
+            seen = [two.customers_watching("c1")]
+            with one.subscribe("c1", agent=True):  # an agent's console is not the customer
+                seen.append(two.customers_watching("c1"))
+                with one.subscribe("c1"), one.subscribe("c1"):  # two tabs
+                    seen += [two.customers_watching("c1"), one.customers_watching("c1")]
+                seen.append(two.customers_watching("c1"))
+                seen.append(two.agents_watching("c1"))  # the agent's watch is still there
+            return seen
+
+    assert asyncio.run(scenario()) == [False, False, True, True, False, True]
+
+
 def test_a_dead_workers_watch_lapses_and_a_live_one_is_renewed(redis_url: str) -> None:
     async def scenario() -> tuple[bool, bool]:
         async with (
