@@ -6,12 +6,15 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import parse_qs, unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from email_validator import EmailNotValidError, validate_email
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from retrieval.encoders import AUTO
@@ -30,11 +33,100 @@ def strong_secret(value: str) -> bool:
     return len(value) >= MIN_SECRET_CHARS and len(set(value)) >= MIN_DISTINCT_CHARS
 
 
+DEFAULT_MAIL_PORTS = {"smtp": 25, "smtps": 465, "imap": 143, "imaps": 993}
+
+
+@dataclass(frozen=True)
+class MailServer:
+    """A mail server from KEFU_SMTP_URL or KEFU_IMAP_URL. ``security``: tls (from the first
+    byte: smtps, imaps), starttls (required), opportunistic (when the server offers it), none
+    (plain, loopback or tests). The password stays out of repr and logs."""
+
+    scheme: str
+    host: str
+    port: int
+    username: str | None
+    password: str | None = field(repr=False)
+    security: str
+    verify_certificate: bool = True
+    mailbox: str = "INBOX"  # IMAP only: the folder read
+
+    def __str__(self) -> str:  # for log lines: no credentials
+        user = f"{self.username}@" if self.username else ""
+        return f"{self.scheme}://{user}{self.host}:{self.port} ({self.security})"
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_mail_url(url: str, schemes: tuple[str, ...]) -> MailServer:
+    """``smtp[s]://[user[:password]@]host[:port][?starttls=true|false&verify=false]`` or
+    ``imap[s]://…[/mailbox]``; ValueError naming what is wrong (never the password).
+    ``smtp``/``imap`` use STARTTLS when the server offers it, and require it when a password
+    would otherwise cross the network in clear (starttls=false is refused then)."""
+    label = f"KEFU_{schemes[0].upper()}_URL"
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{label}: not a URL with a valid port") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"{label}: the scheme must be one of {', '.join(schemes)}")
+    if not parts.hostname:
+        raise ValueError(f"{label}: no host")
+    query = {k: v[-1].lower() for k, v in parse_qs(parts.query).items()}
+    unknown = set(query) - {"starttls", "verify"}
+    if unknown:
+        raise ValueError(f"{label}: unknown option(s) {', '.join(sorted(unknown))}")
+    flags = {}
+    for name in ("starttls", "verify"):
+        if name in query:
+            if query[name] not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(f"{label}: {name} must be true or false")
+            flags[name] = query[name] in ("true", "1", "yes")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password is not None else None
+    implicit_tls = parts.scheme.endswith("s")
+    if implicit_tls:
+        if flags.get("starttls"):
+            raise ValueError(f"{label}: {parts.scheme} is TLS from the start; no starttls")
+        security = "tls"
+    elif "starttls" in flags:
+        security = "starttls" if flags["starttls"] else "none"
+    else:
+        security = "starttls" if password and not _loopback(parts.hostname) else "opportunistic"
+    if security == "none" and password and not _loopback(parts.hostname):
+        raise ValueError(f"{label}: a password is never sent in clear beyond this machine")
+    mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
+    return MailServer(
+        scheme=parts.scheme,
+        host=parts.hostname,
+        port=port or DEFAULT_MAIL_PORTS[parts.scheme],
+        username=username,
+        password=password,
+        security=security,
+        verify_certificate=flags.get("verify", True),
+        mailbox=mailbox,
+    )
+
+
 class Settings(BaseSettings):
     """Environment variables prefixed ``KEFU_`` (``DATABASE_URL`` and ``REDIS_URL`` as is)."""
 
+    # An error names the setting and what is wrong, never the value: it may be a secret (a
+    # password in KEFU_SMTP_URL, a weak KEFU_SECRET_KEY).
     model_config = SettingsConfigDict(
-        env_prefix="KEFU_", env_file=".env", extra="ignore", populate_by_name=True
+        env_prefix="KEFU_",
+        env_file=".env",
+        extra="ignore",
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     environment: Literal["development", "test", "production"] = "development"
@@ -121,6 +213,28 @@ class Settings(BaseSettings):
     # without, for loopback clients only, never through a proxy. Log lines as text or JSON.
     metrics_token: str = ""
     log_format: Literal["text", "json"] = "text"
+    # Email (docs/email.md). Off unless smtp_url is set: smtp://user:pass@host:587?starttls=true
+    # (STARTTLS), smtps://user:pass@host:465 (TLS from the start), smtp://127.0.0.1:25 (plain,
+    # loopback). The URL holds a password: never in a repr or a log line (mail_server()).
+    smtp_url: str | None = Field(default=None, repr=False)
+    # The support address mail comes from and replies go to (plus-addressed: support+<token>@…);
+    # required with smtp_url or imap_url. The name on that address is the company's.
+    mail_from: str | None = None
+    company_name: str = "Kefu"
+    # An agent's reply goes by mail only if the customer has not seen it in the widget by then.
+    mail_reply_grace_s: float = Field(default=60.0, ge=0)
+    # The outbox (bot/mail/outbox.py): looked at this often (and at once after a mail is
+    # queued); a failed send waits retry_base × 2^(attempts-1), at most an hour, and a mail is
+    # given up (status failed) after this many attempts.
+    mail_send_every_s: float = Field(default=1.0, gt=0)
+    mail_retry_base_s: float = Field(default=30.0, gt=0)
+    mail_max_attempts: int = Field(default=10, ge=1, le=100)
+    # Inbound mail: imap://user:pass@host:143/INBOX (STARTTLS when offered, required with a
+    # password off loopback), imaps://user:pass@host:993/INBOX; polled this often; a larger
+    # mail is refused unread.
+    imap_url: str | None = Field(default=None, repr=False)
+    imap_poll_s: float = Field(default=30.0, gt=0)
+    mail_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -143,6 +257,46 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"KEFU_REPORT_TIMEZONE: unknown time zone {value!r}") from None
         return value
+
+    @field_validator("smtp_url", "imap_url")
+    @classmethod
+    def _mail_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        schemes = ("smtp", "smtps") if info.field_name == "smtp_url" else ("imap", "imaps")
+        parse_mail_url(value, schemes)  # the error names the part, never the password
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _support_address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        # A test deployment's support@shop.test is allowed here (not in a customer's address).
+        try:
+            found = validate_email(value.strip(), check_deliverability=False, test_environment=True)
+        except EmailNotValidError as error:
+            raise ValueError(f"KEFU_MAIL_FROM: {error}") from None
+        if "+" in found.local_part:
+            raise ValueError("KEFU_MAIL_FROM: no '+' in the support address (replies use +<token>)")
+        return found.normalized
+
+    @model_validator(mode="after")
+    def _mail_needs_an_address(self) -> Settings:
+        if (self.smtp_url or self.imap_url) and not self.mail_from:
+            raise ValueError(
+                "KEFU_MAIL_FROM (the support address) is required with KEFU_SMTP_URL or "
+                "KEFU_IMAP_URL"
+            )
+        return self
+
+    def smtp_server(self) -> MailServer | None:
+        """The outgoing mail server; None when email is off."""
+        return parse_mail_url(self.smtp_url, ("smtp", "smtps")) if self.smtp_url else None
+
+    def imap_server(self) -> MailServer | None:
+        """The mailbox inbound mail is read from; None when inbound email is off."""
+        return parse_mail_url(self.imap_url, ("imap", "imaps")) if self.imap_url else None
 
     @property
     def rasa_urls(self) -> list[str]:

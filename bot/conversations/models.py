@@ -32,8 +32,11 @@ class Conversation(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     language: Mapped[str | None] = mapped_column(String(8), nullable=True)
     handled_by: Mapped[str] = mapped_column(String(16), default="bot")
-    # Where the customer writes from: widget (issue 13 adds email).
+    # Where the customer writes from: widget or email.
     channel: Mapped[str] = mapped_column(String(16), default="widget", server_default="widget")
+    # Where mail about this conversation goes: the address left in the offline form, or the
+    # From of an email conversation (migration 0013).
+    contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # The reports' facts of the conversation, kept by SQLite triggers from its messages, lookups,

@@ -1,1 +1,2 @@
-"""Email, both ways: the outbox that sends, the inbox that reads (docs/email.md)."""
+"""Email, the second channel of a conversation (docs/email.md): the outbox and what it sends,
+the mail received, the reply token in the reply address."""

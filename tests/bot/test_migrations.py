@@ -387,3 +387,64 @@ def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(tmp_path: Path) -> 
         "body",
     }
     engine.dispose()
+
+
+def test_0013_adds_the_mail_tables_as_the_models_describe_them(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    import bot.mail.models  # noqa: F401  (registers the mail tables)
+    from bot.database import metadata
+
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+
+    def about_mail(difference: object) -> bool:
+        text_of = repr(difference)
+        return "mail_" in text_of or "contact_email" in text_of
+
+    assert [d for d in differences if about_mail(d)] == []
+
+
+def test_0013_keeps_outbox_message_ids_unique_and_downgrades(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    stamp = "'2026-12-08 10:00:00.000000'"
+    insert = (
+        "INSERT INTO mail_outbox (conversation_id, kind, to_address, subject, body_text,"
+        " body_html, language, message_id_header, status, attempts, next_attempt_at,"
+        f" created_at) VALUES ('c1', 'confirmation', 'jane@example.com', 's', 't', 'h', 'en',"
+        f" '<m1@shop.test>', 'queued', 0, {stamp}, {stamp})"
+    )
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO conversations (id, language, handled_by, channel, contact_email,"
+                f" created_at, updated_at) VALUES ('c1', 'en', 'bot', 'widget',"
+                f" 'jane@example.com', {stamp}, {stamp})"
+            )
+        )
+        connection.execute(text(insert))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text(insert))  # the same Message-ID twice
+    engine.dispose()
+    downgrade_database(url, "0012")
+    engine = create_engine_for(url)
+    tables = set(inspect(engine).get_table_names())
+    columns = {c["name"] for c in inspect(engine).get_columns("conversations")}
+    with engine.connect() as connection:
+        # The conversation is kept, and so are the report triggers of 0010.
+        assert connection.execute(text("SELECT count(*) FROM conversations")).scalar() == 1
+        triggers = connection.execute(
+            text("SELECT count(*) FROM sqlite_master WHERE type = 'trigger'")
+        )
+        assert triggers.scalar() > 0
+    engine.dispose()
+    assert {"mail_outbox", "mail_inbox", "mail_cursor"}.isdisjoint(tables)
+    assert "contact_email" not in columns
+    upgrade_database(url)
