@@ -72,7 +72,7 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class InboundMail:
+class ParsedMail:
     """One mail as Kefu reads it.
 
     ``text`` is the whole text of the mail (what the agent can read); ``new_text`` is what the
@@ -106,25 +106,25 @@ class InboundMail:
 
 def read_mail(
     raw: bytes, own_addresses: tuple[str, ...] = (), max_bytes: int | None = None
-) -> InboundMail:
+) -> ParsedMail:
     """The mail in ``raw``, never an exception. ``own_addresses``: the support address(es);
     mail from one of them (or from a plus-address of one) is ignored, which stops a loop
     through our own outbox. ``max_bytes``: a larger mail is rejected unread."""
     size = len(raw)
     fallback_id = synthetic_message_id(raw)
     if max_bytes is not None and size > max_bytes:
-        return InboundMail(fallback_id, "rejected", "too_large", size_bytes=size)
+        return ParsedMail(fallback_id, "rejected", "too_large", size_bytes=size)
     try:
         parsed = BytesParser(policy=default_policy).parsebytes(raw)
     except Exception as error:  # the parser is lenient; this is a bug in it, not in our code
         log.warning("mail not parsed: %r", error)
-        return InboundMail(fallback_id, "rejected", _reason("malformed", error), size_bytes=size)
+        return ParsedMail(fallback_id, "rejected", _reason("malformed", error), size_bytes=size)
     try:
         return _read(parsed, fallback_id, size, own_addresses)
     except Exception as error:  # a header or part the email package chokes on
         log.warning("mail %s not readable: %r", fallback_id, error)
         message_id = _message_id(parsed) or fallback_id
-        return InboundMail(message_id, "rejected", _reason("malformed", error), size_bytes=size)
+        return ParsedMail(message_id, "rejected", _reason("malformed", error), size_bytes=size)
 
 
 def synthetic_message_id(raw: bytes) -> str:
@@ -139,7 +139,7 @@ def _reason(kind: str, error: BaseException) -> str:
 
 def _read(
     parsed: EmailMessage, fallback_id: str, size: int, own_addresses: tuple[str, ...]
-) -> InboundMail:
+) -> ParsedMail:
     message_id = _message_id(parsed) or fallback_id
     defects = tuple(type(d).__name__ for d in parsed.defects)
     from_name, from_raw = _from(parsed)
@@ -161,15 +161,15 @@ def _read(
     }
     loop = loop_reason(parsed, from_raw, own_addresses)
     if loop is not None:
-        return InboundMail(status="ignored", reason=loop, **common)  # type: ignore[arg-type]
+        return ParsedMail(status="ignored", reason=loop, **common)  # type: ignore[arg-type]
     if from_address is None:
-        return InboundMail(status="rejected", reason="no_valid_sender", **common)  # type: ignore[arg-type]
+        return ParsedMail(status="rejected", reason="no_valid_sender", **common)  # type: ignore[arg-type]
     text, attachments = _body(parsed)
     new_text = strip_reply(text)
     if not text and not attachments and defects:
         # A multipart without its boundary, a body without headers: nothing readable in it.
-        return InboundMail(status="rejected", reason="malformed: " + defects[0], **common)  # type: ignore[arg-type]
-    return InboundMail(
+        return ParsedMail(status="rejected", reason="malformed: " + defects[0], **common)  # type: ignore[arg-type]
+    return ParsedMail(
         status="accepted",
         text=text,
         new_text=new_text,

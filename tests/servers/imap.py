@@ -14,6 +14,7 @@ import pwd
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -204,23 +205,27 @@ userdb {{
 
     def change_uidvalidity(self, value: int) -> None:
         """What a mail server does when a mailbox is rebuilt: every UID starts over."""
+        update = ["mailbox", "update", "-u", self.user, "--uid-validity", str(value), "INBOX"]
         subprocess.run(
-            [DOVEADM, "-c", str(self.config), "mailbox", "update", "-u", self.user]
-            + ["--uid-validity", str(value), "INBOX"],
+            [DOVEADM, "-c", str(self.config), *update],
             check=True,
             capture_output=True,
         )
 
 
-def imap_server_in(folder: Path) -> Iterator[ImapServer]:
-    """A started Dovecot in ``folder`` (a generator for a fixture), stopped at the end."""
+def imap_server() -> Iterator[ImapServer]:
+    """A started Dovecot (a generator for a fixture), stopped and removed at the end. Its
+    folder is its own under /tmp, readable by the mailbox's owner (pytest's are root's alone)."""
     ensure_dovecot()
     if shutil.which(DOVEADM) is None:
         pytest.fail("doveadm is missing: apt-get install dovecot-core")
+    folder = Path(tempfile.mkdtemp(prefix="kefu-dovecot-"))
+    folder.chmod(0o755)
     server = ImapServer(folder=folder, port=free_port())
-    server.write_config()
-    server.start()
     try:
+        server.write_config()
+        server.start()
         yield server
     finally:
         server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
