@@ -221,6 +221,8 @@ class Settings(BaseSettings):
     # required with smtp_url or imap_url. The name on that address is the company's.
     mail_from: str | None = None
     company_name: str = "Kefu"
+    # Where customers reach the service (links to articles in mail).
+    public_url: str = "http://127.0.0.1:8000"
     # An agent's reply goes by mail only if the customer has not seen it in the widget by then.
     mail_reply_grace_s: float = Field(default=60.0, ge=0)
     # The outbox (bot/mail/outbox.py): looked at this often (and at once after a mail is

@@ -152,4 +152,60 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     # An agent's canned reply says {customer_name}, and the customer gave no name.
     "customer_name_fallback": {"en": "valued customer", "zh": "尊敬的客户"},
+    # -- mail (bot/mail/compose.py): Markdown, values filled in as text -----------------------
+    "mail_subject": {
+        "en": "Your request to {company}",
+        "zh": "您向{company}提交的请求",
+    },
+    "mail_subject_transcript": {
+        "en": "Your conversation with {company}",
+        "zh": "您与{company}的对话记录",
+    },
+    "mail_subject_rating": {
+        "en": "How did we do? Your request to {company}",
+        "zh": "请评价我们的服务：您向{company}提交的请求",
+    },
+    "mail_greeting": {"en": "Hello,", "zh": "您好，"},
+    "mail_confirmation": {
+        "en": "We received your request. Someone from our team will reply to this address as "
+        "soon as they are available.",
+        "zh": "我们已收到您的请求。客服人员上线后会尽快通过这个邮箱回复您。",
+    },
+    "mail_your_messages": {
+        "en": "What you wrote:",
+        "zh": "您的留言：",
+    },
+    "mail_reply_hint": {
+        "en": "To add anything, simply reply to this email.",
+        "zh": "如需补充，直接回复这封邮件即可。",
+    },
+    "mail_signature": {"en": "{name}, for {company}", "zh": "{company}客服 {name}"},
+    "mail_team": {"en": "The {company} team", "zh": "{company}客服团队"},
+    "mail_read_article": {"en": "Read the full article:", "zh": "查看全文："},
+    "mail_transcript_intro": {
+        "en": "Here is your conversation with {company}, as you asked. Times are UTC.",
+        "zh": "这是您与{company}的对话记录。时间为世界协调时（UTC）。",
+    },
+    "mail_you": {"en": "You", "zh": "您"},
+    "mail_assistant": {"en": "Assistant", "zh": "智能助手"},
+    "mail_agent": {"en": "Agent", "zh": "客服"},
+    "mail_notice": {"en": "Notice", "zh": "提示"},
+    "mail_rating": {
+        "en": "Your request has been resolved. How did we do? Reply to this email with a "
+        "number from 1 (poor) to 5 (excellent), and a comment if you like.",
+        "zh": "您的请求已处理完毕。请直接回复这封邮件，用 1（很差）到 5（很好）为我们的服务打分，"
+        "也欢迎留下您的意见。",
+    },
+    # -- the widget's "Email me this conversation" ------------------------------------------
+    "transcript_action": {"en": "Email me this conversation", "zh": "把对话发到我的邮箱"},
+    "transcript_address": {"en": "Your email address", "zh": "您的邮箱地址"},
+    "transcript_send": {"en": "Send", "zh": "发送"},
+    "transcript_sent": {
+        "en": "We'll send this conversation to {email} in a moment.",
+        "zh": "对话记录稍后会发送到 {email}。",
+    },
+    "transcript_failed": {
+        "en": "Sorry, we couldn't send the conversation: {reason}",
+        "zh": "抱歉，对话记录发送失败：{reason}",
+    },
 }

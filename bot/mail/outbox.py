@@ -1,0 +1,522 @@
+"""The outbox: mail is queued in the transaction of what it carries, then sent by a loop.
+
+``Outbox`` decides what is mailed (the confirmation, an agent's reply to a customer who left,
+the transcript asked for, the rating request of an email conversation, the replies of an email
+conversation) and queues it in the caller's session. ``OutboxSender`` sends what is due over
+SMTP: it claims a row with one conditional UPDATE (so two loops never send one row), sends it,
+and commits ``sent`` as soon as the server accepted it; a failure waits and tries again
+(docs/email.md#retries). A mail server that is down delays mail and loses none, and the row's
+Message-ID, made when it was queued, is the same on every attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+import aiosmtplib
+from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.conversations.models import Conversation, Message
+from bot.mail import compose
+from bot.mail.compose import Letterhead, MailContent
+from bot.mail.models import InboundMail, OutboundMail
+from bot.mail.schemas import MailDeliveryPublic
+from bot.settings import MailServer, Settings
+from db.base import utcnow
+from db.engine import in_worker_thread
+
+log = logging.getLogger(__name__)
+
+# The customer's transcript requests: at most this many per conversation in this window.
+TRANSCRIPTS_PER_WINDOW = 3
+TRANSCRIPT_WINDOW = timedelta(hours=1)
+# A claimed row is the claimer's for this long: a sender that died mid-send leaves it due
+# again after, never before (longer than an SMTP exchange's timeouts).
+CLAIM_LEASE = timedelta(minutes=5)
+MAX_RETRY_WAIT = timedelta(hours=1)
+SMTP_TIMEOUT_S = 30.0
+# How many earlier Message-IDs a mail's References lists (RFC 5322 allows more; clients
+# thread on the last ones).
+MAX_REFERENCES = 10
+MAX_ERROR_CHARS = 500
+
+
+class TranscriptThrottledError(Exception):
+    """The conversation asked for its transcript too often in the last hour."""
+
+
+@dataclass(frozen=True)
+class Thread:
+    """How a new mail of a conversation joins its thread."""
+
+    in_reply_to: str | None
+    references: str | None
+    subject: str | None  # "Re: …" of the customer's last mail, in an email conversation
+
+
+def _thread(session: Session, conversation_id: str) -> Thread:
+    """In-Reply-To the customer's last mail (else Kefu's last mail of the conversation, so a
+    customer's mail client threads them), References the thread's last Message-IDs."""
+    inbound = session.execute(
+        select(
+            InboundMail.id,
+            InboundMail.message_id_header,
+            InboundMail.subject,
+            InboundMail.received_at,
+        )
+        .where(InboundMail.conversation_id == conversation_id, InboundMail.status == "accepted")
+        .order_by(InboundMail.id.desc())
+        .limit(MAX_REFERENCES)
+    ).all()
+    outbound = session.execute(
+        select(OutboundMail.message_id_header, OutboundMail.created_at)
+        .where(OutboundMail.conversation_id == conversation_id, OutboundMail.kind != "transcript")
+        .order_by(OutboundMail.id.desc())
+        .limit(MAX_REFERENCES)
+    ).all()
+    timeline = sorted(
+        [(row.received_at, row.message_id_header) for row in inbound]
+        + [(row.created_at, row.message_id_header) for row in outbound]
+    )[-MAX_REFERENCES:]
+    if not timeline:
+        return Thread(None, None, None)
+    last_inbound = inbound[0] if inbound else None
+    in_reply_to = last_inbound.message_id_header if last_inbound else timeline[-1][1]
+    subject = None
+    if last_inbound is not None and last_inbound.subject:
+        original = last_inbound.subject.strip()
+        subject = original if original.lower().startswith("re:") else f"Re: {original}"
+    return Thread(in_reply_to, " ".join(mid for _, mid in timeline), subject)
+
+
+class Outbox:
+    """What is mailed, queued in the caller's session. Email off (no support address): every
+    method queues nothing and says so by returning None."""
+
+    def __init__(self, letterhead: Letterhead | None, reply_grace: timedelta) -> None:
+        self.letterhead = letterhead
+        self.reply_grace = reply_grace
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Outbox:
+        letterhead = Letterhead.from_settings(settings) if settings.smtp_url else None
+        return cls(letterhead, timedelta(seconds=settings.mail_reply_grace_s))
+
+    @property
+    def enabled(self) -> bool:
+        return self.letterhead is not None
+
+    def enqueue(
+        self,
+        session: Session,
+        conversation: Conversation,
+        kind: str,
+        to_address: str,
+        content: MailContent,
+        *,
+        message_row_id: int | None = None,
+        not_before: datetime | None = None,
+        thread: Thread | None = None,
+    ) -> OutboundMail | None:
+        """One mail in the outbox, in the caller's transaction; its Message-ID made now."""
+        if self.letterhead is None:
+            return None
+        thread = thread or _thread(session, conversation.id)
+        mail = OutboundMail(
+            conversation_id=conversation.id,
+            kind=kind,
+            to_address=to_address,
+            subject=content.subject,
+            body_text=content.text,
+            body_html=content.html,
+            language=conversation.language or "en",
+            message_id_header=self.letterhead.new_message_id(),
+            in_reply_to=thread.in_reply_to,
+            references_header=thread.references,
+            message_row_id=message_row_id,
+            status="queued",
+            attempts=0,
+            next_attempt_at=not_before or utcnow(),
+            created_at=utcnow(),
+        )
+        session.add(mail)
+        session.flush()
+        log.info("mail %s queued: %s for conversation %s", mail.id, kind, conversation.id)
+        return mail
+
+    # -- the mails of a widget conversation ---------------------------------------------------
+
+    def confirmation(
+        self,
+        session: Session,
+        conversation: Conversation,
+        email: str,
+        customer_texts: Sequence[str],
+    ) -> OutboundMail | None:
+        """ "We received your request" to the address a customer left while nobody could take
+        it; once per address (the customer giving it again is no new request)."""
+        if self.letterhead is None:
+            return None
+        already = session.scalar(
+            select(func.count(OutboundMail.id)).where(
+                OutboundMail.conversation_id == conversation.id,
+                OutboundMail.kind == "confirmation",
+                OutboundMail.to_address == email,
+            )
+        )
+        if already:
+            return None
+        content = compose.confirmation(customer_texts, conversation.language, self.letterhead)
+        return self.enqueue(session, conversation, "confirmation", email, content)
+
+    def agent_reply(
+        self, session: Session, conversation: Conversation, message: Message, widget_open: bool
+    ) -> OutboundMail | None:
+        """An agent's reply to a customer who is not in the widget: mailed after the grace
+        period, unless the widget shows it first (``shown_in_widget``). An email conversation's
+        reply goes at once."""
+        if self.letterhead is None or not conversation.contact_email:
+            return None
+        if conversation.channel == "email":
+            return self.enqueue_reply(session, conversation, message, "agent_reply")
+        if widget_open:  # pushed to the open widget: the customer has it
+            return None
+        thread = _thread(session, conversation.id)
+        content = compose.reply(message, conversation.language, self.letterhead, thread.subject)
+        return self.enqueue(
+            session,
+            conversation,
+            "agent_reply",
+            conversation.contact_email,
+            content,
+            message_row_id=message.id,
+            not_before=utcnow() + self.reply_grace,
+            thread=thread,
+        )
+
+    def transcript(
+        self, session: Session, conversation: Conversation, email: str, now: datetime
+    ) -> OutboundMail | None:
+        """The conversation so far, to an address the customer gives; at most
+        TRANSCRIPTS_PER_WINDOW an hour (TranscriptThrottledError beyond)."""
+        if self.letterhead is None:
+            return None
+        recent = session.scalar(
+            select(func.count(OutboundMail.id)).where(
+                OutboundMail.conversation_id == conversation.id,
+                OutboundMail.kind == "transcript",
+                OutboundMail.created_at > now - TRANSCRIPT_WINDOW,
+            )
+        )
+        if (recent or 0) >= TRANSCRIPTS_PER_WINDOW:
+            raise TranscriptThrottledError(
+                f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later"
+            )
+        messages = session.scalars(
+            select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
+        ).all()
+        content = compose.transcript(messages, conversation.language, self.letterhead)
+        # Its own thread: a transcript is a document, not a turn of the conversation.
+        return self.enqueue(
+            session, conversation, "transcript", email, content, thread=Thread(None, None, None)
+        )
+
+    # -- the mails of an email conversation ---------------------------------------------------
+
+    def enqueue_reply(
+        self,
+        session: Session,
+        conversation: Conversation,
+        message: Message,
+        kind: Literal["agent_reply", "bot_answer"],
+    ) -> OutboundMail | None:
+        """The bot's answer or an agent's reply in an email conversation, at once, threaded
+        to the customer's last mail ("Re: " its subject), with the article links."""
+        if self.letterhead is None or not conversation.contact_email:
+            return None
+        thread = _thread(session, conversation.id)
+        content = compose.reply(message, conversation.language, self.letterhead, thread.subject)
+        return self.enqueue(
+            session,
+            conversation,
+            kind,
+            conversation.contact_email,
+            content,
+            message_row_id=message.id,
+            thread=thread,
+        )
+
+    def enqueue_rating_request(
+        self, session: Session, conversation: Conversation
+    ) -> OutboundMail | None:
+        """After an email conversation is resolved: how did we do (a reply with 1–5)."""
+        if self.letterhead is None or not conversation.contact_email:
+            return None
+        if conversation.channel != "email":  # the widget asks in the chat
+            return None
+        content = compose.rating_request(conversation.language, self.letterhead)
+        return self.enqueue(
+            session, conversation, "rating_request", conversation.contact_email, content
+        )
+
+
+# -- what the widget showed, and what the console shows ---------------------------------------
+
+
+def shown_in_widget(session: Session, conversation_id: str, up_to_message_id: int) -> int:
+    """The widget showed the conversation's messages up to this id: agents' replies among
+    them that wait for their grace period are not mailed (cancelled). A mail already tried
+    is left to go. How many were cancelled."""
+    result = session.execute(
+        update(OutboundMail)
+        .where(
+            OutboundMail.conversation_id == conversation_id,
+            OutboundMail.kind == "agent_reply",
+            OutboundMail.status == "queued",
+            OutboundMail.attempts == 0,
+            OutboundMail.message_row_id <= up_to_message_id,
+        )
+        .values(status="cancelled", last_error="shown in the widget")
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount
+
+
+def deliveries(session: Session, conversation_id: str) -> dict[int, MailDeliveryPublic]:
+    """The mail that carried each message of a conversation (the latest, by message id)."""
+    rows = session.scalars(
+        select(OutboundMail)
+        .where(
+            OutboundMail.conversation_id == conversation_id,
+            OutboundMail.message_row_id.is_not(None),
+        )
+        .order_by(OutboundMail.id)
+    )
+    return {row.message_row_id: MailDeliveryPublic.of(row) for row in rows if row.message_row_id}
+
+
+# -- sending ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """A failed send waits ``base × 2^(attempts-1)``, at most an hour; after ``max_attempts``
+    the mail is given up (status failed). A permanent refusal (5xx) fails at once."""
+
+    base: timedelta
+    max_attempts: int
+
+    def wait(self, attempts: int) -> timedelta:
+        return min(self.base * (2 ** max(attempts - 1, 0)), MAX_RETRY_WAIT)
+
+
+def _claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail]:
+    """Due rows, each taken by one conditional UPDATE: a row another sender took in between
+    (its attempts moved) is not ours."""
+    due = session.execute(
+        select(OutboundMail.id, OutboundMail.attempts)
+        .where(OutboundMail.status == "queued", OutboundMail.next_attempt_at <= now)
+        .order_by(OutboundMail.next_attempt_at)
+        .limit(limit)
+    ).all()
+    claimed: list[int] = []
+    for row_id, attempts in due:
+        result = session.execute(
+            update(OutboundMail)
+            .where(
+                OutboundMail.id == row_id,
+                OutboundMail.status == "queued",
+                OutboundMail.attempts == attempts,
+                OutboundMail.next_attempt_at <= now,
+            )
+            .values(attempts=attempts + 1, next_attempt_at=now + CLAIM_LEASE)
+        )
+        assert isinstance(result, CursorResult)
+        if result.rowcount == 1:
+            claimed.append(row_id)
+    session.commit()  # the claims are ours before any byte goes out
+    if not claimed:
+        return []
+    rows = session.scalars(select(OutboundMail).where(OutboundMail.id.in_(claimed))).all()
+    for row in rows:
+        session.expunge(row)
+    return sorted(rows, key=lambda r: r.id)
+
+
+def _mark_sent(session: Session, mail_id: int, now: datetime) -> None:
+    session.execute(
+        update(OutboundMail)
+        .where(OutboundMail.id == mail_id)
+        .values(status="sent", sent_at=now, last_error=None)
+    )
+
+
+def _mark_failed_attempt(
+    session: Session, mail_id: int, error: str, permanent: bool, now: datetime, policy: RetryPolicy
+) -> str:
+    mail = session.get(OutboundMail, mail_id)
+    if mail is None:  # the conversation was deleted meanwhile
+        return "gone"
+    mail.last_error = error[:MAX_ERROR_CHARS]
+    if permanent or mail.attempts >= policy.max_attempts:
+        mail.status = "failed"
+        log.error(
+            "mail %s to %s failed after %d attempt(s), given up: %s",
+            mail.id,
+            mail.to_address,
+            mail.attempts,
+            mail.last_error,
+        )
+    else:
+        mail.next_attempt_at = now + policy.wait(mail.attempts)
+        log.warning(
+            "mail %s: attempt %d failed (%s); next at %s",
+            mail.id,
+            mail.attempts,
+            mail.last_error,
+            mail.next_attempt_at.isoformat(timespec="seconds"),
+        )
+    return mail.status
+
+
+def _permanent(error: Exception) -> bool:
+    """A 5xx answer about this mail (a refused recipient or content) will not change."""
+    if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+        return all(r.code >= 500 for r in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
+        return False  # the server's configuration, not the mail: fixed, it goes
+    if isinstance(error, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientRefused):
+        return 500 <= error.code < 600
+    return False
+
+
+def _describe(error: Exception) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"
+
+
+class OutboxSender:
+    """Sends due mail from the outbox, every ``every_s`` seconds, in the service's event loop.
+
+    ``state`` is what the health endpoint says: ok until an attempt fails, failing until one
+    succeeds again."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        server: MailServer,
+        letterhead: Letterhead,
+        policy: RetryPolicy,
+        every_s: float = 1.0,
+        batch: int = 20,
+    ) -> None:
+        self.sessions = sessions
+        self.server = server
+        self.letterhead = letterhead
+        self.policy = policy
+        self.every_s = every_s
+        self.batch = batch
+        self.state: Literal["ok", "failing"] = "ok"
+        self.last_error: str | None = None
+
+    @classmethod
+    def from_settings(
+        cls, sessions: sessionmaker[Session], settings: Settings
+    ) -> OutboxSender | None:
+        server, letterhead = settings.smtp_server(), Letterhead.from_settings(settings)
+        if server is None or letterhead is None:
+            return None
+        policy = RetryPolicy(
+            timedelta(seconds=settings.mail_retry_base_s), settings.mail_max_attempts
+        )
+        return cls(sessions, server, letterhead, policy, settings.mail_send_every_s)
+
+    def _client(self) -> aiosmtplib.SMTP:
+        server = self.server
+        return aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            username=server.username,
+            password=server.password,
+            use_tls=server.security == "tls",
+            start_tls={"starttls": True, "none": False}.get(server.security),
+            validate_certs=server.verify_certificate,
+            timeout=SMTP_TIMEOUT_S,
+        )
+
+    async def send_due(self) -> int:
+        """Send what is due now; how many the server accepted."""
+        now = utcnow()
+        claimed = await in_worker_thread(self.sessions, _claim_due, now, self.batch)
+        if not claimed:
+            return 0
+        sent = 0
+        client = self._client()
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as error:
+            for mail in claimed:
+                await self._failed(mail, error)
+            return 0
+        try:
+            for mail in claimed:
+                message = compose.build_message(mail, self.letterhead, utcnow())
+                try:
+                    await client.send_message(
+                        message,
+                        sender=self.letterhead.support_address,
+                        recipients=[mail.to_address],
+                    )
+                except (aiosmtplib.SMTPException, OSError) as error:
+                    await self._failed(mail, error)
+                    if not client.is_connected:
+                        await self._reconnect(client)
+                    continue
+                # Committed the moment the server said yes: a restart sends it no more.
+                await in_worker_thread(self.sessions, _mark_sent, mail.id, utcnow())
+                sent += 1
+                self.state, self.last_error = "ok", None
+                log.info("mail %s (%s) sent to %s", mail.id, mail.kind, mail.to_address)
+        finally:
+            if client.is_connected:
+                try:
+                    await client.quit()
+                except (aiosmtplib.SMTPException, OSError):
+                    client.close()
+        return sent
+
+    async def _reconnect(self, client: aiosmtplib.SMTP) -> None:
+        # Not reconnected: the next mail fails as well, and waits its turn.
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.connect()
+
+    async def _failed(self, mail: OutboundMail, error: Exception) -> None:
+        described = _describe(error)
+        self.state, self.last_error = "failing", described
+        await in_worker_thread(
+            self.sessions,
+            _mark_failed_attempt,
+            mail.id,
+            described,
+            _permanent(error),
+            utcnow(),
+            self.policy,
+        )
+
+    async def run_forever(self) -> None:
+        log.info("email: sending through %s as %s", self.server, self.letterhead.support_address)
+        while True:
+            try:
+                await self.send_due()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database away for a moment: try again next round
+                log.exception("email: the outbox could not be read; trying again")
+            await asyncio.sleep(self.every_s)
