@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
+from bot.chat.email_channel import EmailChannel
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
@@ -24,6 +25,8 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
+from bot.mail.imap import InboxHealth, InboxPoller
+from bot.mail.outbox import Outbox
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
@@ -73,6 +76,9 @@ class ServiceState:
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # Inbound mail (KEFU_IMAP_URL): the mailbox's poller, None when inbound email is off.
+    inbound_mail: InboxPoller | None = None
+    inbound_polling: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
@@ -153,13 +159,41 @@ class ServiceState:
                 self.gateway.redeliver_forever(self.settings.redeliver_every_s)
             )
 
+    def start_inbound_mail(self) -> None:
+        """In the event loop: the support mailbox read at start and every ``imap_poll_s``;
+        off (said once in the log) without KEFU_IMAP_URL."""
+        server = self.settings.imap_server()
+        if server is None:
+            log.info("inbound email is off (no KEFU_IMAP_URL)")
+            return
+        channel = EmailChannel(
+            self.sessions,
+            self.gateway,
+            self.desk,
+            Outbox.from_settings(self.settings),
+            self.settings.mail_from,
+            self.settings.secret_key,
+        )
+        self.inbound_mail = InboxPoller(
+            server,
+            self.sessions,
+            channel.receive,
+            max_bytes=self.settings.mail_max_bytes,
+            poll_s=self.settings.imap_poll_s,
+        )
+        self.inbound_polling = asyncio.create_task(self.inbound_mail.run_forever())
+
+    @property
+    def inbound_mail_health(self) -> InboxHealth:
+        return self.inbound_mail.health if self.inbound_mail is not None else InboxHealth()
+
     def start_index_sync(self) -> None:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
         if self.settings.index_sync_every_s > 0:
             self.index_following = asyncio.create_task(self.index_sync.follow())
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following):
+        for task in (self.redelivery, self.index_following, self.inbound_polling):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
