@@ -25,8 +25,8 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
-from bot.mail.imap import InboxHealth, InboxPoller
-from bot.mail.outbox import Outbox
+from bot.mail.imap import InboxPoller
+from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
@@ -76,6 +76,10 @@ class ServiceState:
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # Mail (docs/email.md): what is queued, and the loop that sends it (None: email off).
+    outbox: Outbox = field(default_factory=lambda: Outbox(None, timedelta(0)))
+    mail_sender: OutboxSender | None = None
+    mail_sending: asyncio.Task[None] | None = None
     # Inbound mail (KEFU_IMAP_URL): the mailbox's poller, None when inbound email is off.
     inbound_mail: InboxPoller | None = None
     inbound_polling: asyncio.Task[None] | None = None
@@ -105,7 +109,11 @@ class ServiceState:
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         metrics = metrics or ServiceMetrics()
         presence = InProcessPresence(timedelta(seconds=settings.presence_timeout_s))
-        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing)
+        outbox = Outbox.from_settings(settings)
+        mail_sender = OutboxSender.from_settings(sessions, settings)
+        if mail_sender is None:
+            log.info("email off: KEFU_SMTP_URL is not set, so no mail is sent (docs/email.md)")
+        desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing, outbox)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
@@ -150,7 +158,14 @@ class ServiceState:
                 sessions, opened.retriever, settings.index_sync_every_s, revision=revision
             ),
             metrics=metrics,
+            outbox=outbox,
+            mail_sender=mail_sender,
         )
+
+    def start_mail(self) -> None:
+        """In the event loop: the outbox's sender, when email is on."""
+        if self.mail_sender is not None:
+            self.mail_sending = asyncio.create_task(self.mail_sender.run_forever())
 
     def start_redelivery(self) -> None:
         """In the event loop that serves the requests; every ``redeliver_every_s`` (0: never)."""
@@ -170,7 +185,7 @@ class ServiceState:
             self.sessions,
             self.gateway,
             self.desk,
-            Outbox.from_settings(self.settings),
+            self.outbox,
             self.settings.mail_from,
             self.settings.secret_key,
         )
@@ -183,17 +198,18 @@ class ServiceState:
         )
         self.inbound_polling = asyncio.create_task(self.inbound_mail.run_forever())
 
-    @property
-    def inbound_mail_health(self) -> InboxHealth:
-        return self.inbound_mail.health if self.inbound_mail is not None else InboxHealth()
-
     def start_index_sync(self) -> None:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
         if self.settings.index_sync_every_s > 0:
             self.index_following = asyncio.create_task(self.index_sync.follow())
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following, self.inbound_polling):
+        for task in (
+            self.redelivery,
+            self.index_following,
+            self.mail_sending,
+            self.inbound_polling,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -47,6 +47,7 @@ from bot.handoff.schemas import (
 )
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.store import HandoffStore
+from bot.mail.outbox import Outbox
 from bot.metrics import ServiceMetrics
 from db.base import utcnow
 from db.engine import in_worker_thread
@@ -59,11 +60,12 @@ AGENTS_CHANNEL = "agents"
 
 def _on_store(
     session: Session,
+    outbox: Outbox | None,
     work: Callable[Concatenate[HandoffStore, P], T],
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    return work(HandoffStore(session), *args, **kwargs)
+    return work(HandoffStore(session, outbox), *args, **kwargs)
 
 
 class HandoffDesk:
@@ -75,8 +77,10 @@ class HandoffDesk:
         metrics: ServiceMetrics | None = None,
         presence: AgentPresence | None = None,
         rules: RoutingRules | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.sessions = sessions
+        self.outbox = outbox
         self.hub = hub
         self.signals = signals
         self.metrics = metrics or ServiceMetrics()
@@ -89,7 +93,7 @@ class HandoffDesk:
         *args: P.args,
         **kwargs: P.kwargs,
     ) -> T:
-        return await in_worker_thread(self.sessions, _on_store, work, *args, **kwargs)
+        return await in_worker_thread(self.sessions, _on_store, self.outbox, work, *args, **kwargs)
 
     def agents_online(self) -> int:
         """Agents whose status is online and whose console is live (docs/handoff.md)."""
@@ -264,9 +268,15 @@ class HandoffDesk:
     async def reply(
         self, handoff_id: int, agent: StaffUser, text: str, article_ids: Sequence[str] = ()
     ) -> MessagePublic:
-        """An agent's message to the customer, with the articles attached as link cards."""
+        """An agent's message to the customer, with the articles attached as link cards; by
+        mail too when the customer's widget is not open (docs/email.md#an-agents-reply)."""
+        # Asked here, in the event loop that owns the sockets, not in the worker thread.
+        widget_open = False
+        if self.outbox is not None and self.outbox.enabled:
+            conversation_id = await self._run(HandoffStore.held_conversation, handoff_id, agent)
+            widget_open = self.hub.customers_watching(conversation_id)
         message = await self._run(
-            HandoffStore.reply, handoff_id, agent, text, utcnow(), article_ids
+            HandoffStore.reply, handoff_id, agent, text, utcnow(), article_ids, widget_open
         )
         return self._push(message.conversation_id, message)
 

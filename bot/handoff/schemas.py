@@ -10,6 +10,7 @@ from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
 from bot.conversations.schemas import MessagePublic
 from bot.handoff.presence import AgentPresenceState, PresenceStatus
+from bot.mail.schemas import MailDeliveryPublic
 from contact.email import MAX_LENGTH, customer_email
 from db.base import MAX_ROW_ID
 from db.text import DisplayName, Storable
@@ -161,6 +162,8 @@ class HandoffSummaryPublic(BaseModel):
     rating: RatingPublic | None = None
     # When the packet was last built again from a new message or lookup (None: as opened).
     packet_updated_at: datetime | None = None
+    # Where the customer writes from: widget or email (a badge in the console).
+    channel: str = "widget"
 
 
 class NotePublic(BaseModel):
@@ -176,6 +179,10 @@ class HandoffPublic(HandoffSummaryPublic):
     packet: dict[str, Any]
     messages: list[MessagePublic]
     notes: list[NotePublic]
+    # Where mail about the conversation goes (the offline form's address, an email's From).
+    contact_email: str | None = None
+    # How each message that went by mail fared, by message id (docs/email.md).
+    deliveries: dict[str, MailDeliveryPublic] = Field(default_factory=dict)
 
 
 class HandoffQueuePublic(BaseModel):

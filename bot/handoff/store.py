@@ -39,6 +39,7 @@ from bot.handoff.schemas import (
     RatingPublic,
 )
 from bot.handoff.signals import EscalationSignals
+from bot.mail.outbox import Outbox, deliveries
 from kb.schemas import article_url
 from kb.store import ArticleStore
 from texts import say
@@ -48,9 +49,11 @@ QUEUE_NOTICE_INTERVAL = timedelta(minutes=2)
 
 
 class HandoffStore:
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: Session, outbox: Outbox | None = None) -> None:
         self.session = session
         self.conversations = ConversationStore(session)
+        # Mail in the same transaction as what it carries (docs/email.md); None: email off.
+        self.outbox = outbox
 
     # -- from the bot ----------------------------------------------------------------------
 
@@ -61,6 +64,10 @@ class HandoffStore:
         falls silent at once; without, the handoff waits in the queue as a ticket."""
         conversation = self.conversations.get(request.conversation_id)
         email = str(request.customer_email) if request.customer_email else None
+        if email:
+            conversation.contact_email = email  # where mail about it goes from now on
+            if not agents_online:
+                self._confirm_by_mail(conversation, email)
         existing = self._open_handoff(conversation.id)
         if existing is not None:
             if email:
@@ -115,6 +122,13 @@ class HandoffStore:
         return HandoffOpenedPublic(
             handoff_id=handoff.id, status=handoff.status, agents_online=agents_online, created=True
         )
+
+    def _confirm_by_mail(self, conversation: Conversation, email: str) -> None:
+        """ "We received your request" to the address left while nobody could take it."""
+        if self.outbox is None or not self.outbox.enabled:
+            return
+        typed = [m.text for m in customer_messages(self.conversations.transcript(conversation.id))]
+        self.outbox.confirmation(self.session, conversation, email, typed)
 
     def _open_handoff(self, conversation_id: str) -> Handoff | None:
         """The conversation's open handoff (waiting or assigned), if it has one."""
@@ -261,13 +275,16 @@ class HandoffStore:
     ) -> list[HandoffSummaryPublic]:
         """By priority, then waiting time; a claimed handoff only for its holder (and admins)."""
         rows = self.session.execute(
-            select(Handoff, User.name)
+            select(Handoff, User.name, Conversation.channel)
             .outerjoin(User, User.id == Handoff.agent_id)
+            .join(Conversation, Conversation.id == Handoff.conversation_id)
             .where(Handoff.status.in_(statuses))
         ).all()
-        ratings = self.ratings_of([h for h, _ in rows])
+        ratings = self.ratings_of([h for h, _, _ in rows])
         summaries = [
-            summary(h, name, now, ratings.get(h.id)) for h, name in rows if may_see(h, agent)
+            summary(h, name, now, ratings.get(h.id), channel)
+            for h, name, channel in rows
+            if may_see(h, agent)
         ]
         summaries.sort(key=lambda s: (-s.priority, s.created_at))
         return summaries
@@ -281,15 +298,22 @@ class HandoffStore:
             select(HandoffNote).where(HandoffNote.handoff_id == handoff_id).order_by(HandoffNote.id)
         )
         authors = {u.id: u.name for u in self.session.scalars(select(User))}
+        conversation = self.conversations.get(handoff.conversation_id)
         return HandoffPublic(
             **summary(
                 handoff,
                 self._name_of(handoff.agent_id),
                 now,
                 self.ratings_of([handoff]).get(handoff_id),
+                conversation.channel,
             ).model_dump(),
+            contact_email=conversation.contact_email,
             packet=handoff.packet,
             messages=[MessagePublic.of(m) for m in transcript],
+            deliveries={
+                str(message_id): delivery
+                for message_id, delivery in deliveries(self.session, conversation.id).items()
+            },
             notes=[
                 NotePublic(
                     id=n.id,
@@ -446,14 +470,20 @@ class HandoffStore:
         text: str,
         now: datetime,
         article_ids: Sequence[str] = (),
+        widget_open: bool = False,
     ) -> Message:
+        """The agent's message, and its mail when the customer's widget is not open."""
         handoff = self._held(handoff_id, agent)
         payload: dict[str, Any] = {"agent_name": agent.name}
         if article_ids:
             payload["articles"] = self.article_cards(article_ids)
         if handoff.first_response_at is None:
             handoff.first_response_at = now
-        return self.conversations.add_message(handoff.conversation_id, "agent", text, payload)
+        message = self.conversations.add_message(handoff.conversation_id, "agent", text, payload)
+        if self.outbox is not None:
+            conversation = self.conversations.get(handoff.conversation_id)
+            self.outbox.agent_reply(self.session, conversation, message, widget_open)
+        return message
 
     def article_cards(self, article_ids: Sequence[str]) -> list[dict[str, Any]]:
         """The link cards of the articles an agent attaches, in the bot's shape (id, title,
@@ -491,8 +521,12 @@ class HandoffStore:
         handoff = self._held(handoff_id, agent)
         handoff.status = status
         handoff.closed_at = now
-        self.conversations.get(handoff.conversation_id).handled_by = "bot"
+        conversation = self.conversations.get(handoff.conversation_id)
+        conversation.handled_by = "bot"
         resolved = status == "resolved"
+        if resolved and self.outbox is not None:
+            # An email conversation is asked by mail (a widget one sees the request below).
+            self.outbox.enqueue_rating_request(self.session, conversation)
         message = self.conversations.add_message(
             handoff.conversation_id,
             "system",
@@ -602,7 +636,11 @@ def priority_points(handoff: Handoff, now: datetime) -> int:
 
 
 def summary(
-    handoff: Handoff, agent_name: str | None, now: datetime, rating: RatingPublic | None = None
+    handoff: Handoff,
+    agent_name: str | None,
+    now: datetime,
+    rating: RatingPublic | None = None,
+    channel: str = "widget",
 ) -> HandoffSummaryPublic:
     points = priority(
         handoff.reason, handoff.sentiment, handoff.topic_priority, handoff.created_at, now
@@ -629,4 +667,5 @@ def summary(
         wait_seconds=round((end - handoff.created_at).total_seconds()),
         rating=rating,
         packet_updated_at=(handoff.packet or {}).get("updated_at"),
+        channel=channel,
     )

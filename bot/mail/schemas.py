@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from bot.mail.models import OutboundMail
+from contact.email import MAX_LENGTH, customer_email
 
 
 class MailDeliveryPublic(BaseModel):
@@ -32,3 +33,20 @@ class MailDeliveryPublic(BaseModel):
             sent_at=mail.sent_at,
             error=mail.last_error if mail.status in ("queued", "failed") else None,
         )
+
+
+class TranscriptCreate(BaseModel):
+    """The widget's "Email me this conversation": the address, by the contact form's rule."""
+
+    email: Annotated[
+        str,
+        Field(max_length=MAX_LENGTH, json_schema_extra={"format": "email"}),
+        AfterValidator(customer_email),
+    ]
+
+
+class TranscriptQueuedPublic(BaseModel):
+    """The transcript is in the outbox; it goes within seconds while the mail server is up."""
+
+    status: Literal["queued"] = "queued"
+    to: str = Field(max_length=MAX_LENGTH)

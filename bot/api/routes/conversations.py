@@ -34,7 +34,10 @@ from bot.conversations.schemas import (
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
 from bot.handoff.schemas import RatingCreate, RatingPublic
-from db.base import MAX_ROW_ID
+from bot.mail.outbox import TRANSCRIPT_WINDOW, TranscriptThrottledError, shown_in_widget
+from bot.mail.schemas import TranscriptCreate, TranscriptQueuedPublic
+from db.base import MAX_ROW_ID, utcnow
+from db.engine import in_worker_thread
 from tracing import request_id
 
 router = APIRouter(prefix="/conversations", tags=["conversations"])
@@ -76,13 +79,50 @@ async def send_message(
 def read_messages(
     conversation_id: ConversationIdDep,
     session: SessionDep,
+    state: StateDep,
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> MessagesPublic:
     try:
         messages = ConversationStore(session).transcript(conversation_id, after)
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
+    if (
+        messages and state.outbox.enabled
+    ):  # the widget shows them: agents' replies among them need no mail
+        shown_in_widget(session, conversation_id, messages[-1].id)
+        session.commit()
     return MessagesPublic(data=[MessagePublic.of(m) for m in messages], count=len(messages))
+
+
+@router.post(
+    "/{conversation_id}/transcript",
+    response_model=TranscriptQueuedPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=refusals(401, 403, 404, 429, 503),
+)
+def email_transcript(
+    conversation_id: ConversationIdDep,
+    body: TranscriptCreate,
+    session: SessionDep,
+    state: StateDep,
+) -> TranscriptQueuedPublic:
+    """ "Email me this conversation": the transcript so far goes to the address given, at most
+    3 an hour per conversation (429 beyond); 503 when the service sends no mail."""
+    if not state.outbox.enabled:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this service sends no email")
+    try:
+        conversation = ConversationStore(session).get(conversation_id)
+        mail = state.outbox.transcript(session, conversation, body.email, utcnow())
+    except ConversationNotFoundError as error:
+        raise _not_found(error) from error
+    except TranscriptThrottledError as error:
+        retry_after = str(int(TRANSCRIPT_WINDOW.total_seconds()))
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS, str(error), headers={"Retry-After": retry_after}
+        ) from error
+    assert mail is not None  # email is on
+    session.commit()
+    return TranscriptQueuedPublic(to=mail.to_address)
 
 
 @router.post(
@@ -108,6 +148,7 @@ async def conversation_socket(
     conversation_id: SocketConversationIdDep,
     websocket: WebSocket,
     gateway: GatewayDep,
+    state: StateDep,
     after: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> None:
     """Messages both ways (the token comes as ``?token=``). On connect, every stored message
@@ -123,6 +164,10 @@ async def conversation_socket(
             await websocket.send_json(message.frame())
         last_id = backlog[-1].id if backlog else after
         await websocket.send_json({"type": "ready", "last_id": last_id})
+        if (
+            last_id and state.outbox.enabled
+        ):  # shown: agents' replies waiting for their grace period need no mail
+            await in_worker_thread(state.sessions, shown_in_widget, conversation_id, last_id)
         await _serve(websocket, conversation_id, gateway, subscription, last_id)
 
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Response, status
 from sqlalchemy import text
 
 from bot.api.deps import SessionDep, StateDep
-from bot.api.schemas.health import ComponentHealth, HealthPublic
+from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
+from bot.api.state import ServiceState
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -50,4 +51,20 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         index=index,
         rasa=rasa,
         action_server=actions,
+        email=_email(state),
     )
+
+
+def _email(state: ServiceState) -> EmailHealth:
+    health = EmailHealth()
+    sender = state.mail_sender
+    if sender is not None:
+        health.outbound, health.outbound_detail = sender.state, sender.last_error or ""
+    inbound = state.inbound_mail.health if state.inbound_mail is not None else None
+    if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
+        health.inbound = "failing"
+        health.inbound_detail = f"{inbound.last_error} at {inbound.last_error_at.isoformat()}"
+    elif inbound is not None:  # read, or the first poll under way
+        health.inbound = "ok"
+        health.inbound_detail = "" if inbound.last_poll_at else "first poll under way"
+    return health

@@ -32,6 +32,7 @@ _DESCRIPTIONS = {
     409: "In conflict with what is stored (exists already, or changed since it was loaded)",
     422: "A malformed request (a list of problems) or content refused as a whole (a sentence)",
     429: "Too many attempts; the Retry-After header says when to try again",
+    503: "Not available on this service now (a feature that is not configured)",
 }
 
 

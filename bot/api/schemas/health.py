@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class ComponentHealth(BaseModel):
     status: Literal["ok", "down"]
     detail: str = ""
+
+
+class EmailHealth(BaseModel):
+    """Mail both ways (docs/email.md): off (not configured), ok, or failing (the last attempt
+    to reach the server failed; ``*_detail`` says why). Failing mail degrades nothing else:
+    the outbox keeps it and retries."""
+
+    outbound: Literal["off", "ok", "failing"] = "off"
+    outbound_detail: str = ""
+    inbound: Literal["off", "ok", "failing"] = "off"
+    inbound_detail: str = ""
 
 
 class HealthPublic(BaseModel):
@@ -18,3 +29,4 @@ class HealthPublic(BaseModel):
     index: ComponentHealth
     rasa: ComponentHealth
     action_server: ComponentHealth
+    email: EmailHealth = Field(default_factory=EmailHealth)
