@@ -20,7 +20,7 @@ from bot.stack import Stack, demo_stack_config
 from db.engine import create_engine_for, session_factory
 from tests.e2e.conftest import AGENT_PASSWORD, _create_user
 from tests.servers.imap import ImapServer, imap_server
-from tests.servers.smtp import SmtpServer, smtp_server
+from tests.servers.smtp import SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -39,7 +39,10 @@ def dovecot() -> Iterator[ImapServer]:
 
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
-    yield from smtp_server()
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +162,7 @@ def test_no_answer_goes_to_the_agents_the_customer_is_told_and_replies_thread(
 ) -> None:
     agent = agent_client(mail_stack, _create_user(mail_stack, "lin@example.com", "Lin", "agent"))
     message_id, raw = customer_mail(
-        "My blender makes a strange purple noise when I play jazz.", "Weird noise",
+        "Does your CEO like opera music?", "A question",
         sender="bob@example.org",
     )  # fmt: skip
     dovecot.deliver(raw)
@@ -169,6 +172,7 @@ def test_no_answer_goes_to_the_agents_the_customer_is_told_and_replies_thread(
     queue = agent.get("/api/v1/handoffs").json()["data"]
     (handoff,) = [h for h in queue if h["conversation_id"] == row.conversation_id]
     assert handoff["reason"] == "unanswered"
+    assert "opera" in handoff["summary"]  # the packet has the customer's question
 
     # An agent replies in the console: the customer gets it by mail…
     assert agent.post(f"/api/v1/handoffs/{handoff['id']}/claim").status_code == 200
@@ -192,7 +196,7 @@ def test_no_answer_goes_to_the_agents_the_customer_is_told_and_replies_thread(
     dovecot.deliver(answer)
     assert kept(mail_stack, answer_id).conversation_id == row.conversation_id
     detail = agent.get(f"/api/v1/handoffs/{handoff['id']}").json()
-    texts = [m["text"] for m in detail["transcript"]]
+    texts = [m["text"] for m in detail["messages"]]
     assert texts[-1] == "It is the B-200."
 
 
