@@ -10,6 +10,7 @@ from rasa_sdk.events import EventType, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.clients.kefu_service import KefuServiceClient, ServiceUnavailableError
+from actions.handoff import by_mail
 from texts import say
 
 MAX_CLARIFY_OPTIONS = 3
@@ -107,13 +108,19 @@ def offered(
 
 
 def answer_with_article(
-    dispatcher: CollectingDispatcher, article: dict[str, Any], language: str | None
+    dispatcher: CollectingDispatcher,
+    article: dict[str, Any],
+    language: str | None,
+    by_mail: bool = False,
 ) -> None:
+    """The article's answer with its link; in a chat, "Did this help?" and its buttons (a mail
+    has no button to press: the customer answers the mail)."""
     # A note first when the topic has no version in the customer's language.
     note = f"{article['note']}\n\n" if article.get("note") else ""
+    question = "" if by_mail else f"\n\n{say('did_this_help', language)}"
     dispatcher.utter_message(
-        text=f"{note}{article['answer']}\n\n{say('did_this_help', language)}",
-        buttons=feedback_buttons(article["article_id"], language),
+        text=f"{note}{article['answer']}{question}",
+        buttons=[] if by_mail else feedback_buttons(article["article_id"], language),
         json_message={
             "articles": [
                 {
@@ -173,7 +180,7 @@ class ActionAnswerFromKb(Action):
         band, hits, lookup_id = result["band"], result["hits"], result.get("lookup_id")
         script = result.get("script")
         if band == "answer" and hits:
-            answer_with_article(dispatcher, hits[0], language)
+            answer_with_article(dispatcher, hits[0], language, by_mail(tracker))
             history.append(offered(hits[0], band, lookup_id, script))
             candidates = hits[1 : 1 + MAX_CLARIFY_OPTIONS]
         elif band == "clarify" and hits:

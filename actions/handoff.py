@@ -45,6 +45,13 @@ def intents_seen(tracker: Tracker) -> list[dict[str, Any]]:
     return seen
 
 
+def by_mail(tracker: Tracker) -> bool:
+    """The message came by mail (the service says so in its metadata): the customer cannot
+    press a button or fill a form, and the service already has their address."""
+    metadata = tracker.latest_message.get("metadata") or {}
+    return isinstance(metadata, dict) and metadata.get("channel") == "email"
+
+
 def handoff_reason(tracker: Tracker) -> str:
     reason = tracker.get_slot("handoff_reason")
     if reason:
@@ -79,6 +86,9 @@ class ActionHandoff(Action):
             return [SlotSet("handoff_reason", None), SlotSet("kb_failures", 0.0)]
         # The service decides what to promise: nobody online now, or when the team is back.
         dispatcher.utter_message(text=opened.get("notice") or say("nobody_online", language))
+        if by_mail(tracker):
+            # The sender's address is the contact: no form (the service mails the confirmation).
+            return [SlotSet("handoff_reason", None), SlotSet("kb_failures", 0.0)]
         return [
             SlotSet("handoff_reason", None),
             SlotSet("kb_failures", 0.0),

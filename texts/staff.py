@@ -143,6 +143,7 @@ TEXTS: dict[str, dict[str, str]] = {
     "reports.reason.frustration": {"en": "Frustrated", "zh": "客户不满"},
     "reports.reason.topic": {"en": "Sensitive topic", "zh": "敏感话题"},
     "reports.reason.repeated_failure": {"en": "Bot kept failing", "zh": "机器人多次未答出"},
+    "reports.reason.unanswered": {"en": "Mail without an answer", "zh": "邮件未能自动答复"},
     # tables
     "reports.table.top_articles": {"en": "Articles offered most", "zh": "最常推荐的文章"},
     "reports.table.not_helpful_articles": {

@@ -75,7 +75,7 @@ from bot.handoff.packet import OFFERED_BY_BAND
 from kb.store import ArticleStore
 
 OUTCOMES = ("contained", "escalated", "abandoned", "rated_poor")
-REASONS = ("requested", "frustration", "topic", "repeated_failure")
+REASONS = ("requested", "frustration", "topic", "repeated_failure", "unanswered")
 BANDS = ("answer", "clarify", "none")
 SCORES = (1, 2, 3, 4, 5)
 POOR_SCORE = 2  # a rating at most this is poor

@@ -141,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.kefu.start_redelivery()
         app.state.kefu.start_index_sync()
         app.state.kefu.start_mail()
+        app.state.kefu.start_inbound_mail()
         try:
             yield
         finally:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
 from bot.auth.redis_throttle import RedisLoginThrottle
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
+from bot.chat.email_channel import EmailChannel
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.rasa_client import RasaClient
@@ -27,6 +28,7 @@ from bot.handoff.redis_presence import RedisPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
+from bot.mail.imap import InboxPoller
 from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
@@ -88,6 +90,9 @@ class ServiceState:
     outbox: Outbox = field(default_factory=lambda: Outbox(None, timedelta(0)))
     mail_sender: OutboxSender | None = None
     mail_sending: asyncio.Task[None] | None = None
+    # Inbound mail (KEFU_IMAP_URL): the mailbox's poller, None when inbound email is off.
+    inbound_mail: InboxPoller | None = None
+    inbound_polling: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
@@ -195,6 +200,30 @@ class ServiceState:
                 self.gateway.redeliver_forever(self.settings.redeliver_every_s)
             )
 
+    def start_inbound_mail(self) -> None:
+        """In the event loop: the support mailbox read at start and every ``imap_poll_s``;
+        off (said once in the log) without KEFU_IMAP_URL."""
+        server = self.settings.imap_server()
+        if server is None:
+            log.info("inbound email is off (no KEFU_IMAP_URL)")
+            return
+        channel = EmailChannel(
+            self.sessions,
+            self.gateway,
+            self.desk,
+            self.outbox,
+            self.settings.mail_from,
+            self.settings.secret_key,
+        )
+        self.inbound_mail = InboxPoller(
+            server,
+            self.sessions,
+            channel.receive,
+            max_bytes=self.settings.mail_max_bytes,
+            poll_s=self.settings.imap_poll_s,
+        )
+        self.inbound_polling = asyncio.create_task(self.inbound_mail.run_forever())
+
     def start_index_sync(self) -> None:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
         if self.settings.index_sync_every_s > 0:
@@ -216,7 +245,13 @@ class ServiceState:
             hub.announce(ARTICLES_CHANNEL, {"type": "articles_changed"})
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following, self.index_nudges, self.mail_sending):
+        for task in (
+            self.redelivery,
+            self.index_following,
+            self.index_nudges,
+            self.mail_sending,
+            self.inbound_polling,
+        ):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 REDELIVER_AFTER_S = 15.0
 REDELIVER_EVERY_S = 5.0
 GIVE_UP_AFTER_S = 24 * 3600.0
+
+# Told of each answer the bot stored to a customer message (the conversation, the message, its
+# replies), the first time or after a redelivery: the email channel mails it on.
+BotAnswerListener = Callable[[str, Message, list[MessagePublic]], Awaitable[None]]
 
 
 def _store_message(
@@ -111,6 +115,19 @@ def _transcript(session: Session, conversation_id: str, after: int) -> list[Mess
     return ConversationStore(session).transcript(conversation_id, after)
 
 
+# A customer message that came by mail has a client_message_id of this prefix (the email
+# channel makes it from the mail's Message-ID, so a mail read twice is stored once).
+MAIL_MESSAGE_PREFIX = "mail:"
+
+
+def channel_of(message: Message) -> str:
+    """Where a customer message came from: by mail, or the widget (Rasa is told, so the bot
+    offers no button a mail cannot press)."""
+    return (
+        "email" if (message.client_message_id or "").startswith(MAIL_MESSAGE_PREFIX) else "widget"
+    )
+
+
 class ChatGateway:
     """Answers each conversation's messages one at a time, in order (a lock per conversation),
     and owes every stored customer message an answer until the bot's is stored."""
@@ -128,6 +145,7 @@ class ChatGateway:
         self.hub = hub
         self.desk = desk
         self.metrics = metrics or ServiceMetrics()
+        self.answer_listeners: list[BotAnswerListener] = []
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, conversation_id: str) -> asyncio.Lock:
@@ -271,7 +289,10 @@ class ChatGateway:
     ) -> list[MessagePublic]:
         # A button's payload has no words of the customer's: Rasa is told the language.
         text = (message.payload or {}).get("button_payload") or message.text
-        bot_replies = await self._ask_rasa(conversation_id, message.id, text, language, asked)
+        channel = channel_of(message)
+        bot_replies = await self._ask_rasa(
+            conversation_id, message.id, text, language, asked, channel
+        )
         # Silence from a dead action server is not the message's fault: not an attempt.
         counted = bool(bot_replies) or await self.rasa.actions_up()
         stored = await in_worker_thread(
@@ -287,10 +308,21 @@ class ChatGateway:
         if any(r.end_of_chat for r in bot_replies):
             rating = await self.desk.rating_request_after_bot(conversation_id, message.id, language)
             replies += [rating] if rating is not None else []
+        for listener in self.answer_listeners:
+            try:
+                await listener(conversation_id, message, replies)
+            except Exception:  # the answer is stored and shown; its mail is the listener's
+                log.exception("a listener failed on the answer to message %s", message.id)
         return replies
 
     async def _ask_rasa(
-        self, conversation_id: str, message_id: int, text: str, language: Language, asked: bool
+        self,
+        conversation_id: str,
+        message_id: int,
+        text: str,
+        language: Language,
+        asked: bool,
+        channel: str = "widget",
     ) -> list[BotReply]:
         if asked:
             given = await self.rasa.replies_given(conversation_id, message_id)
@@ -300,7 +332,9 @@ class ChatGateway:
             # silent turn stays in the tracker; undoing it with a rewind would undo whatever
             # turn is last (often a later message's) and the listen before it, after which
             # Rasa answers the resent message with action_listen alone.
-        return await self.rasa.send(conversation_id, text, language, message_id=message_id)
+        return await self.rasa.send(
+            conversation_id, text, language, message_id=message_id, channel=channel
+        )
 
     async def _catch_up(self, conversation_id: str, before: int | None = None) -> int:
         """Answer what the bot owes the conversation (before a message id), in order, pushed

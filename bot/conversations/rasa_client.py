@@ -106,6 +106,7 @@ class RasaClient:
         text: str,
         language: str | None = None,
         message_id: int | None = None,
+        channel: str | None = None,
     ) -> list[BotReply]:
         """Send one customer message; Rasa answers with the bot's replies to it. ``language``
         goes into a button's payload as an entity (Rasa's NLU never sees a payload), and with
@@ -119,6 +120,8 @@ class RasaClient:
             metadata["language"] = language
         if message_id is not None:
             metadata[MESSAGE_ID_KEY] = message_id
+        if channel is not None and channel != "widget":  # the actions offer no buttons by mail
+            metadata["channel"] = channel
         current_request = request_id.request_id.get()
         if current_request is not None:  # the actions send it back to the service, and log it
             metadata[request_id.METADATA_KEY] = current_request

@@ -18,7 +18,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-REASON_POINTS = {"frustration": 30, "topic": 20, "repeated_failure": 20, "requested": 10}
+REASON_POINTS = {
+    "frustration": 30,
+    "topic": 20,
+    "repeated_failure": 20,
+    "unanswered": 20,
+    "requested": 10,
+}
 UPSET_POINTS = 30
 MAX_WAITING_POINTS = 60
 

@@ -15,7 +15,8 @@ from contact.email import MAX_LENGTH, customer_email
 from db.base import MAX_ROW_ID
 from db.text import DisplayName, Storable
 
-Reason = Literal["requested", "repeated_failure", "frustration", "topic"]
+# "unanswered": a mail the bot had no confident answer to (bot/chat/email_channel.py).
+Reason = Literal["requested", "repeated_failure", "frustration", "topic", "unanswered"]
 QueueFilter = Literal["open", "waiting", "assigned", "resolved", "returned"]
 # The contact form's own rule (contact.email), so an address the bot took is never refused here.
 CustomerEmail = Annotated[

@@ -158,3 +158,19 @@ def test_service_down_gives_a_clear_apology_never_silence() -> None:
     [message] = dispatcher.messages
     assert "technical problem" in message["text"]
     assert message["buttons"][0]["payload"] == "/request_human"
+
+
+def test_by_mail_the_answer_has_its_link_and_no_button(with_service: RunWithService) -> None:
+    dispatcher = CollectingDispatcher()
+    tracker = load_tracker("question_en")
+    tracker.latest_message["metadata"] = {"channel": "email"}
+
+    async def body(base_url: str) -> list[dict[str, Any]]:
+        action = ActionAnswerFromKb(KefuServiceClient(base_url, TOKEN, timeout_s=2))
+        return await action.run(dispatcher, tracker, {})
+
+    with_service(body)
+    [message] = dispatcher.messages
+    assert message["text"] == "Refunds arrive in 3-10 business days."
+    assert message["buttons"] == []
+    assert message["custom"]["articles"][0]["url"] == "/articles/refund-timeline"

@@ -292,3 +292,16 @@ def test_an_unsure_complaint_with_nothing_found_and_real_anger_hands_over(
     service.search_result = dict(nothing, sentiment=-0.5)
     _, events = run_action(with_service, ActionAnswerFromKb, unsure_leaning_to_a_complaint())
     assert followups(events) == []
+
+
+def test_by_mail_with_nobody_online_no_form_asks_for_the_address(
+    with_service: RunWithService, service: FakeService
+) -> None:
+    # The sender's address is the contact already; the service mails the confirmation.
+    service.agents_online = 0
+    tracker = load_tracker("handoff_request_zh")
+    tracker.latest_message["metadata"] = {"channel": "email"}
+    [message], events = run_action(with_service, ActionHandoff, tracker)
+    assert "没有人工客服在线" in message["text"]
+    assert followups(events) == []
+    assert len(service.handoffs) == 1

@@ -67,7 +67,15 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
 
 
 def _email(state: ServiceState) -> EmailHealth:
+    health = EmailHealth()
     sender = state.mail_sender
-    if sender is None:
-        return EmailHealth()
-    return EmailHealth(outbound=sender.state, outbound_detail=sender.last_error or "")
+    if sender is not None:
+        health.outbound, health.outbound_detail = sender.state, sender.last_error or ""
+    inbound = state.inbound_mail.health if state.inbound_mail is not None else None
+    if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
+        health.inbound = "failing"
+        health.inbound_detail = f"{inbound.last_error} at {inbound.last_error_at.isoformat()}"
+    elif inbound is not None:  # read, or the first poll under way
+        health.inbound = "ok"
+        health.inbound_detail = "" if inbound.last_poll_at else "first poll under way"
+    return health

@@ -89,6 +89,7 @@ def test_every_kpi_of_the_week(session: Session, shop: ShopWeek) -> None:
         "frustration": 1,
         "topic": 1,
         "repeated_failure": 0,
+        "unanswered": 0,
     }
     assert series["bands"] == {"answer": 3, "clarify": 2, "none": 1}
     assert series["csat_distribution"] == {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1}

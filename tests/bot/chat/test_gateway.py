@@ -43,6 +43,7 @@ class FakeRasa:
         self.calls: list[tuple[str, str]] = []
         self.message_ids: list[int | None] = []
         self.languages: list[str | None] = []
+        self.channels: list[str | None] = []
         self.stored_when_called: list[list[str]] = []
         self.tracker: dict[str, list[tuple[int | None, list[BotReply] | None]]] = {}
         self.base_urls = ["http://rasa-1"]
@@ -50,9 +51,15 @@ class FakeRasa:
         self.dies: str | None = None  # "after taking it" / "before taking it"
 
     async def send(
-        self, sender: str, text: str, language: str | None = None, message_id: int | None = None
+        self,
+        sender: str,
+        text: str,
+        language: str | None = None,
+        message_id: int | None = None,
+        channel: str | None = None,
     ) -> list[BotReply]:
         self.calls.append((sender, text))
+        self.channels.append(channel)
         self.message_ids.append(message_id)
         self.languages.append(language)
         with self.sessions() as session:

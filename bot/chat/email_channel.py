@@ -1,0 +1,304 @@
+"""The email channel: a mail read from the support mailbox becomes a customer message of a
+conversation, through the same gateway as the widget's, and the bot's answer goes back by mail.
+
+What a mail becomes (docs/email.md):
+
+- kept once in the inbox whatever it is (``mail_inbox``: a mail read again is a no-op);
+  ignored (a bounce, an auto-reply, a list, our own) or rejected (too big, unreadable, no
+  sender) goes no further: nothing is answered;
+- a reply (its In-Reply-To/References name a mail of ours, or its address carries a valid
+  reply token) lands in that conversation, a widget one too; anything else opens an email
+  conversation with the sender as its contact;
+- the bot reads what the customer wrote this time (the subject and the new text of a first
+  mail, the new text of a reply); the agent reads the whole mail (the message's ``email``
+  payload) and the list of its attachments;
+- the bot's answer goes back by mail when it is an article's (band answer); anything else (a
+  clarifying question with buttons, "I don't know", small talk) puts the conversation in the
+  agents' queue ("unanswered") and the customer gets the "we received your request" mail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.chat.gateway import MAIL_MESSAGE_PREFIX, ChatGateway, channel_of
+from bot.conversations.models import Conversation, Message
+from bot.conversations.schemas import MAX_MESSAGE_CHARS, MessageCreate, MessagePublic
+from bot.conversations.store import ConversationStore
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.schemas import HandoffCreate
+from bot.mail.imap import FetchedMail
+from bot.mail.inbound import ParsedMail, read_mail
+from bot.mail.inbox import InboxStore
+from bot.mail.models import OutboundMail
+from db.engine import in_worker_thread
+from texts import language_or_fallback
+from texts.language import detect_language
+
+log = logging.getLogger(__name__)
+
+# How much of a mail's whole text the agent is shown with the message (the bot reads
+# MAX_MESSAGE_CHARS of the new text).
+MAX_ORIGINAL_CHARS = 20_000
+
+
+class Outbox(Protocol):
+    """What the channel asks of the outbox (bot/mail/outbox.py's Outbox): queue a mail in the
+    caller's session, or None when email is off."""
+
+    def enqueue_reply(
+        self,
+        session: Session,
+        conversation: Conversation,
+        message: Message,
+        kind: Literal["agent_reply", "bot_answer"],
+    ) -> object | None: ...
+
+    def confirmation(
+        self, session: Session, conversation: Conversation, email: str, customer_texts: list[str]
+    ) -> object | None: ...
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A mail taken into a conversation, before the gateway has it."""
+
+    inbox_id: int
+    conversation_id: str
+    text: str
+    client_message_id: str
+
+
+def mail_message_id(message_id: str) -> str:
+    """The client_message_id of the customer message a mail becomes (64 characters at most):
+    a mail read again is the same message, stored once."""
+    return MAIL_MESSAGE_PREFIX + hashlib.sha256(message_id.encode()).hexdigest()[:40]
+
+
+def text_for_the_bot(mail: ParsedMail, first: bool) -> str:
+    """What the conversation shows and the bot reads: the subject and new text of a first
+    mail, the new text of a reply (its subject is "Re: …" of ours); never empty."""
+    parts = [mail.subject, mail.new_text] if first else [mail.new_text]
+    text = "\n\n".join(p for p in parts if p.strip())
+    if not text.strip():
+        names = ", ".join(a.name for a in mail.attachments)
+        text = mail.subject or (f"📎 {names}" if names else "…")
+    return text[:MAX_MESSAGE_CHARS].strip() or "…"
+
+
+def _take(
+    session: Session, mail: ParsedMail, support_address: str | None, secret: str
+) -> Accepted | None:
+    """Keep the mail in the inbox and find or open its conversation; None when there is
+    nothing more to do (kept before, or not a mail to answer)."""
+    inbox = InboxStore(session)
+    existing = inbox.find(mail.message_id)
+    if existing is not None and (existing.status != "accepted" or existing.message_row_id):
+        log.info("mail %s read again: kept already", mail.message_id)
+        return None
+    if mail.status != "accepted":
+        inbox.record(mail)
+        log.info(
+            "mail %s from %s %s: %s",
+            mail.message_id,
+            mail.from_address or "?",
+            mail.status,
+            mail.reason,
+        )
+        return None
+    conversations = ConversationStore(session)
+    if existing is not None and existing.conversation_id is not None:
+        # Kept and given a conversation, then the service stopped before the message was stored.
+        row, conversation_id = existing, existing.conversation_id
+        first = not conversations.transcript(conversation_id)
+    else:
+        thread = inbox.thread_of(mail, support_address, secret)
+        if thread.forged_token:
+            log.warning(
+                "mail %s from %s carries a reply token that does not verify: taken as a new "
+                "request, not into the conversation it names",
+                mail.message_id,
+                mail.from_address,
+            )
+        if thread.conversation_id is not None:
+            conversation_id, first = thread.conversation_id, False
+            log.info("mail %s answers conversation %s (%s)", mail.message_id, conversation_id,
+                     thread.found_by)  # fmt: skip
+        else:
+            language = detect_language(f"{mail.subject}\n{mail.new_text}")
+            conversation = conversations.open(language=language)
+            conversation.channel = "email"
+            conversation.contact_email = mail.from_address
+            session.commit()
+            conversation_id, first = conversation.id, True
+            log.info("mail %s opens email conversation %s", mail.message_id, conversation_id)
+        row, _ = inbox.record(mail, conversation_id)
+    return Accepted(
+        inbox_id=row.id,
+        conversation_id=conversation_id,
+        text=text_for_the_bot(mail, first),
+        client_message_id=mail_message_id(mail.message_id),
+    )
+
+
+def _keep_mail_with_message(
+    session: Session, accepted: Accepted, message_id: int, mail: ParsedMail
+) -> None:
+    """The message knows its mail (the whole text and the attachments, for the agent), and
+    the inbox row its message. A widget conversation's customer who wrote by mail now has an
+    address to be answered at."""
+    InboxStore(session).attach_message(accepted.inbox_id, message_id)
+    message = session.get(Message, message_id)
+    if message is not None:
+        email: dict[str, Any] = {
+            "from": mail.from_address,
+            "subject": mail.subject,
+            "text": mail.text[:MAX_ORIGINAL_CHARS],
+            "attachments": [a.as_json() for a in mail.attachments],
+        }
+        message.payload = {**(message.payload or {}), "email": email}
+    conversation = session.get(Conversation, accepted.conversation_id)
+    if conversation is not None and not conversation.contact_email:
+        conversation.contact_email = mail.from_address
+    session.commit()
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """What to do with the bot's answer to a mail."""
+
+    mail_replies: list[int]  # the bot's messages to mail (an article's answer)
+    escalate: bool
+    language: str
+    contact_email: str | None
+    customer_text: str
+
+
+def _plan(
+    session: Session, conversation_id: str, message: Message, replies: list[MessagePublic]
+) -> AnswerPlan:
+    conversation = ConversationStore(session).get(conversation_id)
+    language = language_or_fallback(conversation.language)
+    answered = any(r.articles for r in replies if r.sender == "bot")
+    bot_messages = [r.id for r in replies if r.sender == "bot" and r.text.strip()]
+    already = set(
+        session.scalars(
+            select(OutboundMail.message_row_id).where(OutboundMail.message_row_id.in_(bot_messages))
+        )
+    )
+    return AnswerPlan(
+        mail_replies=[m for m in bot_messages if m not in already] if answered else [],
+        escalate=not answered,
+        language=language,
+        contact_email=conversation.contact_email,
+        customer_text=message.text,
+    )
+
+
+def _mail_replies(
+    session: Session, outbox: Outbox, conversation_id: str, message_ids: list[int]
+) -> int:
+    conversation = ConversationStore(session).get(conversation_id)
+    queued = 0
+    for message_id in message_ids:
+        message = session.get(Message, message_id)
+        if message is not None and outbox.enqueue_reply(
+            session, conversation, message, "bot_answer"
+        ):
+            queued += 1
+    session.commit()
+    return queued
+
+
+def _confirm(
+    session: Session, outbox: Outbox, conversation_id: str, email: str, customer_text: str
+) -> bool:
+    conversation = ConversationStore(session).get(conversation_id)
+    queued = outbox.confirmation(session, conversation, email, [customer_text])
+    session.commit()
+    return queued is not None
+
+
+class EmailChannel:
+    """The poller's handler (``receive``) and the gateway's answer listener (``answered``)."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        gateway: ChatGateway,
+        desk: HandoffDesk,
+        outbox: Outbox,
+        support_address: str | None,
+        secret: str,
+    ) -> None:
+        self.sessions = sessions
+        self.gateway = gateway
+        self.desk = desk
+        self.outbox = outbox
+        self.support_address = support_address
+        self.secret = secret
+        gateway.answer_listeners.append(self.answered)
+
+    async def receive(self, fetched: FetchedMail) -> None:
+        """One mail from the mailbox, taken in; raises only when the database does (the poller
+        reads the mail again next round)."""
+        own = (self.support_address,) if self.support_address else ()
+        mail = read_mail(fetched.raw, own)
+        if fetched.too_large:
+            mail = replace(
+                mail, status="rejected", reason="too_large", size_bytes=fetched.size, text="",
+                new_text="", attachments=(),
+            )  # fmt: skip
+        accepted = await in_worker_thread(
+            self.sessions, _take, mail, self.support_address, self.secret
+        )
+        if accepted is None:
+            return
+        # Through the gateway as the widget's messages go: stored, then the bot (whose answer
+        # comes back to ``answered``) or the agent who has the conversation.
+        exchange = await self.gateway.receive(
+            accepted.conversation_id,
+            MessageCreate(text=accepted.text, client_message_id=accepted.client_message_id),
+        )
+        await in_worker_thread(
+            self.sessions, _keep_mail_with_message, accepted, exchange.message.id, mail
+        )
+
+    async def answered(
+        self, conversation_id: str, message: Message, replies: list[MessagePublic]
+    ) -> None:
+        """The bot answered a customer message: if it came by mail, the answer goes by mail,
+        or, when it is no article's answer, the conversation goes to the agents."""
+        if channel_of(message) != "email":
+            return
+        plan = await in_worker_thread(self.sessions, _plan, conversation_id, message, replies)
+        if not plan.escalate:
+            queued = await in_worker_thread(
+                self.sessions, _mail_replies, self.outbox, conversation_id, plan.mail_replies
+            )
+            log.info("conversation %s: the bot's answer mailed (%d mails)", conversation_id, queued)
+            return
+        await self.desk.open(
+            HandoffCreate(
+                conversation_id=conversation_id,
+                reason="unanswered",
+                language="zh" if plan.language == "zh" else "en",
+                customer_email=plan.contact_email,
+            )
+        )
+        if plan.contact_email:
+            confirmed = await in_worker_thread(
+                self.sessions, _confirm, self.outbox, conversation_id, plan.contact_email,
+                plan.customer_text,
+            )  # fmt: skip
+            log.info(
+                "conversation %s: no answer by mail; queued for the agents%s",
+                conversation_id,
+                ", the customer told so" if confirmed else "",
+            )

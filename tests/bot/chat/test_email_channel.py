@@ -1,0 +1,333 @@
+"""A mail becomes a customer message of the right conversation, through the gateway, and the
+bot's answer goes back by mail or the conversation to the agents. Rasa and the outbox are fakes
+here (the real ones: tests/e2e/test_email.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.chat.email_channel import EmailChannel
+from bot.chat.gateway import ChatGateway
+from bot.conversations.hub import ConversationHub
+from bot.conversations.models import Conversation, Message
+from bot.conversations.rasa_client import BotReply
+from bot.conversations.schemas import MessageCreate
+from bot.conversations.store import ConversationStore
+from bot.handoff.desk import HandoffDesk
+from bot.handoff.models import Handoff
+from bot.mail.imap import FetchedMail
+from bot.mail.models import InboundMail, OutboundMail
+from bot.mail.tokens import reply_address
+from db.base import utcnow
+from tests.bot.chat.test_gateway import FakeRasa
+
+SUPPORT = "support@example.com"
+SECRET = "mail-test-secret-0123456789abcdef"
+ARTICLE = {"id": "shipping-times", "title": "Shipping times", "url": "/kb/shipping-times"}
+
+
+class FakeOutbox:
+    """Queues rows in the outbox as the real one does (what was mailed is in the database),
+    without composing anything."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, Any]] = []
+
+    def _queue(
+        self, session: Session, conversation: Conversation, kind: str, to: str, row: int | None
+    ) -> OutboundMail:
+        mail = OutboundMail(
+            conversation_id=conversation.id, kind=kind, to_address=to, subject="s",
+            body_text="t", body_html="h", language=conversation.language or "en",
+            message_id_header=f"<{uuid.uuid4()}@kefu.example.com>", message_row_id=row,
+            status="queued", attempts=0, next_attempt_at=utcnow(), created_at=utcnow(),
+        )  # fmt: skip
+        session.add(mail)
+        session.flush()
+        return mail
+
+    def enqueue_reply(
+        self, session: Session, conversation: Conversation, message: Message, kind: str
+    ) -> OutboundMail | None:
+        self.calls.append((kind, conversation.id, message.text))
+        return self._queue(
+            session, conversation, kind, conversation.contact_email or "", message.id
+        )
+
+    def confirmation(
+        self, session: Session, conversation: Conversation, email: str, texts: list[str]
+    ) -> OutboundMail | None:
+        self.calls.append(("confirmation", conversation.id, email))
+        return self._queue(session, conversation, "confirmation", email, None)
+
+
+@pytest.fixture
+def rasa(sessions: sessionmaker[Session]) -> FakeRasa:
+    return FakeRasa(sessions)
+
+
+@pytest.fixture
+def outbox() -> FakeOutbox:
+    return FakeOutbox()
+
+
+@pytest.fixture
+def gateway(
+    sessions: sessionmaker[Session], rasa: FakeRasa, hub: ConversationHub, desk: HandoffDesk
+) -> ChatGateway:
+    return ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def channel(
+    sessions: sessionmaker[Session], gateway: ChatGateway, desk: HandoffDesk, outbox: FakeOutbox
+) -> EmailChannel:
+    return EmailChannel(sessions, gateway, desk, outbox, SUPPORT, SECRET)
+
+
+def raw_mail(
+    body: str = "How long does shipping to Berlin take?",
+    *,
+    message_id: str = "<m1@example.org>",
+    subject: str = "Shipping",
+    to: str = SUPPORT,
+    headers: str = "",
+    sender: str = "Jane Doe <jane@example.org>",
+) -> bytes:
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        f"{headers}Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+def deliver(channel: EmailChannel, raw: bytes, uid: int = 1) -> None:
+    asyncio.run(channel.receive(FetchedMail(uid=uid, size=len(raw), raw=raw)))
+
+
+def answers_with_article(rasa: FakeRasa) -> None:
+    rasa.replies = [
+        BotReply(text="Shipping to Germany takes 3 days.", articles=[ARTICLE]),
+    ]
+
+
+def conversations(sessions: sessionmaker[Session]) -> list[Conversation]:
+    with sessions() as session:
+        return list(session.scalars(select(Conversation).order_by(Conversation.created_at)))
+
+
+def transcript(sessions: sessionmaker[Session], cid: str) -> list[Message]:
+    with sessions() as session:
+        return ConversationStore(session).transcript(cid)
+
+
+def handoffs(sessions: sessionmaker[Session]) -> list[Handoff]:
+    with sessions() as session:
+        return list(session.scalars(select(Handoff)))
+
+
+def test_a_new_mail_the_knowledge_base_answers_is_answered_by_mail(
+    channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    deliver(channel, raw_mail("How long does shipping to Berlin take?\n\n-- \nJane"))
+    (conversation,) = conversations(sessions)
+    assert (conversation.channel, conversation.contact_email, conversation.language) == (
+        "email",
+        "jane@example.org",
+        "en",
+    )
+    customer, _answer = transcript(sessions, conversation.id)
+    # The bot reads the subject and the new text; the agent has the whole mail too.
+    assert customer.text == "Shipping\n\nHow long does shipping to Berlin take?"
+    assert rasa.calls == [(conversation.id, customer.text)]
+    assert rasa.channels == ["email"]
+    assert customer.payload["email"]["text"].endswith("--\nJane")
+    assert outbox.calls == [("bot_answer", conversation.id, "Shipping to Germany takes 3 days.")]
+    assert handoffs(sessions) == []
+
+
+def test_a_mail_without_an_answer_goes_to_the_agents_and_the_customer_is_told(
+    channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
+) -> None:
+    rasa.replies = [
+        BotReply(text="Did you mean one of these?", buttons=[{"title": "A", "payload": "/a"}])
+    ]
+    deliver(channel, raw_mail("我的发票在哪里？", subject="发票"))
+    (conversation,) = conversations(sessions)
+    assert conversation.language == "zh"
+    (handoff,) = handoffs(sessions)
+    assert (handoff.conversation_id, handoff.reason, handoff.customer_email) == (
+        conversation.id,
+        "unanswered",
+        "jane@example.org",
+    )
+    assert outbox.calls == [("confirmation", conversation.id, "jane@example.org")]
+
+
+def test_a_mail_read_again_is_stored_and_answered_once(
+    channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    deliver(channel, raw_mail(), uid=2)
+    (conversation,) = conversations(sessions)
+    assert len(transcript(sessions, conversation.id)) == 2
+    assert len(rasa.calls) == 1 and len(outbox.calls) == 1
+
+
+def test_a_crash_between_keeping_the_mail_and_storing_the_message_resumes(
+    channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    with sessions() as session:  # as if the service died before the message was attached
+        row = session.scalars(select(InboundMail)).one()
+        row.message_row_id = None
+        session.commit()
+    deliver(channel, raw_mail(), uid=2)
+    (conversation,) = conversations(sessions)
+    assert len(transcript(sessions, conversation.id)) == 2  # the gateway knew the message
+    assert len(outbox.calls) == 1
+
+
+def test_a_reply_to_our_mail_lands_in_its_widget_conversation(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions() as session:
+        widget = ConversationStore(session).open(language="en")
+        widget.contact_email = "jane@example.org"
+        session.commit()
+        outbox._queue(session, widget, "agent_reply", "jane@example.org", None)
+        session.commit()
+        sent = session.scalars(select(OutboundMail.message_id_header)).one()
+    answers_with_article(rasa)
+    deliver(
+        channel,
+        raw_mail(
+            "Thanks, that worked!\n\nOn Mon, Agent wrote:\n> Try this",
+            message_id="<r1@example.org>",
+            subject="Re: Your request",
+            headers=f"In-Reply-To: {sent}\r\nReferences: {sent}\r\n",
+        ),
+    )
+    (conversation,) = conversations(sessions)
+    assert conversation.id == widget.id and conversation.channel == "widget"
+    assert transcript(sessions, widget.id)[0].text == "Thanks, that worked!"
+
+
+def test_a_reply_token_threads_and_a_forged_one_does_not(
+    channel: EmailChannel, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    (first,) = conversations(sessions)
+    token_address = reply_address(SUPPORT, first.id, SECRET)
+    deliver(channel, raw_mail("And to Paris?", message_id="<m2@example.org>", to=token_address))
+    assert len(conversations(sessions)) == 1
+    assert transcript(sessions, first.id)[-2].text == "And to Paris?"
+    forged = reply_address(SUPPORT, first.id, "another-secret-0123456789abcdef")
+    deliver(channel, raw_mail("Let me in", message_id="<m3@example.org>", to=forged))
+    assert len(conversations(sessions)) == 2
+    assert all(m.text != "Shipping\n\nLet me in" for m in transcript(sessions, first.id))
+
+
+@pytest.mark.parametrize(
+    ("headers", "sender", "reason"),
+    [
+        ("Auto-Submitted: auto-replied\r\n", "jane@example.org", "auto_submitted"),
+        ("Return-Path: <>\r\n", "MAILER-DAEMON@example.org", "bounce"),
+        ("", SUPPORT, "own_address"),
+    ],
+)
+def test_robots_are_kept_and_never_answered(
+    channel: EmailChannel,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+    headers: str,
+    sender: str,
+    reason: str,
+) -> None:
+    deliver(channel, raw_mail(headers=headers, sender=sender))
+    assert conversations(sessions) == [] and rasa.calls == [] and outbox.calls == []
+    with sessions() as session:
+        row = session.scalars(select(InboundMail)).one()
+        assert (row.status, row.reason, row.conversation_id) == ("ignored", reason, None)
+
+
+def test_an_oversize_mail_is_kept_as_rejected(
+    channel: EmailChannel, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    headers = b"From: jane@example.org\r\nSubject: Big\r\nMessage-ID: <big@example.org>\r\n\r\n"
+    asyncio.run(channel.receive(FetchedMail(uid=1, size=50_000_000, raw=headers, too_large=True)))
+    assert conversations(sessions) == [] and rasa.calls == []
+    with sessions() as session:
+        row = session.scalars(select(InboundMail)).one()
+        assert (row.status, row.reason, row.size_bytes, row.from_address) == (
+            "rejected",
+            "too_large",
+            50_000_000,
+            "jane@example.org",
+        )
+
+
+def test_an_answer_given_after_rasa_came_back_is_mailed(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+) -> None:
+    answers_with_article(rasa)
+    rasa.down = True
+    deliver(channel, raw_mail())
+    assert outbox.calls == [] and handoffs(sessions) == []  # the apology is not mailed
+    rasa.down = False
+    assert asyncio.run(gateway.redeliver(min_age_s=0)) == 1
+    assert [kind for kind, _, _ in outbox.calls] == ["bot_answer"]
+
+
+def test_widget_messages_are_not_mailed(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+) -> None:
+    answers_with_article(rasa)
+    with sessions() as session:
+        widget = ConversationStore(session).open(language="en")
+        widget.contact_email = "jane@example.org"
+        session.commit()
+    asyncio.run(gateway.receive(widget.id, MessageCreate(text="How long is shipping?")))
+    assert rasa.channels == ["widget"]
+    assert outbox.calls == []
+
+
+def test_attachments_are_listed_for_the_agent(
+    channel: EmailChannel, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    raw = (
+        b"From: jane@example.org\r\nTo: support@example.com\r\nSubject: Broken\r\n"
+        b"Message-ID: <a1@example.org>\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nSee the photo.\r\n--b\r\n"
+        b"Content-Type: image/jpeg\r\nContent-Disposition: attachment; filename=box.jpg\r\n"
+        b"Content-Transfer-Encoding: base64\r\n\r\n/9j/4AAQ\r\n--b--\r\n"
+    )
+    deliver(channel, raw)
+    (conversation,) = conversations(sessions)
+    customer = transcript(sessions, conversation.id)[0]
+    assert customer.payload["email"]["attachments"] == [
+        {"name": "box.jpg", "content_type": "image/jpeg", "size": 6}
+    ]

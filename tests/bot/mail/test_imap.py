@@ -1,0 +1,209 @@
+"""The IMAP poll against a real Dovecot: every mail recorded once, whatever happens between
+two polls (a restart of the service, the server down, a renumbered mailbox)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.mail.imap import FetchedMail, InboxPoller
+from bot.mail.inbound import read_mail
+from bot.mail.inbox import InboxStore
+from bot.mail.models import InboundMail, MailCursor
+from bot.settings import parse_mail_url
+from tests.servers.imap import ImapServer, imap_server
+
+MAX_BYTES = 20_000
+
+
+@pytest.fixture
+def dovecot() -> Iterator[ImapServer]:
+    yield from imap_server()
+
+
+def customer_mail(number: int, body: str = "Where is my order?") -> bytes:
+    return (
+        f"From: Jane <jane{number}@example.org>\r\nTo: support@example.com\r\n"
+        f"Subject: Question {number}\r\nMessage-ID: <q{number}@example.org>\r\n\r\n{body}\r\n"
+    ).encode()
+
+
+class Recorder:
+    """The handler the service gives the poller, reduced to recording (the routing is
+    tests/bot/chat/test_email_channel.py's)."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+        self.handed: list[FetchedMail] = []
+        self.fail_next = 0
+
+    async def __call__(self, fetched: FetchedMail) -> None:
+        self.handed.append(fetched)
+        if self.fail_next:
+            self.fail_next -= 1
+            raise RuntimeError("the database went away")
+        mail = read_mail(fetched.raw, ("support@example.com",))
+        if fetched.too_large:
+            from dataclasses import replace
+
+            mail = replace(mail, status="rejected", reason="too_large", size_bytes=fetched.size)
+        with self.sessions() as session:
+            InboxStore(session).record(mail)
+
+
+def poller(server: ImapServer, sessions: sessionmaker[Session], recorder: Recorder) -> InboxPoller:
+    return InboxPoller(
+        parse_mail_url(server.url, ("imap", "imaps")),
+        sessions,
+        recorder,
+        max_bytes=MAX_BYTES,
+        poll_s=0.2,
+        max_backoff_s=0.5,
+    )
+
+
+def inbox(sessions: sessionmaker[Session]) -> list[tuple[str, str, str | None]]:
+    with sessions() as session:
+        rows = session.scalars(select(InboundMail).order_by(InboundMail.id))
+        return [(r.message_id_header, r.status, r.reason) for r in rows]
+
+
+def test_new_mail_is_recorded_once_and_marked_seen(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    first = dovecot.deliver(customer_mail(1))
+    dovecot.deliver(customer_mail(2))
+    recorder = Recorder(sessions)
+
+    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 2
+    assert inbox(sessions) == [
+        ("<q1@example.org>", "accepted", None),
+        ("<q2@example.org>", "accepted", None),
+    ]
+    assert "\\Seen" in dovecot.flags(first)
+    # Polled again, and by a new poller (the service restarted): nothing is read twice.
+    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 0
+    assert len(recorder.handed) == 2
+    dovecot.deliver(customer_mail(3))
+    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert [h.uid for h in recorder.handed] == [1, 2, 3]
+    assert len(inbox(sessions)) == 3
+
+
+def test_a_crash_before_the_cursor_moved_reads_again_and_records_nothing_twice(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1))
+    recorder = Recorder(sessions)
+    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    # The service died after recording, before advancing: the cursor is back where it was.
+    with sessions() as session:
+        session.get(
+            MailCursor, next(iter(session.scalars(select(MailCursor.mailbox))))
+        ).last_uid = 0  # type: ignore[union-attr]
+        session.commit()
+    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert len(recorder.handed) == 2  # read again…
+    assert inbox(sessions) == [("<q1@example.org>", "accepted", None)]  # …kept once
+
+
+def test_a_mail_the_handler_fails_on_is_read_again_and_later_ones_wait(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1))
+    dovecot.deliver(customer_mail(2))
+    recorder = Recorder(sessions)
+    recorder.fail_next = 1
+    poll = poller(dovecot, sessions, recorder)
+    assert asyncio.run(poll.poll()) == 0
+    assert inbox(sessions) == []
+    assert asyncio.run(poll.poll()) == 2
+    assert [m for m, _, _ in inbox(sessions)] == ["<q1@example.org>", "<q2@example.org>"]
+
+
+def test_an_oversize_mail_is_rejected_without_its_body_downloaded(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1, body="x" * (MAX_BYTES + 1)))
+    recorder = Recorder(sessions)
+    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    assert inbox(sessions) == [("<q1@example.org>", "rejected", "too_large")]
+    (handed,) = recorder.handed
+    assert handed.too_large and handed.size > MAX_BYTES
+    assert len(handed.raw) < 500  # the headers asked for, not the mail
+
+
+def test_the_server_down_says_failing_then_recovers(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    recorder = Recorder(sessions)
+    poll = poller(dovecot, sessions, recorder)
+
+    async def scenario() -> None:
+        task = asyncio.create_task(poll.run_forever())
+        try:
+            await _until(lambda: poll.health.state == "ok")
+            dovecot.stop()
+            await _until(lambda: poll.health.state == "failing")
+            assert poll.health.last_error_at is not None
+            dovecot.start()
+            dovecot.deliver(customer_mail(1))
+            await _until(lambda: poll.health.state == "ok" and len(inbox(sessions)) == 1)
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
+    assert poll.health.as_json()["last_error_at"] is not None
+
+
+def test_a_wrong_password_says_failing(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.password, right = "wrong-password", dovecot.password
+    poll = poller(dovecot, sessions, Recorder(sessions))
+    dovecot.password = right
+    with pytest.raises(Exception, match="login refused"):
+        asyncio.run(poll.poll())
+    assert poll.health.state == "failing"
+
+
+def test_a_renumbered_mailbox_is_read_again_without_doubles(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1))
+    recorder = Recorder(sessions)
+    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    dovecot.change_uidvalidity(dovecot.uidvalidity() + 1)
+    dovecot.deliver(customer_mail(2))
+    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert [m for m, _, _ in inbox(sessions)] == ["<q1@example.org>", "<q2@example.org>"]
+    with sessions() as session:
+        (cursor,) = session.scalars(select(MailCursor))
+        assert cursor.uidvalidity == dovecot.uidvalidity()
+
+
+def test_mail_read_elsewhere_before_kefu_started_is_not_answered(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    # A mailbox with history: what a person already read there is not Kefu's to answer.
+    dovecot.deliver(customer_mail(1), seen=True)
+    dovecot.deliver(customer_mail(2))
+    recorder = Recorder(sessions)
+    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    assert [m for m, _, _ in inbox(sessions)] == ["<q2@example.org>"]
+    # Later, every new mail counts, read elsewhere or not.
+    dovecot.deliver(customer_mail(3), seen=True)
+    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    assert [m for m, _, _ in inbox(sessions)] == ["<q2@example.org>", "<q3@example.org>"]
+
+
+async def _until(condition: object, timeout_s: float = 15.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():  # type: ignore[operator]
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.05)
