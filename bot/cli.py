@@ -134,8 +134,18 @@ def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retri
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also serve this inherited listening socket, which several workers share (the "
+            "kernel hands each connection to one of them): `kefu stack up --workers N`",
+        ),
+    ] = None,
 ) -> None:
     """Run the web service alone (the API, the chat gateway, the widget and its demo page)."""
+    import socket
+
     import uvicorn
 
     from bot.api.main import create_app
@@ -149,7 +159,7 @@ def serve(
     # X-Forwarded-For/-Proto are believed from the configured proxies only; uvicorn's default
     # (127.0.0.1, or $FORWARDED_ALLOW_IPS) would let a local client pick the address it is
     # throttled by (bot/auth/throttle.py).
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -160,6 +170,14 @@ def serve(
         ws_max_size=settings.max_body_bytes,
         **logging,
     )
+    server = uvicorn.Server(config)
+    if fd is None:
+        server.run()
+        return
+    # A worker of several: its own address (the stack's health checks, tests that pick a
+    # worker) and the shared public one.
+    own = socket.create_server((host, port), backlog=config.backlog)
+    server.run(sockets=[own, socket.socket(fileno=fd)])
 
 
 @users_app.command("create")
