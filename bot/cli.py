@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from bot.database import upgrade_database
 from bot.settings import Settings, get_settings
-from db.engine import create_engine_for, session_factory
+from db.engine import DatabaseUnavailable, create_engine_for, ensure_reachable, session_factory
 from kb.importer import (
     ImportRefusedError,
     ImportReport,
@@ -152,6 +152,10 @@ def serve(
     from tracing.logs import json_log_config
 
     settings = get_settings()
+    try:  # before anything else: no service without its database
+        ensure_reachable(settings.database_url)
+    except DatabaseUnavailable as error:
+        raise _fail(str(error), 1) from None
     # KEFU_LOG_FORMAT=json: every line one JSON object with its request id; text is uvicorn's.
     logging: dict[str, Any] = (
         {"log_config": json_log_config()} if settings.log_format == "json" else {}

@@ -12,7 +12,7 @@ from sqlalchemy import MetaData
 # Imported for their side effect: each registers its tables on Base.metadata.
 import kb.models  # noqa: F401
 from db.base import Base
-from db.engine import sqlite_file
+from db.engine import driver_url, ensure_reachable, sqlite_file
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 metadata: MetaData = Base.metadata
@@ -21,16 +21,18 @@ metadata: MetaData = Base.metadata
 def _alembic(url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", driver_url(url).replace("%", "%%"))
     return config
 
 
 def upgrade_database(url: str, revision: str = "head") -> None:
     """Bring the schema to the latest migration, or to ``revision`` (creates a SQLite file if
-    missing)."""
+    missing). A database that cannot be reached is ``db.engine.DatabaseUnavailable``, naming it
+    (password masked): a migration that fails is another error."""
     path = sqlite_file(url)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
+    ensure_reachable(url)
     command.upgrade(_alembic(url), revision)
 
 

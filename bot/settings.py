@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # Unset: a SQLite file and the index in var_dir (_anchor_in_var_dir).
     database_url: str = Field(default="", validation_alias="DATABASE_URL")
     redis_url: str | None = Field(default=None, validation_alias="REDIS_URL")
+    # PostgreSQL's connection pool per process (db/engine.py): this many kept open, up to
+    # max_overflow more under load, and a request waits at most this long for a free one.
+    # Every worker has its own: workers x (pool + overflow) must stay under max_connections.
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    database_max_overflow: int = Field(default=10, ge=0, le=200)
+    database_pool_timeout_s: float = Field(default=10.0, gt=0, le=300)
     index_dir: Path = Path("index")
     encoder: str = AUTO  # or a name of retrieval.encoders.ENCODER_NAMES
     secret_key: str = _DEFAULT_SECRET

@@ -11,10 +11,42 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 import anyio
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+# PostgreSQL's URLs as people write them, and the driver Kefu speaks them with: psycopg 3
+# (pyproject's postgres extra). SQLAlchemy alone would pick psycopg2, which Kefu does not install.
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+POSTGRES_DRIVER = "postgresql+psycopg"
+# How long a new PostgreSQL connection may take: a database that is down is an error in
+# seconds, not a request hanging for the operating system's TCP timeout.
+CONNECT_TIMEOUT_S = 5
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached; the message names it (password masked) and why."""
+
+
+def driver_url(url: str) -> str:
+    """The URL with the driver Kefu uses: ``postgresql://`` and ``postgres://`` become
+    ``postgresql+psycopg://``; other URLs are returned as given."""
+    scheme, separator, rest = url.partition("://")
+    if separator and scheme in POSTGRES_SCHEMES:
+        return f"{POSTGRES_DRIVER}://{rest}"
+    return url
+
+
+def masked_url(url: str) -> str:
+    """The URL to show in a log or an error: the password replaced by ``***``."""
+    try:
+        return make_url(driver_url(url)).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<not a database URL>"
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -25,8 +57,15 @@ def sqlite_file(url: str) -> Path | None:
     return None if parsed.database == ":memory:" else Path(parsed.database)
 
 
-def create_engine_for(url: str) -> Engine:
-    """An engine; SQLite files get WAL (readers never block the writer), foreign keys and
+def create_engine_for(
+    url: str, *, pool_size: int = 10, max_overflow: int = 10, pool_timeout_s: float = 10
+) -> Engine:
+    """An engine. PostgreSQL (psycopg 3) gets a pool of ``pool_size`` connections, up to
+    ``max_overflow`` more under load, a wait of at most ``pool_timeout_s`` for a free one, and a
+    check of each connection before use (``pool_pre_ping``), so after the database restarts the
+    first request gets a new connection rather than an error.
+
+    SQLite files get WAL (readers never block the writer), foreign keys and
     ``synchronous=NORMAL``: in WAL mode a commit then waits for no disk sync (the WAL is synced
     at checkpoints), so a crash of the process loses nothing and a power cut may lose the last
     commits but never damages the file (https://www.sqlite.org/wal.html#performance)."""
@@ -44,7 +83,38 @@ def create_engine_for(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    if make_url(url).get_backend_name() == "sqlite":  # in memory: one connection, no pool
+        return create_engine(url)
+    return create_engine(
+        driver_url(url),
+        pool_pre_ping=True,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_timeout=pool_timeout_s,
+        connect_args=_connect_args(url),
+    )
+
+
+def ensure_reachable(url: str) -> None:
+    """Connect once; ``DatabaseUnavailable`` naming the database (password masked) and the
+    driver's reason if that fails. The service checks this before anything else at start."""
+    engine = create_engine(driver_url(url), poolclass=NullPool, connect_args=_connect_args(url))
+    try:
+        with engine.connect():
+            pass
+    except OperationalError as error:
+        reason = str(error.orig).strip() or type(error.orig).__name__
+        raise DatabaseUnavailable(
+            f"cannot reach the database {masked_url(url)} (DATABASE_URL): {reason}"
+        ) from error
+    finally:
+        engine.dispose()
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    if make_url(driver_url(url)).get_backend_name() == "postgresql":
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+    return {}
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
+# The real servers' fixtures, shared by every test package (tests/servers/).
+from tests.servers.databases import fresh_databases, on_postgres
+from tests.servers.postgres import postgres_server
 from tests.servers.redis import RedisServer, flush
+
+__all__ = ["fresh_databases", "postgres_server"]
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_KB = REPO / "kb" / "demo" / "articles.jsonl"
@@ -38,3 +43,21 @@ def redis_url(redis_server: RedisServer) -> str:
     redis_server.start()  # again, if an earlier test stopped it
     flush(redis_server.url)
     return redis_server.url
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "sqlite_only(reason): about SQLite itself (pragmas, FTS5, triggers); skipped when "
+        "KEFU_TEST_DATABASE=postgres",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not on_postgres():
+        return
+    for item in items:
+        marker = item.get_closest_marker("sqlite_only")
+        if marker is not None:
+            reason = marker.args[0] if marker.args else "about SQLite itself"
+            item.add_marker(pytest.mark.skip(reason=f"SQLite only: {reason}"))

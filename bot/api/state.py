@@ -78,7 +78,12 @@ class ServiceState:
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
         routing = RoutingRules.from_settings(settings)  # a configuration error stops us here
         upgrade_database(settings.database_url)
-        engine = create_engine_for(settings.database_url)
+        engine = create_engine_for(
+            settings.database_url,
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout_s=settings.database_pool_timeout_s,
+        )
         sessions = session_factory(engine)
         with sessions() as session:
             store = ArticleStore(session)

@@ -1,4 +1,4 @@
-"""Fixtures for unit tests of the service's core: a real SQLite file migrated with Alembic, its
+"""Fixtures for unit tests of the service's core: a real database migrated with Alembic, its
 sessions, the hub, a handoff desk whose sentiment scorer is a fake, and staff users.
 
 Nothing here speaks HTTP: the tests call the gateway, the desk and the stores directly.
@@ -20,22 +20,22 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.auth.store import StaffUser, UserStore
 from bot.conversations.hub import ConversationHub, Subscription
 from bot.conversations.store import ConversationStore
-from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.presence import InProcessPresence
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
 from db.engine import create_engine_for, session_factory
+from tests.servers.databases import FreshDatabases
 
 PASSWORD = "correct-horse-battery"
 ALWAYS_HUMAN = AlwaysHumanTopics(("refund over",), 30)
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    upgrade_database(url)
-    return url
+def database_url(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[str]:
+    # A migrated SQLite file, or a PostgreSQL database with KEFU_TEST_DATABASE=postgres.
+    with fresh_databases.fresh(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture
