@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from sqlalchemy.engine import URL, make_url
 
+from db.engine import driver_url, ensure_reachable
+
 CHECK_TIMEOUT_S = 3
 # Rasa's lock keys in the service's Redis database: "kefurasa:lock:<conversation>" (Rasa takes
 # letters and digits only for a prefix).
@@ -35,32 +37,26 @@ def masked(url: str) -> str:
 
 
 def is_postgres(database_url: str | None) -> bool:
-    return bool(database_url) and make_url(str(database_url)).get_backend_name() == "postgresql"
+    if not database_url:
+        return False
+    return make_url(driver_url(database_url)).get_backend_name() == "postgresql"
 
 
 def rasa_tracker_url(database_url: str) -> URL:
     """Rasa's tracker database beside the service's: the same server and login, the database
     named ``<service's>_rasa`` (its own ``events`` table, its own migrations: Rasa's), through
     psycopg2, the driver Rasa's SQLAlchemy 1.4 has."""
-    service = make_url(database_url)
+    service = make_url(driver_url(database_url))
     return service.set(
         drivername="postgresql", database=f"{service.database}{RASA_DATABASE_SUFFIX}"
     )
 
 
 def check_database(database_url: str) -> None:
-    """Connect once to a PostgreSQL ``database_url`` (a SQLite file needs no check)."""
-    if not is_postgres(database_url):
-        return
-    import psycopg
-
-    try:
-        with psycopg.connect(_libpq(make_url(database_url)), connect_timeout=CHECK_TIMEOUT_S):
-            pass
-    except psycopg.Error as error:
-        raise EngineUnavailableError(
-            f"PostgreSQL at {masked(database_url)} is unavailable: {_first_line(error)}"
-        ) from error
+    """Connect once to a PostgreSQL ``database_url`` (a SQLite file needs no check); the
+    error (``db.engine.DatabaseUnavailable``) names it, password masked."""
+    if is_postgres(database_url):
+        ensure_reachable(database_url)
 
 
 def ensure_rasa_database(database_url: str) -> None:
@@ -72,7 +68,9 @@ def ensure_rasa_database(database_url: str) -> None:
     tracker = rasa_tracker_url(database_url)
     try:
         with psycopg.connect(
-            _libpq(make_url(database_url)), connect_timeout=CHECK_TIMEOUT_S, autocommit=True
+            _libpq(make_url(driver_url(database_url))),
+            connect_timeout=CHECK_TIMEOUT_S,
+            autocommit=True,
         ) as connection:
             found = connection.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (tracker.database,)

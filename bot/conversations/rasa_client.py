@@ -163,9 +163,8 @@ class RasaClient:
         return self.base_urls[self._current]
 
     def first_choice(self, conversation_id: str) -> int:
-        """The index of the Rasa a conversation goes to while it is up: CRC-32 of its id, the
-        same in every service process and after every restart (Python's hash() is not)."""
-        return zlib.crc32(conversation_id.encode("utf-8")) % len(self.base_urls)
+        """The index of the Rasa a conversation goes to while it is up."""
+        return first_rasa(conversation_id, len(self.base_urls))
 
     async def _call(
         self, method: str, path: str, conversation_id: str, json: Any = None, api: bool = True
@@ -209,6 +208,12 @@ class RasaClient:
             self._current = index
             return answer
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def first_rasa(conversation_id: str, count: int) -> int:
+    """Which of ``count`` Rasa processes a conversation goes to while it is up: CRC-32 of its
+    id, the same in every service process and after every restart (Python's hash() is not)."""
+    return zlib.crc32(conversation_id.encode("utf-8")) % count
 
 
 def replies_in_turn(events: list[Any], message_id: int) -> list[BotReply] | None:
