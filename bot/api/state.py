@@ -17,6 +17,7 @@ from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
+from bot.conversations.locks import conversation_locks
 from bot.conversations.rasa_client import RasaClient
 from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
@@ -108,7 +109,8 @@ class ServiceState:
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
-        gateway = ChatGateway(sessions, rasa, hub, desk, metrics)
+        locks = conversation_locks(settings.redis_url)
+        gateway = ChatGateway(sessions, rasa, hub, desk, metrics, locks)
         retriever = opened.retriever
         metrics.watch(
             queue_length=desk.queue_length,
