@@ -20,6 +20,12 @@ CHECK_TIMEOUT_S = 3
 # letters and digits only for a prefix).
 RASA_LOCK_PREFIX = "kefurasa"
 RASA_DATABASE_SUFFIX = "_rasa"
+# How long a Rasa's lock on a conversation outlives a Rasa killed while holding it (Rasa's
+# TICKET_LOCK_LIFETIME; its default is 60 s). Shorter than the gateway's 10 s wait for Rasa, so
+# the Rasa that takes over answers in time; long enough for any one message, and the gateway's
+# own conversation lock (bot/conversations/locks.py) already keeps a conversation to one
+# request at a time.
+RASA_LOCK_LIFETIME_S = 5
 
 
 class EngineUnavailableError(RuntimeError):
@@ -146,7 +152,7 @@ def rasa_lock_store(redis_url: str) -> tuple[dict[str, Any], dict[str, str]]:
         "key_prefix": RASA_LOCK_PREFIX,
         "use_ssl": address.ssl,
     }
-    env: dict[str, str] = {}
+    env = {"TICKET_LOCK_LIFETIME": str(RASA_LOCK_LIFETIME_S)}
     if address.username:
         lock_store["username"] = address.username
     if address.password:

@@ -206,7 +206,7 @@ def test_a_redis_address_in_parts_as_rasas_lock_store_takes_it() -> None:
     assert (address.username, address.password) == ("u", "p@ss")
     assert redis_address("redis://cache").port == 6379
     store, env = rasa_lock_store("redis://cache/0")
-    assert "password" not in store and env == {}
+    assert "password" not in store and env == {"TICKET_LOCK_LIFETIME": "5"}
     with pytest.raises(ValueError, match="redis://"):
         redis_address("http://cache:6379")
 
