@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +67,7 @@ class WidgetCustomer:
     outbox: dict[str, str] = field(default_factory=dict)  # client_message_id → text, unechoed
     sent: list[str] = field(default_factory=list)  # every client_message_id, in order
     last_id: int = 0
+    on_frame: Callable[[dict[str, Any]], None] | None = None  # sees every frame received
     _ws: ClientConnection | None = None
 
     @classmethod
@@ -94,6 +95,8 @@ class WidgetCustomer:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=0.5))
             except TimeoutError:
                 continue
+            if self.on_frame is not None:
+                self.on_frame(frame)
             if frame.get("type") == "ready":
                 self._ws = ws
                 for client_message_id, text in list(self.outbox.items()):
