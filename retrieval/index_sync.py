@@ -2,12 +2,16 @@
 
 The editor console's routes update the index themselves, at once. ``kefu kb import``, another
 service worker, anything else that writes the database does not, so the service follows a
-change feed: ``IndexSync``. ``PollingIndexSync`` is the embedded one, the database itself; a
-Redis one will announce changes between machines (issue 16).
+change feed: ``IndexSync``. ``PollingIndexSync`` is the database itself, read every second; with
+Redis, a worker that changed articles also nudges the others, which then read it at once
+(docs/scaling.md#redis). The poll stays: it is what catches up a late worker, a missed nudge
+and ``kefu kb import``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -26,6 +30,10 @@ class IndexSync(Protocol):
 
     async def follow(self) -> None:
         """Apply changes as they come, until cancelled."""
+
+    def nudge(self) -> None:
+        """Another process says articles changed: look now, not at the next round (call it
+        in the event loop)."""
 
 
 class PollingIndexSync:
@@ -50,6 +58,10 @@ class PollingIndexSync:
         self.every_s = every_s
         # The revision the index last matched; None compares once in the first round.
         self.revision = revision
+        self._nudged = asyncio.Event()
+
+    def nudge(self) -> None:
+        self._nudged.set()
 
     def catch_up(self) -> SyncReport:
         """One round, in this thread."""
@@ -66,7 +78,9 @@ class PollingIndexSync:
 
     async def follow(self) -> None:
         while True:
-            await anyio.sleep(self.every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._nudged.wait(), self.every_s)
+            self._nudged.clear()
             try:
                 # In a worker thread: encoding a changed article must not stall the sockets.
                 report = await anyio.to_thread.run_sync(self.catch_up)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import redis
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -61,6 +63,8 @@ api_router.include_router(calibration.router)
 api_router.include_router(reports.router)
 api_router.include_router(texts.router)
 
+log = logging.getLogger(__name__)
+
 
 def _printable(value: Any) -> Any:
     """A validation error that quotes invalid text (a lone surrogate) must still be sendable:
@@ -78,6 +82,17 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     assert isinstance(error, RequestValidationError)
     detail = _printable(jsonable_encoder(error.errors()))
     return JSONResponse(status_code=422, content={"detail": detail})
+
+
+async def _redis_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """What needs the shared state while Redis is lost (an agent's presence): retry soon.
+    Customers' messages never come here: they are stored, and their frames only logged."""
+    log.warning("503, Redis is unavailable: %s", error)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "shared state (Redis) is unavailable; try again shortly"},
+        headers={"Retry-After": "5"},
+    )
 
 
 class NoSniff:
@@ -108,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.kefu = ServiceState.start(settings, service_metrics)
+        app.state.kefu.start_sharing()
         app.state.kefu.start_redelivery()
         app.state.kefu.start_index_sync()
         try:
@@ -126,6 +142,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(remember_socket_route)],  # bot/api/telemetry.py
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(redis.RedisError, _redis_unavailable)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)

@@ -14,19 +14,23 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.probes import AnyOfProbes, DependencyProbe, ProbePolicy
+from bot.auth.redis_throttle import RedisLoginThrottle
 from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
 from bot.conversations.locks import conversation_locks
 from bot.conversations.rasa_client import RasaClient
+from bot.conversations.redis_hub import RedisConversationHub
 from bot.database import upgrade_database
 from bot.handoff.desk import HandoffDesk
-from bot.handoff.presence import InProcessPresence
+from bot.handoff.presence import AgentPresence, InProcessPresence
+from bot.handoff.redis_presence import RedisPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
+from bot.shared.redis import SharedRedis
 from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
 from retrieval.background_calibrator import BackgroundCalibrator
@@ -37,6 +41,9 @@ from retrieval.index_sync import IndexSync, PollingIndexSync
 from retrieval.retriever import Retriever
 
 log = logging.getLogger(__name__)
+
+# The hub's channel on which a worker that changed articles nudges the others' index sync.
+ARTICLES_CHANNEL = "articles"
 
 
 def _sentiment_scores(texts: Sequence[str]) -> list[float]:
@@ -73,11 +80,16 @@ class ServiceState:
     # Answers what the bot owes after a crash or while Rasa was down (ChatGateway.redeliver).
     redelivery: asyncio.Task[None] | None = None
     index_following: asyncio.Task[None] | None = None
+    index_nudges: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # With REDIS_URL: the connection through which the workers share hub, presence, throttle.
+    shared: SharedRedis | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
         routing = RoutingRules.from_settings(settings)  # a configuration error stops us here
+        # An unreachable REDIS_URL stops us here too (RedisUnavailableError names it).
+        shared = SharedRedis.open(settings.redis_url) if settings.redis_url else None
         upgrade_database(settings.database_url)
         engine = create_engine_for(
             settings.database_url,
@@ -101,10 +113,13 @@ class ServiceState:
         calibrator.start()
         # The sentiment model fits in the background (about 2 s), not on the first handoff.
         threading.Thread(target=_warm_up_sentiment, daemon=True).start()
-        hub = ConversationHub()
+        hub = RedisConversationHub(shared) if shared else ConversationHub()
         signals = EscalationSignals(_sentiment_scores, AlwaysHumanTopics.from_settings(settings))
         metrics = metrics or ServiceMetrics()
-        presence = InProcessPresence(timedelta(seconds=settings.presence_timeout_s))
+        timeout = timedelta(seconds=settings.presence_timeout_s)
+        presence: AgentPresence = (
+            RedisPresence(shared, timeout) if shared else InProcessPresence(timeout)
+        )
         desk = HandoffDesk(sessions, hub, signals, metrics, presence, routing)
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
@@ -117,6 +132,11 @@ class ServiceState:
             index_articles=lambda: len(retriever.article_versions),
             index_vectors=lambda: retriever.passage_count,
             index_changed_at=lambda: retriever.changed_at,
+        )
+        throttling = ThrottlePolicy(
+            settings.login_delay_cap_s,
+            settings.login_failing_delay_cap_s,
+            settings.login_free_failures_per_address,
         )
         probing = ProbePolicy(
             settings.health_probe_timeout_s,
@@ -131,13 +151,7 @@ class ServiceState:
             opened.source,
             gateway,
             desk,
-            LoginThrottle(
-                ThrottlePolicy(
-                    settings.login_delay_cap_s,
-                    settings.login_failing_delay_cap_s,
-                    settings.login_free_failures_per_address,
-                )
-            ),
+            RedisLoginThrottle(shared, throttling) if shared else LoginThrottle(throttling),
             calibrator,
             # Rasa's /status needs its auth token: a 401 means Rasa and the service disagree.
             AnyOfProbes(
@@ -151,7 +165,14 @@ class ServiceState:
                 sessions, opened.retriever, settings.index_sync_every_s, revision=revision
             ),
             metrics=metrics,
+            shared=shared,
         )
+
+    def start_sharing(self) -> None:
+        """In the event loop, before the first request: the hub's listener and the presence
+        heartbeat (nothing to start without Redis)."""
+        self.gateway.hub.start()
+        self.desk.presence.start()
 
     def start_redelivery(self) -> None:
         """In the event loop that serves the requests; every ``redeliver_every_s`` (0: never)."""
@@ -164,13 +185,32 @@ class ServiceState:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
         if self.settings.index_sync_every_s > 0:
             self.index_following = asyncio.create_task(self.index_sync.follow())
+        if self.shared is not None:
+            self.index_nudges = asyncio.create_task(self._follow_article_nudges())
+
+    async def _follow_article_nudges(self) -> None:
+        with self.gateway.hub.subscribe(ARTICLES_CHANNEL) as nudges:
+            while True:
+                await nudges.frames.get()
+                self.index_sync.nudge()
+
+    def articles_changed(self) -> None:
+        """This worker changed articles (its index has them already): the others look now.
+        From the request's thread; nothing to say with one worker."""
+        hub = self.gateway.hub
+        if isinstance(hub, RedisConversationHub):
+            hub.announce(ARTICLES_CHANNEL, {"type": "articles_changed"})
 
     async def stop(self) -> None:
-        for task in (self.redelivery, self.index_following):
+        for task in (self.redelivery, self.index_following, self.index_nudges):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self.calibrator.stop()
+        await self.gateway.hub.aclose()
+        self.desk.presence.stop()
+        if self.shared is not None:
+            await self.shared.aclose()
         await self.gateway.rasa.aclose()
         self.engine.dispose()

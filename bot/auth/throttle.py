@@ -14,7 +14,9 @@
 An attempt counts as failed from the moment it is admitted until its password is verified, so
 parallel requests cannot all slip between the check and the count. A success forgets the
 account's failures (not the address's: logging into one's own account must not reset a spray).
-A key is forgotten an hour after its last failure. State is in-process: one service process.
+A key is forgotten an hour after its last failure. ``LoginThrottle`` keeps the failures in this
+process (one service process, the embedded default); ``RedisLoginThrottle``
+(bot/auth/redis_throttle.py) keeps them in Redis, shared by every worker.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class ThrottlePolicy:
 
 
 @dataclass
-class _Failures:
+class Failures:
     count: int
     last: float
 
@@ -64,25 +66,26 @@ class LoginAttempt:
     address: str = ""
     admitted_at: float = 0.0
     address_last_before: float = 0.0
+    shared: bool = False  # counted in Redis (RedisLoginThrottle), not in this process
 
 
 class _FailureLog:
     """Failure counts by key, the longest-quiet first, each forgotten an hour after its last."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[str, _Failures] = OrderedDict()
+        self._entries: OrderedDict[str, Failures] = OrderedDict()
 
-    def get(self, key: str, now: float) -> _Failures:
+    def get(self, key: str, now: float) -> Failures:
         while self._entries:
             oldest = next(iter(self._entries.values()))
             if oldest.last > now - FORGET_AFTER_S and len(self._entries) <= MAX_TRACKED:
                 break
             self._entries.popitem(last=False)
-        return self._entries.get(key) or _Failures(0, now)
+        return self._entries.get(key) or Failures(0, now)
 
     def count(self, key: str, now: float) -> None:
         entry = self.get(key, now)
-        self._entries[key] = _Failures(entry.count + 1, now)
+        self._entries[key] = Failures(entry.count + 1, now)
         self._entries.move_to_end(key)
 
     def uncount(self, key: str, counted_at: float, last_before: float) -> None:
@@ -112,22 +115,26 @@ class LoginThrottle:
     def admit(self, email: str, address: str) -> LoginAttempt:
         """Admitted, the attempt counts as failed until ``succeeded``; refused, nothing counts."""
         account, now = email.strip().lower(), self.clock()
-        policy = self.policy
         with self._lock:
             tried = self._accounts.get(account, now)
             source = self._addresses.get(address, now)
-            failing = source.count >= policy.free_failures_per_address
-            account_cap = policy.failing_delay_cap_s if failing else policy.delay_cap_s
-            over = source.count - policy.free_failures_per_address + 1
-            wait = max(
-                tried.last + backoff(tried.count, account_cap) - now,
-                source.last + backoff(over, policy.delay_cap_s) - now,
-            )
+            wait = self._wait(tried, source, now)
             if wait > 0:
                 return LoginAttempt(math.ceil(wait))
             self._accounts.count(account, now)
             self._addresses.count(address, now)
             return LoginAttempt(0, account, address, now, source.last)
+
+    def _wait(self, tried: Failures, source: Failures, now: float) -> float:
+        """How long the account's and the address's failures make this attempt wait."""
+        policy = self.policy
+        failing = source.count >= policy.free_failures_per_address
+        account_cap = policy.failing_delay_cap_s if failing else policy.delay_cap_s
+        over = source.count - policy.free_failures_per_address + 1
+        return max(
+            tried.last + backoff(tried.count, account_cap) - now,
+            source.last + backoff(over, policy.delay_cap_s) - now,
+        )
 
     def succeeded(self, attempt: LoginAttempt) -> None:
         """The admitted attempt had the right password."""

@@ -1,7 +1,8 @@
 """In-process publish/subscribe: every frame about a conversation reaches each of its sockets.
 
-One process holds all sockets in the default deployment. Several gateway workers would need a
-shared bus (Redis pub/sub) behind the same two methods.
+One process holds all sockets in the default deployment. Several service workers share one
+Redis instead: ``RedisConversationHub`` (bot/conversations/redis_hub.py) behind the same
+methods.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_PENDING_FRAMES = 500
+# The WebSocket close code of a socket that missed frames (4000-4999 are the application's):
+# the widget and the consoles reconnect and replay from the database.
+CLOSE_LAGGING = 4408
 
 
 @dataclass(eq=False)
@@ -35,13 +39,22 @@ class Subscription:
 
 
 class ConversationHub:
+    """The sockets of this process by channel (a conversation id, or ``agents``)."""
+
     def __init__(self) -> None:
         self._subscriptions: dict[str, set[Subscription]] = defaultdict(set)
+
+    def start(self) -> None:
+        """In the event loop, before the first socket (nothing to do in one process)."""
+
+    async def aclose(self) -> None:
+        """At shutdown."""
 
     @contextmanager
     def subscribe(self, conversation_id: str, *, agent: bool = False) -> Iterator[Subscription]:
         subscription = Subscription(agent=agent)
         self._subscriptions[conversation_id].add(subscription)
+        self._added(conversation_id, subscription)
         try:
             yield subscription
         finally:
@@ -49,6 +62,13 @@ class ConversationHub:
             subscribers.discard(subscription)
             if not subscribers:
                 del self._subscriptions[conversation_id]
+            self._removed(conversation_id, subscription)
+
+    def _added(self, conversation_id: str, subscription: Subscription) -> None:
+        """A socket subscribed (a shared hub tells the other workers who watches)."""
+
+    def _removed(self, conversation_id: str, subscription: Subscription) -> None:
+        """A socket went away."""
 
     def publish(self, conversation_id: str, frame: dict[str, Any]) -> None:
         for subscription in self._subscriptions.get(conversation_id, ()):

@@ -4,9 +4,9 @@ so: status online and a console socket open now, or closed less than ``timeout``
 reload does not drop anyone). Whatever they chose, an agent without a live console for longer
 is offline.
 
-The state is in this process (one service process holds every console socket). Several
-workers would keep it in Redis behind the same methods (issue 16): ``AgentPresence`` is that
-seam, ``InProcessPresence`` its one implementation.
+``AgentPresence`` is the seam: ``InProcessPresence`` keeps it in this process (one service
+process holds every console socket, the embedded default); ``RedisPresence``
+(bot/handoff/redis_presence.py) shares it between workers when ``REDIS_URL`` is set.
 """
 
 from __future__ import annotations
@@ -46,6 +46,14 @@ class AgentPresence(ABC):
     timeout: timedelta = DEFAULT_TIMEOUT
 
     @abstractmethod
+    def start(self) -> None:
+        """Begin whatever keeps this process's consoles live for other workers."""
+
+    @abstractmethod
+    def stop(self) -> None:
+        """At shutdown."""
+
+    @abstractmethod
     def choose(self, agent_id: int, status: PresenceStatus, now: datetime) -> AgentPresenceState:
         """The agent sets their status (kept until they change it)."""
 
@@ -73,6 +81,12 @@ class InProcessPresence(AgentPresence):
         self._chosen: dict[int, PresenceStatus] = {}
         self._sockets: dict[int, int] = {}
         self._last_seen: dict[int, datetime] = {}
+
+    def start(self) -> None:
+        pass  # nobody else needs to know
+
+    def stop(self) -> None:
+        pass
 
     def choose(self, agent_id: int, status: PresenceStatus, now: datetime) -> AgentPresenceState:
         with self._lock:

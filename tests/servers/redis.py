@@ -96,7 +96,11 @@ class RedisServer:
         as_root = os.geteuid() == 0
         if as_root:
             shutil.chown(self.folder, "nobody", "nogroup")
+        # setpriv execs redis-server as nobody (Popen's user= forks a threaded process and can
+        # deadlock in the child before exec).
+        drop = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         command = [
+            *(drop if as_root else []),
             binary,
             "--port", str(self.port),
             "--bind", "127.0.0.1",
@@ -112,9 +116,6 @@ class RedisServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                user="nobody" if as_root else None,
-                group="nogroup" if as_root else None,
-                extra_groups=[] if as_root else None,
             )
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _ping(self.port):

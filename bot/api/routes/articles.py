@@ -43,6 +43,7 @@ from bot.api.schemas.articles import (
     VersionsPublic,
 )
 from bot.api.schemas.errors import refusals
+from bot.api.state import ServiceState
 from bot.settings import Settings
 from db.base import MAX_ROW_ID
 from kb.errors import (
@@ -55,7 +56,6 @@ from kb.importer import ImportSourceError, export_lines, import_path
 from kb.markdown import render_markdown
 from kb.schemas import ArticleSnapshot, ArticleStatus
 from kb.store import ArticleStore
-from retrieval.retriever import Retriever
 
 router = APIRouter(prefix="/articles", tags=["articles"], responses=refusals(401, 403))
 
@@ -73,9 +73,11 @@ def kb_errors() -> Iterator[None]:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from error
 
 
-def _live(retriever: Retriever, article: ArticleSnapshot) -> None:
-    """Index a published article, or drop it from the index otherwise — at once."""
-    retriever.upsert([article])
+def _live(state: ServiceState, article: ArticleSnapshot) -> None:
+    """Index a published article, or drop it from the index otherwise — at once (and tell the
+    other workers, which do the same)."""
+    state.retriever.upsert([article])
+    state.articles_changed()
 
 
 def _public(session: Session, settings: Settings, article: ArticleSnapshot) -> ArticlePublic:
@@ -128,13 +130,12 @@ def create_article(
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
-    retriever: RetrieverDep,
 ) -> ArticlePublic:
     store = ArticleStore(session)
     with kb_errors():
         article = store.create(body.article(), author=editor.name)
     session.commit()
-    _live(retriever, article)
+    _live(state, article)
     return _public(session, state.settings, article)
 
 
@@ -158,7 +159,7 @@ def import_articles(
     body: ImportRequest,
     editor: CurrentEditor,
     session: SessionDep,
-    retriever: RetrieverDep,
+    state: StateDep,
 ) -> ImportReportPublic:
     """JSONL or Markdown files; every valid article is saved, each bad line is reported. An
     import whose translation links do not hold is refused whole (422), nothing saved."""
@@ -170,7 +171,8 @@ def import_articles(
             raise HTTPException(422, str(error)) from error
     session.commit()
     changed = [e.article_id for e in report.entries if e.outcome in ("created", "updated")]
-    retriever.upsert([a for a in (store.get(i) for i in changed if i) if a is not None])
+    state.retriever.upsert([a for a in (store.get(i) for i in changed if i) if a is not None])
+    state.articles_changed()
     return ImportReportPublic.of(report, Path(folder))
 
 
@@ -211,7 +213,6 @@ def update_article(
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
-    retriever: RetrieverDep,
 ) -> ArticlePublic:
     """Content and translation link; ``translation_of: null`` unlinks, left out it stays."""
     store = ArticleStore(session)
@@ -223,7 +224,7 @@ def update_article(
             body.article(article_id, current.status), body.expected_version, author=editor.name
         )
     session.commit()
-    _live(retriever, article)
+    _live(state, article)
     return _public(session, state.settings, article)
 
 
@@ -234,7 +235,6 @@ def change_status(
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
-    retriever: RetrieverDep,
 ) -> ArticlePublic:
     """Publish (answerable at once), archive or back to draft (never answered again)."""
     with kb_errors():
@@ -242,7 +242,7 @@ def change_status(
             article_id, ArticleStatus(body.status), body.expected_version, editor.name
         )
     session.commit()
-    _live(retriever, article)
+    _live(state, article)
     return _public(session, state.settings, article)
 
 
@@ -277,7 +277,6 @@ def restore_version(
     editor: CurrentEditor,
     session: SessionDep,
     state: StateDep,
-    retriever: RetrieverDep,
 ) -> ArticlePublic:
     """An old version's content, saved as a new version."""
     with kb_errors():
@@ -285,5 +284,5 @@ def restore_version(
             article_id, body.version, body.expected_version, editor.name
         )
     session.commit()
-    _live(retriever, article)
+    _live(state, article)
     return _public(session, state.settings, article)

@@ -20,7 +20,7 @@ from bot.api.deps import (
 )
 from bot.api.schemas.errors import refusals
 from bot.chat.gateway import ChatGateway
-from bot.conversations.hub import Subscription
+from bot.conversations.hub import CLOSE_LAGGING, Subscription
 from bot.conversations.schemas import (
     ConversationCreate,
     ConversationPublic,
@@ -41,7 +41,6 @@ router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 # WebSocket close codes (4000-4999 are the application's) besides 4401/4403 (bot.api.deps).
 CLOSE_UNKNOWN_CONVERSATION = 4404
-CLOSE_LAGGING = 4408
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:

@@ -22,7 +22,7 @@ from bot.api.deps import (
 )
 from bot.api.schemas.errors import refusals
 from bot.api.schemas.kb import KbSearchPublic
-from bot.conversations.hub import ConversationHub
+from bot.conversations.hub import CLOSE_LAGGING, ConversationHub
 from bot.conversations.schemas import MessagePublic, TypingFrame
 from bot.handoff.desk import AGENTS_CHANNEL
 from bot.handoff.errors import (
@@ -193,7 +193,13 @@ async def _forward(
                 if received is not None:
                     await received(raw)
 
-        tasks = [asyncio.create_task(job()) for job in (write, read)]
+        async def lagging() -> None:
+            # Frames were lost (too slow, or Redis was away): the console reconnects and
+            # fetches again on "ready".
+            await subscription.lagging.wait()
+            await websocket.close(CLOSE_LAGGING, "too far behind; reconnect to catch up")
+
+        tasks = [asyncio.create_task(job()) for job in (write, read, lagging)]
         try:
             await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -9,6 +9,7 @@ from sqlalchemy import text
 
 from bot.api.deps import SessionDep, StateDep
 from bot.api.schemas.health import ComponentHealth, HealthPublic
+from bot.shared.redis import masked
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -19,8 +20,8 @@ router = APIRouter(prefix="/health", tags=["health"])
     responses={503: {"model": HealthPublic, "description": "The database is down"}},
 )
 async def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
-    """503 when the database is down; Rasa or the action server down only degrades (slow is
-    not down: docs/operations.md#health)."""
+    """503 when the database is down; Rasa, the action server or Redis down only degrades
+    (slow is not down: docs/operations.md#health; Redis: docs/scaling.md#redis)."""
     try:
         session.execute(text("SELECT 1"))
         database = ComponentHealth(status="ok")
@@ -38,11 +39,20 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
     )
     if len(state.gateway.rasa.base_urls) > 1:  # which one the messages go to now
         rasa.detail += f"; answering: {state.gateway.rasa.base_url}"
+    redis = None
+    if state.shared is not None:
+        # A blocking PING with a short timeout (bot/shared/redis.py), off the event loop.
+        trouble = await asyncio.to_thread(state.shared.ping)
+        redis = (
+            ComponentHealth(status="ok", detail=masked(state.shared.url))
+            if trouble is None
+            else ComponentHealth(status="down", detail=trouble)
+        )
     if database.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     # One Rasa of several down still answers every customer, but is not everything up.
     everything_up = state.rasa_probe.all_up and all(
-        c.status == "ok" for c in (database, rasa, actions)
+        c.status == "ok" for c in (database, rasa, actions, redis) if c is not None
     )
     return HealthPublic(
         status="ok" if everything_up else "degraded",
@@ -50,4 +60,5 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         index=index,
         rasa=rasa,
         action_server=actions,
+        redis=redis,
     )

@@ -18,3 +18,5 @@ class HealthPublic(BaseModel):
     index: ComponentHealth
     rasa: ComponentHealth
     action_server: ComponentHealth
+    # Only with REDIS_URL set: the state the service workers share (docs/scaling.md#redis).
+    redis: ComponentHealth | None = None

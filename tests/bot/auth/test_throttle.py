@@ -1,13 +1,19 @@
 """Login throttling by account and by address: growing delays, and no lockout a stranger can
-cause (bot/auth/throttle.py). A fake clock: nothing sleeps."""
+cause (bot/auth/throttle.py). A fake clock: nothing sleeps. Every rule holds for the failure
+log of one process and for the one in Redis that workers share (bot/auth/redis_throttle.py,
+a real redis-server)."""
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+from collections.abc import Iterator
 
 import pytest
 
+from bot.auth.redis_throttle import RedisLoginThrottle
 from bot.auth.throttle import LoginAttempt, LoginThrottle, ThrottlePolicy
+from bot.shared.redis import SharedRedis
 
 VICTIM = "alice@shop.test"
 OFFICE = "198.51.100.7"
@@ -26,9 +32,14 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture
-def throttle(clock: FakeClock) -> LoginThrottle:
-    return LoginThrottle(ThrottlePolicy(), clock=clock)
+@pytest.fixture(params=["in-process", "redis"])
+def throttle(request: pytest.FixtureRequest, clock: FakeClock) -> Iterator[LoginThrottle]:
+    if request.param == "in-process":
+        yield LoginThrottle(ThrottlePolicy(), clock=clock)
+        return
+    shared = SharedRedis.open(request.getfixturevalue("redis_url"))
+    yield RedisLoginThrottle(shared, ThrottlePolicy(), clock=clock)
+    shared.calls.close()
 
 
 def fail(throttle: LoginThrottle, email: str, address: str) -> None:
@@ -147,6 +158,7 @@ def test_failures_are_forgotten_an_hour_after_the_last(
 ) -> None:
     waits_after_failures(throttle, clock, None, 12)
     clock.now += 3600
-    assert throttle.admit(VICTIM, "192.0.2.1") == LoginAttempt(
+    attempt = throttle.admit(VICTIM, "192.0.2.1")
+    assert dataclasses.replace(attempt, shared=False) == LoginAttempt(
         0, VICTIM, "192.0.2.1", clock.now, clock.now
     )

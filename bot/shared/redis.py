@@ -1,0 +1,105 @@
+"""The service's connection to Redis: one per worker, opened at start-up.
+
+Two clients over the same URL, on purpose:
+
+- ``streams``, redis-py's asyncio client, for what runs in the event loop for the worker's
+  lifetime: the hub's publisher and its one pub/sub listener.
+- ``calls``, the blocking client, for the one-round-trip look-ups made inside requests
+  (presence, who watches a conversation, the login throttle). Their interfaces are
+  synchronous and are also called from the desk's worker threads; a loopback round trip is
+  about 0.1 ms (docs/scaling.md#redis), and short socket timeouts bound a lost Redis to
+  ``CALL_TIMEOUT_S`` per call instead of stalling the loop.
+
+``worker`` names this process among the workers sharing the Redis (in keys and frames).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX = "kefu:"
+CALL_TIMEOUT_S = 0.5  # a request-path call to a lost Redis fails after this long
+CONNECT_TIMEOUT_S = 2.0
+
+
+class RedisUnavailableError(RuntimeError):
+    """Redis could not be reached; the message names the URL with its password masked."""
+
+
+def masked(url: str) -> str:
+    """The URL with any password replaced by ``***`` (for logs and error messages)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _worker_name() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass
+class SharedRedis:
+    """This worker's clients; ``open`` checks that Redis answers before the service starts."""
+
+    url: str
+    calls: redis.Redis
+    streams: redis.asyncio.Redis
+    worker: str = field(default_factory=_worker_name)
+
+    @classmethod
+    def open(cls, url: str) -> SharedRedis:
+        """Connect and PING; raises RedisUnavailableError naming the (masked) URL."""
+        try:
+            calls = redis.Redis.from_url(
+                url,
+                socket_timeout=CALL_TIMEOUT_S,
+                socket_connect_timeout=CALL_TIMEOUT_S,
+                decode_responses=True,
+            )
+            streams = redis.asyncio.Redis.from_url(
+                url,
+                socket_connect_timeout=CONNECT_TIMEOUT_S,
+                decode_responses=True,
+            )
+        except ValueError as error:  # not a redis://, rediss:// or unix:// URL
+            raise RedisUnavailableError(f"REDIS_URL {masked(url)} is not valid: {error}") from None
+        try:
+            calls.ping()
+        except redis.RedisError as error:
+            calls.close()
+            raise RedisUnavailableError(
+                f"Redis at {masked(url)} (REDIS_URL) does not answer: {error}. Start Redis, or "
+                "unset REDIS_URL to run a single worker without it."
+            ) from None
+        shared = cls(url, calls, streams)
+        log.info("shared state in Redis at %s, this worker %s", masked(url), shared.worker)
+        return shared
+
+    def key(self, *parts: str | int) -> str:
+        return KEY_PREFIX + ":".join(str(part) for part in parts)
+
+    def ping(self) -> str | None:
+        """None when Redis answers, else what went wrong (for the health endpoint)."""
+        try:
+            self.calls.ping()
+        except redis.RedisError as error:
+            return f"{type(error).__name__}: {error}"
+        return None
+
+    async def aclose(self) -> None:
+        await self.streams.aclose()
+        self.calls.close()
