@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import anyio
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
@@ -30,6 +31,12 @@ CONNECT_TIMEOUT_S = 5
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the message names it (password masked) and why."""
+
+
+# What a database that is down (or restarting, or too busy) raises through SQLAlchemy: no
+# connection, a connection lost, no free connection in the pool. Worth trying again later.
+UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
+RETRY_AFTER_S = 5  # what a client is told to wait before trying again
 
 
 def driver_url(url: str) -> str:
@@ -115,6 +122,26 @@ def _connect_args(url: str) -> dict[str, Any]:
     if make_url(driver_url(url)).get_backend_name() == "postgresql":
         return {"connect_timeout": CONNECT_TIMEOUT_S}
     return {}
+
+
+def lock_rows(session: Session, column: Any, values: Sequence[Any]) -> None:
+    """Lock the rows whose ``column`` is one of ``values`` for the rest of the transaction,
+    before it reads what it decides on: another transaction that locks them waits until this
+    one ends, then reads what it wrote. Lock rows of one table in one order (ids sorted here)
+    and tables in one order, so two transactions never wait for each other.
+
+    PostgreSQL: ``SELECT … FOR UPDATE`` (row locks; each statement after it reads the newest
+    committed rows). SQLite, one writer at a time: a write that changes nothing takes the
+    database's write lock now, so the transaction's reads are never older than the last
+    commit (a read transaction that writes later fails when another wrote in between)."""
+    ordered = sorted(set(values))
+    if not ordered:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        same = update(column.table).where(column.in_(ordered)).values({column: column})
+        session.execute(same, execution_options={"synchronize_session": False})
+        return
+    session.execute(select(column).where(column.in_(ordered)).order_by(column).with_for_update())
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -22,6 +22,7 @@ from bot.analytics.kpis import (
 )
 from bot.analytics.message_search import mentioning
 from bot.analytics.report_range import ReportRange
+from bot.analytics.sql import dialect_of, json_field, json_items
 from bot.auth.models import User
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
 from bot.handoff.models import ConversationRating, Handoff, HandoffNote
@@ -65,17 +66,17 @@ def _correlated(query: Any) -> ColumnElement[Any]:
     return query.correlate(Conversation).scalar_subquery()
 
 
-def offered_article(article_id: str) -> ColumnElement[bool]:
+def offered_article(dialect: str, article_id: str) -> ColumnElement[bool]:
     """A lookup of the conversation offered the article (the hits its band shows)."""
-    hits = func.json_each(KbLookup.hits).table_valued("key", "value").alias("hit")
+    hits = json_items(dialect, KbLookup.hits, "hit")
     shown = case(*((KbLookup.band == band, n) for band, n in OFFERED_BY_BAND.items()), else_=0)
     return (
         select(KbLookup.id)
-        .join(hits, true())
+        .join(hits.table, true())
         .where(
             KbLookup.conversation_id == Conversation.id,
-            func.json_extract(hits.c.value, "$.article_id") == article_id,
-            hits.c.key < shown,
+            json_field(dialect, hits.value, "article_id") == article_id,
+            hits.key < shown,
         )
         .correlate(Conversation)
         .exists()
@@ -138,7 +139,7 @@ def conversation_page(
     if query.rating is not None:
         conditions.append(rating_score(kept) == query.rating)
     if query.article_id is not None:
-        conditions.append(offered_article(query.article_id))
+        conditions.append(offered_article(dialect_of(session), query.article_id))
     if cursor is not None:
         created_at, conversation_id = decode_cursor(cursor)
         conditions.append(

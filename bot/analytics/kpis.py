@@ -61,6 +61,8 @@ from sqlalchemy.orm import Session, aliased
 from bot.analytics.report_range import ReportRange
 from bot.analytics.sql import (
     dialect_of,
+    json_field,
+    json_items,
     percentile_by_group,
     percentiles,
     seconds_between,
@@ -601,11 +603,12 @@ def _offered_counts(session: Session, scope: Scope) -> dict[str, int]:
     shows (handoff/packet.py OFFERED_BY_BAND). With the facts kept, a lookup's first hit is
     its ``top_article_id`` (read from ix_kb_lookups_offered) and only the further hits a band
     shows are read from the JSON."""
-    hits = func.json_each(KbLookup.hits).table_valued("key", "value").alias("hit")
+    dialect = dialect_of(session)
+    hits = json_items(dialect, KbLookup.hits, "hit")
     shown = case(*((KbLookup.band == band, n) for band, n in OFFERED_BY_BAND.items()), else_=0)
     in_scope = KbLookup.conversation_id.in_(scope.ids())
-    hit_article = func.json_extract(hits.c.value, "$.article_id")
-    from_hits = select(hit_article.label("article")).select_from(KbLookup).join(hits, true())
+    hit_article = json_field(dialect, hits.value, "article_id")
+    from_hits = select(hit_article.label("article")).select_from(KbLookup).join(hits.table, true())
     if scope.kept:
         offered = union_all(
             select(KbLookup.top_article_id.label("article")).where(
@@ -614,12 +617,12 @@ def _offered_counts(session: Session, scope: Scope) -> dict[str, int]:
             from_hits.where(
                 in_scope,
                 KbLookup.band.in_([b for b, n in OFFERED_BY_BAND.items() if n >= 2]),
-                hits.c.key >= 1,
-                hits.c.key < shown,
+                hits.key >= 1,
+                hits.key < shown,
             ),
         ).subquery()
     else:
-        offered = from_hits.where(in_scope, hits.c.key < shown).subquery()
+        offered = from_hits.where(in_scope, hits.key < shown).subquery()
     rows = session.execute(select(offered.c.article, func.count()).group_by(offered.c.article))
     return {article_id: count for article_id, count in rows if article_id}
 

@@ -1,9 +1,11 @@
 """The few SQL expressions that differ between SQLite and PostgreSQL, for the reports: seconds
-between two timestamps, a timestamp's UTC bucket, an exact percentile."""
+between two timestamps, a timestamp's UTC bucket, the items of a JSON array and a field of one,
+an exact percentile. Every other report query is the same SQL on both."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -11,8 +13,11 @@ from sqlalchemy import (
     Float,
     Integer,
     Select,
+    String,
+    TableValuedAlias,
     cast,
     func,
+    literal_column,
     select,
 )
 from sqlalchemy.orm import Session
@@ -40,7 +45,39 @@ def utc_bucket(dialect: str, column: Any, minutes: int) -> ColumnElement[str]:
     utc = func.timezone("UTC", column)
     if minutes == 60:
         return func.to_char(utc, "YYYY-MM-DD HH24")
-    return func.to_char(func.date_bin("15 minutes", utc, "2000-01-01"), "YYYY-MM-DD HH24:MI")
+    quarter_hours = func.date_bin(
+        literal_column("interval '15 minutes'"), utc, literal_column("timestamp '2000-01-01'")
+    )
+    return func.to_char(quarter_hours, "YYYY-MM-DD HH24:MI")
+
+
+@dataclass(frozen=True)
+class JsonItems:
+    """The items of a JSON array column, as a table to join (``join(items.table, true())``):
+    each item's 0-based ``key`` and its ``value`` (for ``json_field``)."""
+
+    table: TableValuedAlias
+    key: ColumnElement[int]
+    value: ColumnElement[Any]
+
+
+def json_items(dialect: str, column: Any, name: str) -> JsonItems:
+    if dialect == "sqlite":
+        table = func.json_each(column).table_valued("key", "value").alias(name)
+        return JsonItems(table, table.c.key, table.c.value)
+    table = (
+        func.json_array_elements(column)
+        .table_valued("value", with_ordinality="position")
+        .render_derived(name=name)  # AS hit(value, position): the columns need their names
+    )
+    return JsonItems(table, table.c.position - 1, table.c.value)
+
+
+def json_field(dialect: str, item: Any, field: str) -> ColumnElement[str]:
+    """A field of a JSON object (an item of ``json_items``) as text."""
+    if dialect == "sqlite":
+        return func.json_extract(item, f"$.{field}")
+    return cast(item.op("->>")(literal_column(f"'{field}'")), String)
 
 
 def percentile_rank(count: int, percent: float) -> int:

@@ -44,6 +44,9 @@ from bot.api.telemetry import RequestTelemetry, remember_socket_route
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings, get_settings
 from bot.web import STATIC_DIR
+from db.engine import RETRY_AFTER_S, UNAVAILABLE_ERRORS
+
+log = logging.getLogger(__name__)
 
 api_router = APIRouter(prefix="/api/v1")
 api_router.include_router(health.router)
@@ -95,6 +98,17 @@ async def _redis_unavailable(_request: Request, error: Exception) -> JSONRespons
     )
 
 
+async def _database_unavailable(_request: Request, error: Exception) -> JSONResponse:
+    """The database is down or restarting: 503 with Retry-After, nothing half-done (the unit
+    of work rolled back), and the request works again once it is back (pool_pre_ping)."""
+    log.warning("database unavailable: %s", type(error).__name__)
+    return JSONResponse(
+        status_code=503,
+        content={"detail": "the database is unavailable; try again shortly"},
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
+
+
 class NoSniff:
     """``X-Content-Type-Options: nosniff`` on every HTTP response: a browser never runs a file
     as a script or a style unless it is served as one (OWASP ASVS 14.4.4)."""
@@ -143,6 +157,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(redis.RedisError, _redis_unavailable)
+    for unavailable in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.include_router(api_router)
     app.include_router(article_pages.router)
     app.include_router(web.router)

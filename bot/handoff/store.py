@@ -39,6 +39,7 @@ from bot.handoff.schemas import (
     RatingPublic,
 )
 from bot.handoff.signals import EscalationSignals
+from db.engine import lock_rows
 from kb.schemas import article_url
 from kb.store import ArticleStore
 from texts import say
@@ -305,7 +306,10 @@ class HandoffStore:
         self, handoff_id: int, agent: StaffUser, now: datetime, max_open_chats: int
     ) -> tuple[Message, HandoffSummaryPublic]:
         """Exactly one agent wins: the claim is one conditional UPDATE on a waiting row. An
-        agent who holds ``max_open_chats`` open chats already is refused."""
+        agent who holds ``max_open_chats`` open chats already is refused; the agent's row is
+        locked first, so two claims of one agent (two workers, two tabs) count one after the
+        other."""
+        lock_rows(self.session, User.id, [agent.id])
         held = self.open_chats([agent.id]).get(agent.id, 0)
         if held >= max_open_chats:
             self._load(handoff_id)  # an unknown handoff is 404 before the limit
@@ -354,7 +358,9 @@ class HandoffStore:
         once, or back to the queue, where it waits with its priority and original waiting
         time; the note stays with the handoff for whoever takes it, with the whole history.
         The customer hears who joined, or that a colleague will take over."""
-        handoff = self._held(handoff_id, agent)
+        if to_agent_id is not None:  # users before handoffs: the order every lock takes
+            lock_rows(self.session, User.id, [to_agent_id])
+        handoff = self._held(handoff_id, agent, lock=True)
         target = self.session.get(User, to_agent_id) if to_agent_id is not None else None
         if to_agent_id is not None:
             if target is None or target.role not in ("agent", "admin"):
@@ -395,6 +401,7 @@ class HandoffStore:
         """Auto-assignment: the live queue's waiting handoffs, highest priority first, each to
         the least-busy available agent under the limit, until every agent is full. Tickets
         left while nobody was online wait for a claim by hand."""
+        lock_rows(self.session, User.id, candidates)  # their open chats count, as in claim
         agents = {
             user.id: StaffUser.of(user)
             for user in self.session.scalars(select(User).where(User.id.in_(candidates)))
@@ -488,7 +495,7 @@ class HandoffStore:
     ) -> tuple[Message, HandoffSummaryPublic]:
         """Resolve (the customer is asked for a rating) or return the conversation to the bot.
         The handoff stays its holder's (an admin closing it does not take the rating)."""
-        handoff = self._held(handoff_id, agent)
+        handoff = self._held(handoff_id, agent, lock=True)
         handoff.status = status
         handoff.closed_at = now
         self.conversations.get(handoff.conversation_id).handled_by = "bot"
@@ -566,7 +573,11 @@ class HandoffStore:
             raise HandoffNotFoundError(f"handoff {handoff_id} not found")
         return handoff
 
-    def _held(self, handoff_id: int, agent: StaffUser) -> Handoff:
+    def _held(self, handoff_id: int, agent: StaffUser, lock: bool = False) -> Handoff:
+        """The assigned handoff the agent may act on; ``lock``: locked first, so of two closes
+        or transfers at once (two workers), the second sees what the first did."""
+        if lock:
+            lock_rows(self.session, Handoff.id, [handoff_id])
         handoff = self._load(handoff_id)
         if handoff.status != "assigned":
             raise HandoffConflictError(f"handoff {handoff_id} is {handoff.status}, not assigned")

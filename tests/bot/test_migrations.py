@@ -1,18 +1,56 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
 0007 every conversation a channel, 0008 indexes the messages already stored for search, 0009
 gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages,
-0012 adds the canned replies."""
+0012 adds the canned replies, 0014 indexes the messages for search on PostgreSQL. And from
+nothing, the migrations make the schema the models describe.
+
+They run on the run's engine: SQLite, or PostgreSQL with KEFU_TEST_DATABASE=postgres."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from bot.database import downgrade_database, upgrade_database
+# Every model module, so the metadata holds every table.
+import bot.auth.models
+import bot.conversations.models
+import bot.handoff.models  # noqa: F401
+from bot.database import downgrade_database, metadata, upgrade_database
 from db.engine import create_engine_for
+from tests.servers.databases import FreshDatabases, on_postgres
+
+SQLITE_ONLY_FACTS = pytest.mark.sqlite_only(
+    "the report facts are kept by SQLite triggers; PostgreSQL works them out from the rows"
+)
+
+
+@pytest.fixture
+def url(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[str]:
+    """An empty database (no migration run yet) on the run's engine."""
+    with fresh_databases.fresh(tmp_path, migrated=False) as url:
+        yield url
+
+
+def triggers(url: str) -> list[str]:
+    """The names of the database's triggers, sorted (PostgreSQL: the ones users made)."""
+    query = (
+        "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        if on_postgres()
+        else "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    )
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        found = sorted(name for (name,) in connection.execute(text(query)))
+    engine.dispose()
+    return found
+
 
 ROWS = [  # (id, language): the demo naming, a pair in one language, and an unpaired article
     ("returns-policy", "en"),
@@ -67,8 +105,7 @@ def topics(url: str, table: str, id_column: str) -> dict[str, str]:
     return found
 
 
-def test_0005_backfills_topics_and_links_the_demo_pairs(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0005_backfills_topics_and_links_the_demo_pairs(url: str) -> None:
     upgrade_database(url, "0004")
     insert_articles(url)
     upgrade_database(url)
@@ -83,8 +120,7 @@ def test_0005_backfills_topics_and_links_the_demo_pairs(tmp_path: Path) -> None:
     assert topics(url, "article_versions", "article_id") == expected
 
 
-def test_0005_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0005_downgrades_and_upgrades_again(url: str) -> None:
     upgrade_database(url, "0004")
     insert_articles(url)
     upgrade_database(url)
@@ -98,8 +134,7 @@ def test_0005_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     assert topics(url, "articles", "id")["returns-policy-zh"] == "returns-policy"
 
 
-def test_0007_gives_existing_conversations_the_widget_channel_and_indexes(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0007_gives_existing_conversations_the_widget_channel_and_indexes(url: str) -> None:
     upgrade_database(url, "0006")
     engine = create_engine_for(url)
     with engine.begin() as connection:
@@ -121,8 +156,7 @@ def test_0007_gives_existing_conversations_the_widget_channel_and_indexes(tmp_pa
     assert "ix_messages_conversation_id" not in indexes
 
 
-def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0007_downgrades_and_upgrades_again(url: str) -> None:
     upgrade_database(url)
     downgrade_database(url, "0006")
     engine = create_engine_for(url)
@@ -135,8 +169,7 @@ def test_0007_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     upgrade_database(url)
 
 
-def test_0008_indexes_the_messages_already_stored(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0008_indexes_the_messages_already_stored(url: str) -> None:
     upgrade_database(url, "0007")
     engine = create_engine_for(url)
     stamp = "'2026-11-20 10:00:00.000000'"
@@ -151,31 +184,37 @@ def test_0008_indexes_the_messages_already_stored(tmp_path: Path) -> None:
             text(
                 "INSERT INTO messages (conversation_id, sender, text, payload, awaiting_bot,"
                 f" bot_attempts, created_at) VALUES ('c1', 'customer', '我想申请退款', '{{}}',"
-                f" 0, 0, {stamp})"
+                f" FALSE, 0, {stamp})"
             )
         )
     upgrade_database(url)
     with engine.connect() as connection:
-        match = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase"
-        assert connection.execute(text(match), {"phrase": '"申请退"'}).all() == [(1,)]
+        if on_postgres():  # 0014's trigram index serves ILIKE
+            plan = "EXPLAIN SELECT id FROM messages WHERE text ILIKE :pattern"
+            connection.execute(text("SET enable_seqscan = off"))  # one row: force the index
+            used = connection.execute(text(plan), {"pattern": "%申请退%"}).scalars().all()
+            assert any("ix_messages_text_trgm" in line for line in used)
+            match = "SELECT id FROM messages WHERE text ILIKE :pattern"
+            assert connection.execute(text(match), {"pattern": "%申请退%"}).all() == [(1,)]
+        else:
+            match = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :phrase"
+            assert connection.execute(text(match), {"phrase": '"申请退"'}).all() == [(1,)]
     indexes = {i["name"]: i["column_names"] for i in inspect(engine).get_indexes("messages")}
     engine.dispose()
     assert indexes["ix_messages_reply_to"] == ["reply_to", "sender", "created_at"]
 
 
-def test_0008_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0008_downgrades_and_upgrades_again(url: str) -> None:
     upgrade_database(url)
     downgrade_database(url, "0007")
     engine = create_engine_for(url)
     tables = set(inspect(engine).get_table_names())
     indexes = {i["name"] for i in inspect(engine).get_indexes("messages")}
-    with engine.connect() as connection:
-        triggers = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-        assert triggers.all() == []
     engine.dispose()
+    assert triggers(url) == []
     assert "messages_fts" not in tables
     assert "ix_messages_reply_to" not in indexes
+    assert "ix_messages_text_trgm" not in indexes
     upgrade_database(url)
 
 
@@ -199,14 +238,13 @@ def insert_lookup_with_feedback(url: str) -> None:
         connection.execute(
             text(
                 "INSERT INTO article_feedback (conversation_id, article_id, version, helpful,"
-                f" lookup_id, created_at) VALUES ('c1', 'returns-policy', 1, 1, 1, {stamp})"
+                f" lookup_id, created_at) VALUES ('c1', 'returns-policy', 1, TRUE, 1, {stamp})"
             )
         )
     engine.dispose()
 
 
-def test_0009_keeps_existing_lookups_without_an_intent(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0009_keeps_existing_lookups_without_an_intent(url: str) -> None:
     upgrade_database(url, "0008")
     insert_lookup_with_feedback(url)
     upgrade_database(url)
@@ -221,8 +259,7 @@ def test_0009_keeps_existing_lookups_without_an_intent(tmp_path: Path) -> None:
     engine.dispose()
 
 
-def test_0009_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0009_downgrades_and_upgrades_again(url: str) -> None:
     upgrade_database(url, "0008")
     insert_lookup_with_feedback(url)
     upgrade_database(url)
@@ -251,18 +288,18 @@ def insert_a_conversation_of_each_kind(url: str) -> None:
         " 12:00:00.000000', '2026-11-20 12:00:00.000000')",
         "INSERT INTO messages (id, conversation_id, sender, text, payload, reply_to, awaiting_bot,"
         " bot_attempts, created_at) VALUES"
-        " (1, 'c1', 'customer', 'refund?', '{}', NULL, 0, 0, '2026-11-20 10:00:01.000000'),"
-        " (2, 'c1', 'bot', 'an answer', '{}', 1, 0, 0, '2026-11-20 10:00:03.500000'),"
-        " (3, 'c1', 'bot', 'and more', '{}', 1, 0, 0, '2026-11-20 10:00:09.000000'),"
-        " (4, 'c1', 'customer', 'thanks', '{}', NULL, 0, 0, '2026-11-20 10:01:00.000000'),"
-        " (5, 'c2', 'customer', 'hello?', '{}', NULL, 0, 0, '2026-11-20 11:00:01.000000')",
+        " (1, 'c1', 'customer', 'refund?', '{}', NULL, FALSE, 0, '2026-11-20 10:00:01.000000'),"
+        " (2, 'c1', 'bot', 'an answer', '{}', 1, FALSE, 0, '2026-11-20 10:00:03.500000'),"
+        " (3, 'c1', 'bot', 'and more', '{}', 1, FALSE, 0, '2026-11-20 10:00:09.000000'),"
+        " (4, 'c1', 'customer', 'thanks', '{}', NULL, FALSE, 0, '2026-11-20 10:01:00.000000'),"
+        " (5, 'c2', 'customer', 'hello?', '{}', NULL, FALSE, 0, '2026-11-20 11:00:01.000000')",
         "INSERT INTO kb_lookups (id, conversation_id, question, language, band, hits, created_at)"
         " VALUES (1, 'c1', 'refund?', 'en', 'clarify', '[]', '2026-11-20 10:00:02.000000'),"
         " (2, 'c1', 'refund?', 'en', 'answer', '[{\"article_id\": \"returns-policy\"}]',"
         " '2026-11-20 10:00:03.000000')",
         "INSERT INTO article_feedback (conversation_id, article_id, version, helpful, lookup_id,"
-        " created_at) VALUES ('c1', 'returns-policy', 1, 1, 2, '2026-11-20 10:00:04.000000'),"
-        " ('c1', 'returns-policy', 1, 0, 2, '2026-11-20 10:00:05.000000')",
+        " created_at) VALUES ('c1', 'returns-policy', 1, TRUE, 2, '2026-11-20 10:00:04.000000'),"
+        " ('c1', 'returns-policy', 1, FALSE, 2, '2026-11-20 10:00:05.000000')",
         "INSERT INTO handoffs (conversation_id, status, reason, language, summary, sentiment,"
         " topic_priority, packet, created_at) VALUES ('c1', 'resolved', 'frustration', 'en', '',"
         " 0, 0, '{}', '2026-11-20 10:02:00.000000'), ('c1', 'waiting', 'requested', 'en', '', 0,"
@@ -276,6 +313,7 @@ def insert_a_conversation_of_each_kind(url: str) -> None:
     engine.dispose()
 
 
+EVENTS = ("delete", "insert", "update")
 FACTS = (
     "SELECT id, customer_messages, last_customer_message_id, last_customer_message_at,"
     " last_bot_message_id, last_lookup_band, last_lookup_at, last_feedback_helpful,"
@@ -283,8 +321,8 @@ FACTS = (
 )
 
 
-def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+@SQLITE_ONLY_FACTS
+def test_0010_keeps_the_facts_of_the_rows_already_stored(url: str) -> None:
     upgrade_database(url, "0009")
     insert_a_conversation_of_each_kind(url)
     upgrade_database(url)
@@ -312,8 +350,8 @@ def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None
         connection.execute(
             text(
                 "INSERT INTO messages (conversation_id, sender, text, payload, reply_to,"
-                " awaiting_bot, bot_attempts, created_at) VALUES ('c2', 'bot', 'hi', '{}', 5, 0,"
-                " 0, '2026-11-20 11:00:02.000000')"
+                " awaiting_bot, bot_attempts, created_at) VALUES ('c2', 'bot', 'hi', '{}', 5,"
+                " FALSE, 0, '2026-11-20 11:00:02.000000')"
             )
         )
         assert connection.execute(text(replies)).all()[-1] == (5, pytest.approx(1.0, abs=0.001))
@@ -327,8 +365,7 @@ def test_0010_keeps_the_facts_of_the_rows_already_stored(tmp_path: Path) -> None
     assert lookup_indexes["ix_kb_lookups_offered"] == ["conversation_id", "band", "top_article_id"]
 
 
-def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0010_downgrades_and_upgrades_again(url: str) -> None:
     upgrade_database(url, "0009")
     insert_a_conversation_of_each_kind(url)
     upgrade_database(url)
@@ -338,27 +375,23 @@ def test_0010_downgrades_and_upgrades_again(tmp_path: Path) -> None:
     message_columns = {c["name"] for c in inspect(engine).get_columns("messages")}
     lookup_columns = {c["name"] for c in inspect(engine).get_columns("kb_lookups")}
     with engine.connect() as connection:
-        triggers = connection.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
-        # The full-text triggers of 0008 are still there: the messages were not copied.
-        assert sorted(name for (name,) in triggers) == [
-            "messages_fts_delete",
-            "messages_fts_insert",
-            "messages_fts_update",
-        ]
         assert connection.execute(text("SELECT count(*) FROM messages")).scalar() == 5
     engine.dispose()
+    # The full-text triggers of 0008 are still there: the messages were not copied.
+    expected = [] if on_postgres() else [f"messages_fts_{event}" for event in EVENTS]
+    assert triggers(url) == expected
     assert {"customer_messages", "first_handoff_reason", "rating_score"}.isdisjoint(columns)
     assert "bot_reply_s" not in message_columns
     assert "top_article_id" not in lookup_columns
     upgrade_database(url)
-    engine = create_engine_for(url)
-    with engine.connect() as connection:
-        assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
-    engine.dispose()
+    if not on_postgres():  # kept by SQLite triggers (0010), filled in again
+        engine = create_engine_for(url)
+        with engine.connect() as connection:
+            assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
+        engine.dispose()
 
 
-def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
+def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(url: str) -> None:
     upgrade_database(url)
     engine = create_engine_for(url)
     insert = (
@@ -387,3 +420,21 @@ def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(tmp_path: Path) -> 
         "body",
     }
     engine.dispose()
+
+
+# Made by migrations for the text search alone, on one engine: no model describes them.
+SEARCH_ONLY = ("messages_fts", "ix_messages_text_trgm")
+
+
+def _described_by_no_model(difference: Any) -> bool:
+    kind, thing = difference[0], difference[1]
+    return kind in ("remove_table", "remove_index") and thing.name.startswith(SEARCH_ONLY)
+
+
+def test_from_nothing_the_migrations_make_the_schema_of_the_models(url: str) -> None:
+    upgrade_database(url)
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert [d for d in differences if not _described_by_no_model(d)] == []

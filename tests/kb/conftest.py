@@ -1,4 +1,5 @@
-"""Fixtures for knowledge-base tests: a real SQLite file migrated with Alembic."""
+"""Fixtures for knowledge-base tests: a real database migrated with Alembic (SQLite, or
+PostgreSQL with KEFU_TEST_DATABASE=postgres)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from bot.database import upgrade_database
 from db.engine import create_engine_for, session_factory
 from kb.schemas import ArticleIn
 from kb.store import ArticleStore
+from tests.servers.databases import FreshDatabases
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'data' / 'kefu.db'}"
-    upgrade_database(url)
-    return url
+def database_url(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[str]:
+    # A migrated SQLite file, or a PostgreSQL database with KEFU_TEST_DATABASE=postgres.
+    with fresh_databases.fresh(tmp_path / "data") as url:
+        yield url
 
 
 @pytest.fixture

@@ -53,6 +53,7 @@ class FreshDatabases:
         the block: a SQLite file ``<folder>/<name>.db``, or a PostgreSQL database dropped at
         the end."""
         if self.server is None:
+            folder.mkdir(parents=True, exist_ok=True)
             url = f"sqlite:///{folder / f'{name}.db'}"
             if migrated:
                 from bot.database import upgrade_database

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
@@ -35,12 +36,17 @@ from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
 from bot.handoff.schemas import RatingCreate, RatingPublic
 from db.base import MAX_ROW_ID
+from db.engine import UNAVAILABLE_ERRORS
 from tracing import request_id
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 # WebSocket close codes (4000-4999 are the application's) besides 4401/4403 (bot.api.deps).
 CLOSE_UNKNOWN_CONVERSATION = 4404
+# The database is down: the message was not stored. The widget reconnects with backoff and
+# sends what is still in its outbox again (the same client_message_id: never doubled).
+CLOSE_TRY_AGAIN = 1013
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:
@@ -213,7 +219,12 @@ async def _answer(
     incoming = MessageCreate.model_validate(frame.model_dump(exclude={"type"}))
     # Each message its own request id (the socket is not one request), through Rasa and back.
     with request_id.handling(request_id.new_request_id()):
-        exchange = await gateway.receive(conversation_id, incoming)
+        try:
+            exchange = await gateway.receive(conversation_id, incoming)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("database unavailable, message not stored: %s", type(error).__name__)
+            await websocket.close(CLOSE_TRY_AGAIN, "the service cannot store messages now")
+            return
     if exchange.duplicate:
         # Pushed to every socket the first time; this one asked again, so it gets it again.
         for message in (exchange.message, *exchange.replies):

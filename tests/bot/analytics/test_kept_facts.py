@@ -21,6 +21,10 @@ from bot.handoff.models import ConversationRating, Handoff
 from tests.bot.analytics.seed import conversation
 from tests.bot.analytics.shop_week import seed_shop_week
 
+pytestmark = pytest.mark.sqlite_only(
+    "the facts are kept by SQLite triggers; PostgreSQL works them out from the rows"
+)
+
 START = datetime(2026, 11, 10, 9, tzinfo=UTC)
 KEPT = (
     "customer_messages",

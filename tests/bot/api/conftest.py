@@ -1,4 +1,5 @@
-"""An app over a real SQLite file holding the demo knowledge base, and the real model."""
+"""An app over a real database (SQLite, or PostgreSQL with KEFU_TEST_DATABASE=postgres) holding
+the demo knowledge base, and the real model."""
 
 from __future__ import annotations
 
@@ -9,33 +10,42 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
-from bot.database import upgrade_database
 from bot.settings import Settings
-from db.engine import create_engine_for, session_factory
+from db.engine import create_engine_for, session_factory, sqlite_file
 from kb.importer import import_path
 from kb.store import ArticleStore
 from tests.conftest import DEMO_KB
+from tests.servers.databases import FreshDatabases
 
 SERVICE_TOKEN = "test-service-token"
 CONSOLE_ORIGIN = "http://testserver"  # the TestClient's own origin, where the consoles are served
 
 
 @pytest.fixture(scope="session")
-def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_database_url(
+    tmp_path_factory: pytest.TempPathFactory, fresh_databases: FreshDatabases
+) -> Iterator[str]:
+    """The demo knowledge base in a database the API tests share (its folder: demo_database)."""
     folder = tmp_path_factory.mktemp("api")
-    url = f"sqlite:///{folder / 'kefu.db'}"
-    upgrade_database(url)
-    engine = create_engine_for(url)
-    with session_factory(engine)() as session:
-        import_path(DEMO_KB, ArticleStore(session))
-    engine.dispose()
-    return folder
+    with fresh_databases.fresh(folder) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            import_path(DEMO_KB, ArticleStore(session))
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def demo_database(demo_database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the demo database's index (and of its SQLite file, on SQLite)."""
+    path = sqlite_file(demo_database_url)
+    return path.parent if path is not None else tmp_path_factory.mktemp("api-index")
 
 
 @pytest.fixture
-def settings(demo_database: Path) -> Settings:
+def settings(demo_database: Path, demo_database_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite:///{demo_database / 'kefu.db'}",
+        database_url=demo_database_url,
         index_dir=demo_database / "index",
         service_token=SERVICE_TOKEN,
         environment="test",

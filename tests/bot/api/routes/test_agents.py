@@ -13,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.auth.store import UserStore
-from bot.database import upgrade_database
 from bot.handoff.hours import BusinessHoursError
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
@@ -24,6 +23,7 @@ from tests.bot.api.routes.test_handoffs import (  # noqa: F401  (staff is a fixt
     escalate,
     staff,
 )
+from tests.servers.databases import FreshDatabases
 from texts import say
 
 pytestmark = pytest.mark.slow
@@ -48,11 +48,10 @@ def agent_of_its_own(database_url: str, email: str) -> str:
 
 
 @pytest.fixture
-def routed_database(tmp_path: Path) -> str:
+def routed_database(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[str]:
     """A database of its own: waiting chats other tests left would be routed to its agents."""
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    upgrade_database(url)
-    return url
+    with fresh_databases.fresh(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -4,11 +4,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
-from bot.database import upgrade_database
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.schemas import ArticleIn
 from kb.store import ArticleStore
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
 
@@ -26,9 +26,14 @@ def test_unknown_article_is_404(client: TestClient) -> None:
     assert response.json()["detail"] == "article 'nope' not found"
 
 
-def test_html_in_an_article_is_shown_as_text_never_run(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    upgrade_database(url)
+def test_html_in_an_article_is_shown_as_text_never_run(
+    tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    with fresh_databases.fresh(tmp_path) as url:
+        _html_is_shown_as_text(tmp_path, url)
+
+
+def _html_is_shown_as_text(tmp_path: Path, url: str) -> None:
     engine = create_engine_for(url)
     with session_factory(engine)() as session:
         ArticleStore(session).upsert(

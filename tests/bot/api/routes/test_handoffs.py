@@ -22,12 +22,9 @@ PASSWORD = "correct-horse-battery"
 
 
 @pytest.fixture(scope="module")
-def staff(demo_database: Any) -> dict[str, str]:
+def staff(demo_database_url: str) -> dict[str, str]:
     """One user per role (created once; the database outlives the tests of this module)."""
-    from pathlib import Path
-
-    url = f"sqlite:///{Path(demo_database) / 'kefu.db'}"
-    engine = create_engine_for(url)
+    engine = create_engine_for(demo_database_url)
     emails = {
         "agent": "alice@shop.test",
         "agent2": "bob@shop.test",
@@ -447,15 +444,13 @@ def test_leaving_an_email_keeps_a_ticket_with_the_bot(
 
 
 @pytest.fixture(scope="module")
-def articles(demo_database: Any) -> Iterator[dict[str, str]]:
+def articles(demo_database_url: str) -> Iterator[dict[str, str]]:
     """A published demo article, and a draft of this module's (gone again afterwards)."""
-    from pathlib import Path
-
     from kb.models import Article
     from kb.schemas import ArticleIn, ArticleStatus, Language
     from kb.store import ArticleStore
 
-    engine = create_engine_for(f"sqlite:///{Path(demo_database) / 'kefu.db'}")
+    engine = create_engine_for(demo_database_url)
     sessions = session_factory(engine)
     with sessions() as session:
         published = next(a for a in ArticleStore(session).published() if a.language == "zh")

@@ -1,0 +1,110 @@
+"""PostgreSQL taken away and brought back under a running service (the harness's own server,
+stopped and started): the health endpoint says the database is down, a request is a 503 with
+Retry-After, a customer's message over the socket is refused with a close the widget
+reconnects after (it sends the message again: stored once), and everything works again when
+the database returns. And a service whose database cannot be reached does not start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+from typer.testing import CliRunner
+
+from bot.api.main import create_app
+from bot.api.routes.conversations import CLOSE_TRY_AGAIN
+from bot.cli import app as cli
+from bot.database import upgrade_database
+from bot.settings import Settings
+from db.engine import DatabaseUnavailable
+from tests.bot.api.routes.conftest import open_conversation
+from tests.bot.api.routes.test_conversation_socket import frames_until, socket_url
+from tests.servers.databases import on_postgres
+from tests.servers.postgres import PostgresServer, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PostgresServer]:
+    """A server of this module's own: stopping it leaves the others' databases alone."""
+    if not on_postgres():
+        pytest.skip("PostgreSQL faults: run with KEFU_TEST_DATABASE=postgres (make test-scale)")
+    server = PostgresServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def service(postgres: PostgresServer, rasa_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    url = postgres.create_database("faults")
+    upgrade_database(url)
+    settings = Settings(
+        database_url=url, index_dir=tmp_path / "index", environment="test", rasa_url=rasa_url
+    )
+    try:
+        with TestClient(create_app(settings)) as client:
+            yield client
+    finally:
+        if not postgres.is_running():
+            postgres.start()
+        postgres.drop_database("faults")
+
+
+def test_a_database_lost_and_back(service: TestClient, postgres: PostgresServer) -> None:
+    cid, auth = open_conversation(service)
+    assert service.get("/api/v1/health").json()["database"]["status"] == "ok"
+    postgres.stop()
+
+    health = service.get("/api/v1/health")
+    assert health.status_code == 503
+    assert health.json()["database"]["status"] == "down"
+    refused = service.post("/api/v1/conversations", json={"language": "en"})
+    assert refused.status_code == 503
+    assert refused.headers["Retry-After"] == "5"
+    assert refused.json()["detail"] == "the database is unavailable; try again shortly"
+    sent = service.post(f"/api/v1/conversations/{cid}/messages", json={"text": "hi"}, headers=auth)
+    assert sent.status_code == 503
+
+    postgres.start()
+    assert service.get("/api/v1/health").json()["database"]["status"] == "ok"
+    assert service.post("/api/v1/conversations", json={"language": "en"}).status_code == 201
+
+
+def test_a_message_sent_while_the_database_is_down_is_sent_again_and_stored_once(
+    service: TestClient, postgres: PostgresServer
+) -> None:
+    cid, auth = open_conversation(service)
+    frame = {"type": "message", "text": "where is my parcel", "client_message_id": "m1"}
+    with service.websocket_connect(socket_url(cid, auth)) as ws:
+        assert ws.receive_json()["type"] == "ready"
+        postgres.stop()
+        ws.send_json(frame)
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_json()
+    assert closed.value.code == CLOSE_TRY_AGAIN  # the widget reconnects after any such close
+    postgres.start()
+    # What the widget does on "ready": sends its outbox again, with the same ids.
+    with service.websocket_connect(socket_url(cid, auth)) as ws:
+        assert ws.receive_json()["type"] == "ready"
+        ws.send_json(frame)
+        frames = frames_until(ws, "bot")
+    with service.websocket_connect(socket_url(cid, auth)) as ws:
+        replayed = frames_until(ws, "ready")
+    customer = [f["message"] for f in frames + replayed if f["type"] == "message"]
+    stored = {m["id"] for m in customer if m["sender"] == "customer"}
+    assert len(stored) == 1  # stored once, echoed and replayed
+    assert any(m["sender"] == "bot" for m in customer)
+
+
+def test_an_unreachable_database_stops_the_service_at_start(tmp_path: Path) -> None:
+    url = f"postgresql://kefu:s3cret@127.0.0.1:{free_port()}/kefu"
+    with pytest.raises(DatabaseUnavailable, match=r"kefu:\*\*\*@127\.0\.0\.1"):
+        upgrade_database(url)
+    result = CliRunner().invoke(cli, ["serve"], env={"DATABASE_URL": url})
+    assert result.exit_code == 1
+    assert "cannot reach the database postgresql+psycopg://kefu:***@127.0.0.1" in result.output
+    assert "s3cret" not in result.output
