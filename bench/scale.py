@@ -38,7 +38,7 @@ from typing import Any
 
 import httpx
 
-from bench.chat import QUESTIONS, widget_answers
+from bench.chat import QUESTIONS, rasa_direct, widget_answers
 from bench.faults import WidgetCustomer, supervised
 from bot.stack import RestartPolicy, Stack, demo_stack_config, numbered
 
@@ -105,7 +105,12 @@ def scale_stack(engines: Engines, workers: int, rasa: int) -> Iterator[Stack]:
 
 async def throughput(stack: Stack, conversations: int, turns: int) -> dict[str, Any]:
     url = stack.config.service_url
-    await widget_answers(url, 2, 2)  # warm-up: lazily built parts, pools
+    # Warm-up of every process (lazily built parts, pools): each Rasa directly, each worker
+    # through its own port, each action server through the conversations spread over them.
+    for rasa_url in stack.config.rasa_urls:
+        await rasa_direct(rasa_url, QUESTIONS, 4, "warm-up", answers_from_kb=True)
+    for worker_url in stack.config.worker_urls:
+        await widget_answers(worker_url, 4, 2)
     measured = await widget_answers(url, conversations, turns)
     return {
         "answers_per_s": round(measured.per_second, 2),
