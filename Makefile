@@ -12,11 +12,12 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .PHONY: help install install-service install-rasa install-browser lint format test test-py \
-	test-actions test-e2e run demo bench clean
+	test-actions test-e2e test-scale run demo bench clean
 
 help:
 	@echo "make run    install what is missing, load the demo knowledge base, train if needed, start everything"
 	@echo "make test   lint, type-check, every test, then Rasa: validate, train, conversation tests, NLU cross-validation"
+	@echo "make test-scale  the end-to-end suite and the cross-worker tests on 2 service workers, 2 Rasa, PostgreSQL and Redis"
 	@echo "make bench  retrieval benchmarks (numbers for the README)"
 
 install: install-service install-rasa
@@ -51,7 +52,7 @@ format: install-service
 	$(BIN)/ruff check --fix .
 
 test-py: install-service
-	$(BIN)/pytest -m "not e2e"
+	$(BIN)/pytest -m "not e2e and not scale"
 
 # Rasa's action server code is tested in its own environment, where rasa_sdk lives.
 test-actions: install-rasa
@@ -62,6 +63,21 @@ test-e2e: install install-browser rasa-train
 	$(BIN)/pytest -m e2e
 
 test: install lint test-py test-actions rasa-check test-e2e
+
+# The multi-worker layout (docs/scaling.md) on real engines: the harnesses (tests/servers/)
+# install Debian's PostgreSQL and Redis when missing and start them on free loopback ports in
+# temporary folders; the end-to-end suite then runs on 2 service workers and 2 Rasa processes
+# over them, then the cross-worker tests (tests/scale). One stack at a time. First, the
+# service's stores, reports, API and migrations on PostgreSQL (KEFU_TEST_DATABASE=postgres).
+PG_TESTS := tests/db tests/kb tests/servers tests/bot/test_migrations.py tests/bot/test_settings.py \
+	tests/bot/analytics tests/bot/conversations tests/bot/chat tests/bot/auth tests/bot/handoff \
+	tests/bot/mail tests/bot/api/routes/test_handoffs.py tests/bot/api/routes/test_agents.py \
+	tests/bot/api/routes/test_article_pages.py tests/bot/api/routes/test_health.py \
+	tests/bot/api/routes/test_database_faults.py tests/bot/api/routes/test_conversation_socket.py
+test-scale: install install-browser rasa-train
+	KEFU_TEST_DATABASE=postgres $(BIN)/pytest -m "not e2e and not scale" $(PG_TESTS)
+	KEFU_E2E_LAYOUT=scale $(BIN)/pytest -m e2e tests/e2e
+	$(BIN)/pytest -m scale tests/scale
 
 # Browser tests use Debian's chromium (Playwright cannot download browsers here).
 CHROMIUM ?= /usr/bin/chromium
@@ -85,6 +101,7 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.nlu
 	$(BIN)/python -m bench.faults
 	$(BIN)/python -m bench.reports
+	$(BIN)/python -m bench.scale
 
 # Everything missing is made first (environments, database, demo articles, index, model; the
 # model is retrained only when its inputs changed); then Rasa, the action server and the

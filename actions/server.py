@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import secrets
+import socket
 import sys
 from typing import Any
 
@@ -73,6 +74,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Kefu's action server (rasa_sdk)")
     parser.add_argument("--interface", default="127.0.0.1", help="only loopback by default")
     parser.add_argument("--port", type=int, default=5055)
+    parser.add_argument(
+        "--fd",
+        type=int,
+        help="serve a listening socket inherited from the stack (several action servers share "
+        "its port; the kernel hands each connection to one of them) instead of --port",
+    )
     args = parser.parse_args(argv)
     # The action server is its own process; this is where it reads its settings (see
     # actions/clients/kefu_service.py for the rest).
@@ -84,6 +91,11 @@ def main(argv: list[str] | None = None) -> None:
     use_request_context(json_lines=os.environ.get("KEFU_LOG_FORMAT") == "json")
     app = create_action_server(token)
     plugin_manager().hook.attach_sanic_app_extensions(app=app)
+    if args.fd is not None:
+        shared = socket.socket(fileno=args.fd)
+        log.info("action server on the shared socket %s (service token required)", args.fd)
+        app.run(sock=shared, access_log=False)
+        return
     log.info("action server on http://%s:%d (service token required)", args.interface, args.port)
     app.run(args.interface, args.port, workers=utils.number_of_sanic_workers(), access_log=False)
 

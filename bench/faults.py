@@ -9,8 +9,9 @@ database is read: every message sent is stored once (none lost, none doubled), e
 the bot's answer, and no answer was stored twice.
 
 Recovery is the time from the kill to the first answer to a message sent after it. With
-several Rasa processes (`--rasa-workers`, 2 as `kefu stack up` runs them) the victim "rasa" is
-the one answering at that moment (the service's health says which).
+several Rasa processes (`--rasa-workers`, 2 as `kefu stack up` runs them), which share the
+conversations, the victim "rasa" is the first customer's Rasa; with several service workers,
+"service" is the first worker.
 
     python -m bench.faults [--kills 5] [--rasa-workers 2] [--json]
 
@@ -34,7 +35,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +48,7 @@ from websockets.exceptions import WebSocketException
 
 from bench.chat import QUESTIONS
 from bot.conversations.models import Message
+from bot.conversations.rasa_client import first_rasa
 from bot.stack import RestartPolicy, Stack, Supervisor, demo_stack_config, rasa_names
 from db.engine import create_engine_for, session_factory
 
@@ -65,6 +67,7 @@ class WidgetCustomer:
     outbox: dict[str, str] = field(default_factory=dict)  # client_message_id → text, unechoed
     sent: list[str] = field(default_factory=list)  # every client_message_id, in order
     last_id: int = 0
+    on_frame: Callable[[dict[str, Any]], None] | None = None  # sees every frame received
     _ws: ClientConnection | None = None
 
     @classmethod
@@ -92,6 +95,8 @@ class WidgetCustomer:
                 frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=0.5))
             except TimeoutError:
                 continue
+            if self.on_frame is not None:
+                self.on_frame(frame)
             if frame.get("type") == "ready":
                 self._ws = ws
                 for client_message_id, text in list(self.outbox.items()):
@@ -250,7 +255,7 @@ async def kill_under_load(
 
     async def kill() -> datetime:
         await asyncio.sleep(kill_after_s)
-        name = await answering_rasa(stack) if victim == "rasa" else victim
+        name = rasa_of(stack, people[0].id) if victim == "rasa" else victim
         killed_at = datetime.now(UTC)
         os.kill(stack.pid(name), signal.SIGKILL)
         return killed_at
@@ -268,15 +273,10 @@ async def kill_under_load(
     return KillRun(victim, killed_at, result)
 
 
-async def answering_rasa(stack: Stack) -> str:
-    """The name of the Rasa process the service sends messages to now."""
+def rasa_of(stack: Stack, conversation_id: str) -> str:
+    """The name of the Rasa process a conversation goes to while it is up."""
     names = rasa_names(len(stack.config.rasa_urls))
-    if len(names) == 1:
-        return names[0]
-    async with httpx.AsyncClient(timeout=10) as client:
-        health = (await client.get(f"{stack.config.service_url}/api/v1/health")).json()
-    serving = health["rasa"]["detail"].rpartition("answering: ")[2]
-    return names[stack.config.rasa_urls.index(serving)]
+    return names[first_rasa(conversation_id, len(names))]
 
 
 def summary(runs: list[KillRun]) -> dict[str, Any]:

@@ -134,8 +134,18 @@ def _open_retriever(store: ArticleStore, encoder: str, index_dir: Path) -> Retri
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    fd: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Also serve this inherited listening socket, which several workers share (the "
+            "kernel hands each connection to one of them): `kefu stack up --workers N`",
+        ),
+    ] = None,
 ) -> None:
     """Run the web service alone (the API, the chat gateway, the widget and its demo page)."""
+    import socket
+
     import uvicorn
 
     from bot.api.main import create_app
@@ -153,7 +163,7 @@ def serve(
     # X-Forwarded-For/-Proto are believed from the configured proxies only; uvicorn's default
     # (127.0.0.1, or $FORWARDED_ALLOW_IPS) would let a local client pick the address it is
     # throttled by (bot/auth/throttle.py).
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -164,6 +174,14 @@ def serve(
         ws_max_size=settings.max_body_bytes,
         **logging,
     )
+    server = uvicorn.Server(config)
+    if fd is None:
+        server.run()
+        return
+    # A worker of several: its own address (the stack's health checks, tests that pick a
+    # worker) and the shared public one.
+    own = socket.create_server((host, port), backlog=config.backlog)
+    server.run(sockets=[own, socket.socket(fileno=fd)])
 
 
 @users_app.command("create")
@@ -229,6 +247,15 @@ def users_demo() -> None:
 @stack_app.command("up")
 def stack_up(
     port: Annotated[int, typer.Option(min=1, max=65535, help="The service's port")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=16,
+            help="Service processes sharing --port (each also on a port of its own, the ones "
+            "after --port); more than 1 needs REDIS_URL (docs/scaling.md)",
+        ),
+    ] = 1,
     rasa_port: Annotated[
         int, typer.Option(min=1, max=65535, help="The first Rasa's port; the others follow it")
     ] = 5005,
@@ -237,8 +264,9 @@ def stack_up(
         typer.Option(
             min=1,
             max=8,
-            help="Rasa processes over one tracker store: with 2, one takes over at once when "
-            "the other dies (each holds the model: about 1 GB)",
+            help="Rasa processes over one tracker store, sharing the conversations: when one "
+            "dies another takes over at once (each holds the model: about 1 GB); with REDIS_URL "
+            "each has an action server",
         ),
     ] = 2,
     actions_port: Annotated[int, typer.Option(min=1, max=65535)] = 5055,
@@ -262,11 +290,22 @@ def stack_up(
     settings = get_settings()
     if var_dir is not None:
         settings = Settings(var_dir=var_dir)
-    rasa_ports = list(range(rasa_port, rasa_port + rasa_workers))
-    if len({port, actions_port, *rasa_ports}) < 2 + rasa_workers or rasa_ports[-1] > 65535:
+    if workers > 1 and not settings.redis_url:
         raise _fail(
-            f"the ports overlap: service {port}, action server {actions_port}, Rasa "
-            f"{', '.join(map(str, rasa_ports))} (--rasa-port and the {rasa_workers - 1} after it)"
+            f"--workers {workers} needs REDIS_URL: the workers share the customers' sockets, "
+            "the agents' presence, login throttling and article changes through Redis, and "
+            "Rasa's lock store is there (docs/scaling.md). Set REDIS_URL=redis://HOST:6379/0, "
+            "or run one worker."
+        )
+    rasa_ports = list(range(rasa_port, rasa_port + rasa_workers))
+    worker_ports = list(range(port + 1, port + 1 + workers)) if workers > 1 else []
+    taken = [port, actions_port, *rasa_ports, *worker_ports]
+    if len(set(taken)) < len(taken) or max(taken) > 65535:
+        raise _fail(
+            f"the ports overlap: service {port}"
+            + (f" (workers {', '.join(map(str, worker_ports))})" if worker_ports else "")
+            + f", action server {actions_port}, Rasa {', '.join(map(str, rasa_ports))} "
+            f"(--rasa-port and the {rasa_workers - 1} after it)"
         )
     config = stack_config(
         settings,
@@ -274,9 +313,12 @@ def stack_up(
             service=port,
             rasa=rasa_port,
             actions=actions_port,
-            more_rasa=tuple(range(rasa_port + 1, rasa_port + rasa_workers)),
+            more_rasa=tuple(rasa_ports[1:]),
+            service_workers=tuple(worker_ports),
         ),
         model.resolve() if model is not None else None,
+        # At scale, an action server per Rasa (on one shared port); one otherwise, as before.
+        actions_workers=rasa_workers if settings.redis_url else 1,
     )
     # SIGTERM (from a process manager or `kill`) stops the stack like Ctrl-C does.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -295,6 +337,8 @@ def stack_up(
             typer.echo(f"  Editor console:                   {url}/editor")
             typer.echo(f"  Health:                           {url}/api/v1/health")
             typer.echo(f"  OpenAPI document:                 {url}/openapi.json")
+            if config.workers > 1:
+                typer.echo(f"  Service workers (own ports):      {', '.join(config.worker_urls)}")
             typer.echo(f"  Rasa (loopback only):             {', '.join(config.rasa_urls)}")
             typer.echo(f"  Action server (loopback only):    {config.actions_url}")
             typer.echo(f"  Logs:                             {stack.log_dir}")

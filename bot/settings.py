@@ -148,8 +148,8 @@ class Settings(BaseSettings):
     # Rasa's HTTP API (`rasa run --auth-token`: trackers, /status, /model); unset, derived from
     # the service token, so one secret configures a deployment (and this one does not reveal it).
     rasa_token: str = ""
-    # One Rasa, or several over one tracker store, comma-separated (rasa_urls): the gateway keeps
-    # to one and moves to the next when it is down.
+    # One Rasa, or several over one tracker store, comma-separated (rasa_urls): the gateway spreads
+    # the conversations over them and moves one to the next while its own is down.
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     # Every this many seconds, messages the bot still owes an answer (a crash, Rasa down) are

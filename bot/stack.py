@@ -12,6 +12,14 @@ alone, after a backoff; one that keeps dying stops the stack.
 
 A stack holds its ``var_dir`` (databases, Rasa's tracker, logs) with a lock file while it runs,
 so a second stack on the same folder is refused instead of sharing them.
+
+At scale (docs/scaling.md) the stack runs several service workers and several Rasa processes,
+each Rasa with an action server: the service workers share the public port and the action
+servers theirs through one listening socket the stack opens and hands to each (the kernel gives
+every connection to one of them, so a worker that dies leaves its address served); each
+service worker also listens on a loopback port of its own. Rasa's tracker store is then on
+PostgreSQL and its lock store on Redis, derived from ``DATABASE_URL`` and ``REDIS_URL``, which
+are checked before anything starts.
 """
 
 from __future__ import annotations
@@ -36,6 +44,14 @@ from typing import IO, Any
 import httpx
 import yaml
 
+from bot.engines import (
+    check_database,
+    check_redis,
+    ensure_rasa_database,
+    is_postgres,
+    rasa_lock_store,
+    rasa_tracker_store,
+)
 from bot.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -117,6 +133,9 @@ class StackPorts:
     rasa: int = 5005
     actions: int = 5055
     more_rasa: tuple[int, ...] = ()  # further Rasa processes over the same tracker store
+    # Several service workers: each one's own loopback port; the stack then holds the public
+    # ``service`` port and shares it with all of them. Empty: one service on ``service``.
+    service_workers: tuple[int, ...] = ()
 
     @property
     def all_rasa(self) -> tuple[int, ...]:
@@ -136,6 +155,10 @@ class StackConfig:
     service_env: Mapping[str, str] = field(default_factory=dict)
     log_format: str = "text"  # KEFU_LOG_FORMAT of the service and the action server
     echo: bool = False  # print every process's output, prefixed with its name
+    # Shared state between service workers, and Rasa's lock store (docs/scaling.md).
+    redis_url: str | None = None
+    # Action servers sharing the actions port (one per Rasa process at scale).
+    actions_workers: int = 1
 
     @property
     def service_url(self) -> str:
@@ -154,10 +177,26 @@ class StackConfig:
     def actions_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.actions}"
 
+    @property
+    def workers(self) -> int:
+        """Service processes."""
+        return max(1, len(self.ports.service_workers))
 
-def stack_config(settings: Settings, ports: StackPorts, model: Path | None = None) -> StackConfig:
+    @property
+    def worker_urls(self) -> list[str]:
+        """Each service worker's own address ("service", "service-2" …); with one worker, the
+        service's."""
+        if not self.ports.service_workers:
+            return [self.service_url]
+        return [f"http://127.0.0.1:{port}" for port in self.ports.service_workers]
+
+
+def stack_config(
+    settings: Settings, ports: StackPorts, model: Path | None = None, actions_workers: int = 1
+) -> StackConfig:
     """``kefu stack up``'s stack: in the settings' var_dir (the project's var/ unless
-    KEFU_VAR_DIR or --var-dir says otherwise), with their database, index and secret key."""
+    KEFU_VAR_DIR or --var-dir says otherwise), with their database, Redis, index and secret
+    key."""
     return StackConfig(
         var_dir=settings.var_dir,
         model=model or ROOT / "models" / "kefu.tar.gz",
@@ -170,25 +209,49 @@ def stack_config(settings: Settings, ports: StackPorts, model: Path | None = Non
         },
         log_format=settings.log_format,
         echo=True,
+        redis_url=settings.redis_url,
+        actions_workers=actions_workers,
     )
 
 
+def numbered(name: str, count: int) -> list[str]:
+    """``name``, ``name-2``, ``name-3`` … (``count`` of them)."""
+    return [name] + [f"{name}-{n}" for n in range(2, count + 1)]
+
+
 def rasa_names(count: int) -> list[str]:
-    return ["rasa"] + [f"rasa-{n}" for n in range(2, count + 1)]
+    return numbered("rasa", count)
 
 
-def demo_stack_config(var_dir: Path, rasa_workers: int = 1, **settings: Any) -> StackConfig:
-    """A stack on free loopback ports over a fresh copy of the demo knowledge base in
-    ``var_dir`` (the end-to-end tests and the benchmarks), with ``rasa_workers`` Rasa processes."""
-    database_url = f"sqlite:///{var_dir / 'kefu.db'}"
+def demo_stack_config(
+    var_dir: Path,
+    rasa_workers: int = 1,
+    workers: int = 1,
+    database_url: str | None = None,
+    redis_url: str | None = None,
+    **settings: Any,
+) -> StackConfig:
+    """A stack on free loopback ports over a fresh copy of the demo knowledge base (the
+    end-to-end tests and the benchmarks), with ``rasa_workers`` Rasa processes (and as many
+    action servers when there is Redis) and ``workers`` service workers. The database is a
+    SQLite file in ``var_dir`` unless ``database_url`` names an empty one (PostgreSQL)."""
+    database_url = database_url or f"sqlite:///{var_dir / 'kefu.db'}"
     seed_demo_database(database_url)
     ports = StackPorts(
         service=free_port(),
         rasa=free_port(),
         actions=free_port(),
         more_rasa=tuple(free_port() for _ in range(rasa_workers - 1)),
+        service_workers=tuple(free_port() for _ in range(workers)) if workers > 1 else (),
     )
-    return StackConfig(var_dir=var_dir, ports=ports, database_url=database_url, **settings)
+    return StackConfig(
+        var_dir=var_dir,
+        ports=ports,
+        database_url=database_url,
+        redis_url=redis_url,
+        actions_workers=rasa_workers if redis_url else 1,
+        **settings,
+    )
 
 
 @dataclass
@@ -203,6 +266,9 @@ class StackProcess:
     health_params: dict[str, str] = field(default_factory=dict)  # a token, kept out of the URL
     popen: subprocess.Popen[bytes] | None = None
     held_down: bool = False  # stopped on purpose (Stack.restart): not a crash
+    # A port the process serves through the stack's listening socket (``--fd N`` is added to
+    # its arguments when it starts), shared with the other processes serving it.
+    shared_port: int | None = None
 
 
 def describe_exit(code: int) -> str:
@@ -237,6 +303,7 @@ class Stack:
         self._lock = threading.Lock()
         self._stopping = False
         self._var_dir_lock = VarDirLock(config.var_dir)
+        self._listening: dict[int, socket.socket] = {}  # shared ports: the stack's sockets
 
     def __enter__(self) -> Stack:
         try:
@@ -268,7 +335,7 @@ class Stack:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
             "TF_CPP_MIN_LOG_LEVEL": "2",
         }
-        endpoints = str(self._write_endpoints())
+        endpoints, engines_env = self._write_endpoints()
         rasas = [
             StackProcess(
                 name,
@@ -285,12 +352,14 @@ class Stack:
                     "--model",
                     str(config.model),
                     "--endpoints",
-                    endpoints,
+                    str(endpoints),
                     "--credentials",
                     str(ROOT / "credentials.yml"),
                 ],
-                # The service token goes into endpoints.yml's header for the action server.
+                # The service token goes into endpoints.yml's header for the action server, the
+                # engines' passwords into its tracker and lock stores.
                 rasa_env
+                | engines_env
                 | {"KEFU_RASA_TOKEN": self.rasa_token, "KEFU_SERVICE_TOKEN": self.service_token},
                 f"http://127.0.0.1:{port}/status",
                 lambda r: r.status_code == 200,
@@ -300,10 +369,10 @@ class Stack:
                 rasa_names(len(config.ports.all_rasa)), config.ports.all_rasa, strict=True
             )
         ]
-        return [
-            *rasas,
+        shared = config.actions_workers > 1
+        actions = [
             StackProcess(
-                "actions",
+                name,
                 [
                     str(rasa_bin / "python"),
                     "-m",
@@ -319,15 +388,19 @@ class Stack:
                     "KEFU_SERVICE_TOKEN": self.service_token,
                     "KEFU_LOG_FORMAT": config.log_format,
                 },
+                # Shared: whichever action server takes the check answers it.
                 f"{config.actions_url}/health",
                 lambda r: r.status_code == 200,
-            ),
-            self.service_process(),
+                shared_port=config.ports.actions if shared else None,
+            )
+            for name in numbered("actions", config.actions_workers)
         ]
+        return [*rasas, *actions, *self.service_processes()]
 
-    def service_process(self, needs_rasa: bool = True) -> StackProcess:
-        """The service as this stack starts it: healthy once its health check says ok, or,
-        without Rasa (``needs_rasa`` False), once it answers at all (degraded)."""
+    def service_processes(self, needs_rasa: bool = True) -> list[StackProcess]:
+        """The service as this stack starts it, one process per worker: healthy once its health
+        check says ok, or, without Rasa (``needs_rasa`` False), once it answers at all
+        (degraded)."""
         config = self.config
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")} | {
             "KEFU_VAR_DIR": str(config.var_dir),
@@ -341,29 +414,73 @@ class Stack:
             **({"KEFU_SECRET_KEY": config.secret_key} if config.secret_key else {}),
             **config.service_env,
         }
-        port = str(config.ports.service)
-        argv = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port]
-        return StackProcess(
-            "service",
-            argv,
-            env,
-            f"{config.service_url}/api/v1/health",
-            lambda r: r.status_code == 200 and (not needs_rasa or r.json().get("status") == "ok"),
-        )
+        env.pop("REDIS_URL", None)
+        if config.redis_url:
+            env["REDIS_URL"] = config.redis_url
+        shared = config.ports.service if config.ports.service_workers else None
+        processes = []
+        for name, url in zip(numbered("service", config.workers), config.worker_urls, strict=True):
+            port = url.rpartition(":")[2]
+            argv = [sys.executable, "-m", "bot.cli", "serve", "--host", "127.0.0.1", "--port", port]
+            processes.append(
+                StackProcess(
+                    name,
+                    argv,
+                    # Each worker its own index folder: a worker saves the index it built.
+                    env | ({"KEFU_INDEX_DIR": f"{env['KEFU_INDEX_DIR']}-{name}"} if shared else {}),
+                    f"{url}/api/v1/health",
+                    lambda r: (
+                        r.status_code == 200 and (not needs_rasa or r.json().get("status") == "ok")
+                    ),
+                    shared_port=shared,
+                )
+            )
+        return processes
 
-    def _write_endpoints(self) -> Path:
-        """endpoints.yml with this stack's action server port and tracker database (the action
-        server's token stays a ``${KEFU_SERVICE_TOKEN}`` that Rasa expands)."""
+    def service_process(self, needs_rasa: bool = True) -> StackProcess:
+        """The (first) service process."""
+        return self.service_processes(needs_rasa)[0]
+
+    def check_engines(self) -> None:
+        """PostgreSQL and Redis answer (and Rasa's tracker database exists), or StackError
+        naming the address, password masked, before anything starts."""
+        config = self.config
+        try:
+            if config.database_url is not None and is_postgres(config.database_url):
+                check_database(config.database_url)
+                if not self.service_only:
+                    ensure_rasa_database(config.database_url)
+            if config.redis_url:
+                check_redis(config.redis_url)
+        except RuntimeError as error:
+            raise StackError(str(error)) from error
+
+    def _write_endpoints(self) -> tuple[Path, dict[str, str]]:
+        """endpoints.yml with this stack's action server port and tracker store, and the
+        environment Rasa needs to read it: the action server's token stays a
+        ``${KEFU_SERVICE_TOKEN}`` that Rasa expands, and so do the engines' passwords.
+
+        Rasa's tracker store is a SQLite file in var_dir, or, when the service's database is
+        PostgreSQL, a database of its own next to it; its lock store is Redis when the stack
+        has Redis (several Rasa processes may then serve one conversation), else in memory."""
         endpoints = yaml.safe_load((ROOT / "endpoints.yml").read_text(encoding="utf-8"))
         endpoints["action_endpoint"]["url"] = f"{self.config.actions_url}/webhook"
         # The action server answers only with the service token; Rasa expands ${…} from its
         # environment, so the token itself is never written to disk.
         endpoints["action_endpoint"]["headers"] = {"Authorization": "Bearer ${KEFU_SERVICE_TOKEN}"}
-        if endpoints.get("tracker_store", {}).get("dialect") == "sqlite":
+        env: dict[str, str] = {}
+        database_url = self.config.database_url
+        if database_url is not None and is_postgres(database_url):
+            endpoints["tracker_store"], tracker_env = rasa_tracker_store(database_url)
+            env |= tracker_env
+        elif endpoints.get("tracker_store", {}).get("dialect") == "sqlite":
             endpoints["tracker_store"]["db"] = str(self.config.var_dir / "rasa_tracker.db")
+        if self.config.redis_url:
+            endpoints["lock_store"], lock_env = rasa_lock_store(self.config.redis_url)
+            env |= lock_env
         path = self.config.var_dir / "endpoints.yml"
         path.write_text(yaml.safe_dump(endpoints), encoding="utf-8")
-        return path
+        return path, env
 
     def start(self) -> None:
         self.config.var_dir.mkdir(parents=True, exist_ok=True)
@@ -372,10 +489,12 @@ class Stack:
         self._stopping = False
         if self._given is not None:
             self._processes = self._given
-        elif self.service_only:
-            self._processes = [self.service_process(needs_rasa=False)]
         else:
-            self._processes = self.kefu_processes()
+            self.check_engines()
+            if self.service_only:
+                self._processes = self.service_processes(needs_rasa=False)
+            else:
+                self._processes = self.kefu_processes()
         for process in self._processes:
             self._spawn(process)
 
@@ -384,16 +503,31 @@ class Stack:
         """Started and not being stopped."""
         return bool(self._processes) and not self._stopping
 
+    def _shared_socket(self, port: int) -> socket.socket:
+        """The stack's listening socket on ``port``, opened once and held until the stack
+        stops: connections wait in its queue while the processes serving it start again."""
+        listening = self._listening.get(port)
+        if listening is None:
+            listening = self._listening[port] = socket.create_server(
+                ("127.0.0.1", port), backlog=2048
+            )
+        return listening
+
     def _spawn(self, process: StackProcess) -> None:
+        argv, fds = process.argv, []
+        if process.shared_port is not None:
+            fds = [self._shared_socket(process.shared_port).fileno()]
+            argv = [*argv, "--fd", str(fds[0])]
         # A session of its own: Ctrl-C reaches only this supervisor, which then stops
         # every process in order instead of each dying half-way through a request.
         process.popen = subprocess.Popen(
-            process.argv,
+            argv,
             cwd=ROOT,
             env=process.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            pass_fds=fds,
         )
         assert process.popen.stdout is not None
         pump = threading.Thread(
@@ -521,6 +655,9 @@ class Stack:
         for pump in self._pumps:
             pump.join(timeout=2)
         self._processes, self._pumps = [], []
+        for listening in self._listening.values():
+            listening.close()
+        self._listening.clear()
         self._var_dir_lock.release()
 
 

@@ -19,6 +19,7 @@ from bot.auth.throttle import LoginThrottle, ThrottlePolicy
 from bot.chat.email_channel import EmailChannel
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
+from bot.conversations.locks import conversation_locks
 from bot.conversations.rasa_client import RasaClient
 from bot.conversations.redis_hub import RedisConversationHub
 from bot.database import upgrade_database
@@ -137,7 +138,8 @@ class ServiceState:
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
-        gateway = ChatGateway(sessions, rasa, hub, desk, metrics)
+        locks = conversation_locks(settings.redis_url)
+        gateway = ChatGateway(sessions, rasa, hub, desk, metrics, locks)
         retriever = opened.retriever
         metrics.watch(
             queue_length=desk.queue_length,

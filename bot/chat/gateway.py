@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
+from bot.conversations.locks import ConversationLocks, InProcessLocks
 from bot.conversations.models import Message
 from bot.conversations.rasa_client import (
     BotReply,
@@ -133,8 +134,9 @@ def channel_of(message: Message) -> str:
 
 
 class ChatGateway:
-    """Answers each conversation's messages one at a time, in order (a lock per conversation),
-    and owes every stored customer message an answer until the bot's is stored."""
+    """Answers each conversation's messages one at a time, in order (a lock per conversation,
+    shared by the workers when there are several), and owes every stored customer message an
+    answer until the bot's is stored."""
 
     def __init__(
         self,
@@ -143,6 +145,7 @@ class ChatGateway:
         hub: ConversationHub,
         desk: HandoffDesk,
         metrics: ServiceMetrics | None = None,
+        locks: ConversationLocks | None = None,
     ) -> None:
         self.sessions = sessions
         self.rasa = rasa
@@ -150,13 +153,11 @@ class ChatGateway:
         self.desk = desk
         self.metrics = metrics or ServiceMetrics()
         self.answer_listeners: list[BotAnswerListener] = []
-        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+        # In this process, or across the workers (Redis): bot/conversations/locks.py.
+        self.locks = locks or InProcessLocks()
 
-    def _lock(self, conversation_id: str) -> asyncio.Lock:
-        lock = self._locks.get(conversation_id)
-        if lock is None:
-            lock = self._locks[conversation_id] = asyncio.Lock()
-        return lock
+    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+        return self.locks.hold(conversation_id)
 
     def customer_typing(self, conversation_id: str, active: bool) -> None:
         """Tell the agents who have the conversation open; nobody else needs it, nothing is

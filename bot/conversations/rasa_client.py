@@ -3,17 +3,21 @@
 Rasa's HTTP API takes its ``--auth-token`` as the ``token`` query parameter (Rasa 3.6 reads no
 header for it); the REST channel's webhook is a channel and takes none, so it is not sent there.
 
-Several Rasa processes over one tracker store are interchangeable: the client keeps to one and
-moves to the next when it refuses the connection (the request never reached it), so a killed
-Rasa costs the customers nothing while the supervisor starts it again. It moves only then: the
-gateway answers a conversation's messages one at a time, so with an in-memory lock store no
-two processes ever work on one conversation at once.
+Several Rasa processes over one tracker store are interchangeable, and the client spreads the
+conversations over them: a stable hash of the conversation id picks each conversation's Rasa,
+and the next one takes over while that one refuses the connection (the request never reached
+it), so a killed Rasa costs its customers nothing while the supervisor starts it again. A
+conversation moves only then. With one service process, whose gateway answers a
+conversation's messages one at a time, that alone keeps two Rasa processes off one
+conversation (Rasa's in-memory lock store suffices); with several service workers, Rasa's
+Redis lock store does it (docs/scaling.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -79,7 +83,8 @@ def with_language(text: str, language: str) -> str:
 class RasaClient:
     """One pooled HTTP client per process: a new connection per message costs a round trip.
 
-    ``base_urls``: one Rasa, or several over the same tracker store (tried in turn)."""
+    ``base_urls``: one Rasa, or several over the same tracker store (each conversation has its
+    own first choice among them, and tries the others in turn)."""
 
     def __init__(
         self,
@@ -92,7 +97,7 @@ class RasaClient:
         self.base_urls = [url.rstrip("/") for url in urls]
         if not self.base_urls:
             raise ValueError("RasaClient needs the address of at least one Rasa")
-        self._current = 0  # the one that answered last
+        self._current = 0  # the one that answered last (the health check tells it)
         self._http = httpx.AsyncClient(timeout=timeout_s)
         self._auth = {"token": token} if token else {}
         self.actions_url = actions_url
@@ -128,7 +133,9 @@ class RasaClient:
         if metadata:
             message["metadata"] = metadata
         return parse_replies(
-            await self._call("POST", "/webhooks/rest/webhook", json=message, api=False)
+            await self._call(
+                "POST", "/webhooks/rest/webhook", conversation_id, json=message, api=False
+            )
         )
 
     async def replies_given(self, conversation_id: str, message_id: int) -> list[BotReply] | None:
@@ -136,7 +143,7 @@ class RasaClient:
         the conversation's tracker: None if Rasa never took it (or the turn was undone), an
         empty list if it took it and said nothing (an action failed)."""
         tracker = await self._call(
-            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker"
+            "GET", f"/conversations/{quote(conversation_id, safe='')}/tracker", conversation_id
         )
         events = tracker.get("events") if isinstance(tracker, dict) else None
         return replies_in_turn(events or [], message_id)
@@ -155,11 +162,19 @@ class RasaClient:
 
     @property
     def base_url(self) -> str:
-        """The Rasa the next message goes to."""
+        """The Rasa that answered last."""
         return self.base_urls[self._current]
 
-    async def _call(self, method: str, path: str, json: Any = None, api: bool = True) -> Any:
-        answer = await self._request(method, path, json, self._auth if api else None)
+    def first_choice(self, conversation_id: str) -> int:
+        """The index of the Rasa a conversation goes to while it is up."""
+        return first_rasa(conversation_id, len(self.base_urls))
+
+    async def _call(
+        self, method: str, path: str, conversation_id: str, json: Any = None, api: bool = True
+    ) -> Any:
+        answer = await self._request(
+            method, path, json, self._auth if api else None, self.first_choice(conversation_id)
+        )
         if answer.status_code != 200:
             raise RasaUnavailableError(f"HTTP {answer.status_code}")
         try:
@@ -168,12 +183,13 @@ class RasaClient:
             raise RasaUnavailableError("Rasa's answer is not JSON") from error
 
     async def _request(
-        self, method: str, path: str, json: Any, params: dict[str, str] | None
+        self, method: str, path: str, json: Any, params: dict[str, str] | None, first: int
     ) -> httpx.Response:
-        """The current Rasa's answer, or the next one's while each refuses the connection."""
+        """The answer of the Rasa at index ``first``, or of the next one while each refuses
+        the connection."""
         count = len(self.base_urls)
         for attempt in range(count):
-            index = (self._current + attempt) % count
+            index = (first + attempt) % count
             try:
                 answer = await self._http.request(
                     method, self.base_urls[index] + path, json=json, params=params
@@ -195,6 +211,12 @@ class RasaClient:
             self._current = index
             return answer
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def first_rasa(conversation_id: str, count: int) -> int:
+    """Which of ``count`` Rasa processes a conversation goes to while it is up: CRC-32 of its
+    id, the same in every service process and after every restart (Python's hash() is not)."""
+    return zlib.crc32(conversation_id.encode("utf-8")) % count
 
 
 def replies_in_turn(events: list[Any], message_id: int) -> list[BotReply] | None:

@@ -279,7 +279,8 @@ def test_kefu_stack_up_keeps_its_state_in_the_projects_var_wherever_it_runs(
 
 def test_rasas_tracker_and_the_logs_are_in_the_stacks_var_dir(kefu_stack: Stack) -> None:
     var_dir = kefu_stack.config.var_dir
-    endpoints = yaml.safe_load(kefu_stack._write_endpoints().read_text(encoding="utf-8"))
+    path, _ = kefu_stack._write_endpoints()
+    endpoints = yaml.safe_load(path.read_text(encoding="utf-8"))
     assert endpoints["tracker_store"]["db"] == str(var_dir / "rasa_tracker.db")
     assert kefu_stack.log_dir == var_dir / "logs"
     service = {p.name: p for p in kefu_stack.kefu_processes()}["service"]

@@ -8,7 +8,7 @@ import time
 import httpx
 import pytest
 
-from bot.stack import Stack
+from bot.stack import Stack, rasa_names
 from tests.e2e.chat import Customer
 from texts import say
 
@@ -18,13 +18,15 @@ ANSWER_WITHIN_S = 60.0  # Rasa's start and a round of the redelivery loop (every
 
 
 def rasa_is_up(stack: Stack) -> bool:
-    try:
-        response = httpx.get(
-            f"{stack.config.rasa_url}/status", params={"token": stack.rasa_token}, timeout=1
-        )
-    except httpx.HTTPError:
-        return False
-    return response.status_code == 200
+    """Whether any Rasa process answers (at scale there are two)."""
+    for url in stack.config.rasa_urls:
+        try:
+            response = httpx.get(f"{url}/status", params={"token": stack.rasa_token}, timeout=1)
+        except httpx.HTTPError:
+            continue
+        if response.status_code == 200:
+            return True
+    return False
 
 
 def after_the_apology(messages: list[dict[str, object]]) -> list[str]:
@@ -36,8 +38,13 @@ def test_a_message_sent_while_rasa_is_down_is_answered_once_when_it_is_back(
     stack: Stack,
 ) -> None:
     jane = Customer(stack.config.service_url, "en").open()
-    down = threading.Thread(target=stack.restart, args=("rasa",), kwargs={"down_s": 5.0})
-    down.start()
+    # Every Rasa process down (at scale, both).
+    downs = [
+        threading.Thread(target=stack.restart, args=(name,), kwargs={"down_s": 5.0})
+        for name in rasa_names(len(stack.config.rasa_urls))
+    ]
+    for down in downs:
+        down.start()
     try:
         deadline = time.monotonic() + 30
         while rasa_is_up(stack) and time.monotonic() < deadline:
@@ -45,7 +52,8 @@ def test_a_message_sent_while_rasa_is_down_is_answered_once_when_it_is_back(
         assert not rasa_is_up(stack)
         replies = jane.say("How long does a refund take?")
     finally:
-        down.join()
+        for down in downs:
+            down.join()
 
     assert [r["text"] for r in replies] == [say("assistant_down", "en")]
     deadline = time.monotonic() + ANSWER_WITHIN_S

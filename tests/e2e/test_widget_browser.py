@@ -11,7 +11,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from bot.stack import Stack
+from bot.stack import Stack, numbered
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
@@ -106,13 +106,19 @@ def test_the_widget_survives_a_restart_of_the_service_without_losing_or_doubling
     links = page.locator(".kefu-from-bot .kefu-article-link")
     expect(links).to_have_count(1, timeout=REPLY_TIMEOUT_MS)
 
-    # Every connection drops; the customer types while the service is away.
-    restart = threading.Thread(target=stack.restart, args=("service",), kwargs={"down_s": 3})
-    restart.start()
+    # Every connection drops (every worker restarts, at scale); the customer types while the
+    # service is away.
+    restarts = [
+        threading.Thread(target=stack.restart, args=(name,), kwargs={"down_s": 3})
+        for name in numbered("service", stack.config.workers)
+    ]
+    for restart in restarts:
+        restart.start()
     expect(page.locator(".kefu-status")).to_be_visible(timeout=REPLY_TIMEOUT_MS)
     page.locator(".kefu-input").fill("How do I return an item?")
     page.locator(".kefu-input").press("Enter")
-    restart.join()
+    for restart in restarts:
+        restart.join()
 
     expect(links).to_have_count(2, timeout=REPLY_TIMEOUT_MS)
     expect(page.locator(".kefu-status")).to_be_hidden(timeout=REPLY_TIMEOUT_MS)

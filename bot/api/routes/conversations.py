@@ -123,7 +123,7 @@ def read_messages(
     "/{conversation_id}/transcript",
     response_model=TranscriptQueuedPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=refusals(401, 403, 404, 429, 503),
+    responses=refusals(401, 403, 404, 409, 429),
 )
 def email_transcript(
     conversation_id: ConversationIdDep,
@@ -132,9 +132,10 @@ def email_transcript(
     state: StateDep,
 ) -> TranscriptQueuedPublic:
     """ "Email me this conversation": the transcript so far goes to the address given, at most
-    3 an hour per conversation (429 beyond); 503 when the service sends no mail."""
+    3 an hour per conversation (429 beyond); 409 when the service sends no mail (a choice of
+    its configuration, not a fault: nothing to retry)."""
     if not state.outbox.enabled:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "this service sends no email")
+        raise HTTPException(status.HTTP_409_CONFLICT, "this service sends no email")
     try:
         conversation = ConversationStore(session).get(conversation_id)
         mail = state.outbox.transcript(session, conversation, body.email, utcnow())

@@ -753,7 +753,7 @@
       transcriptInput.focus();
     } else if (response.status === 429) {
       transcriptSaid(t.transcriptThrottled, false);
-    } else if (response.status === 503) { // mail went off since the menu was shown
+    } else if (response.status === 409) { // mail went off since the menu was shown
       transcriptFields.hidden = true;
       transcriptCancel.textContent = t.close;
       transcriptSaid(t.transcriptOff, false);

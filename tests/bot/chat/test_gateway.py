@@ -482,13 +482,11 @@ def test_a_message_the_redelivery_answered_while_it_waited_is_not_answered_again
     cid = open_conversation(sessions)
 
     async def scenario() -> ExchangePublic:
-        lock = gateway._lock(cid)
-        await lock.acquire()
-        receiving = asyncio.create_task(gateway.receive(cid, MessageCreate(text="hi")))
-        while not owed(sessions, cid):  # stored; now it waits for the lock
-            await asyncio.sleep(0.01)
-        assert await gateway._catch_up(cid) == 1  # what a redelivery round does
-        lock.release()
+        async with gateway._lock(cid):
+            receiving = asyncio.create_task(gateway.receive(cid, MessageCreate(text="hi")))
+            while not owed(sessions, cid):  # stored; now it waits for the lock
+                await asyncio.sleep(0.01)
+            assert await gateway._catch_up(cid) == 1  # what a redelivery round does
         return await receiving
 
     exchange = asyncio.run(scenario())

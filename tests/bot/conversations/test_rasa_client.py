@@ -195,6 +195,11 @@ def closed_port() -> int:
         return int(closed.getsockname()[1])
 
 
+def conversation_first_on(client: RasaClient, index: int) -> str:
+    """A conversation id whose first choice is the Rasa at ``index``."""
+    return next(f"conv-{n}" for n in range(1000) if client.first_choice(f"conv-{n}") == index)
+
+
 def test_a_rasa_that_refuses_the_connection_hands_over_to_the_next(rasa_url: str) -> None:
     answers({"text": "From the second Rasa."})
     dead = f"http://127.0.0.1:{closed_port()}"
@@ -202,11 +207,11 @@ def test_a_rasa_that_refuses_the_connection_hands_over_to_the_next(rasa_url: str
     async def scenario() -> tuple[list[BotReply], str, list[BotReply]]:
         client = RasaClient([dead, rasa_url + "/"])
         try:
-            first = await client.send("conv-1", "hello")
+            conversation = conversation_first_on(client, 0)
+            first = await client.send(conversation, "hello")
             serving = client.base_url
-            # The next message goes straight to the one that answered.
             FakeRasa.received.clear()
-            second = await client.send("conv-1", "again")
+            second = await client.send(conversation, "again")
             return first, serving, second
         finally:
             await client.aclose()
@@ -215,6 +220,16 @@ def test_a_rasa_that_refuses_the_connection_hands_over_to_the_next(rasa_url: str
     assert first == second == [BotReply(text="From the second Rasa.")]
     assert serving == rasa_url
     assert [path for path, _ in FakeRasa.received] == ["/webhooks/rest/webhook"]
+
+
+def test_conversations_are_spread_over_the_rasa_processes_each_keeping_to_its_own() -> None:
+    client = RasaClient([f"http://rasa-{n}" for n in range(3)])
+    conversations = [f"c{n}" for n in range(300)]
+    choices = [client.first_choice(c) for c in conversations]
+    # Stable: the same in another process (another client), not Python's salted hash().
+    assert choices == [RasaClient(client.base_urls).first_choice(c) for c in conversations]
+    assert all(80 <= choices.count(index) <= 120 for index in range(3))
+    asyncio.run(client.aclose())
 
 
 def test_an_error_answer_is_not_handed_over(rasa_url: str) -> None:

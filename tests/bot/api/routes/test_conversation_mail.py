@@ -139,7 +139,7 @@ def test_no_transcript_when_the_service_sends_no_mail(chat: TestClient) -> None:
         json={"email": "jane@example.com"},
         headers=headers,
     )
-    assert response.status_code == 503
+    assert response.status_code == 409
     assert response.json()["detail"] == "this service sends no email"
 
 
