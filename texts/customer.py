@@ -196,16 +196,31 @@ TEXTS: dict[str, dict[str, str]] = {
         "zh": "您的请求已处理完毕。请直接回复这封邮件，用 1（很差）到 5（很好）为我们的服务打分，"
         "也欢迎留下您的意见。",
     },
-    # -- the widget's "Email me this conversation" ------------------------------------------
+    # -- the widget's "Email me this conversation" (bot/web/static/widget.js, STRINGS) -------
+    "transcript_menu": {"en": "More options", "zh": "更多选项"},
     "transcript_action": {"en": "Email me this conversation", "zh": "把对话发到我的邮箱"},
     "transcript_address": {"en": "Your email address", "zh": "您的邮箱地址"},
     "transcript_send": {"en": "Send", "zh": "发送"},
+    "transcript_cancel": {"en": "Cancel", "zh": "取消"},
     "transcript_sent": {
         "en": "We'll send this conversation to {email} in a moment.",
         "zh": "对话记录稍后会发送到 {email}。",
     },
-    "transcript_failed": {
-        "en": "Sorry, we couldn't send the conversation: {reason}",
-        "zh": "抱歉，对话记录发送失败：{reason}",
+    "transcript_invalid": {
+        "en": "Please check the address: we can't send email to it.",
+        "zh": "请检查邮箱地址，我们无法发送到这个地址。",
+    },
+    "transcript_throttled": {
+        "en": "This conversation was already emailed several times in the last hour. "
+        "Please try again later.",
+        "zh": "一小时内已多次发送这段对话，请稍后再试。",
+    },
+    "transcript_off": {
+        "en": "Sorry, we can't send email at the moment.",
+        "zh": "抱歉，目前无法发送邮件。",
+    },
+    "transcript_retry": {
+        "en": "Sorry, we couldn't send the conversation. Please try again.",
+        "zh": "抱歉，对话记录发送失败，请重试。",
     },
 }

@@ -360,6 +360,19 @@ TEXTS: dict[str, dict[str, str]] = {
     "agent.sentiment.none": {"en": "none", "zh": "无"},
     "agent.msg.buttons": {"en": "Buttons: ", "zh": "按钮："},
     "agent.msg.articles": {"en": "Articles: ", "zh": "文章："},
+    # A customer message that came by mail (docs/email.md): the mail behind it.
+    "agent.email.marker": {"en": "By email", "zh": "来自邮件"},
+    "agent.email.subject": {"en": "Subject: ", "zh": "主题："},
+    "agent.email.no_subject": {"en": "(no subject)", "zh": "（无主题）"},
+    "agent.email.from": {"en": "From: ", "zh": "发件人："},
+    "agent.email.show": {"en": "Show the whole mail", "zh": "显示邮件全文"},
+    "agent.email.hide": {"en": "Hide the whole mail", "zh": "收起邮件全文"},
+    "agent.email.attachments": {"en": "Attachments", "zh": "附件"},
+    "agent.email.attachments_note": {
+        "en": "Listed only: Kefu does not keep or open attachments. The original mail, with "
+        "its files, stays in the support mailbox.",
+        "zh": "仅列出文件名：客服系统不保存也不打开附件。原邮件及其附件仍在客服邮箱中。",
+    },
     # -- the knowledge editor (editor.html, editor.js) ----------------------------------------
     "editor.title": {"en": "Kefu knowledge editor", "zh": "客服知识库"},
     "editor.refused": {"en": "This account is not an editor.", "zh": "此账号不是编辑账号。"},

@@ -37,15 +37,12 @@ from bot.mail.imap import FetchedMail
 from bot.mail.inbound import ParsedMail, read_mail
 from bot.mail.inbox import InboxStore
 from bot.mail.models import OutboundMail
+from bot.mail.schemas import MAX_ORIGINAL_CHARS
 from db.engine import in_worker_thread
 from texts import language_or_fallback
 from texts.language import detect_language
 
 log = logging.getLogger(__name__)
-
-# How much of a mail's whole text the agent is shown with the message (the bot reads
-# MAX_MESSAGE_CHARS of the new text).
-MAX_ORIGINAL_CHARS = 20_000
 
 
 class Outbox(Protocol):
@@ -147,6 +144,17 @@ def _take(
     )
 
 
+def the_whole_mail(mail: ParsedMail) -> dict[str, Any]:
+    """What the agent reads of a mail beside the message (the message's ``email`` payload,
+    bot.mail.schemas.MailOriginalPublic): never its attachments' bytes, only their list."""
+    return {
+        "from": mail.from_address,
+        "subject": mail.subject,
+        "text": mail.text[:MAX_ORIGINAL_CHARS],
+        "attachments": [a.as_json() for a in mail.attachments],
+    }
+
+
 def _keep_mail_with_message(
     session: Session, accepted: Accepted, message_id: int, mail: ParsedMail
 ) -> None:
@@ -155,14 +163,9 @@ def _keep_mail_with_message(
     address to be answered at."""
     InboxStore(session).attach_message(accepted.inbox_id, message_id)
     message = session.get(Message, message_id)
-    if message is not None:
-        email: dict[str, Any] = {
-            "from": mail.from_address,
-            "subject": mail.subject,
-            "text": mail.text[:MAX_ORIGINAL_CHARS],
-            "attachments": [a.as_json() for a in mail.attachments],
-        }
-        message.payload = {**(message.payload or {}), "email": email}
+    if message is not None and "email" not in (message.payload or {}):
+        # A message stored by an earlier version, without its mail.
+        message.payload = {**(message.payload or {}), "email": the_whole_mail(mail)}
     conversation = session.get(Conversation, accepted.conversation_id)
     if conversation is not None and not conversation.contact_email:
         conversation.contact_email = mail.from_address
@@ -265,6 +268,7 @@ class EmailChannel:
         exchange = await self.gateway.receive(
             accepted.conversation_id,
             MessageCreate(text=accepted.text, client_message_id=accepted.client_message_id),
+            email=the_whole_mail(mail),
         )
         await in_worker_thread(
             self.sessions, _keep_mail_with_message, accepted, exchange.message.id, mail

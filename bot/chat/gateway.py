@@ -9,6 +9,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -46,13 +47,16 @@ BotAnswerListener = Callable[[str, Message, list[MessagePublic]], Awaitable[None
 
 
 def _store_message(
-    session: Session, conversation_id: str, incoming: MessageCreate
+    session: Session,
+    conversation_id: str,
+    incoming: MessageCreate,
+    email: dict[str, Any] | None = None,
 ) -> tuple[Message, bool, str, Language, bool]:
     """The stored message, whether it is new, who answers the conversation, its language, and
     whether it has an open handoff (a ticket, while the bot answers)."""
     store = ConversationStore(session)
     message, created = store.add_customer_message(
-        conversation_id, incoming.text, incoming.client_message_id, incoming.payload
+        conversation_id, incoming.text, incoming.client_message_id, incoming.payload, email
     )
     conversation = store.get(conversation_id)
     language = language_or_fallback(conversation.language)
@@ -166,18 +170,23 @@ class ChatGateway:
         messages = await in_worker_thread(self.sessions, _transcript, conversation_id, after)
         return [MessagePublic.of(m) for m in messages]
 
-    async def receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
+    async def receive(
+        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None = None
+    ) -> ExchangePublic:
         """Store the customer's message, then answer it; a resent id returns the first answer,
-        or, if the bot still owes one, asks again.
+        or, if the bot still owes one, asks again. ``email``: the mail it was read from, stored
+        with it (so the agent who gets it, live or in the queue, can read the whole mail).
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
         with request_id.about_conversation(conversation_id):
-            return await self._receive(conversation_id, incoming)
+            return await self._receive(conversation_id, incoming, email)
 
-    async def _receive(self, conversation_id: str, incoming: MessageCreate) -> ExchangePublic:
+    async def _receive(
+        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None
+    ) -> ExchangePublic:
         message, created, handled_by, language, ticket = await in_worker_thread(
-            self.sessions, _store_message, conversation_id, incoming
+            self.sessions, _store_message, conversation_id, incoming, email
         )
         customer = MessagePublic.of(message)
         if not created:

@@ -110,6 +110,17 @@ class ConversationPublic(BaseModel):
     token: str
 
 
+class ConversationStatePublic(BaseModel):
+    """What the widget asks of its conversation beside the messages: whether "Email me this
+    conversation" can be offered (the service sends mail), and the address the customer
+    already gave (the contact form's, or the one they wrote from), to fill the form with."""
+
+    id: str
+    channel: Literal["widget", "email"]
+    email_transcript: bool
+    contact_email: str | None = Field(default=None, max_length=254)
+
+
 # -- what the bot tried (written by the actions) -------------------------------------------
 
 

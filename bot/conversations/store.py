@@ -59,8 +59,11 @@ class ConversationStore:
         text: str,
         client_message_id: str | None,
         button_payload: str | None = None,
+        email: dict[str, Any] | None = None,
     ) -> tuple[Message, bool]:
         """Store the message; returns (message, created). A resent id returns the original.
+        ``email``: the whole mail a message read from the support mailbox came from, kept with
+        it for the agent (bot/chat/email_channel.py).
 
         The conversation's language follows the customer's: the language of the latest message
         that tells (a button's title does; digits or an emoji do not).
@@ -74,7 +77,10 @@ class ConversationStore:
             conversation_id=conversation_id,
             sender="customer",
             text=text,
-            payload={"button_payload": button_payload} if button_payload else {},
+            payload={
+                **({"button_payload": button_payload} if button_payload else {}),
+                **({"email": email} if email is not None else {}),
+            },
             client_message_id=client_message_id,
             awaiting_bot=conversation.handled_by == "bot",
         )

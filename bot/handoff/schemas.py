@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints
 
+from bot.conversations.models import Message
 from bot.conversations.schemas import MessagePublic
 from bot.handoff.presence import AgentPresenceState, PresenceStatus
-from bot.mail.schemas import MailDeliveryPublic
+from bot.mail.schemas import MailDeliveryPublic, MailOriginalPublic
 from contact.email import MAX_LENGTH, customer_email
 from db.base import MAX_ROW_ID
 from db.text import DisplayName, Storable
@@ -173,11 +174,24 @@ class NotePublic(BaseModel):
     created_at: datetime
 
 
+class HandoffMessagePublic(MessagePublic):
+    """A message as the agent reads it: with the whole mail it came from, when it came by mail
+    (the widget's messages leave that out: the customer wrote it)."""
+
+    email: MailOriginalPublic | None = None
+
+    @classmethod
+    def of(cls, message: Message) -> HandoffMessagePublic:
+        return cls(
+            **MessagePublic.of(message).model_dump(), email=MailOriginalPublic.of(message.payload)
+        )
+
+
 class HandoffPublic(HandoffSummaryPublic):
     """A handoff with what the bot saw and tried, the transcript and the agents' notes."""
 
     packet: dict[str, Any]
-    messages: list[MessagePublic]
+    messages: list[HandoffMessagePublic]
     notes: list[NotePublic]
     # Where mail about the conversation goes (the offline form's address, an email's From).
     contact_email: str | None = None

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from bot.auth.models import User
 from bot.auth.store import StaffUser, UserStore
 from bot.conversations.models import ArticleFeedback, Conversation, Message
-from bot.conversations.schemas import MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.conversations.trail import BotTrail
 from bot.handoff.errors import (
@@ -31,6 +30,7 @@ from bot.handoff.priority import priority
 from bot.handoff.routing import least_busy
 from bot.handoff.schemas import (
     HandoffCreate,
+    HandoffMessagePublic,
     HandoffOpenedPublic,
     HandoffPublic,
     HandoffSummaryPublic,
@@ -310,7 +310,7 @@ class HandoffStore:
             ).model_dump(),
             contact_email=conversation.contact_email,
             packet=handoff.packet,
-            messages=[MessagePublic.of(m) for m in transcript],
+            messages=[HandoffMessagePublic.of(m) for m in transcript],
             deliveries={
                 str(message_id): delivery
                 for message_id, delivery in deliveries(self.session, conversation.id).items()

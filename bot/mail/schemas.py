@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationError
 
+from bot.mail.inbound import MAX_LISTED_ATTACHMENTS, MAX_SUBJECT_CHARS
 from bot.mail.models import OutboundMail
 from contact.email import MAX_LENGTH, customer_email
+
+log = logging.getLogger(__name__)
+
+# What inbound mail keeps of a mail's text on its message (bot/chat/email_channel.py).
+MAX_ORIGINAL_CHARS = 20_000
 
 
 class MailDeliveryPublic(BaseModel):
@@ -50,3 +57,38 @@ class TranscriptQueuedPublic(BaseModel):
 
     status: Literal["queued"] = "queued"
     to: str = Field(max_length=MAX_LENGTH)
+
+
+class MailAttachmentPublic(BaseModel):
+    """A file a customer's mail carried, listed for the agent: never stored, never served."""
+
+    name: str = Field(max_length=255)
+    content_type: str = Field(max_length=127)
+    size: int = Field(ge=0)
+
+
+class MailOriginalPublic(BaseModel):
+    """The whole mail a customer message came from, for the agent: its sender, subject, whole
+    text (quoted history and signature included) and the list of its attachments."""
+
+    from_: str | None = Field(default=None, alias="from", max_length=MAX_LENGTH)
+    subject: str = Field(default="", max_length=MAX_SUBJECT_CHARS)
+    text: str = Field(default="", max_length=MAX_ORIGINAL_CHARS)
+    attachments: list[MailAttachmentPublic] = Field(
+        default_factory=list, max_length=MAX_LISTED_ATTACHMENTS
+    )
+
+    model_config = {"populate_by_name": True, "serialize_by_alias": True}
+
+    @classmethod
+    def of(cls, payload: dict[str, Any] | None) -> MailOriginalPublic | None:
+        """The ``email`` a message's payload keeps, or None: a message typed in the widget, or
+        a payload this version cannot read (logged, never a 500 for the whole handoff)."""
+        kept = (payload or {}).get("email")
+        if kept is None:
+            return None
+        try:
+            return cls.model_validate(kept)
+        except ValidationError as error:
+            log.warning("a message's email payload is unreadable: %s", error.errors()[0]["msg"])
+            return None

@@ -47,3 +47,31 @@ def test_the_card_label_is_the_interfaces_not_the_conversations() -> None:
     # The bot labels a card in the conversation's language; a zh page showed "Full article：…".
     assert "a.label" not in WIDGET
     assert re.search(r"const label = t\.readMore;", WIDGET)
+
+
+# "Email me this conversation": the widget's texts are the customer catalogue's.
+TRANSCRIPT_TEXTS = {
+    "menu": "transcript_menu",
+    "transcriptAction": "transcript_action",
+    "transcriptAddress": "transcript_address",
+    "transcriptSend": "transcript_send",
+    "transcriptCancel": "transcript_cancel",
+    "transcriptInvalid": "transcript_invalid",
+    "transcriptThrottled": "transcript_throttled",
+    "transcriptOff": "transcript_off",
+    "transcriptRetry": "transcript_retry",
+}
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_the_transcript_texts_are_the_catalogues(language: str) -> None:
+    strings = widget_strings(language)
+    for key, catalogue_key in TRANSCRIPT_TEXTS.items():
+        assert strings[key] == CUSTOMER.say(catalogue_key, language), key
+    block = re.search(rf"\n    {language}: \{{\n(.*?)\n    \}},", WIDGET, re.S)
+    assert block is not None
+    sent = re.search(r"transcriptSent: \(email\) => `([^`]*)`,", block.group(1))
+    assert sent is not None
+    assert (
+        sent.group(1).replace("${email}", "{email}") == CUSTOMER.texts["transcript_sent"][language]
+    )

@@ -25,6 +25,7 @@ from bot.conversations.hub import CLOSE_LAGGING, Subscription
 from bot.conversations.schemas import (
     ConversationCreate,
     ConversationPublic,
+    ConversationStatePublic,
     ExchangePublic,
     MessageCreate,
     MessageFrame,
@@ -62,6 +63,26 @@ def open_conversation(
     conversation = ConversationStore(session).open(body.language)
     token = conversation_token(state.settings.secret_key, conversation.id)
     return ConversationPublic(id=conversation.id, token=token)
+
+
+@router.get(
+    "/{conversation_id}", response_model=ConversationStatePublic, responses=refusals(401, 403, 404)
+)
+def read_conversation(
+    conversation_id: ConversationIdDep, session: SessionDep, state: StateDep
+) -> ConversationStatePublic:
+    """Whether the widget offers "Email me this conversation" (the service sends mail), and
+    the address to offer it to (docs/widget.md)."""
+    try:
+        conversation = ConversationStore(session).get(conversation_id)
+    except ConversationNotFoundError as error:
+        raise _not_found(error) from error
+    return ConversationStatePublic(
+        id=conversation.id,
+        channel="email" if conversation.channel == "email" else "widget",
+        email_transcript=state.outbox.enabled,
+        contact_email=conversation.contact_email,
+    )
 
 
 @router.post(

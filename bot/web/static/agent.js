@@ -278,7 +278,11 @@
       state.detailSocket = KefuConsole.liveSocket(`/handoffs/${id}/ws`, {
         onFrame: (frame) => {
           if (frame.type === "ready") catchUp(id); // messages sent between our fetch and the subscription
-          else if (frame.type === "message") appendMessage(frame.message);
+          else if (frame.type === "message") {
+            appendMessage(frame.message);
+            // The socket carries the widget's frame; the mail behind a message is the handoff's.
+            if (frame.message && frame.message.sender === "customer" && state.detail && state.detail.contact_email) catchUp(id);
+          }
           else if (frame.type === "typing" && frame.from === "customer") showTyping(Boolean(frame.active));
         },
         onRefused: () => { state.detailSocket = null; },
@@ -289,7 +293,13 @@
   async function catchUp(id) {
     try {
       const data = await api("GET", `/handoffs/${id}`);
-      if (state.selectedId === id && state.detail) for (const m of data.messages || []) appendMessage(m);
+      if (state.selectedId !== id || !state.detail) return;
+      for (const m of data.messages || []) {
+        // A message first drawn from the socket gets its mail now.
+        const drawn = m.email && ui.detail.querySelector(`.agent-msg[data-message-id="${Number(m.id)}"]`);
+        if (drawn && !drawn.querySelector(".agent-mail-toggle")) drawn.replaceWith(messageItem(m));
+        else appendMessage(m);
+      }
     } catch (_) { /* the next queue refresh reports anything lasting */ }
   }
 
@@ -455,7 +465,12 @@
     item.dataset.messageId = String(message.id);
     const meta = el("div", "agent-msg-meta");
     meta.append(el("span", "agent-msg-sender", t(`reports.sender.${sender}`)), el("span", "agent-msg-time", timeOf(message.created_at)));
-    item.append(meta, el("div", "agent-msg-text", message.text));
+    const mail = message.email && typeof message.email === "object" ? message.email : null;
+    if (mail) meta.append(el("span", "console-badge agent-channel channel-email agent-mail-marker", t("agent.email.marker")));
+    item.append(meta);
+    if (mail) item.append(texts("div", [t("agent.email.subject"), mail.subject || t("agent.email.no_subject")], "agent-mail-subject"));
+    item.append(el("div", "agent-msg-text", message.text));
+    if (mail) item.append(...mailParts(mail, message.id));
     // What the bot offered, as plain text: the agent needs to know, not to click it.
     const titles = (list) => (Array.isArray(list) ? list.map((x) => x.title || x.label).filter(Boolean) : []);
     const buttons = titles(message.buttons);
@@ -466,6 +481,52 @@
     const deliveries = (state.detail && state.detail.deliveries) || {};
     drawDelivery(item, deliveries[String(message.id)]);
     return item;
+  }
+
+  // A file size as people read it: 512 B, 12 kB, 3.4 MB, in the staff member's locale.
+  function humanSize(bytes) {
+    const size = Math.max(0, Number(bytes) || 0);
+    const [value, unit] = size < 1024 ? [size, "byte"] : size < 1024 * 1024 ? [size / 1024, "kilobyte"] : [size / 1024 / 1024, "megabyte"];
+    return new Intl.NumberFormat(locale(), { style: "unit", unit, unitDisplay: "short", maximumFractionDigits: 1 }).format(value);
+  }
+
+  // The mail a customer message came from (docs/email.md): its attachments listed as text
+  // (Kefu keeps none: never a link), and behind a toggle the whole mail, quoted history and
+  // signature included, as text.
+  function mailParts(mail, messageId) {
+    const parts = [];
+    const files = Array.isArray(mail.attachments) ? mail.attachments.filter((a) => a && typeof a === "object") : [];
+    if (files.length) {
+      const box = el("div", "agent-mail-attachments");
+      const list = el("ul", "agent-mail-files");
+      for (const file of files) {
+        const item = el("li", "agent-mail-file");
+        item.append(el("span", "agent-mail-file-name", String(file.name || "?")), " ",
+          el("span", "agent-mail-file-meta", `${String(file.content_type || "")} · ${humanSize(file.size)}`));
+        list.append(item);
+      }
+      box.append(el("div", "agent-mail-files-label", t("agent.email.attachments")), list,
+        el("div", "agent-mail-files-note", t("agent.email.attachments_note")));
+      parts.push(box);
+    }
+    const whole = el("div", "agent-mail-whole");
+    whole.id = `agent-mail-${messageId}`;
+    whole.hidden = true;
+    if (mail.from) whole.append(texts("div", [t("agent.email.from"), String(mail.from)], "agent-mail-from"));
+    whole.append(el("pre", "agent-mail-text", String(mail.text || "")));
+    const toggle = button("agent-mail-toggle", t("agent.email.show"));
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", whole.id);
+    parts.push(toggle, whole);
+    return parts;
+  }
+
+  function toggleMail(toggle) {
+    const whole = document.getElementById(toggle.getAttribute("aria-controls"));
+    if (!whole) return;
+    whole.hidden = !whole.hidden;
+    toggle.setAttribute("aria-expanded", String(!whole.hidden));
+    toggle.textContent = t(whole.hidden ? "agent.email.show" : "agent.email.hide");
   }
 
   // Messages come from the fetch, the socket and our own POST: keep each once, in id order.
@@ -634,6 +695,7 @@
     else if (target.matches(".agent-transfer-cancel")) $(".agent-transfer-form", ui.detail).hidden = true;
     else if (target.matches(".agent-kb-insert")) attach(target.closest(".agent-kb-hit"));
     else if (target.matches(".agent-attached-remove")) detach(target.closest(".agent-attached-item"));
+    else if (target.matches(".agent-mail-toggle")) toggleMail(target);
   });
 
   ui.detail.addEventListener("submit", (event) => {

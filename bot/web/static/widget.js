@@ -62,6 +62,16 @@
       ratingStar: (n) => `${n} 分`,
       empty: "您好！请问有什么可以帮您？",
       separator: "：",
+      menu: "更多选项",
+      transcriptAction: "把对话发到我的邮箱",
+      transcriptAddress: "您的邮箱地址",
+      transcriptSend: "发送",
+      transcriptCancel: "取消",
+      transcriptSent: (email) => `对话记录稍后会发送到 ${email}。`,
+      transcriptInvalid: "请检查邮箱地址，我们无法发送到这个地址。",
+      transcriptThrottled: "一小时内已多次发送这段对话，请稍后再试。",
+      transcriptOff: "抱歉，目前无法发送邮件。",
+      transcriptRetry: "抱歉，对话记录发送失败，请重试。",
     },
     en: {
       title: "Customer service",
@@ -84,6 +94,16 @@
       ratingStar: (n) => `${n} out of 5`,
       empty: "Hi! How can we help you today?",
       separator: ": ",
+      menu: "More options",
+      transcriptAction: "Email me this conversation",
+      transcriptAddress: "Your email address",
+      transcriptSend: "Send",
+      transcriptCancel: "Cancel",
+      transcriptSent: (email) => `We'll send this conversation to ${email} in a moment.`,
+      transcriptInvalid: "Please check the address: we can't send email to it.",
+      transcriptThrottled: "This conversation was already emailed several times in the last hour. Please try again later.",
+      transcriptOff: "Sorry, we can't send email at the moment.",
+      transcriptRetry: "Sorry, we couldn't send the conversation. Please try again.",
     },
   };
 
@@ -142,6 +162,9 @@
   let typingTimer = null;         // hides an agent's typing whose false frame never came
   let typingSentAt = 0;           // when our last "typing: true" went (0: we are not typing)
   let typingIdle = null;          // sends "typing: false" after a pause
+  let mailOn = false;             // the service sends mail: "Email me this conversation" is offered
+  let contactEmail = "";          // the address the conversation has (the contact form's, a mail's sender)
+  let transcriptEmail = "";       // the address the last transcript went to
 
   // ---------------------------------------------------------------- DOM helpers
 
@@ -179,6 +202,33 @@
     "aria-label": t.open, title: t.title,
   }, [chatIcon()]);
   const closeBtn = el("button", { type: "button", class: "kefu-close", "aria-label": t.close, title: t.close }, ["×"]);
+  // "More options" (⋯): a disclosure with "Email me this conversation", shown only when the
+  // service sends mail (docs/widget.md).
+  const menuBtn = el("button", {
+    type: "button", class: "kefu-menu-button", "aria-label": t.menu, title: t.menu,
+    "aria-expanded": "false", "aria-controls": "kefu-menu", hidden: true,
+  }, ["⋯"]);
+  const transcriptItem = el("button", { type: "button", class: "kefu-menu-item kefu-transcript-open", text: t.transcriptAction });
+  const menu = el("div", { class: "kefu-menu", id: "kefu-menu", hidden: true }, [transcriptItem]);
+  const transcriptInput = el("input", {
+    class: "kefu-transcript-email", id: "kefu-transcript-email", name: "email", type: "email",
+    autocomplete: "email", maxlength: 254, required: true, "aria-describedby": "kefu-transcript-result",
+  });
+  const transcriptSend = el("button", { type: "submit", class: "kefu-transcript-send", text: t.transcriptSend });
+  const transcriptCancel = el("button", { type: "button", class: "kefu-transcript-cancel", text: t.transcriptCancel });
+  const transcriptResult = el("div", {
+    class: "kefu-transcript-result", id: "kefu-transcript-result", role: "status", "aria-live": "polite",
+  });
+  const transcriptFields = el("div", { class: "kefu-transcript-fields" }, [
+    el("label", { class: "kefu-transcript-label", for: "kefu-transcript-email", text: t.transcriptAddress }),
+    el("div", { class: "kefu-transcript-row" }, [transcriptInput, transcriptSend]),
+  ]);
+  const transcriptForm = el("form", {
+    class: "kefu-transcript", "aria-label": t.transcriptAction, novalidate: true, hidden: true,
+  }, [
+    el("div", { class: "kefu-transcript-heading", text: t.transcriptAction }),
+    transcriptFields, transcriptResult, transcriptCancel,
+  ]);
   const statusLine = el("div", { class: "kefu-status", role: "status", hidden: true });
   const list = el("div", {
     class: "kefu-messages", role: "log", "aria-live": "polite", "aria-label": t.title, "data-empty": t.empty,
@@ -195,7 +245,12 @@
   const sendBtn = el("button", { type: "submit", class: "kefu-send", text: t.send });
   const form = el("form", { class: "kefu-form", novalidate: true }, [input, sendBtn]);
   const panel = el("div", { class: "kefu-panel", id: "kefu-panel", role: "dialog", "aria-label": t.title, hidden: true }, [
-    el("div", { class: "kefu-header" }, [el("h2", { class: "kefu-title", text: t.title }), closeBtn]),
+    el("div", { class: "kefu-header" }, [
+      el("h2", { class: "kefu-title", text: t.title }),
+      el("div", { class: "kefu-header-buttons" }, [menuBtn, closeBtn]),
+    ]),
+    menu,
+    transcriptForm,
     statusLine,
     list,
     typing,
@@ -567,6 +622,7 @@
         recovered = false;
         if (Number.isInteger(frame.last_id)) lastId = Math.max(lastId, frame.last_id);
         setStatus(null);
+        readState();
         // Resend with the same client_message_id: the server dedupes, so nothing doubles.
         for (const item of outbox.slice()) transmit(item);
         scrollToBottom();
@@ -589,6 +645,125 @@
     }
   }
 
+  // ---------------------------------------------------------------- email me this conversation
+
+  function conversationUrl(path = "") {
+    return `${kefuUrl}/api/v1/conversations/${encodeURIComponent(conv.id)}${path}`;
+  }
+
+  // Whether the service sends mail, and the address the customer already gave (the contact
+  // form's, or the one they wrote from): asked after each connection and when the form opens.
+  async function readState() {
+    if (!conv) return;
+    try {
+      const response = await fetch(conversationUrl(), { headers: { Authorization: `Bearer ${conv.token}` } });
+      if (!response.ok) return;
+      const body = await response.json();
+      contactEmail = typeof body.contact_email === "string" ? body.contact_email : "";
+      setMailOn(body.email_transcript === true);
+    } catch (_) { /* offline: the menu stays as it was */ }
+  }
+
+  function setMailOn(on) {
+    mailOn = on;
+    menuBtn.hidden = !on;
+    if (!on) closeMenu(false);
+  }
+
+  function openMenu() {
+    menu.hidden = false;
+    menuBtn.setAttribute("aria-expanded", "true");
+    transcriptItem.focus();
+  }
+
+  function closeMenu(refocus) {
+    if (menu.hidden) return;
+    menu.hidden = true;
+    menuBtn.setAttribute("aria-expanded", "false");
+    if (refocus) menuBtn.focus();
+  }
+
+  function openTranscript() {
+    closeMenu(false);
+    transcriptFields.hidden = false;
+    transcriptSend.disabled = false;
+    transcriptCancel.textContent = t.transcriptCancel;
+    transcriptResult.textContent = "";
+    transcriptInput.removeAttribute("aria-invalid");
+    transcriptInput.value = transcriptEmail || contactEmail;
+    transcriptForm.hidden = false;
+    transcriptInput.focus();
+    transcriptInput.select();
+    // The address may be newer on the server (given in the chat since the last connection):
+    // it fills the field if the customer has not typed in it meanwhile.
+    const shown = transcriptInput.value;
+    readState().then(() => {
+      const fresh = transcriptEmail || contactEmail;
+      if (!transcriptForm.hidden && transcriptInput.value === shown && fresh !== shown) {
+        transcriptInput.value = fresh;
+        if (document.activeElement === transcriptInput) transcriptInput.select();
+      }
+    });
+  }
+
+  function closeTranscript() {
+    transcriptForm.hidden = true;
+    if (!menuBtn.hidden) menuBtn.focus();
+    else input.focus();
+  }
+
+  function transcriptSaid(text, invalid) {
+    transcriptResult.textContent = text;
+    if (invalid) transcriptInput.setAttribute("aria-invalid", "true");
+    else transcriptInput.removeAttribute("aria-invalid");
+  }
+
+  async function sendTranscript() {
+    const email = transcriptInput.value.trim();
+    if (!email || !transcriptInput.checkValidity()) {
+      transcriptSaid(t.transcriptInvalid, true);
+      transcriptInput.focus();
+      return;
+    }
+    if (!conv) { transcriptSaid(t.transcriptRetry, false); return; }
+    transcriptSend.disabled = true;
+    transcriptResult.textContent = "";
+    let response;
+    try {
+      response = await fetch(conversationUrl("/transcript"), {
+        method: "POST",
+        headers: { "Content-Type": "application/json", Authorization: `Bearer ${conv.token}` },
+        body: JSON.stringify({ email }),
+      });
+    } catch (_) {
+      transcriptSend.disabled = false;
+      transcriptSaid(t.transcriptRetry, false);
+      return;
+    }
+    const body = await response.json().catch(() => ({}));
+    transcriptSend.disabled = false;
+    if (response.status === 202) {
+      transcriptEmail = typeof body.to === "string" && body.to ? body.to : email;
+      transcriptFields.hidden = true;
+      transcriptCancel.textContent = t.close;
+      transcriptSaid(t.transcriptSent(transcriptEmail), false);
+      transcriptCancel.focus();
+    } else if (response.status === 422) {
+      transcriptSaid(t.transcriptInvalid, true);
+      transcriptInput.focus();
+    } else if (response.status === 429) {
+      transcriptSaid(t.transcriptThrottled, false);
+    } else if (response.status === 409) { // mail went off since the menu was shown
+      transcriptFields.hidden = true;
+      transcriptCancel.textContent = t.close;
+      transcriptSaid(t.transcriptOff, false);
+      setMailOn(false);
+      transcriptCancel.focus();
+    } else {
+      transcriptSaid(t.transcriptRetry, false);
+    }
+  }
+
   // ---------------------------------------------------------------- open / close
 
   function open() {
@@ -607,6 +782,7 @@
   function close() {
     if (!isOpen) return;
     isOpen = false;
+    closeMenu(false);
     panel.hidden = true;
     root.classList.remove("kefu-open");
     launcher.setAttribute("aria-expanded", "false");
@@ -619,7 +795,21 @@
   launcher.addEventListener("click", () => (isOpen ? close() : open()));
   closeBtn.addEventListener("click", close);
   root.addEventListener("keydown", (e) => { // on root, so Escape also works with focus on the launcher
-    if (e.key === "Escape" && isOpen) { e.preventDefault(); close(); }
+    if (e.key !== "Escape" || !isOpen) return;
+    e.preventDefault();
+    // The innermost thing open closes first: the menu, then the transcript form, then the panel.
+    if (!menu.hidden) closeMenu(true);
+    else if (!transcriptForm.hidden && transcriptForm.contains(document.activeElement)) closeTranscript();
+    else close();
+  });
+  menuBtn.addEventListener("click", () => (menu.hidden ? openMenu() : closeMenu(true)));
+  transcriptItem.addEventListener("click", openTranscript);
+  transcriptCancel.addEventListener("click", closeTranscript);
+  transcriptForm.addEventListener("submit", (e) => { e.preventDefault(); sendTranscript(); });
+  transcriptInput.addEventListener("input", () => transcriptInput.removeAttribute("aria-invalid"));
+  // A click anywhere but the menu and its button closes the menu.
+  document.addEventListener("click", (e) => {
+    if (!menu.hidden && !menu.contains(e.target) && !menuBtn.contains(e.target)) closeMenu(false);
   });
   humanBtn.addEventListener("click", () => { send(t.human, "/request_human"); input.focus(); });
 

@@ -21,11 +21,13 @@ from bot.conversations.schemas import MessageCreate
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.models import Handoff
+from bot.handoff.schemas import HandoffCreate
 from bot.mail.imap import FetchedMail
 from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.tokens import reply_address
 from db.base import utcnow
 from tests.bot.chat.test_gateway import FakeRasa
+from tests.bot.conftest import Staff
 
 SUPPORT = "support@example.com"
 SECRET = "mail-test-secret-0123456789abcdef"
@@ -331,3 +333,66 @@ def test_attachments_are_listed_for_the_agent(
     assert customer.payload["email"]["attachments"] == [
         {"name": "box.jpg", "content_type": "image/jpeg", "size": 6}
     ]
+
+
+def test_the_agent_reads_the_whole_mail_from_the_moment_the_message_is_stored(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    desk: HandoffDesk,
+    rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+    staff: Staff,
+) -> None:
+    # The handoff opens while the gateway answers: the message has its mail by then.
+    seen_by_the_handoff: list[Any] = []
+
+    async def look(conversation_id: str, message: Message, replies: Any) -> None:
+        with sessions() as session:
+            stored = session.get(Message, message.id)
+            assert stored is not None
+            seen_by_the_handoff.append((stored.payload or {}).get("email"))
+
+    gateway.answer_listeners.insert(0, look)
+    rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    raw = (
+        b"From: Jane <jane@example.org>\r\nTo: support@example.com\r\n"
+        b"Subject: <b>Broken</b> kettle\r\nMessage-ID: <w1@example.org>\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+        b"--b\r\nContent-Type: text/plain\r\n\r\nIt leaks <script>x()</script>.\r\n\r\n"
+        b"> an old quote\r\n\r\n-- \r\nJane\r\n--b\r\n"
+        b"Content-Type: application/pdf\r\nContent-Disposition: attachment; "
+        b'filename="<img src=x>.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0x\r\n'
+        b"--b--\r\n"
+    )
+    deliver(channel, raw)
+    assert seen_by_the_handoff and seen_by_the_handoff[0]["subject"] == "<b>Broken</b> kettle"
+    (handoff,) = handoffs(sessions)
+    detail = asyncio.run(desk.detail(handoff.id, staff.alice))
+    first = detail.messages[0]
+    assert first.email is not None
+    assert (first.email.from_, first.email.subject) == ("jane@example.org", "<b>Broken</b> kettle")
+    assert "It leaks <script>x()</script>." in first.email.text
+    assert "> an old quote" in first.email.text and first.email.text.endswith("--\nJane")
+    assert [a.model_dump() for a in first.email.attachments] == [
+        {"name": "<img src=x>.pdf", "content_type": "application/pdf", "size": 6}
+    ]
+    # The API's name for the sender is "from"; the bot's reply has no mail.
+    assert detail.model_dump(mode="json")["messages"][0]["email"]["from"] == "jane@example.org"
+    assert detail.messages[1].email is None
+
+
+def test_an_unreadable_mail_payload_is_left_out_not_a_failure(
+    desk: HandoffDesk, sessions: sessionmaker[Session], staff: Staff
+) -> None:
+    with sessions() as session:
+        store = ConversationStore(session)
+        cid = store.open("en").id
+        message, _ = store.add_customer_message(
+            cid, "Help", None, email={"subject": ["not", "text"], "attachments": "?"}
+        )
+        store.release([message.id])
+    handoff_id = asyncio.run(
+        desk.open(HandoffCreate(conversation_id=cid, reason="requested"))
+    ).handoff_id
+    detail = asyncio.run(desk.detail(handoff_id, staff.alice))
+    assert [(m.text, m.email) for m in detail.messages] == [("Help", None)]

@@ -181,3 +181,55 @@ def test_health_says_whether_mail_goes_out(
         "inbound_detail": "",
     }
     assert mailing.get("/api/v1/health").json()["email"]["outbound"] == "ok"
+
+
+def test_the_widget_learns_whether_to_offer_the_transcript_and_to_whom(
+    mailing: TestClient, chat: TestClient, mail_settings: Settings
+) -> None:
+    conversation_id, headers = open_conversation(mailing)
+    url = f"/api/v1/conversations/{conversation_id}"
+    fresh = mailing.get(url, headers=headers)
+    assert fresh.status_code == 200
+    assert fresh.json() == {
+        "id": conversation_id,
+        "channel": "widget",
+        "email_transcript": True,
+        "contact_email": None,
+    }
+    # The contact form's address (or an email conversation's sender) is the one to offer.
+    engine = create_engine_for(mail_settings.database_url)
+    try:
+        with session_factory(engine)() as session:
+            conversation = session.get(Conversation, conversation_id)
+            assert conversation is not None
+            conversation.contact_email = "jane@example.com"
+            session.commit()
+    finally:
+        engine.dispose()
+    assert mailing.get(url, headers=headers).json()["contact_email"] == "jane@example.com"
+    # With no mail, the widget does not offer it.
+    off_id, off_headers = open_conversation(chat)
+    off = chat.get(f"/api/v1/conversations/{off_id}", headers=off_headers)
+    assert off.status_code == 200
+    assert off.json()["email_transcript"] is False
+
+
+def test_the_conversations_state_needs_its_token(
+    mailing: TestClient, mail_settings: Settings
+) -> None:
+    conversation_id, _ = open_conversation(mailing)
+    _, other_headers = open_conversation(mailing)
+    url = f"/api/v1/conversations/{conversation_id}"
+    missing = mailing.get(url)
+    assert missing.status_code == 401
+    assert missing.json()["detail"] == "missing conversation token"
+    wrong = mailing.get(url, headers=other_headers)
+    assert wrong.status_code == 403
+    assert wrong.json()["detail"] == "this token is not for this conversation"
+    unknown = "00000000-0000-4000-8000-000000000000"
+    token = conversation_token(mail_settings.secret_key, unknown)
+    gone = mailing.get(
+        f"/api/v1/conversations/{unknown}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert gone.status_code == 404
+    assert unknown in gone.json()["detail"]
