@@ -45,6 +45,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.chat import Latencies
 from bot.auth.store import UserStore
+from bot.settings import Settings
 from bot.stack import Stack, demo_stack_config
 from db.engine import create_engine_for, session_factory
 from tests.servers.imap import ImapServer, running_imap_server
@@ -55,6 +56,8 @@ AGENT = ("mia@shop.example", "Mia", "bench-agent-password-1")
 OUTBOUND_TARGET_S = 5.0
 INBOUND_SLACK_S = 2.0  # the inbound target is the poll interval plus this
 WAIT_S = 60.0  # a mail not there by then is a failure of the run, not a slow sample
+# KEFU_MAIL_SEND_EVERY_S, left at its default: the sender's tick.
+SEND_EVERY_S: float = Settings.model_fields["mail_send_every_s"].default
 
 
 @dataclass(frozen=True)
@@ -112,9 +115,13 @@ def plain_text(received: Received) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
-async def reply_to_smtp(stack: Stack, agent: Agent, smtp: SmtpServer, index: int) -> float:
+async def reply_to_smtp(
+    stack: Stack, agent: Agent, smtp: SmtpServer, index: int, rng: random.Random
+) -> float:
     """One widget conversation handed over with an address, claimed, answered with the widget
-    closed: seconds from the reply's request to the SMTP server accepting its mail."""
+    closed at a random moment of the sender's tick: seconds from the reply's request to the
+    SMTP server accepting its mail. (Replying at once after the last mail arrived would reply
+    at the same phase of the tick every time, and measure one phase only.)"""
     url = stack.config.service_url
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         opened = (await client.post("/api/v1/conversations", json={})).json()
@@ -132,12 +139,15 @@ async def reply_to_smtp(stack: Stack, agent: Agent, smtp: SmtpServer, index: int
     handoff_id = handed.json()["handoff_id"]
     await agent.claim(handoff_id)
     marker = f"Your parcel {uuid.uuid4().hex[:12]} left our warehouse today."
+    await asyncio.sleep(rng.uniform(0, SEND_EVERY_S))
     t0 = time.perf_counter()
     replied = await agent.http.post(
         f"/api/v1/handoffs/{handoff_id}/messages", json={"text": marker}
     )
     replied.raise_for_status()
     mail = await arrival(smtp, lambda m: marker in plain_text(m))
+    # Resolved, so the agent stays under the open chats' limit (KEFU_AGENT_MAX_OPEN_CHATS).
+    (await agent.http.post(f"/api/v1/handoffs/{handoff_id}/resolve")).raise_for_status()
     return mail.at - t0
 
 
@@ -260,12 +270,14 @@ async def measure(
 ) -> MailReport:
     agent = await log_in_agent(stack)
     try:
+        rng = random.Random(args.seed)
         # One round first: the first reply and the first mail open pools and connections.
-        await reply_to_smtp(stack, agent, smtp, -1)
-        outbound = [await reply_to_smtp(stack, agent, smtp, i) for i in range(args.repetitions)]
+        await reply_to_smtp(stack, agent, smtp, -1, rng)
+        outbound = [
+            await reply_to_smtp(stack, agent, smtp, i, rng) for i in range(args.repetitions)
+        ]
         handoff_id, first_id = await email_handoff(agent, imap)
         ws = await agent.socket(f"/api/v1/handoffs/{handoff_id}/ws")
-        rng = random.Random(args.seed)
         try:
             await mail_to_console(ws, imap, first_id, rng, args.poll)
             inbound = [
