@@ -102,6 +102,7 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.faults
 	$(BIN)/python -m bench.reports
 	$(BIN)/python -m bench.scale
+	$(BIN)/python -m bench.mail
 
 # Everything missing is made first (environments, database, demo articles, index, model; the
 # model is retrained only when its inputs changed); then Rasa, the action server and the

@@ -410,6 +410,13 @@ def report_command(
     typer.echo(f"{'kpi':28} {'value':>10} {'previous':>10}  unit")
     for name, kpi in found.kpis.items():
         typer.echo(f"{name:28} {_cell(kpi.value):>10} {_cell(kpi.previous):>10}  {kpi.unit}")
+    typer.echo(f"\n{'channel':10} {'conversations':>13} {'contained':>10} {'escalated':>10} csat")
+    for row in found.tables["channels"]:
+        csat = f"{_cell(row.csat_mean)} ({row.csat_count})"
+        typer.echo(
+            f"{row.channel:10} {row.conversations:>13} {row.contained:>10} {row.escalated:>10} "
+            f"{csat}"
+        )
 
 
 @kb_app.command("import")

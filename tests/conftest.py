@@ -12,6 +12,7 @@ import pytest
 from tests.servers.databases import fresh_databases, on_postgres
 from tests.servers.postgres import postgres_server
 from tests.servers.redis import RedisServer, flush
+from tests.servers.smtp import SmtpServer
 
 __all__ = ["fresh_databases", "postgres_server"]
 
@@ -28,6 +29,23 @@ def _offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
     # Models come from installed packages; any hub access would hang on this network.
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd on loopback, tests/servers/smtp.py) for one test."""
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server_with_login() -> Iterator[SmtpServer]:
+    server = SmtpServer(login=("kefu", "s3cret-pass"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -58,7 +58,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from bot.analytics.report_range import ReportRange
+from bot.analytics.report_range import CHANNELS, ReportRange
 from bot.analytics.sql import (
     dialect_of,
     json_field,
@@ -270,7 +270,7 @@ def in_period(period: ReportRange, kept: bool = False) -> list[ColumnElement[boo
 @dataclass(frozen=True)
 class Scope:
     """A period's conversations with their facts, worked out once into a temporary table
-    (id, UTC bucket, outcome, customer messages, rating, first handoff's reason) that every
+    (id, UTC bucket, outcome, customer messages, rating, first handoff's reason, channel) that every
     KPI query then reads; ``kept``: the database keeps the facts (``facts_kept``)."""
 
     period: ReportRange
@@ -292,6 +292,7 @@ def scoped(session: Session, period: ReportRange) -> Iterator[Scope]:
         Column("messages", Integer),
         Column("score", Integer),
         Column("reason", String(32)),
+        Column("channel", String(16)),
         prefixes=["TEMPORARY"],
     )
     kept = facts_kept(session)
@@ -305,6 +306,7 @@ def scoped(session: Session, period: ReportRange) -> Iterator[Scope]:
         customer_messages(kept),
         rating_score(kept),
         first_handoff_reason(kept),
+        Conversation.channel,
     ).where(*in_period(period, kept))
     connection.execute(insert(table).from_select(list(table.c.keys()), facts))
     try:
@@ -550,6 +552,20 @@ class AgentRow:
     csat_count: int
 
 
+@dataclass(frozen=True)
+class ChannelRow:
+    """The period's conversations that came by one channel (widget, email)."""
+
+    channel: str
+    conversations: int
+    contained: int
+    escalated: int
+    containment_rate: float | None
+    escalation_rate: float | None
+    csat_mean: float | None
+    csat_count: int
+
+
 @dataclass
 class Report:
     """The summary's shape (``dataclasses.asdict`` is the API's and ``kefu report``'s JSON)."""
@@ -727,6 +743,45 @@ def _agents(session: Session, scope: Scope) -> list[AgentRow]:
     return sorted(rows, key=lambda r: (-r.handoffs, r.name))
 
 
+def _channels(session: Session, scope: Scope) -> list[ChannelRow]:
+    """Conversations, contained, escalated and the mean rating per channel: every channel
+    (the filtered one only, with a channel filter), with zeros where none came."""
+    facts = scope.table.c
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for channel, name, count, score_sum, score_count in session.execute(
+        select(
+            facts.channel,
+            facts.outcome,
+            func.count(),
+            func.coalesce(func.sum(facts.score), 0),
+            func.count(facts.score),
+        ).group_by(facts.channel, facts.outcome)
+    ):
+        found = counts[channel]
+        found[name] += count
+        found["conversations"] += count
+        found["score_sum"] += score_sum
+        found["score_count"] += score_count
+    wanted = [scope.period.channel] if scope.period.channel else list(CHANNELS)
+    rows = []
+    for channel in [*wanted, *sorted(c for c in counts if c not in wanted)]:
+        found = counts[channel]
+        total, rated = found["conversations"], found["score_count"]
+        rows.append(
+            ChannelRow(
+                channel=channel,
+                conversations=total,
+                contained=found["contained"],
+                escalated=found["escalated"],
+                containment_rate=_rate(found["contained"], total),
+                escalation_rate=_rate(found["escalated"], total),
+                csat_mean=round(found["score_sum"] / rated, 3) if rated else None,
+                csat_count=rated,
+            )
+        )
+    return rows
+
+
 def _csat_comments(session: Session, scope: Scope) -> list[dict[str, Any]]:
     rows = session.execute(
         select(ConversationRating)
@@ -764,6 +819,7 @@ def report(
             "unanswered": unanswered(session, scope),
             "agents": _agents(session, scope),
             "csat_comments": _csat_comments(session, scope),
+            "channels": _channels(session, scope),
         }
     values = kpi_values(current)
     return Report(

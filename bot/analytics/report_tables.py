@@ -20,6 +20,7 @@ TableName = Literal[
     "unanswered",
     "agents",
     "csat_comments",
+    "channels",
 ]
 TABLES: tuple[str, ...] = get_args(TableName)
 # What a spreadsheet may read as a formula (=, +, -, @) or a field break (tab, carriage return).
@@ -50,6 +51,16 @@ HEADERS = {
         "csat_count",
     ],
     "csat_comments": ["conversation_id", "score", "comment", "resolved_by", "created_at"],
+    "channels": [
+        "channel",
+        "conversations",
+        "contained",
+        "escalated",
+        "containment_rate",
+        "escalation_rate",
+        "csat_mean",
+        "csat_count",
+    ],
 }
 
 

@@ -14,7 +14,10 @@ What a mail becomes (docs/email.md):
   payload) and the list of its attachments;
 - the bot's answer goes back by mail when it is an article's (band answer); anything else (a
   clarifying question with buttons, "I don't know", small talk) puts the conversation in the
-  agents' queue ("unanswered") and the customer gets the "we received your request" mail.
+  agents' queue ("unanswered") and the customer gets the "we received your request" mail;
+- a reply to the rating request (threaded to it, or by the reply token once the conversation
+  is resolved) that starts with a score 1–5 is the conversation's rating, recorded by the
+  widget's rule (once per conversation), with no message, no bot and no reopening.
 """
 
 from __future__ import annotations
@@ -32,17 +35,23 @@ from bot.conversations.models import Conversation, Message
 from bot.conversations.schemas import MAX_MESSAGE_CHARS, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
-from bot.handoff.schemas import HandoffCreate
+from bot.handoff.errors import HandoffConflictError
+from bot.handoff.schemas import HandoffCreate, RatingPublic
+from bot.handoff.store import HandoffStore
 from bot.mail.imap import FetchedMail
 from bot.mail.inbound import ParsedMail, read_mail
-from bot.mail.inbox import InboxStore
+from bot.mail.inbox import InboxStore, Thread
 from bot.mail.models import OutboundMail
+from bot.mail.rating_reply import RatingReply, read_rating
 from bot.mail.schemas import MAX_ORIGINAL_CHARS
 from db.engine import in_worker_thread
 from texts import language_or_fallback
 from texts.language import detect_language
 
 log = logging.getLogger(__name__)
+
+# The inbox's reason for a rating answer: recorded, or refused (the conversation was rated).
+RATED, RATING_REFUSED = "rating", "rating_refused"
 
 
 class Outbox(Protocol):
@@ -72,6 +81,15 @@ class Accepted:
     client_message_id: str
 
 
+@dataclass(frozen=True)
+class Rated:
+    """A reply to the rating request that gave a score; ``rating`` None: refused (rated
+    already)."""
+
+    conversation_id: str
+    rating: RatingPublic | None
+
+
 def mail_message_id(message_id: str) -> str:
     """The client_message_id of the customer message a mail becomes (64 characters at most):
     a mail read again is the same message, stored once."""
@@ -89,14 +107,49 @@ def text_for_the_bot(mail: ParsedMail, first: bool) -> str:
     return text[:MAX_MESSAGE_CHARS].strip() or "…"
 
 
+def _rating_answer(session: Session, mail: ParsedMail, thread: Thread) -> RatingReply | None:
+    """The score a reply to the rating request gives: threaded to that mail, or by the reply
+    token to a conversation whose last handoff was resolved (it asked for one)."""
+    if thread.conversation_id is None:
+        return None
+    asked = thread.replies_to_kind == "rating_request" or (
+        thread.found_by == "reply_token" and HandoffStore(session).resolved(thread.conversation_id)
+    )
+    return read_rating(mail.new_text) if asked else None
+
+
+def _rate(session: Session, mail: ParsedMail, conversation_id: str, answer: RatingReply) -> Rated:
+    """The rating by the widget's rule (HandoffStore.rate: once per conversation, credited to
+    the agent who resolved it), kept with the mail in one transaction."""
+    rating: RatingPublic | None
+    try:
+        rating = HandoffStore(session).rate(conversation_id, answer.score, answer.comment)
+    except HandoffConflictError:
+        session.rollback()
+        rating = None
+    InboxStore(session).record(replace(mail, reason=RATED if rating else RATING_REFUSED),
+                               conversation_id)  # fmt: skip
+    if rating is None:
+        log.info("mail %s rates conversation %s, rated already: refused", mail.message_id,
+                 conversation_id)  # fmt: skip
+    else:
+        log.info("mail %s rates conversation %s: %d", mail.message_id, conversation_id,
+                 answer.score)  # fmt: skip
+    return Rated(conversation_id, rating)
+
+
 def _take(
     session: Session, mail: ParsedMail, support_address: str | None, secret: str
-) -> Accepted | None:
-    """Keep the mail in the inbox and find or open its conversation; None when there is
-    nothing more to do (kept before, or not a mail to answer)."""
+) -> Accepted | Rated | None:
+    """Keep the mail in the inbox and find or open its conversation, or record the rating it
+    gives; None when there is nothing more to do (kept before, or not a mail to answer)."""
     inbox = InboxStore(session)
     existing = inbox.find(mail.message_id)
-    if existing is not None and (existing.status != "accepted" or existing.message_row_id):
+    if existing is not None and (
+        existing.status != "accepted"
+        or existing.message_row_id
+        or existing.reason in (RATED, RATING_REFUSED)
+    ):
         log.info("mail %s read again: kept already", mail.message_id)
         return None
     if mail.status != "accepted":
@@ -123,6 +176,9 @@ def _take(
                 mail.message_id,
                 mail.from_address,
             )
+        answer = _rating_answer(session, mail, thread)
+        if thread.conversation_id is not None and answer is not None:
+            return _rate(session, mail, thread.conversation_id, answer)
         if thread.conversation_id is not None:
             conversation_id, first = thread.conversation_id, False
             log.info("mail %s answers conversation %s (%s)", mail.message_id, conversation_id,
@@ -262,6 +318,10 @@ class EmailChannel:
             self.sessions, _take, mail, self.support_address, self.secret
         )
         if accepted is None:
+            return
+        if isinstance(accepted, Rated):
+            if accepted.rating is not None:
+                self.desk.rated(accepted.rating)
             return
         # Through the gateway as the widget's messages go: stored, then the bot (whose answer
         # comes back to ``answered``) or the agent who has the conversation.

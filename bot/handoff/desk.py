@@ -309,9 +309,13 @@ class HandoffDesk:
 
     async def rate(self, conversation_id: str, score: int, comment: str | None) -> RatingPublic:
         rating = await self._run(HandoffStore.rate, conversation_id, score, comment)
+        self.rated(rating)
+        return rating
+
+    def rated(self, rating: RatingPublic) -> None:
+        """A rating was recorded (here, or by mail in the email channel's transaction)."""
         if rating.resolved_by == "agent":
             self._queue_changed()  # the agent's history shows it
-        return rating
 
 
 __all__ = [

@@ -565,6 +565,16 @@ class HandoffStore:
         self.session.flush()
         return RatingPublic.model_validate(rating, from_attributes=True)
 
+    def resolved(self, conversation_id: str) -> bool:
+        """The conversation's last handoff was resolved (and none is open since): the time
+        the customer is asked for a rating."""
+        last = self.session.scalars(
+            select(Handoff.status)
+            .where(Handoff.conversation_id == conversation_id)
+            .order_by(Handoff.id.desc())
+        ).first()
+        return last == "resolved"
+
     def ratings_of(self, handoffs: Sequence[Handoff]) -> dict[int, RatingPublic]:
         """The customer's rating of each resolved handoff, by handoff id: a conversation's
         rating belongs to the last handoff resolved before it (the one ``rate`` credits)."""

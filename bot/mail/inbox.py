@@ -29,6 +29,8 @@ class Thread:
     conversation_id: str | None
     found_by: str  # in_reply_to | reply_token | new
     forged_token: bool = False
+    # The kind of our mail it answers (found by in_reply_to: "rating_request", "agent_reply"…).
+    replies_to_kind: str | None = None
 
 
 class InboxStore:
@@ -83,20 +85,23 @@ class InboxStore:
         ids = list(mail.thread_ids[:MAX_THREAD_IDS])
         if ids:
             sent = self.session.execute(
-                select(OutboundMail.message_id_header, OutboundMail.conversation_id).where(
-                    OutboundMail.message_id_header.in_(ids)
-                )
+                select(
+                    OutboundMail.message_id_header, OutboundMail.conversation_id, OutboundMail.kind
+                ).where(OutboundMail.message_id_header.in_(ids))
             ).all()
             received = self.session.execute(
                 select(InboundMail.message_id_header, InboundMail.conversation_id).where(
                     InboundMail.message_id_header.in_(ids), InboundMail.conversation_id.is_not(None)
                 )
             ).all()
-            found = {header: conversation for header, conversation in [*sent, *received]}
+            found: dict[str, tuple[str | None, str | None]] = {
+                header: (conversation, None) for header, conversation in received
+            }
+            found |= {header: (conversation, kind) for header, conversation, kind in sent}
             for message_id in ids:  # the nearest first
-                conversation_id = found.get(message_id)
+                conversation_id, kind = found.get(message_id, (None, None))
                 if conversation_id is not None and self._exists(conversation_id):
-                    return Thread(conversation_id, "in_reply_to")
+                    return Thread(conversation_id, "in_reply_to", replies_to_kind=kind)
         forged = False
         for token in reply_tokens(mail.recipients, support_address):
             conversation_id = conversation_from_token(token, secret)

@@ -206,6 +206,11 @@ def test_report_prints_the_kpis_and_json_alone_on_stdout(workspace: Path) -> Non
     assert "2026-11-10 – 2026-11-16 (UTC), against 2026-11-03 – 2026-11-09" in out
     line = next(row for row in out.splitlines() if row.startswith("containment_rate"))
     assert line.split() == ["containment_rate", "33.33", "100.0", "percent"]
+    channels = [row.split() for row in out.splitlines() if row.startswith(("widget", "email"))]
+    assert channels == [
+        ["widget", "11", "3", "3", "3.667", "(3)"],
+        ["email", "1", "1", "0", "-", "(0)"],
+    ]
     code, out, _ = kefu("report", *week, "--language", "zh", "--json")
     assert code == 0
     body = json.loads(out)  # stdout is exactly one JSON object
@@ -224,3 +229,5 @@ def test_report_refuses_a_bad_period(workspace: Path) -> None:
     assert "until (2026-11-01) is before since (2026-11-10)" in err
     code, _, err = kefu("report", "--since", "10/11/2026")
     assert code == 2 and "--since: '10/11/2026' is not a date" in err
+    code, _, err = kefu("report", "--channel", "fax")
+    assert code == 2 and "channel must be one of widget, email" in err

@@ -168,6 +168,7 @@ def test_every_table_downloads_as_csv(supervisor: Page, tmp_path: Path) -> None:
         "unanswered",
         "agents",
         "csat_comments",
+        "channels",
     }
     with page.expect_download() as download:
         page.locator('.reports-csv[data-table="agents"]').click()

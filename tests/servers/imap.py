@@ -3,7 +3,8 @@ a free loopback port, with one test user and a Maildir of its own.
 
 ``ImapServer`` can be stopped and started again on the same port with the same mailbox (a mail
 server that goes down and comes back); ``deliver`` puts a raw mail into the mailbox by IMAP
-APPEND, as a mail server's delivery would.
+APPEND, as a mail server's delivery would. No pytest here: the mail benchmark (bench/mail.py)
+runs the same server; a failure to start raises ``ImapServerError``.
 """
 
 from __future__ import annotations
@@ -17,15 +18,18 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import pytest
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 # The mailbox's owner: an unprivileged account (Dovecot refuses to keep mail as root).
 MAIL_ACCOUNT = "nobody"
+
+
+class ImapServerError(RuntimeError):
+    """Dovecot is missing and cannot be installed, or did not start."""
 
 
 def ensure_dovecot() -> None:
@@ -34,7 +38,7 @@ def ensure_dovecot() -> None:
     if Path(DOVECOT).exists():
         return
     if os.geteuid() != 0:
-        pytest.fail("Dovecot is not installed: apt-get install dovecot-imapd (as root)")
+        raise ImapServerError("Dovecot is not installed: apt-get install dovecot-imapd (as root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     install = ["apt-get", "install", "-y", "-qq", "dovecot-imapd"]
     done = subprocess.run(install, env=env, capture_output=True, text=True)
@@ -42,7 +46,7 @@ def ensure_dovecot() -> None:
         subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True)
         done = subprocess.run(install, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not Path(DOVECOT).exists():
-        pytest.fail(f"could not install dovecot-imapd: {done.stderr[-500:]}")
+        raise ImapServerError(f"could not install dovecot-imapd: {done.stderr[-500:]}")
 
 
 def free_port() -> int:
@@ -131,7 +135,7 @@ userdb {{
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 error = self.process.stderr.read().decode() if self.process.stderr else ""
-                pytest.fail(f"dovecot exited: {error[-1000:]} {self.log()[-1000:]}")
+                raise ImapServerError(f"dovecot exited: {error[-1000:]} {self.log()[-1000:]}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.5) as probe:
                     if probe.recv(100).startswith(b"* OK"):
@@ -139,7 +143,7 @@ userdb {{
             except OSError:
                 time.sleep(0.05)
         self.stop()
-        pytest.fail(f"dovecot did not answer on port {self.port}: {self.log()[-1000:]}")
+        raise ImapServerError(f"dovecot did not answer on port {self.port}: {self.log()[-1000:]}")
 
     def stop(self) -> None:
         """Stop it; the mailbox stays for the next start."""
@@ -213,12 +217,13 @@ userdb {{
         )
 
 
-def imap_server() -> Iterator[ImapServer]:
-    """A started Dovecot (a generator for a fixture), stopped and removed at the end. Its
-    folder is its own under /tmp, readable by the mailbox's owner (pytest's are root's alone)."""
+@contextmanager
+def running_imap_server() -> Iterator[ImapServer]:
+    """A started Dovecot, stopped and removed at the end. Its folder is its own under /tmp,
+    readable by the mailbox's owner (pytest's are root's alone)."""
     ensure_dovecot()
     if shutil.which(DOVEADM) is None:
-        pytest.fail("doveadm is missing: apt-get install dovecot-core")
+        raise ImapServerError("doveadm is missing: apt-get install dovecot-core")
     folder = Path(tempfile.mkdtemp(prefix="kefu-dovecot-"))
     folder.chmod(0o755)
     server = ImapServer(folder=folder, port=free_port())
@@ -229,3 +234,9 @@ def imap_server() -> Iterator[ImapServer]:
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def imap_server() -> Iterator[ImapServer]:
+    """``running_imap_server`` as a generator, for a fixture: ``yield from imap_server()``."""
+    with running_imap_server() as server:
+        yield server

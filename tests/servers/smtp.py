@@ -2,7 +2,8 @@
 
 It records every message it accepts; it can be stopped and started again on the same port (a
 mail server that is down, then back); it can require AUTH (plain text is allowed: loopback);
-and it can answer every recipient with a refusal, to see retries and give-ups.
+and it can answer every recipient with a refusal, to see retries and give-ups. No pytest here:
+the mail benchmark (bench/mail.py) runs the same server; the fixtures are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
@@ -30,12 +29,14 @@ def free_port() -> int:
 
 @dataclass
 class Received:
-    """One accepted message: the envelope and the parsed message."""
+    """One accepted message: the envelope, the parsed message, and when it was accepted
+    (``time.perf_counter()``: the mail benchmark's clock)."""
 
     sender: str
     recipients: list[str]
     message: EmailMessage
     raw: bytes
+    at: float = field(default_factory=time.perf_counter)
 
 
 @dataclass
@@ -129,19 +130,3 @@ class SmtpServer:
                 return self.messages
             time.sleep(0.05)
         raise AssertionError(f"{len(self.messages)} message(s) arrived, expected {count}")
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def smtp_server_with_login() -> Iterator[SmtpServer]:
-    server = SmtpServer(login=("kefu", "s3cret-pass"))
-    server.start()
-    yield server
-    server.stop()

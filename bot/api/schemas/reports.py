@@ -91,12 +91,24 @@ class CsatCommentPublic(BaseModel):
     created_at: datetime
 
 
+class ChannelRowPublic(BaseModel):
+    channel: str
+    conversations: int
+    contained: int
+    escalated: int
+    containment_rate: float | None  # percent
+    escalation_rate: float | None
+    csat_mean: float | None
+    csat_count: int
+
+
 class TablesPublic(BaseModel):
     top_articles: list[ArticleRowPublic]
     not_helpful_articles: list[ArticleRowPublic]
     unanswered: list[UnansweredPublic]
     agents: list[AgentRowPublic]
     csat_comments: list[CsatCommentPublic]
+    channels: list[ChannelRowPublic]  # conversations by channel (widget, email)
 
 
 class ReportPublic(BaseModel):

@@ -59,6 +59,9 @@
     return count(value);
   }
 
+  // A count with its share of the conversations: "3 (27.3 %)".
+  const share = (value, rate) => (rate === null || rate === undefined ? count(value) : `${count(value)} (${formatValue(rate, "percent")})`);
+
   // A local date of the report ("2026-11-10") as the staff member writes dates.
   function day(iso, options = { year: "numeric", month: "short", day: "numeric" }) {
     const [y, m, d] = String(iso).split("-").map(Number);
@@ -490,6 +493,16 @@
       { label: "reports.column.csat", numeric: true,
         cell: (r) => (r.csat_count ? t("reports.csat_of", { mean: formatValue(r.csat_mean, "score"), count: count(r.csat_count) }) : "–") },
     ], tables.agents);
+    fillTable("channels", [
+      { label: "reports.filter.channel", cell: (r) => navLink(conversationsHref({ channel: r.channel }), t(`reports.channel.${r.channel}`)) },
+      { label: "reports.column.conversations", numeric: true, cell: (r) => navLink(conversationsHref({ channel: r.channel }), count(r.conversations)) },
+      { label: "reports.column.contained", numeric: true,
+        cell: (r) => navLink(conversationsHref({ channel: r.channel, outcome: "contained" }), share(r.contained, r.containment_rate)) },
+      { label: "reports.column.escalated", numeric: true,
+        cell: (r) => navLink(conversationsHref({ channel: r.channel, outcome: "escalated" }), share(r.escalated, r.escalation_rate)) },
+      { label: "reports.column.csat", numeric: true,
+        cell: (r) => (r.csat_count ? t("reports.csat_of", { mean: formatValue(r.csat_mean, "score"), count: count(r.csat_count) }) : "–") },
+    ], tables.channels || []);
     fillTable("csat_comments", [
       { label: "reports.column.when", cell: (r) => moment(r.created_at) },
       { label: "reports.column.score", numeric: true, cell: (r) => navLink(conversationsHref({ rating: String(r.score) }), count(r.score)) },

@@ -19,10 +19,9 @@ from bot.mail.outbox import Outbox
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from tests.bot.api.routes.conftest import open_conversation
-from tests.servers.smtp import SmtpServer, smtp_server
+from tests.servers.smtp import SmtpServer
 
 pytestmark = pytest.mark.slow
-__all__ = ["smtp_server"]
 
 SCRIPT = "<script>alert('x')</script> **not bold**"
 

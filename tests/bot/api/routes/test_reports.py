@@ -227,6 +227,48 @@ def test_the_csv_export_has_a_header_a_name_and_no_formulas(
     assert len(lines) == 1 + 7
 
 
+SHOP_WIDGET = ["widget", "11", "3", "3", "27.27", "27.27", "3.667", "3"]  # A G L; B I K; 5 4 2
+SHOP_EMAIL = ["email", "1", "1", "0", "100.0", "0.0", "", "0"]  # P
+
+
+@pytest.mark.parametrize(
+    ("query", "rows"),
+    [("", [SHOP_WIDGET, SHOP_EMAIL]), ("&channel=email", [SHOP_EMAIL]),
+     ("&channel=widget", [SHOP_WIDGET])],
+)  # fmt: skip
+def test_the_summary_and_its_csv_by_channel(
+    client: TestClient, sue: dict[str, str], query: str, rows: list[list[str]]
+) -> None:
+    summary = get(client, sue, f"/api/v1/reports/summary?{WEEK}{query}")
+    channels = summary["tables"]["channels"]
+    assert [[c["channel"], c["conversations"], c["csat_count"]] for c in channels] == [
+        [r[0], int(r[1]), int(r[7])] for r in rows
+    ]
+    assert summary["kpis"]["conversations"]["value"] == sum(int(r[1]) for r in rows)
+    response = client.get(f"/api/v1/reports/export.csv?table=channels&{WEEK}{query}", headers=sue)
+    assert response.status_code == 200
+    lines = list(csv.reader(io.StringIO(response.text)))
+    assert lines[0] == [
+        "channel", "conversations", "contained", "escalated", "containment_rate",
+        "escalation_rate", "csat_mean", "csat_count",
+    ]  # fmt: skip
+    assert lines[1:] == rows
+
+
+@pytest.mark.parametrize("channel", ["fax", "EMAIL", "", "widget,email"])
+def test_an_unknown_channel_is_a_422_on_every_route(
+    client: TestClient, sue: dict[str, str], channel: str
+) -> None:
+    for route in ("summary", "conversations", "export.csv?table=channels"):
+        joiner = "&" if "?" in route else "?"
+        response = client.get(
+            f"/api/v1/reports/{route}{joiner}{WEEK}&channel={channel}", headers=sue
+        )
+        assert response.status_code == 422, (route, channel)
+        [error] = response.json()["detail"]
+        assert error["loc"] == ["query", "channel"]
+
+
 def test_paging_walks_every_conversation_once_newest_first(
     client: TestClient, sue: dict[str, str], shop: ShopWeek
 ) -> None:
@@ -267,6 +309,8 @@ def test_paging_walks_every_conversation_once_newest_first(
         ("article_id=card-c", ["F"]),  # offered among the clarify options
         ("language=zh", ["C"]),
         ("channel=email", ["P"]),
+        ("channel=widget&outcome=contained", ["L", "G", "A"]),
+        ("channel=email&outcome=escalated", []),
     ],
 )
 def test_the_list_searches_and_filters(
