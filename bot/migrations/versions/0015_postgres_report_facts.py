@@ -27,7 +27,7 @@ The rows stored so far are filled in after the triggers are created, in the migr
 transaction: ``CREATE TRIGGER`` holds a lock that keeps other writers out of the tables until
 it commits, so no write falls between the fill and the triggers. One ``UPDATE`` per source
 table, not in batches: a batch would not commit before the others (one transaction), and the
-correlated lookups are indexed (about a second for 10,000 conversations).
+correlated lookups are indexed (2.8 s for 10,000 conversations, 150k rows, on 2 shared cores).
 
 Nothing on SQLite (0010 keeps them there).
 
