@@ -1,9 +1,13 @@
 """Reports benchmark: the whole summary and the conversation list at 100k conversations.
 
-Run with ``python -m bench.reports [--conversations 100000] [--runs 7] [--database PATH]
-[--json]``. It writes a generated shop into a SQLite file (migrated with Alembic, so with the
-real indexes and the triggers that keep the reports' facts as rows are inserted; a temporary
-one, or ``--database``, which a later run reuses, migrated to the latest revision): the
+Run with ``python -m bench.reports [--conversations 100000] [--runs 7] [--database PATH |
+--database-url URL | --postgres] [--join-path] [--insert-cost N] [--json]``. It writes a
+generated shop into a database migrated with Alembic, so with the real indexes and the triggers
+that keep the reports' facts as rows are inserted: a SQLite file (a temporary one, or
+``--database``, which a later run reuses, migrated to the latest revision), the database of
+``--database-url`` (PostgreSQL: generated when it holds no conversation, else reused), or a
+fresh database on a throw-away PostgreSQL cluster (``--postgres``: the tests' harness,
+tests/servers/postgres.py; ANALYZE after the load, as docs/scaling.md advises). The
 conversations spread evenly over 90 days, 10 messages each on average (customer and bot in
 turn, every bot message a reply), a knowledge-base lookup for most customer messages (answer
 65 %, clarify 20 %, none 15 %), feedback on a fifth of the answers, a handoff for 15 % of the
@@ -16,13 +20,24 @@ Then it measures, p50 over ``--runs`` runs after one warm-up:
   page and the filtered first pages: an outcome, a rating, an article, and a text search
   (``q``: a common word, and a text found nowhere).
 
+``--join-path`` measures the reports working the facts out from the rows (the "join path":
+PostgreSQL's before migration 0015) even where the triggers keep them, for comparison.
+``--insert-cost N`` then stores N messages in new conversations, one per transaction (a
+customer message, then a bot reply to it, in turn), with the triggers and again without them
+(disabled on PostgreSQL, dropped and created again on SQLite), and gives the mean time of one
+message each way (``insert_kept_ms``, ``insert_bare_ms``); those conversations are deleted
+afterwards.
+
 ``--json`` prints the p50s in seconds, ``targets`` (the limit of each), ``target_text``,
-``over_target`` (the names over their limit), ``targets_met``, ``cpus`` and ``sqlite_version``.
+``over_target`` (the names over their limit), ``targets_met``, ``cpus``, ``engine``,
+``facts_kept`` and ``sqlite_version``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import json
 import os
 import random
@@ -31,22 +46,25 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
+from bot.analytics import conversation_log, kpis
 from bot.analytics.conversation_log import ConversationQuery, conversation_page
-from bot.analytics.kpis import report
+from bot.analytics.kpis import FACT_TRIGGERS, report
 from bot.analytics.report_range import ReportRange
 from bot.auth.models import User
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
 from bot.database import upgrade_database
 from bot.handoff.models import ConversationRating, Handoff
-from db.engine import create_engine_for, session_factory
+from db.engine import create_engine_for, session_factory, sqlite_file
 
 DAYS = 90
 END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -201,11 +219,25 @@ def p50(run: Callable[[], object], runs: int) -> float:
     return round(statistics.median(times), 4)
 
 
-def measure(url: str, runs: int) -> dict[str, float]:
+@contextlib.contextmanager
+def join_path(forced: bool) -> Iterator[None]:
+    """The reports work the facts out from the rows, kept or not (``forced``)."""
+    if not forced:
+        yield
+        return
+    with (
+        mock.patch.object(kpis, "facts_kept", lambda _session: False),
+        mock.patch.object(conversation_log, "facts_kept", lambda _session: False),
+    ):
+        yield
+
+
+def measure(url: str, runs: int, joins: bool = False) -> dict[str, Any]:
     engine = create_engine_for(url)
     period = ReportRange.of(None, None, "Asia/Shanghai", today=(END - timedelta(days=1)).date())
-    results = {}
-    with session_factory(engine)() as session:
+    results: dict[str, Any] = {}
+    with session_factory(engine)() as session, join_path(joins):
+        results["facts_kept"] = kpis.facts_kept(session)
         results["summary_p50_s"] = p50(lambda: report(session, period, 120, END), runs)
 
         def page(**filters: Any) -> Callable[[], object]:
@@ -227,16 +259,116 @@ def measure(url: str, runs: int) -> dict[str, float]:
     return results
 
 
-def prepare(url: str, conversations: int, reuse: bool) -> dict[str, Any]:
-    """The shop in the file: generated, or counted when reused; the rows and the time taken."""
+def prepare(url: str, conversations: int, reuse: bool | None = None) -> dict[str, Any]:
+    """The shop in the database: generated, or counted when reused (``None``: when it holds
+    conversations already); the rows and the time taken."""
     started = time.perf_counter()
-    upgrade_database(url)  # a reused file gets the migrations written since it was generated
+    upgrade_database(url)  # a reused database gets the migrations written since it was made
     engine = create_engine_for(url)
     with session_factory(engine)() as session:
+        if reuse is None:
+            reuse = bool(session.scalar(select(func.count()).select_from(Conversation)))
         counts = row_counts(session) if reuse else generate(session, conversations)
+        if not reuse and engine.dialect.name == "postgresql":
+            session.execute(text("ANALYZE"))  # the planner's statistics after a bulk load
+            session.commit()
     engine.dispose()
     took = round(time.perf_counter() - started, 1)
     return {"rows": counts, "reused_database": reuse, "generate_s": None if reuse else took}
+
+
+def insert_cost(url: str, messages: int) -> dict[str, float]:
+    """The mean time of storing one message in its own transaction, with the triggers that
+    keep the reports' facts and without them (see the module's docstring)."""
+    engine = create_engine_for(url)
+    results = {}
+    try:
+        for kept in (True, False):
+            with triggers_off(engine, off=not kept):
+                took = store_messages(engine, messages, "kept" if kept else "bare")
+            results["insert_kept_ms" if kept else "insert_bare_ms"] = round(
+                took * 1000 / messages, 3
+            )
+    finally:
+        with engine.begin() as connection:
+            connection.execute(delete(Conversation).where(Conversation.id.like("bench-insert-%")))
+        engine.dispose()
+    return results
+
+
+def store_messages(engine: Engine, messages: int, name: str) -> float:
+    """Seconds to store ``messages`` messages one per transaction: in conversations of ten,
+    a customer message then the bot's reply to it."""
+    at = END + timedelta(days=1)
+    started = 0.0
+    conversation_id, last_customer = "", None
+    with engine.connect() as connection:
+        # Ids given, as the generator gives them (PostgreSQL's sequence was not moved).
+        first_id = (connection.scalar(select(func.max(Message.id))) or 0) + 1
+        connection.commit()
+        for n in range(messages):
+            if n % 10 == 0:
+                conversation_id = f"bench-insert-{name}-{n}"
+                connection.execute(
+                    insert(Conversation).values(
+                        id=conversation_id,
+                        language="en",
+                        handled_by="bot",
+                        channel="widget",
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+                connection.commit()
+            if n == 1:
+                started = time.perf_counter()  # the first message is a warm-up
+            at += timedelta(seconds=1)
+            customer = n % 2 == 0
+            connection.execute(
+                insert(Message).values(
+                    id=first_id + n,
+                    conversation_id=conversation_id,
+                    sender="customer" if customer else "bot",
+                    text="where is my parcel" if customer else "an answer",
+                    payload={},
+                    reply_to=None if customer else last_customer,
+                    awaiting_bot=False,
+                    bot_attempts=0,
+                    created_at=at,
+                )
+            )
+            if customer:
+                last_customer = first_id + n
+            connection.commit()
+    return (time.perf_counter() - started) * messages / (messages - 1)
+
+
+@contextlib.contextmanager
+def triggers_off(engine: Engine, off: bool) -> Iterator[None]:
+    """The triggers that keep the reports' facts, off for the block (if ``off``)."""
+    if not off:
+        yield
+        return
+    facts = importlib.import_module("bot.migrations.versions.0010_report_facts")
+    names = [(f"{facts.TRIGGER_PREFIX}{t}_{e}", t) for t in facts.FACTS for e in facts.EVENTS]
+    assert len(names) == FACT_TRIGGERS
+    postgres = engine.dialect.name == "postgresql"
+    with engine.begin() as connection:
+        for name, table in names:
+            if postgres:
+                connection.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER {name}"))
+            else:
+                connection.execute(text(f"DROP TRIGGER {name}"))
+    try:
+        yield
+    finally:
+        with engine.begin() as connection:
+            if postgres:
+                for name, table in names:
+                    connection.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER {name}"))
+            else:
+                for statement in facts.trigger_statements():
+                    connection.execute(text(statement))
 
 
 def row_counts(session: Session) -> dict[str, int]:
@@ -254,22 +386,64 @@ def row_counts(session: Session) -> dict[str, int]:
     }
 
 
+@contextlib.contextmanager
+def database(args: argparse.Namespace, folder: Path) -> Iterator[tuple[str, bool | None]]:
+    """The URL to generate into or reuse, and whether to reuse it (None: if it holds rows)."""
+    if args.postgres:
+        # The tests' harness, imported by name: the type checker covers the packages only.
+        server = importlib.import_module("tests.servers.postgres").PostgresServer()
+        try:
+            yield server.create_database("kefu_bench_reports"), False
+        finally:
+            server.close()
+    elif args.database_url:
+        yield args.database_url, None
+    else:
+        path = args.database or folder / "reports.db"
+        yield f"sqlite:///{path.resolve()}", path.exists()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--conversations", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=7)
-    parser.add_argument(
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
         "--database",
         type=Path,
         help="a SQLite file: generated there if missing, else reused (migrated to the latest"
         " revision first; --conversations is then ignored)",
     )
+    where.add_argument(
+        "--database-url",
+        help="a database URL (PostgreSQL): generated there if it holds no conversation, else"
+        " reused (migrated to the latest revision first)",
+    )
+    where.add_argument(
+        "--postgres",
+        action="store_true",
+        help="a throw-away PostgreSQL cluster (the tests' harness), removed at the end",
+    )
+    parser.add_argument(
+        "--join-path",
+        action="store_true",
+        help="work the facts out from the rows even where they are kept (for comparison)",
+    )
+    parser.add_argument(
+        "--insert-cost",
+        type=int,
+        default=0,
+        metavar="N",
+        help="then store N messages one per transaction, with and without the triggers",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        path = args.database or Path(folder) / "reports.db"
-        results = prepare(f"sqlite:///{path.resolve()}", args.conversations, path.exists())
-        results |= measure(f"sqlite:///{path.resolve()}", args.runs)
+    with tempfile.TemporaryDirectory() as folder, database(args, Path(folder)) as (url, reuse):
+        results = prepare(url, args.conversations, reuse)
+        results |= measure(url, args.runs, args.join_path)
+        if args.insert_cost:
+            results |= insert_cost(url, args.insert_cost)
+        results["engine"] = "sqlite" if sqlite_file(url) else "postgresql"
     results["targets"] = TARGETS
     results["target_text"] = TARGET_TEXT
     results["over_target"] = [name for name, limit in TARGETS.items() if results[name] > limit]
@@ -280,12 +454,17 @@ def main() -> None:
         print(json.dumps(results))
         return
     made = "reused" if results["reused_database"] else f"generated in {results['generate_s']} s"
-    print(f"{made}: " + ", ".join(f"{n} {t}" for t, n in results["rows"].items()))
+    print(
+        f"{results['engine']}, {made}: " + ", ".join(f"{n} {t}" for t, n in results["rows"].items())
+    )
+    print("the facts " + ("kept" if results["facts_kept"] else "worked out from the rows"))
     for name, value in results.items():
         if name.endswith("_s") and name != "generate_s":
             target = TARGETS.get(name)
             verdict = "" if target is None else (" ok" if value <= target else " OVER TARGET")
             print(f"{name:32} {value * 1000:9.1f} ms{verdict}")
+        elif name.startswith("insert_"):
+            print(f"{name:32} {value:9.3f} ms per message")
 
 
 if __name__ == "__main__":

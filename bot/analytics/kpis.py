@@ -17,9 +17,9 @@ The definitions (docs/reports.md says them in words):
 
 A conversation's facts (its customer messages, last customer and bot message, last lookup, last
 feedback, first handoff's reason, rating) and each customer message's bot reply time are kept on
-the rows by SQLite triggers (migration 0010) and read from there when they are kept
-(``facts_kept``); otherwise (PostgreSQL) the same facts are worked out from the rows, by the
-same rule.
+the rows by triggers (migration 0010 on SQLite, 0015 on PostgreSQL) and read from there when
+they are kept (``facts_kept``); otherwise the same facts are worked out from the rows, by the
+same rule (the "join path": also the tests' oracle for the kept facts).
 
 The queries group by UTC hour (quarter hour in a zone with such an offset) and the few
 hundred buckets are placed in local days and hours here, DST-correct through zoneinfo.
@@ -107,22 +107,27 @@ KPI_UNITS: dict[str, tuple[str, str | None]] = {
 }
 
 
-FACT_TRIGGERS = 15  # migration 0010: after insert, delete and update on five tables
+FACT_TRIGGERS = 15  # after insert, delete and update on five tables: 0010 (SQLite), 0015
 
 
 def facts_kept(session: Session) -> bool:
-    """Whether each conversation's facts are kept on it: SQLite with every trigger of
-    migration 0010 (a later migration that copies a table drops its triggers: the reports
-    then work the facts out, slowly but right)."""
-    if dialect_of(session) != "sqlite":
-        return False
-    found = session.scalar(
-        text(
+    """Whether each conversation's facts are kept on it: every trigger of migration 0010
+    (SQLite) or 0015 (PostgreSQL) is there, and enabled. Otherwise (a later migration that
+    copies a SQLite table drops its triggers; a PostgreSQL import that disabled them, or a
+    database downgraded below 0015) the reports work the facts out from the rows: slowly, but
+    right."""
+    if dialect_of(session) == "sqlite":
+        query = (
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
             " AND name LIKE 'report^_facts^_%' ESCAPE '^'"
         )
-    )
-    return found == FACT_TRIGGERS
+    else:  # the tables of the search path; 'D': disabled (ALTER TABLE … DISABLE TRIGGER)
+        query = (
+            "SELECT count(*) FROM pg_trigger WHERE NOT tgisinternal"
+            " AND tgname LIKE 'report^_facts^_%' ESCAPE '^' AND tgenabled <> 'D'"
+            " AND pg_table_is_visible(tgrelid)"
+        )
+    return session.scalar(text(query)) == FACT_TRIGGERS
 
 
 # -- a conversation's facts, as SQL correlated to Conversation --------------------------------

@@ -39,9 +39,9 @@ class Conversation(Base):
     contact_email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # The reports' facts of the conversation, kept by SQLite triggers from its messages, lookups,
-    # feedback, handoffs and rating (migration 0010): never written here. PostgreSQL leaves them
-    # empty and the reports work them out (bot/analytics/kpis.py).
+    # The reports' facts of the conversation, kept by triggers from its messages, lookups,
+    # feedback, handoffs and rating (migration 0010 on SQLite, 0015 on PostgreSQL): never
+    # written here (bot/analytics/kpis.py reads them).
     customer_messages: Mapped[int] = mapped_column(Integer, server_default="0")
     last_customer_message_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     last_customer_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -101,8 +101,8 @@ class Message(Base):
     # How often Rasa took the message and said nothing (an action that failed): bounded retries.
     bot_attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
-    # A customer message's seconds to the bot's first reply to it, kept by a SQLite trigger
-    # when the reply is stored (migration 0010); empty on PostgreSQL.
+    # A customer message's seconds to the bot's first reply to it, kept by a trigger when the
+    # reply is stored (migration 0010 on SQLite, 0015 on PostgreSQL).
     bot_reply_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
@@ -129,8 +129,8 @@ class KbLookup(Base):
     hits: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     intent: Mapped[str | None] = mapped_column(String(MAX_INTENT_CHARS), nullable=True)
     intent_confidence: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # The article of the first hit, kept from ``hits`` by a SQLite trigger (migration 0010):
-    # never written here; empty on PostgreSQL.
+    # The article of the first hit, kept from ``hits`` by a trigger (migration 0010 on SQLite,
+    # 0015 on PostgreSQL): never written here.
     top_article_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
 

@@ -1,7 +1,8 @@
 """The schema's migrations on a database that holds data: 0005 gives every article a topic,
 0007 every conversation a channel, 0008 indexes the messages already stored for search, 0009
-gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages,
-0012 adds the canned replies, 0014 indexes the messages for search on PostgreSQL. And from
+gives the lookups an intent, 0010 keeps the reports' facts on the conversations and messages
+(SQLite), 0012 adds the canned replies, 0014 indexes the messages for search on PostgreSQL,
+0015 keeps the reports' facts on PostgreSQL. And from
 nothing, the migrations make the schema the models describe.
 
 They run on the run's engine: SQLite, or PostgreSQL with KEFU_TEST_DATABASE=postgres."""
@@ -22,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 import bot.auth.models
 import bot.conversations.models
 import bot.handoff.models  # noqa: F401
+from bot.analytics import kpis
 from bot.database import downgrade_database, metadata, upgrade_database
-from db.engine import create_engine_for
+from db.engine import create_engine_for, session_factory
+from tests.bot.analytics.facts import assert_kept_right, kept, reply_times, top_articles
 from tests.servers.databases import FreshDatabases, on_postgres
 
 SQLITE_ONLY_FACTS = pytest.mark.sqlite_only(
-    "the report facts are kept by SQLite triggers; PostgreSQL works them out from the rows"
+    "0010 keeps the report facts on SQLite (as its text timestamps); 0015's tests cover PostgreSQL"
 )
 
 
@@ -383,12 +386,67 @@ def test_0010_downgrades_and_upgrades_again(url: str) -> None:
     assert {"customer_messages", "first_handoff_reason", "rating_score"}.isdisjoint(columns)
     assert "bot_reply_s" not in message_columns
     assert "top_article_id" not in lookup_columns
+    upgrade_database(url)  # filled in again: by 0010 on SQLite, 0015 on PostgreSQL
+    engine = create_engine_for(url)
+    with engine.connect() as connection:
+        assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
+    engine.dispose()
+
+
+def test_0015_fills_the_facts_of_the_rows_already_stored_and_keeps_them(url: str) -> None:
+    """On PostgreSQL 0015 fills them in (0010 added the columns only); on SQLite they were
+    kept since 0010. Either way they equal the facts worked out from the rows."""
+    upgrade_database(url, "0014")
+    insert_a_conversation_of_each_kind(url)
     upgrade_database(url)
-    if not on_postgres():  # kept by SQLite triggers (0010), filled in again
-        engine = create_engine_for(url)
-        with engine.connect() as connection:
-            assert connection.execute(text(FACTS)).all()[0][:3] == ("c1", 2, 4)
-        engine.dispose()
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        assert_kept_right(session)
+        facts = kept(session)
+        assert facts["c1"][:2] == (2, 4) and facts["c1"][3:5] == (3, "answer")
+        assert facts["c1"][6:] == (False, facts["c1"][7], "frustration", 2, "escalated")
+        assert facts["c2"][:2] == (1, 5) and facts["c2"][-1] == "abandoned"
+        assert facts["c3"][0] == 0
+        stored, _ = reply_times(session)
+        assert stored == {1: pytest.approx(2.5, abs=0.001), 4: None, 5: None}
+        assert top_articles(session) == [(None, None), ("returns-policy", "returns-policy")]
+        assert kpis.facts_kept(session)
+        # The triggers keep them from now on (ids given: PostgreSQL's sequences were not
+        # moved by the rows inserted with theirs).
+        session.execute(
+            text(
+                "INSERT INTO messages (id, conversation_id, sender, text, payload, reply_to,"
+                " awaiting_bot, bot_attempts, created_at) VALUES (6, 'c2', 'bot', 'hi', '{}', 5,"
+                " FALSE, 0, '2026-11-20 11:00:02.000000')"
+            )
+        )
+        assert_kept_right(session)
+        assert kept(session)["c2"][3] == 6
+        assert reply_times(session)[0][5] == pytest.approx(1.0, abs=0.001)
+    engine.dispose()
+
+
+def test_0015_downgrades_and_upgrades_again(url: str) -> None:
+    upgrade_database(url, "0014")
+    insert_a_conversation_of_each_kind(url)
+    upgrade_database(url)
+    downgrade_database(url, "0014")
+    facts_triggers = [name for name in triggers(url) if name.startswith("report_facts_")]
+    engine = create_engine_for(url)
+    with session_factory(engine)() as session:
+        kept_now = kpis.facts_kept(session)
+        functions = []
+        if on_postgres():
+            functions = session.scalars(
+                text("SELECT proname FROM pg_proc WHERE proname LIKE 'report^_facts^_%' ESCAPE '^'")
+            ).all()
+    engine.dispose()
+    if on_postgres():  # no trigger, no function: the reports work the facts out
+        assert (facts_triggers, functions, kept_now) == ([], [], False)
+    else:  # 0010's, untouched
+        assert len(facts_triggers) == kpis.FACT_TRIGGERS and kept_now
+    upgrade_database(url)
+    assert len([n for n in triggers(url) if n.startswith("report_facts_")]) == kpis.FACT_TRIGGERS
 
 
 def test_0012_adds_canned_replies_and_keeps_shortcuts_unique(url: str) -> None:

@@ -25,8 +25,8 @@ inserts. Working out again rather than adding on keeps them exact in any order (
 its lookup, a rating changed, a handoff deleted). The rows stored so far are filled here. The
 reports read the kept facts only when every trigger is there (``bot.analytics.kpis``).
 
-On PostgreSQL the columns are added but not kept (no triggers yet): its reports work the facts
-out from the rows, as before.
+On PostgreSQL the columns are added but not kept here: migration 0015 keeps them, with the same
+``FACTS``, by PL/pgSQL triggers that lock the conversation first.
 
 A later migration that rebuilds one of these tables (a batch operation copies it) drops its
 triggers with it: it must create them again, or the reports fall back to working the facts out

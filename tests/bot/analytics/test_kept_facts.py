@@ -1,43 +1,31 @@
-"""The facts the SQLite triggers keep on each conversation and customer message (migration
-0010) equal the facts worked out from the rows, after inserts, updates and deletes in any
-order; and a report reads the same numbers either way."""
+"""The facts the triggers keep on each conversation, customer message and lookup (migration
+0010 on SQLite, 0015 on PostgreSQL) equal the facts worked out from the rows, after inserts,
+updates and deletes in any order, and with two writers to one conversation at once; and a
+report reads the same numbers either way."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import delete, func, insert, select, update
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.analytics import kpis
 from bot.analytics.report_range import ReportRange
-from bot.analytics.sql import seconds_between
+from bot.analytics.sql import dialect_of
 from bot.conversations.models import ArticleFeedback, Conversation, KbLookup, Message
 from bot.handoff.models import ConversationRating, Handoff
+from tests.bot.analytics.facts import assert_kept_right, kept, reply_times, top_articles, worked_out
 from tests.bot.analytics.seed import conversation
 from tests.bot.analytics.shop_week import seed_shop_week
 
-pytestmark = pytest.mark.sqlite_only(
-    "the facts are kept by SQLite triggers; PostgreSQL works them out from the rows"
-)
-
 START = datetime(2026, 11, 10, 9, tzinfo=UTC)
-KEPT = (
-    "customer_messages",
-    "last_customer_message_id",
-    "last_customer_message_at",
-    "last_bot_message_id",
-    "last_lookup_band",
-    "last_lookup_at",
-    "last_feedback_helpful",
-    "last_feedback_at",
-    "first_handoff_reason",
-    "rating_score",
-)
 
 
 @pytest.fixture
@@ -46,87 +34,16 @@ def session(sessions: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def _last(column: Any, model: Any, *conditions: Any, first: bool = False) -> Any:
-    order = model.id if first else model.id.desc()
-    return (
-        select(column)
-        .where(model.conversation_id == Conversation.id, *conditions)
-        .order_by(order)
-        .limit(1)
-        .correlate(Conversation)
-        .scalar_subquery()
-    )
-
-
-def worked_out(session: Session) -> dict[str, tuple[Any, ...]]:
-    """Every conversation's facts and outcome from its rows (the path PostgreSQL takes)."""
-    customer = (Message.sender == "customer",)
-    rows = session.execute(
-        select(
-            Conversation.id,
-            kpis.customer_messages(),
-            _last(Message.id, Message, *customer),
-            select(func.max(Message.created_at))
-            .where(Message.conversation_id == Conversation.id, *customer)
-            .correlate(Conversation)
-            .scalar_subquery(),
-            _last(Message.id, Message, Message.sender == "bot"),
-            _last(KbLookup.band, KbLookup),
-            _last(KbLookup.created_at, KbLookup),
-            _last(ArticleFeedback.helpful, ArticleFeedback),
-            _last(ArticleFeedback.created_at, ArticleFeedback),
-            kpis.first_handoff_reason(),
-            kpis.rating_score(),
-            kpis.outcome(),
-        )
-    )
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def kept(session: Session) -> dict[str, tuple[Any, ...]]:
-    session.expire_all()
-    columns = [getattr(Conversation, name) for name in KEPT]
-    rows = session.execute(select(Conversation.id, *columns, kpis.outcome(kept=True)))
-    return {row[0]: tuple(row[1:]) for row in rows}
-
-
-def reply_times(session: Session) -> tuple[dict[int, float | None], dict[int, float | None]]:
-    """Each customer message's bot reply time: kept, and worked out from the replies."""
-    reply = aliased(Message)
-    first_reply = (
-        select(reply.created_at)
-        .where(reply.reply_to == Message.id, reply.sender == "bot")
-        .order_by(reply.created_at)
-        .limit(1)
-        .correlate(Message)
-        .scalar_subquery()
-    )
-    rows = session.execute(
-        select(
-            Message.id,
-            Message.bot_reply_s,
-            seconds_between("sqlite", Message.created_at, first_reply),
-        ).where(Message.sender == "customer")
-    ).all()
-    return {i: stored for i, stored, _ in rows}, {i: computed for i, _, computed in rows}
-
-
-def top_articles(session: Session) -> list[tuple[Any, Any]]:
-    """Each lookup's top article: kept, and read from its hits."""
-    first = func.json_extract(KbLookup.hits, "$[0].article_id")
-    return [tuple(row) for row in session.execute(select(KbLookup.top_article_id, first))]
-
-
-def assert_kept_right(session: Session) -> None:
-    session.flush()
-    assert kept(session) == worked_out(session)
-    stored, computed = reply_times(session)
-    assert stored == computed
-    assert all(stored == computed for stored, computed in top_articles(session))
-
-
-def test_a_migrated_sqlite_database_keeps_the_facts(session: Session) -> None:
+def test_a_migrated_database_keeps_the_facts(session: Session) -> None:
     assert kpis.facts_kept(session)
+
+
+def test_without_one_of_its_triggers_the_facts_are_worked_out(session: Session) -> None:
+    if dialect_of(session) == "sqlite":
+        session.execute(text("DROP TRIGGER report_facts_handoffs_update"))
+    else:  # as a bulk import might leave them
+        session.execute(text("ALTER TABLE handoffs DISABLE TRIGGER report_facts_handoffs_update"))
+    assert not kpis.facts_kept(session)
 
 
 def test_the_week_s_facts_are_kept_and_its_report_is_the_same_either_way(
@@ -258,3 +175,81 @@ def test_a_deleted_conversation_takes_its_rows_along(session: Session) -> None:
     session.expunge_all()
     assert kept(session) == {} == worked_out(session)
     assert session.scalars(select(Message.id)).all() == []
+
+
+ROUNDS = 20
+HELD_S = 0.03  # each writer's transaction stays open this long after its writes
+
+
+def test_two_writers_to_one_conversation_at_once_leave_its_facts_right(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two connections write to one conversation at the same moment, round after round: one
+    a customer message and its lookup, the other a bot reply (each earlier than the last) to
+    the first message, feedback and a handoff. Each keeps its transaction open a little after
+    writing, so without the triggers' lock on the conversation the later commit would keep
+    facts worked out without the other's rows (PostgreSQL's READ COMMITTED); the facts are
+    checked after every round."""
+    with sessions() as session:
+        seeded = conversation(session, START).customer("hi")
+        session.commit()
+        conversation_id = seeded.id
+        first = seeded.last_customer
+        assert first is not None
+        first_id, first_at = first.id, first.created_at
+    both = threading.Barrier(2, timeout=30)
+
+    def customer(n: int) -> None:
+        at = START + timedelta(minutes=n + 1)
+        message = {"sender": "customer", "text": f"question {n}", "created_at": at}
+        lookup = {"question": f"question {n}", "language": "en", "band": "clarify"}
+        lookup |= {"hits": [{"article_id": f"a{n}"}], "created_at": at}
+        write([Message(conversation_id=conversation_id, payload={}, **message)], [lookup])
+
+    def bot(n: int) -> None:
+        at = first_at + timedelta(seconds=100 - n)  # each reply earlier than the ones before
+        reply = Message(
+            conversation_id=conversation_id,
+            sender="bot",
+            text=f"answer {n}",
+            payload={},
+            reply_to=first_id,
+            created_at=at,
+        )
+        verdict = ArticleFeedback(
+            conversation_id=conversation_id,
+            article_id=f"a{n}",
+            version=1,
+            helpful=n % 2 == 0,
+            created_at=START + timedelta(minutes=n + 1, seconds=1),
+        )
+        handoff = Handoff(
+            conversation_id=conversation_id,
+            status="waiting",
+            reason="requested" if n else "frustration",
+            language="en",
+            created_at=at,
+        )
+        write([reply, verdict, handoff], [])
+
+    def write(rows: list[object], lookups: list[dict[str, object]]) -> None:
+        with sessions() as session:
+            both.wait()
+            session.add_all(rows)
+            session.flush()
+            for lookup in lookups:
+                session.execute(insert(KbLookup).values(conversation_id=conversation_id, **lookup))
+            time.sleep(HELD_S)
+            session.commit()
+
+    with ThreadPoolExecutor(2) as pool, sessions() as session:
+        for n in range(ROUNDS):
+            for done in [pool.submit(customer, n), pool.submit(bot, n)]:
+                done.result()
+            assert_kept_right(session)  # after every round: the next one would mend a miss
+            session.rollback()
+        facts = kept(session)[conversation_id]
+        assert facts[0] == ROUNDS + 1  # customer messages
+        assert facts[8] == "frustration"  # the first handoff's reason
+        stored, _ = reply_times(session)
+        assert stored[first_id] == pytest.approx(100 - (ROUNDS - 1), abs=0.001)
