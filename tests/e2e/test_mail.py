@@ -13,6 +13,7 @@ import pytest
 
 from bot.stack import Stack
 from tests.e2e.chat import Customer
+from tests.e2e.mail import text_of
 from tests.e2e.test_handoff import Agent
 from tests.servers.smtp import Received, SmtpServer
 
@@ -33,12 +34,6 @@ def mail_to(
         if len(mails) >= count or time.monotonic() > deadline:
             return mails
         time.sleep(0.1)
-
-
-def text_of(received: Received) -> str:
-    body = received.message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content())
 
 
 def leave_a_ticket(stack: Stack, agent_email: str, address: str) -> Customer:
