@@ -53,6 +53,17 @@ def claim(agent: Agent, customer: Customer) -> int:
     return handoff_id
 
 
+def confirmed_and_claimed(
+    stack: Stack, agent_email: str, mail_server: SmtpServer, address: str
+) -> tuple[Customer, Agent, int]:
+    """A ticket left with ``address``, its confirmation mailed, claimed by the agent: the
+    customer, the agent and the handoff's id."""
+    customer = leave_a_ticket(stack, agent_email, address)
+    mail_to(mail_server, address)
+    agent = Agent(stack, agent_email)
+    return customer, agent, claim(agent, customer)
+
+
 def delivery(agent: Agent, handoff_id: int, message_id: int) -> dict[str, object] | None:
     detail = agent.http.get(f"/api/v1/handoffs/{handoff_id}").json()
     found: dict[str, object] | None = detail["deliveries"].get(str(message_id))
@@ -96,10 +107,7 @@ def test_a_reply_the_customer_sees_in_the_widget_is_not_mailed(
     stack: Stack, agent_email: str, mail_server: SmtpServer
 ) -> None:
     address = "bo.mail@example.com"
-    customer = leave_a_ticket(stack, agent_email, address)
-    mail_to(mail_server, address)
-    agent = Agent(stack, agent_email)
-    handoff_id = claim(agent, customer)
+    customer, agent, handoff_id = confirmed_and_claimed(stack, agent_email, mail_server, address)
     with customer.socket():  # the widget is open: the reply is shown there
         replied = agent.http.post(
             f"/api/v1/handoffs/{handoff_id}/messages", json={"text": "Seen in the chat"}
@@ -114,10 +122,7 @@ def test_a_reply_while_the_mail_server_is_down_goes_once_when_it_is_back(
     stack: Stack, agent_email: str, mail_server: SmtpServer
 ) -> None:
     address = "cy.mail@example.com"
-    customer = leave_a_ticket(stack, agent_email, address)
-    mail_to(mail_server, address)
-    agent = Agent(stack, agent_email)
-    handoff_id = claim(agent, customer)
+    _, agent, handoff_id = confirmed_and_claimed(stack, agent_email, mail_server, address)
     mail_server.stop()
     try:
         replied = agent.http.post(
