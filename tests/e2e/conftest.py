@@ -90,10 +90,8 @@ def layout_config(folder: Path, **settings: Any) -> StackConfig:
 @pytest.fixture(scope="session")
 def mail_server() -> Iterator[SmtpServer]:
     """The stack's SMTP server (aiosmtpd on loopback): every mail the service sends."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -127,10 +125,8 @@ def dovecot() -> Iterator[ImapServer]:
 @pytest.fixture(scope="module")
 def smtp() -> Iterator[SmtpServer]:
     """The mail modules' SMTP server, one per module (the shared stack's is ``mail_server``)."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
