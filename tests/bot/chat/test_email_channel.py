@@ -1,6 +1,6 @@
 """A mail becomes a customer message of the right conversation, through the gateway, and the
 bot's answer goes back by mail or the conversation to the agents. Rasa and the outbox are fakes
-here (the real ones: tests/e2e/test_email.py)."""
+here (the real ones: tests/e2e/test_email_inbound.py)."""
 
 from __future__ import annotations
 
