@@ -299,28 +299,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args()
-    smtp = SmtpServer()
-    smtp.start()
-    try:
-        with (
-            running_imap_server() as imap,
-            tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder,
-        ):
-            config = demo_stack_config(
-                Path(folder),
-                service_env={
-                    "KEFU_SMTP_URL": smtp.url,
-                    "KEFU_IMAP_URL": imap.url,
-                    "KEFU_IMAP_POLL_S": f"{args.poll:g}",
-                    "KEFU_MAIL_FROM": SUPPORT,
-                    "KEFU_COMPANY_NAME": "Bench Shop",
-                    "KEFU_MAIL_REPLY_GRACE_S": f"{args.grace:g}",
-                },
-            )
-            with Stack(config) as stack:
-                report = asyncio.run(measure(stack, smtp, imap, args))
-    finally:
-        smtp.stop()
+    with (
+        SmtpServer() as smtp,
+        running_imap_server() as imap,
+        tempfile.TemporaryDirectory(prefix="kefu-bench-") as folder,
+    ):
+        config = demo_stack_config(
+            Path(folder),
+            service_env={
+                "KEFU_SMTP_URL": smtp.url,
+                "KEFU_IMAP_URL": imap.url,
+                "KEFU_IMAP_POLL_S": f"{args.poll:g}",
+                "KEFU_MAIL_FROM": SUPPORT,
+                "KEFU_COMPANY_NAME": "Bench Shop",
+                "KEFU_MAIL_REPLY_GRACE_S": f"{args.grace:g}",
+            },
+        )
+        with Stack(config) as stack:
+            report = asyncio.run(measure(stack, smtp, imap, args))
     if args.json:
         print(json.dumps(report.as_json()))
         return

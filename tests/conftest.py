@@ -34,18 +34,14 @@ def _offline_models(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def smtp_server() -> Iterator[SmtpServer]:
     """A real SMTP server (aiosmtpd on loopback, tests/servers/smtp.py) for one test."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture
 def smtp_server_with_login() -> Iterator[SmtpServer]:
-    server = SmtpServer(login=("kefu", "s3cret-pass"))
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer(login=("kefu", "s3cret-pass")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

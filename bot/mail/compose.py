@@ -93,6 +93,11 @@ class MailDocument:
         self.plain.append(template.format(**values))
         return self
 
+    def said(self, key: str, language: str, **values: str) -> MailDocument:
+        """Kefu's own paragraph from the customers' catalogue, with ``values`` as text."""
+        placeholders = {name: "{" + name + "}" for name in values}
+        return self.words(say(key, language, **placeholders), **values)
+
     def text(self, text: str, quoted: bool = False) -> MailDocument:
         """Someone's message as typed: its line breaks kept, nothing in it interpreted."""
         paragraphs = [p for p in re.split(r"\n\s*\n", text.replace("\r\n", "\n").strip()) if p]
@@ -157,14 +162,12 @@ def confirmation(
     """ "We received your request", with what the customer wrote so far."""
     lang = language_or_fallback(language)
     company = letterhead.company_name
-    document = MailDocument().words(say("mail_greeting", lang))
-    document.words(say("mail_confirmation", lang))
+    document = MailDocument().said("mail_greeting", lang).said("mail_confirmation", lang)
     if customer_texts:
         document.words("**{label}**", label=say("mail_your_messages", lang))
         for text in customer_texts:
             document.text(text, quoted=True)
-    document.words(say("mail_reply_hint", lang))
-    document.words(say("mail_team", lang, company="{company}"), company=company)
+    document.said("mail_reply_hint", lang).said("mail_team", lang, company=company)
     return _content(say("mail_subject", lang, company=company), document, lang)
 
 
@@ -183,7 +186,7 @@ def reply(
         document.words("— " + signature, name=str(agent), company=company)
     else:
         document.words("— " + say("mail_team", lang, company="{company}"), company=company)
-    document.rule().words(say("mail_reply_hint", lang))
+    document.rule().said("mail_reply_hint", lang)
     return _content(subject or say("mail_subject", lang, company=company), document, lang)
 
 
@@ -203,16 +206,14 @@ def transcript(
     """The conversation as the customer saw it: who said what, when (UTC), as text."""
     lang = language_or_fallback(language)
     company = letterhead.company_name
-    document = MailDocument().words(say("mail_greeting", lang))
-    document.words(say("mail_transcript_intro", lang, company="{company}"), company=company)
-    document.rule()
+    document = MailDocument().said("mail_greeting", lang)
+    document.said("mail_transcript_intro", lang, company=company).rule()
     for message in messages:
         when = message.created_at.strftime("%Y-%m-%d %H:%M")
         document.words("**{speaker}** · {when}", speaker=_speaker(message, lang), when=when)
         document.text(message.text)
         _articles(document, message, letterhead, lang)
-    document.rule()
-    document.words(say("mail_team", lang, company="{company}"), company=company)
+    document.rule().said("mail_team", lang, company=company)
     return _content(say("mail_subject_transcript", lang, company=company), document, lang)
 
 
@@ -220,8 +221,8 @@ def rating_request(language: str | None, letterhead: Letterhead) -> MailContent:
     """After an email conversation is resolved: how did we do (answered by replying 1–5)."""
     lang = language_or_fallback(language)
     company = letterhead.company_name
-    document = MailDocument().words(say("mail_greeting", lang)).words(say("mail_rating", lang))
-    document.words(say("mail_team", lang, company="{company}"), company=company)
+    document = MailDocument().said("mail_greeting", lang).said("mail_rating", lang)
+    document.said("mail_team", lang, company=company)
     return _content(say("mail_subject_rating", lang, company=company), document, lang)
 
 

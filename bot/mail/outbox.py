@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import aiosmtplib
-from sqlalchemy import CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
@@ -96,6 +96,19 @@ def _thread(session: Session, conversation_id: str) -> Thread:
     return Thread(in_reply_to, " ".join(mid for _, mid in timeline), subject)
 
 
+def _mails_of(
+    session: Session, conversation: Conversation, kind: str, *conditions: ColumnElement[bool]
+) -> int:
+    """How many mails of this kind the conversation has queued (or sent) that meet
+    ``conditions``."""
+    count = session.scalar(
+        select(func.count(OutboundMail.id)).where(
+            OutboundMail.conversation_id == conversation.id, OutboundMail.kind == kind, *conditions
+        )
+    )
+    return count or 0
+
+
 class Outbox:
     """What is mailed, queued in the caller's session. Email off (no support address): every
     method queues nothing and says so by returning None."""
@@ -166,14 +179,7 @@ class Outbox:
         it; once per address (the customer giving it again is no new request)."""
         if self.letterhead is None:
             return None
-        already = session.scalar(
-            select(func.count(OutboundMail.id)).where(
-                OutboundMail.conversation_id == conversation.id,
-                OutboundMail.kind == "confirmation",
-                OutboundMail.to_address == email,
-            )
-        )
-        if already:
+        if _mails_of(session, conversation, "confirmation", OutboundMail.to_address == email):
             return None
         language = language or conversation.language
         content = compose.confirmation(customer_texts, language, self.letterhead)
@@ -187,23 +193,12 @@ class Outbox:
         """An agent's reply to a customer who is not in the widget: mailed after the grace
         period, unless the widget shows it first (``shown_in_widget``). An email conversation's
         reply goes at once."""
-        if self.letterhead is None or not conversation.contact_email:
-            return None
         if conversation.channel == "email":
             return self.enqueue_reply(session, conversation, message, "agent_reply")
         if widget_open:  # pushed to the open widget: the customer has it
             return None
-        thread = _thread(session, conversation.id)
-        content = compose.reply(message, conversation.language, self.letterhead, thread.subject)
-        return self.enqueue(
-            session,
-            conversation,
-            "agent_reply",
-            conversation.contact_email,
-            content,
-            message_row_id=message.id,
-            not_before=utcnow() + self.reply_grace,
-            thread=thread,
+        return self.enqueue_reply(
+            session, conversation, message, "agent_reply", not_before=utcnow() + self.reply_grace
         )
 
     def transcript(
@@ -213,14 +208,10 @@ class Outbox:
         TRANSCRIPTS_PER_WINDOW an hour (TranscriptThrottledError beyond)."""
         if self.letterhead is None:
             return None
-        recent = session.scalar(
-            select(func.count(OutboundMail.id)).where(
-                OutboundMail.conversation_id == conversation.id,
-                OutboundMail.kind == "transcript",
-                OutboundMail.created_at > now - TRANSCRIPT_WINDOW,
-            )
+        recent = _mails_of(
+            session, conversation, "transcript", OutboundMail.created_at > now - TRANSCRIPT_WINDOW
         )
-        if (recent or 0) >= TRANSCRIPTS_PER_WINDOW:
+        if recent >= TRANSCRIPTS_PER_WINDOW:
             raise TranscriptThrottledError(
                 f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later"
             )
@@ -241,9 +232,11 @@ class Outbox:
         conversation: Conversation,
         message: Message,
         kind: Literal["agent_reply", "bot_answer"],
+        not_before: datetime | None = None,
     ) -> OutboundMail | None:
-        """The bot's answer or an agent's reply in an email conversation, at once, threaded
-        to the customer's last mail ("Re: " its subject), with the article links."""
+        """The bot's answer or an agent's reply in an email conversation, at once (a widget
+        conversation's reply: at ``not_before``), threaded to the customer's last mail ("Re: "
+        its subject), with the article links."""
         if self.letterhead is None or not conversation.contact_email:
             return None
         thread = _thread(session, conversation.id)
@@ -255,6 +248,7 @@ class Outbox:
             conversation.contact_email,
             content,
             message_row_id=message.id,
+            not_before=not_before,
             thread=thread,
         )
 

@@ -26,6 +26,8 @@ import pytest
 from bot.auth.store import UserStore
 from bot.stack import Stack, StackConfig, demo_stack_config
 from db.engine import create_engine_for, session_factory
+from tests.e2e import mail
+from tests.servers.imap import ImapServer, imap_server
 from tests.servers.postgres import PostgresServer
 from tests.servers.smtp import SmtpServer
 
@@ -88,10 +90,8 @@ def layout_config(folder: Path, **settings: Any) -> StackConfig:
 @pytest.fixture(scope="session")
 def mail_server() -> Iterator[SmtpServer]:
     """The stack's SMTP server (aiosmtpd on loopback): every mail the service sends."""
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
+    with SmtpServer() as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -109,6 +109,42 @@ def stack(tmp_path_factory: pytest.TempPathFactory, mail_server: SmtpServer) -> 
             "KEFU_COMPANY_NAME": "Kefu Demo Shop",
             "KEFU_MAIL_REPLY_GRACE_S": "1",
             "KEFU_MAIL_RETRY_BASE_S": "0.5",
+            "KEFU_MAIL_SEND_EVERY_S": "0.2",
+        },
+    )
+    with Stack(config) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def dovecot() -> Iterator[ImapServer]:
+    """The mail modules' support mailbox (a real Dovecot on loopback), one per module."""
+    yield from imap_server()
+
+
+@pytest.fixture(scope="module")
+def smtp() -> Iterator[SmtpServer]:
+    """The mail modules' SMTP server, one per module (the shared stack's is ``mail_server``)."""
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mail_stack(
+    tmp_path_factory: pytest.TempPathFactory, dovecot: ImapServer, smtp: SmtpServer
+) -> Iterator[Stack]:
+    """A stack of the module's own (embedded, whatever the layout) that reads ``dovecot``
+    every POLL_S and sends through ``smtp`` as SUPPORT (tests/e2e/mail.py)."""
+    config = demo_stack_config(
+        tmp_path_factory.mktemp("mail-stack"),
+        secret_key=mail.SECRET,
+        service_env={
+            "KEFU_IMAP_URL": dovecot.url,
+            "KEFU_IMAP_POLL_S": str(mail.POLL_S),
+            "KEFU_SMTP_URL": smtp.url,
+            "KEFU_MAIL_FROM": mail.SUPPORT,
+            "KEFU_COMPANY_NAME": "ACME",
+            "KEFU_PRESENCE_TIMEOUT_S": "1",
             "KEFU_MAIL_SEND_EVERY_S": "0.2",
         },
     )

@@ -6,63 +6,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select
 
 from bot.conversations.models import Conversation, Message
-from bot.mail.models import InboundMail
 from bot.mail.tokens import reply_address
-from bot.stack import Stack, demo_stack_config
-from db.engine import create_engine_for, session_factory
+from bot.stack import Stack
 from tests.e2e.conftest import AGENT_PASSWORD, _create_user
-from tests.servers.imap import ImapServer, imap_server
+from tests.e2e.mail import SECRET, SUPPORT, kept, mails_to, rows, text_of
+from tests.servers.imap import ImapServer
 from tests.servers.smtp import SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-SUPPORT = "support@example.com"
-SECRET = "e2e-secret-key-for-mail-0123456789"
-POLL_S = 0.5
-# The issue's target: in the console within the polling interval plus 2 s (with slack for a
-# machine the tests share).
-ARRIVAL_S = POLL_S + 10
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[ImapServer]:
-    yield from imap_server()
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mail_stack(
-    tmp_path_factory: pytest.TempPathFactory, dovecot: ImapServer, smtp: SmtpServer
-) -> Iterator[Stack]:
-    config = demo_stack_config(
-        tmp_path_factory.mktemp("mail-stack"),
-        secret_key=SECRET,
-        service_env={
-            "KEFU_IMAP_URL": dovecot.url,
-            "KEFU_IMAP_POLL_S": str(POLL_S),
-            "KEFU_SMTP_URL": smtp.url,
-            "KEFU_MAIL_FROM": SUPPORT,
-            "KEFU_COMPANY_NAME": "ACME",
-            "KEFU_PRESENCE_TIMEOUT_S": "1",
-        },
-    )
-    with Stack(config) as running:
-        yield running
 
 
 def customer_mail(
@@ -81,42 +38,6 @@ def customer_mail(
         f"{body}\r\n"
     ).encode()
     return message_id, raw
-
-
-def rows(stack: Stack, query: Any) -> list[Any]:
-    assert stack.config.database_url is not None
-    engine = create_engine_for(stack.config.database_url)
-    try:
-        with session_factory(engine)() as session:
-            return list(session.scalars(query))
-    finally:
-        engine.dispose()
-
-
-def kept(stack: Stack, message_id: str, timeout_s: float = ARRIVAL_S) -> InboundMail:
-    """The inbox row of a mail, once the poll has read it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = rows(stack, select(InboundMail).where(InboundMail.message_id_header == message_id))
-        if found and (found[0].status != "accepted" or found[0].message_row_id is not None):
-            return found[0]
-        assert time.monotonic() < deadline, f"mail {message_id} never read"
-        time.sleep(0.1)
-
-
-def mails_to(smtp: SmtpServer, address: str, count: int, timeout_s: float = 30.0) -> list[Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        found = [m for m in smtp.messages if address in m.recipients]
-        if len(found) >= count:
-            return found
-        assert time.monotonic() < deadline, f"{count} mails to {address} never sent"
-        time.sleep(0.1)
-
-
-def body_of(received: Any) -> str:
-    part = received.message.get_body(preferencelist=("plain",))
-    return str(part.get_content()) if part is not None else ""
 
 
 def agent_client(stack: Stack, email: str) -> httpx.Client:
@@ -151,8 +72,8 @@ def test_a_knowledge_base_question_by_mail_is_answered_by_mail(
     (answer,) = mails_to(smtp, "ann@example.org", 1)
     assert answer.message["In-Reply-To"] == message_id
     assert message_id in str(answer.message["References"])
-    assert "refund-timeline" in body_of(answer)  # the article's link
-    assert "Did this help" not in body_of(answer)
+    assert "refund-timeline" in text_of(answer)  # the article's link
+    assert "Did this help" not in text_of(answer)
     # The reply address carries the conversation's token.
     assert reply_address(SUPPORT, conversation.id, SECRET) in str(answer.message["Reply-To"])
 
@@ -182,7 +103,7 @@ def test_no_answer_goes_to_the_agents_the_customer_is_told_and_replies_thread(
     assert sent.status_code in (200, 201), sent.text
     reply_mails = mails_to(smtp, "bob@example.org", 2)
     agent_mail = reply_mails[-1]
-    assert "Which model is it?" in body_of(agent_mail)
+    assert "Which model is it?" in text_of(agent_mail)
 
     # …and answers it from the mail client: the answer is in the agent's transcript.
     answer_id, answer = customer_mail(

@@ -13,6 +13,7 @@ import pytest
 
 from bot.stack import Stack
 from tests.e2e.chat import Customer
+from tests.e2e.mail import text_of
 from tests.e2e.test_handoff import Agent
 from tests.servers.smtp import Received, SmtpServer
 
@@ -35,12 +36,6 @@ def mail_to(
         time.sleep(0.1)
 
 
-def text_of(received: Received) -> str:
-    body = received.message.get_body(("plain",))
-    assert body is not None
-    return str(body.get_content())
-
-
 def leave_a_ticket(stack: Stack, agent_email: str, address: str) -> Customer:
     Agent(stack, agent_email).wait_until_nobody_is_online()
     customer = Customer(stack.config.service_url, "en").open()
@@ -56,6 +51,17 @@ def claim(agent: Agent, customer: Customer) -> int:
     assert agent.http.post(f"/api/v1/handoffs/{ticket['id']}/claim").status_code == 200
     handoff_id: int = ticket["id"]
     return handoff_id
+
+
+def confirmed_and_claimed(
+    stack: Stack, agent_email: str, mail_server: SmtpServer, address: str
+) -> tuple[Customer, Agent, int]:
+    """A ticket left with ``address``, its confirmation mailed, claimed by the agent: the
+    customer, the agent and the handoff's id."""
+    customer = leave_a_ticket(stack, agent_email, address)
+    mail_to(mail_server, address)
+    agent = Agent(stack, agent_email)
+    return customer, agent, claim(agent, customer)
 
 
 def delivery(agent: Agent, handoff_id: int, message_id: int) -> dict[str, object] | None:
@@ -101,10 +107,7 @@ def test_a_reply_the_customer_sees_in_the_widget_is_not_mailed(
     stack: Stack, agent_email: str, mail_server: SmtpServer
 ) -> None:
     address = "bo.mail@example.com"
-    customer = leave_a_ticket(stack, agent_email, address)
-    mail_to(mail_server, address)
-    agent = Agent(stack, agent_email)
-    handoff_id = claim(agent, customer)
+    customer, agent, handoff_id = confirmed_and_claimed(stack, agent_email, mail_server, address)
     with customer.socket():  # the widget is open: the reply is shown there
         replied = agent.http.post(
             f"/api/v1/handoffs/{handoff_id}/messages", json={"text": "Seen in the chat"}
@@ -119,10 +122,7 @@ def test_a_reply_while_the_mail_server_is_down_goes_once_when_it_is_back(
     stack: Stack, agent_email: str, mail_server: SmtpServer
 ) -> None:
     address = "cy.mail@example.com"
-    customer = leave_a_ticket(stack, agent_email, address)
-    mail_to(mail_server, address)
-    agent = Agent(stack, agent_email)
-    handoff_id = claim(agent, customer)
+    _, agent, handoff_id = confirmed_and_claimed(stack, agent_email, mail_server, address)
     mail_server.stop()
     try:
         replied = agent.http.post(

@@ -8,63 +8,26 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from email.message import EmailMessage
 
 import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from bot.stack import Stack, demo_stack_config
+from bot.stack import Stack
 from tests.e2e.conftest import AGENT_PASSWORD, _create_user
-from tests.e2e.test_email_inbound import kept, mails_to
+from tests.e2e.mail import SUPPORT, kept, mails_to
 from tests.e2e.test_handoff_browser import log_in_agent, new_page
 from tests.e2e.test_widget_browser import REPLY_TIMEOUT_MS, browser  # noqa: F401  (fixture)
 from tests.e2e.test_xss_browser import Probe, open_page, probes  # noqa: F401  (fixture)
-from tests.servers.imap import ImapServer, imap_server
+from tests.servers.imap import ImapServer
 from tests.servers.smtp import Received, SmtpServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
-SUPPORT = "support@example.com"
-SECRET = "e2e-secret-key-for-mail-browser-0123456789"
 LIVE_MS = 10_000
 # A customer's message with markup in it: the transcript shows it as typed.
 HTML_QUESTION = "How long does a refund take? <b>asap</b> <script>top.__xss=1</script>"
-
-
-@pytest.fixture(scope="module")
-def dovecot() -> Iterator[ImapServer]:
-    yield from imap_server()
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    server = SmtpServer()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def mail_stack(
-    tmp_path_factory: pytest.TempPathFactory, dovecot: ImapServer, smtp: SmtpServer
-) -> Iterator[Stack]:
-    config = demo_stack_config(
-        tmp_path_factory.mktemp("mail-browser-stack"),
-        secret_key=SECRET,
-        service_env={
-            "KEFU_IMAP_URL": dovecot.url,
-            "KEFU_IMAP_POLL_S": "0.5",
-            "KEFU_SMTP_URL": smtp.url,
-            "KEFU_MAIL_FROM": SUPPORT,
-            "KEFU_COMPANY_NAME": "ACME",
-            "KEFU_PRESENCE_TIMEOUT_S": "1",
-            "KEFU_MAIL_SEND_EVERY_S": "0.2",
-        },
-    )
-    with Stack(config) as running:
-        yield running
 
 
 def plain_and_html(received: Received) -> tuple[str, str]:

@@ -122,6 +122,13 @@ class SmtpServer:
     def running(self) -> bool:
         return self._controller is not None
 
+    def __enter__(self) -> SmtpServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def wait_for(self, count: int, timeout: float = 10.0) -> list[Received]:
         """Wait until at least ``count`` messages arrived; all of them."""
         deadline = time.monotonic() + timeout

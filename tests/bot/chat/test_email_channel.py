@@ -1,6 +1,6 @@
 """A mail becomes a customer message of the right conversation, through the gateway, and the
 bot's answer goes back by mail or the conversation to the agents. Rasa and the outbox are fakes
-here (the real ones: tests/e2e/test_email.py)."""
+here (the real ones: tests/e2e/test_email_inbound.py)."""
 
 from __future__ import annotations
 
@@ -133,6 +133,20 @@ def handoffs(sessions: sessionmaker[Session]) -> list[Handoff]:
         return list(session.scalars(select(Handoff)))
 
 
+def inbox_row(sessions: sessionmaker[Session]) -> InboundMail:
+    """The one mail the inbox has kept."""
+    with sessions() as session:
+        return session.scalars(select(InboundMail)).one()
+
+
+def widget_conversation(session: Session) -> Conversation:
+    """A widget conversation whose customer left jane@example.org, committed."""
+    widget = ConversationStore(session).open(language="en")
+    widget.contact_email = "jane@example.org"
+    session.commit()
+    return widget
+
+
 def test_a_new_mail_the_knowledge_base_answers_is_answered_by_mail(
     channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
 ) -> None:
@@ -206,9 +220,7 @@ def test_a_reply_to_our_mail_lands_in_its_widget_conversation(
     sessions: sessionmaker[Session],
 ) -> None:
     with sessions() as session:
-        widget = ConversationStore(session).open(language="en")
-        widget.contact_email = "jane@example.org"
-        session.commit()
+        widget = widget_conversation(session)
         outbox._queue(session, widget, "agent_reply", "jane@example.org", None)
         session.commit()
         sent = session.scalars(select(OutboundMail.message_id_header)).one()
@@ -262,9 +274,8 @@ def test_robots_are_kept_and_never_answered(
 ) -> None:
     deliver(channel, raw_mail(headers=headers, sender=sender))
     assert conversations(sessions) == [] and rasa.calls == [] and outbox.calls == []
-    with sessions() as session:
-        row = session.scalars(select(InboundMail)).one()
-        assert (row.status, row.reason, row.conversation_id) == ("ignored", reason, None)
+    row = inbox_row(sessions)
+    assert (row.status, row.reason, row.conversation_id) == ("ignored", reason, None)
 
 
 def test_an_oversize_mail_is_kept_as_rejected(
@@ -273,14 +284,13 @@ def test_an_oversize_mail_is_kept_as_rejected(
     headers = b"From: jane@example.org\r\nSubject: Big\r\nMessage-ID: <big@example.org>\r\n\r\n"
     asyncio.run(channel.receive(FetchedMail(uid=1, size=50_000_000, raw=headers, too_large=True)))
     assert conversations(sessions) == [] and rasa.calls == []
-    with sessions() as session:
-        row = session.scalars(select(InboundMail)).one()
-        assert (row.status, row.reason, row.size_bytes, row.from_address) == (
-            "rejected",
-            "too_large",
-            50_000_000,
-            "jane@example.org",
-        )
+    row = inbox_row(sessions)
+    assert (row.status, row.reason, row.size_bytes, row.from_address) == (
+        "rejected",
+        "too_large",
+        50_000_000,
+        "jane@example.org",
+    )
 
 
 def test_an_answer_given_after_rasa_came_back_is_mailed(
@@ -308,9 +318,7 @@ def test_widget_messages_are_not_mailed(
 ) -> None:
     answers_with_article(rasa)
     with sessions() as session:
-        widget = ConversationStore(session).open(language="en")
-        widget.contact_email = "jane@example.org"
-        session.commit()
+        widget = widget_conversation(session)
     asyncio.run(gateway.receive(widget.id, MessageCreate(text="How long is shipping?")))
     assert rasa.channels == ["widget"]
     assert outbox.calls == []

@@ -7,7 +7,7 @@ the outbox (which queues the rating request) are the real ones."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -65,16 +65,25 @@ def channel(
     return EmailChannel(sessions, gateway, mail_desk, mail_desk.outbox, SUPPORT, SECRET)
 
 
-def read_mailbox(server: ImapServer, sessions: sessionmaker[Session], channel: EmailChannel) -> int:
-    poller = InboxPoller(
-        parse_mail_url(server.url, ("imap", "imaps")),
-        sessions,
-        channel.receive,
-        max_bytes=1_000_000,
-        poll_s=0.2,
-        max_backoff_s=0.5,
-    )
-    return asyncio.run(poller.poll())
+@pytest.fixture
+def customer_writes(
+    dovecot: ImapServer, sessions: sessionmaker[Session], channel: EmailChannel
+) -> Callable[[bytes], int]:
+    """Puts a mail in the support mailbox and reads the mailbox once: how many were read."""
+
+    def write(raw: bytes) -> int:
+        dovecot.deliver(raw)
+        poller = InboxPoller(
+            parse_mail_url(dovecot.url, ("imap", "imaps")),
+            sessions,
+            channel.receive,
+            max_bytes=1_000_000,
+            poll_s=0.2,
+            max_backoff_s=0.5,
+        )
+        return asyncio.run(poller.poll())
+
+    return write
 
 
 def mail(body: str, message_id: str, *, to: str = SUPPORT, in_reply_to: str = "") -> bytes:
@@ -86,19 +95,24 @@ def mail(body: str, message_id: str, *, to: str = SUPPORT, in_reply_to: str = ""
     ).encode()
 
 
+def unanswered_mail(
+    customer_writes: Callable[[bytes], int], sessions: sessionmaker[Session]
+) -> Handoff:
+    """A customer's mail the bot cannot answer: the handoff it opened."""
+    assert customer_writes(mail("Does your CEO like opera?", "<first@example.org>")) == 1
+    with sessions() as session:
+        return session.scalars(select(Handoff)).one()
+
+
 def resolved_email_conversation(
-    dovecot: ImapServer,
+    customer_writes: Callable[[bytes], int],
     sessions: sessionmaker[Session],
-    channel: EmailChannel,
     mail_desk: HandoffDesk,
     staff: Staff,
 ) -> tuple[str, str]:
     """A customer's mail the bot cannot answer, taken and resolved by an agent: the
     conversation and the Message-ID of the rating request the outbox queued."""
-    dovecot.deliver(mail("Does your CEO like opera?", "<first@example.org>"))
-    assert read_mailbox(dovecot, sessions, channel) == 1
-    with sessions() as session:
-        handoff = session.scalars(select(Handoff)).one()
+    handoff = unanswered_mail(customer_writes, sessions)
     asyncio.run(mail_desk.claim(handoff.id, staff.alice))
     asyncio.run(mail_desk.resolve(handoff.id, staff.alice))
     with sessions() as session:
@@ -135,21 +149,19 @@ def inbox_reason(sessions: sessionmaker[Session], message_id: str) -> tuple[str,
 
 
 def test_a_reply_to_the_rating_request_rates_the_conversation_and_wakes_nothing(
-    dovecot: ImapServer,
+    customer_writes: Callable[[bytes], int],
     sessions: sessionmaker[Session],
-    channel: EmailChannel,
     mail_desk: HandoffDesk,
     rasa: FakeRasa,
     staff: Staff,
 ) -> None:
     conversation_id, request_id = resolved_email_conversation(
-        dovecot, sessions, channel, mail_desk, staff
+        customer_writes, sessions, mail_desk, staff
     )
     before = state(sessions, conversation_id)
     bot_calls = len(rasa.calls)
     answer = "４分，回复很快\n\n在 2026年12月7日，ACME <support@example.com> 写道：\n> 请打分"
-    dovecot.deliver(mail(answer, "<rating@example.org>", in_reply_to=request_id))
-    assert read_mailbox(dovecot, sessions, channel) == 1
+    assert customer_writes(mail(answer, "<rating@example.org>", in_reply_to=request_id)) == 1
 
     # Credited to the agent who resolved it, with the comment; the quote is not in it.
     assert ratings(sessions) == [(conversation_id, 4, "回复很快", "agent", staff.alice.id)]
@@ -159,17 +171,14 @@ def test_a_reply_to_the_rating_request_rates_the_conversation_and_wakes_nothing(
     assert inbox_reason(sessions, "<rating@example.org>") == ("accepted", "rating")
 
     # A second score is refused, as the widget's is: the first stays.
-    dovecot.deliver(mail("1", "<again@example.org>", in_reply_to=request_id))
-    assert read_mailbox(dovecot, sessions, channel) == 1
+    assert customer_writes(mail("1", "<again@example.org>", in_reply_to=request_id)) == 1
     assert [r[1] for r in ratings(sessions)] == [4]
     assert inbox_reason(sessions, "<again@example.org>") == ("accepted", "rating_refused")
     assert state(sessions, conversation_id) == before
 
     # Words without a score are the customer writing again: a message through the gateway.
-    dovecot.deliver(
-        mail("3 days later it broke again", "<more@example.org>", in_reply_to=request_id)
-    )
-    assert read_mailbox(dovecot, sessions, channel) == 1
+    more = mail("3 days later it broke again", "<more@example.org>", in_reply_to=request_id)
+    assert customer_writes(more) == 1
     messages, _ = state(sessions, conversation_id)
     assert messages[len(before[0])] == "customer: 3 days later it broke again"
     assert len(rasa.calls) == bot_calls + 1
@@ -177,28 +186,22 @@ def test_a_reply_to_the_rating_request_rates_the_conversation_and_wakes_nothing(
 
 
 def test_the_reply_token_rates_only_a_resolved_conversation(
-    dovecot: ImapServer,
+    customer_writes: Callable[[bytes], int],
     sessions: sessionmaker[Session],
-    channel: EmailChannel,
     mail_desk: HandoffDesk,
     rasa: FakeRasa,
     staff: Staff,
 ) -> None:
     # Open, with an agent: "5" by the reply token is a message for the agent, not a rating.
-    dovecot.deliver(mail("Does your CEO like opera?", "<first@example.org>"))
-    read_mailbox(dovecot, sessions, channel)
-    with sessions() as session:
-        handoff = session.scalars(select(Handoff)).one()
+    handoff = unanswered_mail(customer_writes, sessions)
     address = reply_address(SUPPORT, handoff.conversation_id, SECRET)
     asyncio.run(mail_desk.claim(handoff.id, staff.alice))
-    dovecot.deliver(mail("5", "<early@example.org>", to=address))
-    read_mailbox(dovecot, sessions, channel)
+    customer_writes(mail("5", "<early@example.org>", to=address))
     assert ratings(sessions) == []
     assert state(sessions, handoff.conversation_id)[0][-1] == "customer: 5"
 
     # Resolved: the client dropped In-Reply-To, the token still finds the rating.
     asyncio.run(mail_desk.resolve(handoff.id, staff.alice))
-    dovecot.deliver(mail("五星", "<late@example.org>", to=address))
-    read_mailbox(dovecot, sessions, channel)
+    customer_writes(mail("五星", "<late@example.org>", to=address))
     assert ratings(sessions) == [(handoff.conversation_id, 5, None, "agent", staff.alice.id)]
     assert state(sessions, handoff.conversation_id)[1] == ["resolved"]

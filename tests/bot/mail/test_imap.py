@@ -66,6 +66,11 @@ def poller(server: ImapServer, sessions: sessionmaker[Session], recorder: Record
     )
 
 
+def poll_once(server: ImapServer, sessions: sessionmaker[Session], recorder: Recorder) -> int:
+    """One round of a new poller (as after a restart: only the database remembers)."""
+    return asyncio.run(poller(server, sessions, recorder).poll())
+
+
 def inbox(sessions: sessionmaker[Session]) -> list[tuple[str, str, str | None]]:
     with sessions() as session:
         rows = session.scalars(select(InboundMail).order_by(InboundMail.id))
@@ -79,17 +84,17 @@ def test_new_mail_is_recorded_once_and_marked_seen(
     dovecot.deliver(customer_mail(2))
     recorder = Recorder(sessions)
 
-    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 2
+    assert poll_once(dovecot, sessions, recorder) == 2
     assert inbox(sessions) == [
         ("<q1@example.org>", "accepted", None),
         ("<q2@example.org>", "accepted", None),
     ]
     assert "\\Seen" in dovecot.flags(first)
     # Polled again, and by a new poller (the service restarted): nothing is read twice.
-    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 0
+    assert poll_once(dovecot, sessions, recorder) == 0
     assert len(recorder.handed) == 2
     dovecot.deliver(customer_mail(3))
-    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert poll_once(dovecot, sessions, recorder) == 1
     assert [h.uid for h in recorder.handed] == [1, 2, 3]
     assert len(inbox(sessions)) == 3
 
@@ -99,14 +104,14 @@ def test_a_crash_before_the_cursor_moved_reads_again_and_records_nothing_twice(
 ) -> None:
     dovecot.deliver(customer_mail(1))
     recorder = Recorder(sessions)
-    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    poll_once(dovecot, sessions, recorder)
     # The service died after recording, before advancing: the cursor is back where it was.
     with sessions() as session:
         session.get(
             MailCursor, next(iter(session.scalars(select(MailCursor.mailbox))))
         ).last_uid = 0  # type: ignore[union-attr]
         session.commit()
-    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert poll_once(dovecot, sessions, recorder) == 1
     assert len(recorder.handed) == 2  # read again…
     assert inbox(sessions) == [("<q1@example.org>", "accepted", None)]  # …kept once
 
@@ -130,7 +135,7 @@ def test_an_oversize_mail_is_rejected_without_its_body_downloaded(
 ) -> None:
     dovecot.deliver(customer_mail(1, body="x" * (MAX_BYTES + 1)))
     recorder = Recorder(sessions)
-    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    poll_once(dovecot, sessions, recorder)
     assert inbox(sessions) == [("<q1@example.org>", "rejected", "too_large")]
     (handed,) = recorder.handed
     assert handed.too_large and handed.size > MAX_BYTES
@@ -176,10 +181,10 @@ def test_a_renumbered_mailbox_is_read_again_without_doubles(
 ) -> None:
     dovecot.deliver(customer_mail(1))
     recorder = Recorder(sessions)
-    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    poll_once(dovecot, sessions, recorder)
     dovecot.change_uidvalidity(dovecot.uidvalidity() + 1)
     dovecot.deliver(customer_mail(2))
-    assert asyncio.run(poller(dovecot, sessions, recorder).poll()) == 1
+    assert poll_once(dovecot, sessions, recorder) == 1
     assert [m for m, _, _ in inbox(sessions)] == ["<q1@example.org>", "<q2@example.org>"]
     with sessions() as session:
         (cursor,) = session.scalars(select(MailCursor))
@@ -193,11 +198,11 @@ def test_mail_read_elsewhere_before_kefu_started_is_not_answered(
     dovecot.deliver(customer_mail(1), seen=True)
     dovecot.deliver(customer_mail(2))
     recorder = Recorder(sessions)
-    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    poll_once(dovecot, sessions, recorder)
     assert [m for m, _, _ in inbox(sessions)] == ["<q2@example.org>"]
     # Later, every new mail counts, read elsewhere or not.
     dovecot.deliver(customer_mail(3), seen=True)
-    asyncio.run(poller(dovecot, sessions, recorder).poll())
+    poll_once(dovecot, sessions, recorder)
     assert [m for m, _, _ in inbox(sessions)] == ["<q2@example.org>", "<q3@example.org>"]
 
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.deps import conversation_token
 from bot.api.main import create_app
@@ -46,6 +48,32 @@ def mailing(mail_settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
+@pytest.fixture
+def mail_sessions(mail_settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Sessions on the mailing service's database."""
+    engine = create_engine_for(mail_settings.database_url)
+    yield session_factory(engine)
+    engine.dispose()
+
+
+def leave_address(session: Session, conversation_id: str, email: str) -> Conversation:
+    """The address the customer left (as the contact form keeps it), not yet committed."""
+    conversation = session.get(Conversation, conversation_id)
+    assert conversation is not None
+    conversation.contact_email = email
+    return conversation
+
+
+def ask_for_transcript(
+    client: TestClient, conversation_id: str, headers: dict[str, str], email: str
+) -> httpx.Response:
+    return client.post(
+        f"/api/v1/conversations/{conversation_id}/transcript",
+        json={"email": email},
+        headers=headers,
+    )
+
+
 def test_the_transcript_is_mailed_with_html_shown_as_text(
     mailing: TestClient, smtp_server: SmtpServer
 ) -> None:
@@ -56,11 +84,7 @@ def test_the_transcript_is_mailed_with_html_shown_as_text(
         headers=headers,
     )
     assert sent.status_code == 200
-    response = mailing.post(
-        f"/api/v1/conversations/{conversation_id}/transcript",
-        json={"email": "Jane@Example.com"},
-        headers=headers,
-    )
+    response = ask_for_transcript(mailing, conversation_id, headers, "Jane@Example.com")
     assert response.status_code == 202
     assert response.json() == {"status": "queued", "to": "jane@example.com"}
     [received] = smtp_server.wait_for(1)
@@ -76,98 +100,86 @@ def test_the_transcript_is_mailed_with_html_shown_as_text(
 
 def test_transcripts_are_throttled_per_conversation(mailing: TestClient) -> None:
     conversation_id, headers = open_conversation(mailing)
-    url = f"/api/v1/conversations/{conversation_id}/transcript"
     for _ in range(3):
-        assert (
-            mailing.post(url, json={"email": "jane@example.com"}, headers=headers).status_code
-            == 202
-        )
-    refused = mailing.post(url, json={"email": "jane@example.com"}, headers=headers)
+        sent = ask_for_transcript(mailing, conversation_id, headers, "jane@example.com")
+        assert sent.status_code == 202
+    refused = ask_for_transcript(mailing, conversation_id, headers, "jane@example.com")
     assert refused.status_code == 429
     assert "3 transcripts an hour" in refused.json()["detail"]
     assert refused.headers["Retry-After"] == "3600"
     # Another conversation is not held back by this one.
     other_id, other_headers = open_conversation(mailing)
-    other = f"/api/v1/conversations/{other_id}/transcript"
-    assert (
-        mailing.post(other, json={"email": "jane@example.com"}, headers=other_headers).status_code
-        == 202
-    )
+    other = ask_for_transcript(mailing, other_id, other_headers, "jane@example.com")
+    assert other.status_code == 202
 
 
 @pytest.mark.parametrize("address", ["not an address", "jane@localhost", "", "a" * 300 + "@x.com"])
 def test_a_bad_address_is_refused(mailing: TestClient, address: str) -> None:
     conversation_id, headers = open_conversation(mailing)
-    response = mailing.post(
-        f"/api/v1/conversations/{conversation_id}/transcript",
-        json={"email": address},
-        headers=headers,
-    )
+    response = ask_for_transcript(mailing, conversation_id, headers, address)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body", "email"]
 
 
-def test_the_transcript_needs_the_conversations_token(
-    mailing: TestClient, mail_settings: Settings
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [("POST", "/transcript", {"email": "jane@example.com"}), ("GET", "", None)],
+    ids=["transcript", "state"],
+)
+def test_the_transcript_and_the_state_need_the_conversations_token(
+    mailing: TestClient,
+    mail_settings: Settings,
+    method: str,
+    path: str,
+    body: dict[str, str] | None,
 ) -> None:
     conversation_id, _ = open_conversation(mailing)
     _, other_headers = open_conversation(mailing)
-    url = f"/api/v1/conversations/{conversation_id}/transcript"
-    body = {"email": "jane@example.com"}
-    missing = mailing.post(url, json=body)
+
+    def call(cid: str, headers: dict[str, str] | None = None) -> httpx.Response:
+        return mailing.request(
+            method, f"/api/v1/conversations/{cid}{path}", json=body, headers=headers
+        )
+
+    missing = call(conversation_id)
     assert missing.status_code == 401
     assert missing.json()["detail"] == "missing conversation token"
-    wrong = mailing.post(url, json=body, headers=other_headers)
+    wrong = call(conversation_id, other_headers)
     assert wrong.status_code == 403
     assert wrong.json()["detail"] == "this token is not for this conversation"
     unknown = "00000000-0000-4000-8000-000000000000"
     token = conversation_token(mail_settings.secret_key, unknown)
-    gone = mailing.post(
-        f"/api/v1/conversations/{unknown}/transcript",
-        json=body,
-        headers={"Authorization": f"Bearer {token}"},
-    )
+    gone = call(unknown, {"Authorization": f"Bearer {token}"})
     assert gone.status_code == 404
     assert unknown in gone.json()["detail"]
 
 
 def test_no_transcript_when_the_service_sends_no_mail(chat: TestClient) -> None:
     conversation_id, headers = open_conversation(chat)
-    response = chat.post(
-        f"/api/v1/conversations/{conversation_id}/transcript",
-        json={"email": "jane@example.com"},
-        headers=headers,
-    )
+    response = ask_for_transcript(chat, conversation_id, headers, "jane@example.com")
     assert response.status_code == 409
     assert response.json()["detail"] == "this service sends no email"
 
 
 def test_a_reply_the_widget_read_is_not_mailed(
-    mailing: TestClient, mail_settings: Settings
+    mailing: TestClient, mail_settings: Settings, mail_sessions: sessionmaker[Session]
 ) -> None:
     conversation_id, headers = open_conversation(mailing)
-    engine = create_engine_for(mail_settings.database_url)
-    sessions = session_factory(engine)
-    try:
-        with sessions() as session:
-            conversation = session.get(Conversation, conversation_id)
-            assert conversation is not None
-            conversation.contact_email = "jane@example.com"
-            message = ConversationStore(session).add_message(
-                conversation_id, "agent", "Here is your answer.", {"agent_name": "Alice"}
-            )
-            outbox = Outbox.from_settings(mail_settings)
-            assert outbox.agent_reply(session, conversation, message, widget_open=False)
-            session.commit()
-        read = mailing.get(f"/api/v1/conversations/{conversation_id}/messages", headers=headers)
-        assert read.status_code == 200
-        with sessions() as session:
-            mail = session.scalars(
-                select(OutboundMail).where(OutboundMail.conversation_id == conversation_id)
-            ).one()
-            assert (mail.status, mail.last_error) == ("cancelled", "shown in the widget")
-    finally:
-        engine.dispose()
+    with mail_sessions() as session:
+        conversation = leave_address(session, conversation_id, "jane@example.com")
+        message = ConversationStore(session).add_message(
+            conversation_id, "agent", "Here is your answer.", {"agent_name": "Alice"}
+        )
+        outbox = Outbox.from_settings(mail_settings)
+        assert outbox.agent_reply(session, conversation, message, widget_open=False)
+        session.commit()
+    read = mailing.get(f"/api/v1/conversations/{conversation_id}/messages", headers=headers)
+    assert read.status_code == 200
+    with mail_sessions() as session:
+        mail = session.scalars(
+            select(OutboundMail).where(OutboundMail.conversation_id == conversation_id)
+        ).one()
+        assert (mail.status, mail.last_error) == ("cancelled", "shown in the widget")
 
 
 def test_health_says_whether_mail_goes_out(
@@ -183,7 +195,7 @@ def test_health_says_whether_mail_goes_out(
 
 
 def test_the_widget_learns_whether_to_offer_the_transcript_and_to_whom(
-    mailing: TestClient, chat: TestClient, mail_settings: Settings
+    mailing: TestClient, chat: TestClient, mail_sessions: sessionmaker[Session]
 ) -> None:
     conversation_id, headers = open_conversation(mailing)
     url = f"/api/v1/conversations/{conversation_id}"
@@ -196,39 +208,12 @@ def test_the_widget_learns_whether_to_offer_the_transcript_and_to_whom(
         "contact_email": None,
     }
     # The contact form's address (or an email conversation's sender) is the one to offer.
-    engine = create_engine_for(mail_settings.database_url)
-    try:
-        with session_factory(engine)() as session:
-            conversation = session.get(Conversation, conversation_id)
-            assert conversation is not None
-            conversation.contact_email = "jane@example.com"
-            session.commit()
-    finally:
-        engine.dispose()
+    with mail_sessions() as session:
+        leave_address(session, conversation_id, "jane@example.com")
+        session.commit()
     assert mailing.get(url, headers=headers).json()["contact_email"] == "jane@example.com"
     # With no mail, the widget does not offer it.
     off_id, off_headers = open_conversation(chat)
     off = chat.get(f"/api/v1/conversations/{off_id}", headers=off_headers)
     assert off.status_code == 200
     assert off.json()["email_transcript"] is False
-
-
-def test_the_conversations_state_needs_its_token(
-    mailing: TestClient, mail_settings: Settings
-) -> None:
-    conversation_id, _ = open_conversation(mailing)
-    _, other_headers = open_conversation(mailing)
-    url = f"/api/v1/conversations/{conversation_id}"
-    missing = mailing.get(url)
-    assert missing.status_code == 401
-    assert missing.json()["detail"] == "missing conversation token"
-    wrong = mailing.get(url, headers=other_headers)
-    assert wrong.status_code == 403
-    assert wrong.json()["detail"] == "this token is not for this conversation"
-    unknown = "00000000-0000-4000-8000-000000000000"
-    token = conversation_token(mail_settings.secret_key, unknown)
-    gone = mailing.get(
-        f"/api/v1/conversations/{unknown}", headers={"Authorization": f"Bearer {token}"}
-    )
-    assert gone.status_code == 404
-    assert unknown in gone.json()["detail"]
