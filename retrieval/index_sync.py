@@ -78,8 +78,10 @@ class PollingIndexSync:
 
     async def follow(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._nudged.wait(), self.every_s)
+                async with asyncio.timeout(self.every_s):
+                    await self._nudged.wait()
             self._nudged.clear()
             try:
                 # In a worker thread: encoding a changed article must not stall the sockets.

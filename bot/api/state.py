@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
 from bot.shared.redis import SharedRedis
+from bot.shared.tasks import stopped
 from db.engine import create_engine_for, session_factory
 from kb.store import ArticleStore
 from retrieval.background_calibrator import BackgroundCalibrator
@@ -255,9 +255,7 @@ class ServiceState:
             self.inbound_polling,
         ):
             if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+                await stopped(task)
         self.calibrator.stop()
         await self.gateway.hub.aclose()
         self.desk.presence.stop()

@@ -32,6 +32,7 @@ import redis
 
 from bot.conversations.hub import ConversationHub, Subscription
 from bot.shared.redis import SharedRedis
+from bot.shared.tasks import stopped
 
 log = logging.getLogger(__name__)
 
@@ -68,10 +69,7 @@ class RedisConversationHub(ConversationHub):
 
     async def aclose(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stopped(task)
         self._tasks = []
         self._forget_watches(list(self._watched()))
 

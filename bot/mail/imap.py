@@ -361,5 +361,7 @@ class InboxPoller:
                 failures = 0
             except Exception:
                 failures += 1
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._delay(failures))
+                async with asyncio.timeout(self._delay(failures)):
+                    await self._wake.wait()
