@@ -138,7 +138,7 @@ class ServiceState:
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
-        locks = conversation_locks(settings.redis_url)
+        locks = conversation_locks(shared)
         gateway = ChatGateway(sessions, rasa, hub, desk, metrics, locks)
         retriever = opened.retriever
         metrics.watch(

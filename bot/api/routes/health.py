@@ -10,7 +10,7 @@ from sqlalchemy import text
 from bot.api.deps import SessionDep, StateDep
 from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
 from bot.api.state import ServiceState
-from bot.shared.redis import masked
+from bot.shared.redis import masked_redis_url
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -45,7 +45,7 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         # A blocking PING with a short timeout (bot/shared/redis.py), off the event loop.
         trouble = await asyncio.to_thread(state.shared.ping)
         redis = (
-            ComponentHealth(status="ok", detail=masked(state.shared.url))
+            ComponentHealth(status="ok", detail=masked_redis_url(state.shared.url))
             if trouble is None
             else ComponentHealth(status="down", detail=trouble)
         )
