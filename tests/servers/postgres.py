@@ -17,7 +17,6 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.stack import free_port
 
 ADMIN = "postgres"
 ROLE = "kefu"
@@ -77,12 +78,6 @@ def _installed_binaries() -> Path | None:
     if not folders:
         return None
     return max(folders, key=lambda folder: int(folder.parent.name))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:

@@ -19,11 +19,12 @@ from bot.api.routes.conversations import CLOSE_TRY_AGAIN
 from bot.cli import app as cli
 from bot.database import upgrade_database
 from bot.settings import Settings
+from bot.stack import free_port
 from db.engine import DatabaseUnavailable
 from tests.bot.api.routes.conftest import open_conversation
 from tests.bot.api.routes.test_conversation_socket import frames_until, socket_url
 from tests.servers.databases import on_postgres
-from tests.servers.postgres import PostgresServer, free_port
+from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 

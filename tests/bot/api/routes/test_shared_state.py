@@ -22,13 +22,14 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.redis_presence import RedisPresence
 from bot.settings import Settings
 from bot.shared.redis import RedisUnavailableError
+from bot.stack import free_port
 from db.engine import create_engine_for, session_factory
 from tests.bot.api.conftest import SERVICE_TOKEN
 from tests.bot.api.routes.test_articles import NEW as GIFT_WRAPPING
 from tests.bot.api.routes.test_conversation_socket import frames_until
 from tests.bot.api.routes.test_handoffs import PASSWORD, escalate, login, staff  # noqa: F401
 from tests.bot.api.routes.test_typing import CUSTOMER_TYPING, handoff_socket, widget_socket
-from tests.servers.redis import RedisServer, free_port
+from tests.servers.redis import RedisServer
 
 pytestmark = pytest.mark.slow
 KB_SEARCH = "/api/v1/internal/kb/search"
