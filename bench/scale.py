@@ -60,14 +60,13 @@ class Engines:
         assert self.database_url is not None
         import psycopg
 
-        from bot.engines import masked
-        from db.engine import driver_url
+        from db.engine import driver_url, masked_url
 
         admin = driver_url(self.database_url).replace("postgresql+psycopg", "postgresql")
         with psycopg.connect(admin, autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
         base, _, _ = self.database_url.rpartition("/")
-        print(f"created {name} on {masked(base)}")
+        print(f"created {name} on {masked_url(base)}")
         return f"{base}/{name}"
 
 

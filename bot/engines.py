@@ -2,18 +2,20 @@
 and Rasa's share of them (its tracker database, its lock store) derived from the service's
 ``DATABASE_URL`` and ``REDIS_URL`` (docs/scaling.md#rasa).
 
-Every address shown to a person goes through ``masked``: the password never reaches a log.
+Every address shown to a person is masked (``db.engine.masked_url`` for a database,
+``bot.shared.redis.masked_redis_url`` for Redis): the password never reaches a log.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit
 
 from sqlalchemy.engine import URL, make_url
 
-from db.engine import driver_url, ensure_reachable
+from bot.shared.redis import masked_redis_url
+from db.engine import driver_url, ensure_reachable, masked_url
 
 CHECK_TIMEOUT_S = 3
 # Rasa's lock keys in the service's Redis database: "kefurasa:lock:<conversation>" (Rasa takes
@@ -30,16 +32,6 @@ RASA_LOCK_LIFETIME_S = 5
 
 class EngineUnavailableError(RuntimeError):
     """PostgreSQL or Redis does not answer at the configured address (named, password masked)."""
-
-
-def masked(url: str) -> str:
-    """The address with its password replaced by ``***``."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    user = f"{parts.username}:***" if parts.username else ":***"
-    host = parts.netloc.rpartition("@")[2]
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}"))
 
 
 def is_postgres(database_url: str | None) -> bool:
@@ -89,7 +81,7 @@ def ensure_rasa_database(database_url: str) -> None:
         pass  # another stack created it meanwhile
     except psycopg.Error as error:
         raise EngineUnavailableError(
-            f"Rasa's tracker database {tracker.database!r} on {masked(database_url)} is "
+            f"Rasa's tracker database {tracker.database!r} on {masked_url(database_url)} is "
             f"missing and cannot be created: {_first_line(error)}"
         ) from error
 
@@ -108,7 +100,7 @@ def check_redis(redis_url: str) -> None:
             client.close()
     except (redis.RedisError, ValueError) as error:
         raise EngineUnavailableError(
-            f"Redis at {masked(redis_url)} is unavailable: {_first_line(error)}"
+            f"Redis at {masked_redis_url(redis_url)} is unavailable: {_first_line(error)}"
         ) from error
 
 
@@ -127,7 +119,7 @@ def redis_address(redis_url: str) -> RedisAddress:
     Rasa's lock store takes them."""
     parts = urlsplit(redis_url)
     if parts.scheme not in ("redis", "rediss") or not parts.hostname:
-        raise ValueError(f"{masked(redis_url)}: not a redis:// or rediss:// address")
+        raise ValueError(f"{masked_redis_url(redis_url)}: not a redis:// or rediss:// address")
     path = parts.path.strip("/")
     return RedisAddress(
         host=parts.hostname,

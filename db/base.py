@@ -10,9 +10,10 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-# The largest integer a database column holds (SQLite and PostgreSQL BIGINT): ids and counts
-# coming from outside are bounded by it, so an absurd number is a 422, never an overflow.
-MAX_ROW_ID = 2**63 - 1
+# The largest integer every id and count column holds on both engines: the models' Integer is
+# PostgreSQL's 32-bit INTEGER (SQLite's holds 64 bits). Ids and counts coming from outside are
+# bounded by it, so an absurd number is a 422, never an overflow in the database (a 500).
+MAX_ROW_ID = 2**31 - 1
 
 
 def utcnow() -> datetime:

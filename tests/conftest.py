@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 # The real servers' fixtures, shared by every test package (tests/servers/).
-from tests.servers.databases import fresh_databases, on_postgres
+from tests.servers.databases import FreshDatabases, fresh_databases, on_postgres
 from tests.servers.postgres import postgres_server
 from tests.servers.redis import RedisServer, flush
 from tests.servers.smtp import SmtpServer
@@ -42,6 +42,24 @@ def smtp_server() -> Iterator[SmtpServer]:
 def smtp_server_with_login() -> Iterator[SmtpServer]:
     with SmtpServer(login=("kefu", "s3cret-pass")) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def demo_template(
+    tmp_path_factory: pytest.TempPathFactory, fresh_databases: FreshDatabases
+) -> Iterator[str]:
+    """A database holding the demo knowledge base, made once and never connected to again:
+    what ``fresh_databases.copy_of`` copies for each test or module that needs the demo."""
+    from db.engine import create_engine_for, session_factory
+    from kb.importer import import_path
+    from kb.store import ArticleStore
+
+    with fresh_databases.fresh(tmp_path_factory.mktemp("demo-template")) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            import_path(DEMO_KB, ArticleStore(session))
+        engine.dispose()
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -85,6 +85,8 @@ class ServiceState:
     index_following: asyncio.Task[None] | None = None
     index_nudges: asyncio.Task[None] | None = None
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
+    # The health endpoint's database check under way (bot/api/routes/health.py): one at a time.
+    database_check: asyncio.Future[None] | None = None
     # With REDIS_URL: the connection through which the workers share hub, presence, throttle.
     shared: SharedRedis | None = None
     # Mail (docs/email.md): what is queued, and the loop that sends it (None: email off).
@@ -138,7 +140,7 @@ class ServiceState:
         rasa = RasaClient(
             settings.rasa_urls, token=settings.rasa_token, actions_url=settings.action_server_url
         )
-        locks = conversation_locks(settings.redis_url)
+        locks = conversation_locks(shared)
         gateway = ChatGateway(sessions, rasa, hub, desk, metrics, locks)
         retriever = opened.retriever
         metrics.watch(

@@ -20,12 +20,19 @@ import logging
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol
+from typing import Protocol
+
+from redis.asyncio.lock import Lock
+from redis.exceptions import LockError, RedisError
+
+from bot.shared.redis import SharedRedis
 
 log = logging.getLogger(__name__)
 
 LOCK_TTL_S = 5.0
-LOCK_PREFIX = "kefu:conversation-lock:"
+# One round trip of the lock's (take, renew, release) to a Redis that has stopped answering,
+# behind a network partition say, gives up after this long.
+LOCK_CALL_TIMEOUT_S = 2.0
 
 
 class ConversationLocks(Protocol):
@@ -50,65 +57,70 @@ class InProcessLocks:
 
 
 class RedisLocks:
-    """A Redis lock per conversation (redis-py's, on the asyncio client), taken behind this
+    """A Redis lock per conversation (redis-py's, on the worker's asyncio client,
+    ``SharedRedis.streams``, each round trip bounded by ``LOCK_CALL_TIMEOUT_S``), taken behind this
     worker's own ``asyncio.Lock`` so that a worker's tasks queue in memory rather than poll
-    Redis. If Redis does not answer, the conversation is answered under the worker's lock
-    alone (logged): customers keep their answers while Redis is away, at the risk of a double
-    answer only if another worker answers the same conversation at that moment."""
+    Redis. Its key is ``kefu:conversation-lock:<conversation id>``. If Redis does not answer,
+    the conversation is answered under the worker's lock alone (logged): customers keep their
+    answers while Redis is away, at the risk of a double answer only if another worker answers
+    the same conversation at that moment."""
 
-    def __init__(self, client: Any, ttl_s: float = LOCK_TTL_S, poll_s: float = 0.02) -> None:
-        self._client = client
+    def __init__(
+        self, shared: SharedRedis, ttl_s: float = LOCK_TTL_S, poll_s: float = 0.02
+    ) -> None:
+        self._shared = shared
         self._ttl_s = ttl_s
         self._poll_s = poll_s
         self._local = InProcessLocks()
 
     @contextlib.asynccontextmanager
     async def hold(self, conversation_id: str) -> AsyncIterator[None]:
-        from redis.exceptions import LockError, RedisError
-
         async with self._local.hold(conversation_id):
-            lock = self._client.lock(
-                LOCK_PREFIX + conversation_id, timeout=self._ttl_s, sleep=self._poll_s
-            )
-            try:
-                await lock.acquire()
-            except RedisError as error:
-                log.warning(
-                    "Redis lock of conversation %s not taken (%r): answering under this "
-                    "worker's lock alone",
-                    conversation_id,
-                    error,
-                )
-                lock = None
+            lock = await self._take(conversation_id)
             keeper = asyncio.create_task(self._keep(lock)) if lock is not None else None
             try:
                 yield
             finally:
-                if keeper is not None:
+                if keeper is not None and lock is not None:
                     keeper.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await keeper
-                    with contextlib.suppress(LockError, RedisError):
-                        await lock.release()
+                    with contextlib.suppress(LockError, RedisError, TimeoutError):
+                        async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
+                            await lock.release()
 
-    async def _keep(self, lock: Any) -> None:
+    async def _take(self, conversation_id: str) -> Lock | None:
+        """The conversation's Redis lock, held; None when Redis does not answer. Each try is
+        one bounded round trip (``SET NX``), then a short sleep while another worker holds it."""
+        lock = self._shared.streams.lock(
+            self._shared.key("conversation-lock", conversation_id), timeout=self._ttl_s
+        )
+        try:
+            while True:
+                async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
+                    if await lock.acquire(blocking=False):
+                        return lock
+                await asyncio.sleep(self._poll_s)
+        except (RedisError, TimeoutError) as error:
+            log.warning(
+                "Redis lock of conversation %s not taken (%r): answering under this "
+                "worker's lock alone",
+                conversation_id,
+                error,
+            )
+            return None
+
+    async def _keep(self, lock: Lock) -> None:
         """Renew the lock's lifetime while its holder works."""
-        from redis.exceptions import LockError, RedisError
-
         while True:
             await asyncio.sleep(self._ttl_s / 3)
             try:
-                await lock.reacquire()
-            except (LockError, RedisError) as error:
+                async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
+                    await lock.reacquire()
+            except (LockError, RedisError, TimeoutError) as error:
                 log.warning("conversation lock not renewed: %r", error)
 
 
-def conversation_locks(redis_url: str | None) -> ConversationLocks:
-    """Redis locks on ``redis_url`` (several workers), else this process's own."""
-    if not redis_url:
-        return InProcessLocks()
-    import redis.asyncio
-
-    # Short timeouts: a lost Redis costs a message a second or two, then the worker's own lock.
-    client = redis.asyncio.Redis.from_url(redis_url, socket_timeout=2, socket_connect_timeout=2)
-    return RedisLocks(client)
+def conversation_locks(shared: SharedRedis | None) -> ConversationLocks:
+    """Redis locks on the workers' shared Redis (several workers), else this process's own."""
+    return RedisLocks(shared) if shared is not None else InProcessLocks()

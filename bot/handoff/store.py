@@ -479,8 +479,10 @@ class HandoffStore:
         article_ids: Sequence[str] = (),
         widget_open: bool = False,
     ) -> Message:
-        """The agent's message, and its mail when the customer's widget is not open."""
-        handoff = self._held(handoff_id, agent)
+        """The agent's message, and its mail when the customer's widget is not open. The
+        handoff is locked first, like a close or a transfer: a reply racing either (another
+        worker) is stored while its agent still holds the handoff, or refused."""
+        handoff = self._held(handoff_id, agent, lock=True)
         payload: dict[str, Any] = {"agent_name": agent.name}
         if article_ids:
             payload["articles"] = self.article_cards(article_ids)
@@ -618,8 +620,8 @@ class HandoffStore:
         return handoff
 
     def _held(self, handoff_id: int, agent: StaffUser, lock: bool = False) -> Handoff:
-        """The assigned handoff the agent may act on; ``lock``: locked first, so of two closes
-        or transfers at once (two workers), the second sees what the first did."""
+        """The assigned handoff the agent may act on; ``lock``: locked first, so of two closes,
+        transfers or replies at once (two workers), the second sees what the first did."""
         if lock:
             lock_rows(self.session, Handoff.id, [handoff_id])
         handoff = self._load(handoff_id)

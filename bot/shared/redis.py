@@ -2,8 +2,10 @@
 
 Two clients over the same URL, on purpose:
 
-- ``streams``, redis-py's asyncio client, for what runs in the event loop for the worker's
-  lifetime: the hub's publisher and its one pub/sub listener.
+- ``streams``, redis-py's asyncio client, for what runs in the event loop: the hub's
+  publisher and its one pub/sub listener, and each conversation's lock
+  (bot/conversations/locks.py, which bounds each of its round trips itself: a socket
+  timeout on this client would cut the listener's long reads).
 - ``calls``, the blocking client, for the one-round-trip look-ups made inside requests
   (presence, who watches a conversation, the login throttle). Their interfaces are
   synchronous and are also called from the desk's worker threads; a loopback round trip is
@@ -35,8 +37,9 @@ class RedisUnavailableError(RuntimeError):
     """Redis could not be reached; the message names the URL with its password masked."""
 
 
-def masked(url: str) -> str:
-    """The URL with any password replaced by ``***`` (for logs and error messages)."""
+def masked_redis_url(url: str) -> str:
+    """A Redis URL with any password replaced by ``***``, for logs and error messages (database
+    URLs: ``db.engine.masked_url``)."""
     parts = urlsplit(url)
     if parts.password is None:
         return url
@@ -76,17 +79,21 @@ class SharedRedis:
                 decode_responses=True,
             )
         except ValueError as error:  # not a redis://, rediss:// or unix:// URL
-            raise RedisUnavailableError(f"REDIS_URL {masked(url)} is not valid: {error}") from None
+            raise RedisUnavailableError(
+                f"REDIS_URL {masked_redis_url(url)} is not valid: {error}"
+            ) from None
         try:
             calls.ping()
         except redis.RedisError as error:
             calls.close()
             raise RedisUnavailableError(
-                f"Redis at {masked(url)} (REDIS_URL) does not answer: {error}. Start Redis, or "
-                "unset REDIS_URL to run a single worker without it."
+                f"Redis at {masked_redis_url(url)} (REDIS_URL) does not answer: {error}. Start "
+                "Redis, or unset REDIS_URL to run a single worker without it."
             ) from None
         shared = cls(url, calls, streams)
-        log.info("shared state in Redis at %s, this worker %s", masked(url), shared.worker)
+        log.info(
+            "shared state in Redis at %s, this worker %s", masked_redis_url(url), shared.worker
+        )
         return shared
 
     def key(self, *parts: str | int) -> str:

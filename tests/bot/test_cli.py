@@ -1,30 +1,52 @@
-"""The ``kefu`` CLI end to end: real SQLite file, real model, real FAISS index on disk."""
+"""The ``kefu`` CLI end to end: a real database (SQLite, or PostgreSQL with
+KEFU_TEST_DATABASE=postgres), real model, real FAISS index on disk."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.settings import get_settings
+from db.engine import create_engine_for, sqlite_file
 from retrieval.index_store import MANIFEST_FILE
 from tests.conftest import DEMO_KB
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
 runner = CliRunner()
 
 
 @pytest.fixture
-def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'kefu.db'}")
-    monkeypatch.setenv("KEFU_INDEX_DIR", str(tmp_path / "index"))
-    get_settings.cache_clear()
-    yield tmp_path
-    get_settings.cache_clear()
+def workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_databases: FreshDatabases
+) -> Iterator[Path]:
+    """A folder for the index and the files, and DATABASE_URL an empty database (kefu.db
+    there, on SQLite, once a command makes it) that the commands migrate themselves."""
+    with fresh_databases.fresh(tmp_path, migrated=False) as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        monkeypatch.setenv("KEFU_INDEX_DIR", str(tmp_path / "index"))
+        get_settings.cache_clear()
+        yield tmp_path
+        get_settings.cache_clear()
+
+
+def nothing_in(url: str) -> bool:
+    """Whether the database at ``url`` has no table (or, on SQLite, does not exist)."""
+    path = sqlite_file(url)
+    if path is not None:
+        return not path.exists()
+    engine = create_engine_for(url)
+    try:
+        return inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
 
 
 def kefu(*args: str) -> tuple[int, str, str]:
@@ -127,7 +149,7 @@ def test_eval_uses_a_throwaway_database(workspace: Path) -> None:
         "answer_band_share",
         "answer_band_accuracy",
     } <= set(report)
-    assert not (workspace / "kefu.db").exists()
+    assert nothing_in(os.environ["DATABASE_URL"])  # the service's database is untouched
 
 
 @pytest.mark.parametrize(
@@ -194,7 +216,7 @@ def test_report_prints_the_kpis_and_json_alone_on_stdout(workspace: Path) -> Non
     from db.engine import create_engine_for, session_factory
     from tests.bot.analytics.shop_week import seed_shop_week
 
-    url = f"sqlite:///{workspace / 'kefu.db'}"
+    url = os.environ["DATABASE_URL"]
     upgrade_database(url)
     engine = create_engine_for(url)
     with session_factory(engine)() as session:

@@ -22,11 +22,11 @@ from bot.engines import (
     EngineUnavailableError,
     check_redis,
     ensure_rasa_database,
-    masked,
     rasa_lock_store,
     rasa_tracker_url,
     redis_address,
 )
+from bot.shared.redis import masked_redis_url
 from bot.stack import Stack, StackConfig, StackError, StackPorts, StackProcess, free_port
 from db.engine import DatabaseUnavailable
 from tests.servers.postgres import PostgresServer
@@ -194,10 +194,11 @@ def test_the_embedded_layout_keeps_its_sqlite_tracker_and_in_memory_lock(tmp_pat
 # -- the engines -----------------------------------------------------------------------------
 
 
-def test_addresses_are_shown_with_the_password_masked() -> None:
-    assert masked("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
-    assert masked("redis://user:pw@h/1") == "redis://user:***@h/1"
-    assert masked("redis://h:6379/0") == "redis://h:6379/0"
+def test_redis_addresses_are_shown_with_the_password_masked() -> None:
+    assert masked_redis_url("redis://:pw@h:6379/0") == "redis://:***@h:6379/0"
+    assert masked_redis_url("redis://user:pw@h/1") == "redis://user:***@h/1"
+    assert masked_redis_url("rediss://user:pw@h") == "rediss://user:***@h"
+    assert masked_redis_url("redis://h:6379/0") == "redis://h:6379/0"
 
 
 def test_a_redis_address_in_parts_as_rasas_lock_store_takes_it() -> None:
@@ -225,7 +226,7 @@ def test_an_unreachable_redis_is_named_with_its_password_masked() -> None:
     url = f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0"
     with pytest.raises(EngineUnavailableError) as error:
         check_redis(url)
-    assert str(error.value).startswith(f"Redis at {masked(url)} is unavailable: ")
+    assert str(error.value).startswith(f"Redis at {masked_redis_url(url)} is unavailable: ")
     assert PASSWORD not in str(error.value)
 
 

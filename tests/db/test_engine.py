@@ -14,6 +14,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from db.engine import create_engine_for, in_worker_thread, session_factory, unit_of_work
 from db.text import storable
+from tests.servers.databases import FreshDatabases
 
 
 class _Base(DeclarativeBase):  # its own metadata: the service's schema is left alone
@@ -28,11 +29,13 @@ class Note(_Base):
 
 
 @pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'nested' / 'db.sqlite'}")
-    Note.__table__.create(engine)
-    yield session_factory(engine)
-    engine.dispose()
+def sessions(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[sessionmaker[Session]]:
+    """An empty database of the run's engine with the notes table alone."""
+    with fresh_databases.fresh(tmp_path, migrated=False) as url:
+        engine = create_engine_for(url)
+        Note.__table__.create(engine)
+        yield session_factory(engine)
+        engine.dispose()
 
 
 def notes(sessions: sessionmaker[Session]) -> list[str]:
@@ -65,10 +68,13 @@ def test_work_runs_in_a_worker_thread_as_one_unit(sessions: sessionmaker[Session
     assert notes(sessions) == ["from a thread"]
 
 
-def test_sqlite_files_get_wal_and_foreign_keys(sessions: sessionmaker[Session]) -> None:
-    with sessions() as session:
+@pytest.mark.sqlite_only("SQLite's pragmas")
+def test_sqlite_files_get_wal_and_foreign_keys(tmp_path: Path) -> None:
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'nested' / 'db.sqlite'}")  # made too
+    with session_factory(engine)() as session:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    engine.dispose()
 
 
 @pytest.mark.parametrize(

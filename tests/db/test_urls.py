@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bot.stack import free_port
 from db.engine import DatabaseUnavailable, driver_url, ensure_reachable, masked_url
-from tests.servers.postgres import free_port
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.database import upgrade_database
 from db.engine import create_engine_for, session_factory
 from kb.importer import ImportRefusedError, ImportSourceError, export_jsonl, import_path
 from kb.store import ArticleStore
 from tests.conftest import DEMO_KB
+from tests.servers.databases import FreshDatabases
 
 GOOD = {
     "id": "refund-timeline",
@@ -255,7 +255,7 @@ def test_markdown_front_matter_links_and_refusals_name_the_file(
 
 
 def test_export_then_import_into_an_empty_database_keeps_the_topics(
-    tmp_path: Path, store: ArticleStore
+    tmp_path: Path, store: ArticleStore, fresh_databases: FreshDatabases
 ) -> None:
     lonely = {**GOOD, "id": "gift-card", "title": "Gift cards"}
     import_path(
@@ -267,14 +267,13 @@ def test_export_then_import_into_an_empty_database_keeps_the_topics(
     records = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
     assert [r.get("translation_of") for r in records] == [None, None, "refund-timeline"]
     assert "translation_of" not in records[0]  # only the other articles of a topic carry it
-    fresh_url = f"sqlite:///{tmp_path / 'fresh.db'}"
-    upgrade_database(fresh_url)
-    engine = create_engine_for(fresh_url)
-    with session_factory(engine)() as session:
-        fresh = ArticleStore(session)
-        assert import_path(exported, fresh).counts() == {"created": 3}
-        assert topics(fresh) == topics(store)
-    engine.dispose()
+    with fresh_databases.fresh(tmp_path, name="fresh") as fresh_url:
+        engine = create_engine_for(fresh_url)
+        with session_factory(engine)() as session:
+            fresh = ArticleStore(session)
+            assert import_path(exported, fresh).counts() == {"created": 3}
+            assert topics(fresh) == topics(store)
+        engine.dispose()
     assert import_path(exported, store).counts() == {"unchanged": 3}
 
 

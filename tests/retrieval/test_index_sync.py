@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.database import upgrade_database
 from db.engine import create_engine_for, session_factory, unit_of_work
 from kb.schemas import ArticleIn, ArticleSnapshot
 from kb.store import ArticleStore
@@ -19,6 +18,7 @@ from retrieval.bands import BandThresholds
 from retrieval.index_sync import PollingIndexSync
 from retrieval.retriever import Retriever, SyncReport
 from tests.retrieval.conftest import HashingEncoder
+from tests.servers.databases import FreshDatabases
 
 GIFT_WRAPPING = {
     "id": "gift-wrapping",
@@ -40,10 +40,9 @@ def _sessions(url: str) -> Iterator[sessionmaker[Session]]:
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'kefu.db'}"
-    upgrade_database(url)
-    return url
+def database_url(tmp_path: Path, fresh_databases: FreshDatabases) -> Iterator[str]:
+    with fresh_databases.fresh(tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 ``KEFU_TEST_DATABASE=postgres`` switches every fixture that asks ``fresh_databases`` for a
 database to PostgreSQL (tests/servers/postgres.py): one cluster per run, a migrated template
 made once, and a copy of it per test (``CREATE DATABASE … TEMPLATE``: ~30 ms), dropped when the
-test ends. Tests about SQLite itself carry ``@pytest.mark.sqlite_only("why")`` and are skipped
+test ends. ``copy_of`` copies any database the tests made (the demo knowledge base, say: a file
+copy on SQLite, ``CREATE DATABASE … TEMPLATE`` on PostgreSQL), so a module that changes it has
+its own. Tests about SQLite itself carry ``@pytest.mark.sqlite_only("why")`` and are skipped
 on PostgreSQL with that reason.
 """
 
@@ -11,12 +13,15 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from db.engine import sqlite_file
 from tests.servers.postgres import PostgresServer
 
 ENGINES = ("sqlite", "postgres")
@@ -61,8 +66,30 @@ class FreshDatabases:
                 upgrade_database(url)
             yield url
             return
+        with self._database(self._template() if migrated else None) as url:
+            yield url
+
+    @contextmanager
+    def copy_of(self, source: str, folder: Path, *, name: str = "kefu") -> Iterator[str]:
+        """The URL of a new database holding what the database at ``source`` (one of these)
+        holds, for the block: ``<folder>/<name>.db`` on SQLite, a PostgreSQL database dropped
+        at the end. Nothing may be connected to ``source`` meanwhile (dispose its engines)."""
+        if self.server is None:
+            original = sqlite_file(source)
+            assert original is not None, f"{source}: not a SQLite file"
+            folder.mkdir(parents=True, exist_ok=True)
+            copy = folder / f"{name}.db"
+            shutil.copy(original, copy)
+            yield f"sqlite:///{copy}"
+            return
+        with self._database(make_url(source).database) as url:
+            yield url
+
+    @contextmanager
+    def _database(self, template: str | None) -> Iterator[str]:
+        assert self.server is not None
         database = f"kefu_test_{os.getpid()}_{next(self._names)}"
-        url = self.server.create_database(database, self._template() if migrated else None)
+        url = self.server.create_database(database, template)
         try:
             yield url
         finally:

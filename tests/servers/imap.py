@@ -22,6 +22,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.stack import free_port
+
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
 # The mailbox's owner: an unprivileged account (Dovecot refuses to keep mail as root).
@@ -47,12 +49,6 @@ def ensure_dovecot() -> None:
         done = subprocess.run(install, env=env, capture_output=True, text=True)
     if done.returncode != 0 or not Path(DOVECOT).exists():
         raise ImapServerError(f"could not install dovecot-imapd: {done.stderr[-500:]}")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @dataclass

@@ -13,11 +13,12 @@ The ``postgres_server`` fixture is session-scoped: one cluster per test run.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import secrets
 import shutil
-import socket
+import signal
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from bot.stack import free_port
 
 ADMIN = "postgres"
 ROLE = "kefu"
@@ -77,12 +80,6 @@ def _installed_binaries() -> Path | None:
     if not folders:
         return None
     return max(folders, key=lambda folder: int(folder.parent.name))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PostgresServer:
@@ -160,6 +157,21 @@ class PostgresServer:
                          check=False)  # fmt: skip
         return done.returncode == 0
 
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the cluster stopped in its tracks (SIGSTOP) for the block, as behind
+        a network partition: connections stay open, new ones are accepted by the kernel, and
+        nothing answers. SIGCONT at the end."""
+        postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
+        processes = [postmaster, *children_of(postmaster)]
+        for pid in processes:  # the postmaster first: it forks no new backend meanwhile
+            os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            for pid in processes:
+                os.kill(pid, signal.SIGCONT)
+
     def close(self) -> None:
         """Stop the cluster and remove its folder."""
         if self.data.exists() and self.is_running():
@@ -204,6 +216,19 @@ class PostgresServer:
                 return
             time.sleep(0.1)
         raise PostgresUnavailable(f"PostgreSQL on port {self.port} did not come up")
+
+
+def children_of(parent: int) -> list[int]:
+    """The processes whose parent is ``parent`` (from /proc)."""
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[1]) == parent:
+            children.append(int(stat.parent.name))
+    return children
 
 
 @pytest.fixture(scope="session")

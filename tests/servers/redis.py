@@ -11,6 +11,7 @@ else the harness fails with a message saying how to install it (never a silent s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -18,8 +19,11 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
+
+from bot.stack import free_port
 
 REDIS_SERVER = "/usr/bin/redis-server"
 START_TIMEOUT_S = 10.0
@@ -27,13 +31,6 @@ START_TIMEOUT_S = 10.0
 
 class RedisHarnessError(RuntimeError):
     """redis-server is missing and cannot be installed, or it did not start."""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def ensure_redis_server() -> str:
@@ -143,6 +140,18 @@ class RedisServer:
     def restart(self) -> RedisServer:
         self.stop()
         return self.start()
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stopped in its tracks (SIGSTOP) for the block, as behind a network
+        partition: connections stay open and nothing answers; SIGCONT at the end."""
+        process = self._process
+        assert process is not None and process.poll() is None, "the server is not running"
+        process.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            process.send_signal(signal.SIGCONT)
 
     def close(self) -> None:
         """Stop the server and remove its folder when the harness made it."""

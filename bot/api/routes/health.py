@@ -6,11 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
-from bot.api.deps import SessionDep, StateDep
+from bot.api.deps import StateDep
 from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
 from bot.api.state import ServiceState
-from bot.shared.redis import masked
+from bot.shared.redis import masked_redis_url
+from db.engine import in_worker_thread
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -20,14 +22,11 @@ router = APIRouter(prefix="/health", tags=["health"])
     response_model=HealthPublic,
     responses={503: {"model": HealthPublic, "description": "The database is down"}},
 )
-async def health(state: StateDep, session: SessionDep, response: Response) -> HealthPublic:
-    """503 when the database is down; Rasa, the action server or Redis down only degrades
-    (slow is not down: docs/operations.md#health; Redis: docs/scaling.md#redis)."""
-    try:
-        session.execute(text("SELECT 1"))
-        database = ComponentHealth(status="ok")
-    except Exception as error:  # any database failure makes the service not ready
-        database = ComponentHealth(status="down", detail=type(error).__name__)
+async def health(state: StateDep, response: Response) -> HealthPublic:
+    """503 when the database is down or does not answer in time; Rasa, the action server or
+    Redis down only degrades (slow is not down: docs/operations.md#health; Redis:
+    docs/scaling.md#redis)."""
+    database = await _database(state)
     retriever = state.retriever
     index = ComponentHealth(
         status="ok",
@@ -45,7 +44,7 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         # A blocking PING with a short timeout (bot/shared/redis.py), off the event loop.
         trouble = await asyncio.to_thread(state.shared.ping)
         redis = (
-            ComponentHealth(status="ok", detail=masked(state.shared.url))
+            ComponentHealth(status="ok", detail=masked_redis_url(state.shared.url))
             if trouble is None
             else ComponentHealth(status="down", detail=trouble)
         )
@@ -64,6 +63,39 @@ async def health(state: StateDep, session: SessionDep, response: Response) -> He
         redis=redis,
         email=_email(state),
     )
+
+
+async def _database(state: ServiceState) -> ComponentHealth:
+    """``SELECT 1`` in a worker thread, awaited at most ``health_probe_timeout_s``: a database
+    that does not answer (behind a network partition, a connection waits up to its connect
+    timeout, a pooled one longer) costs the health check that long, never the event loop's
+    other sockets. One check at a time: while one is stuck, the next ones wait for it instead
+    of taking another thread."""
+    check = state.database_check
+    if check is None or check.done():
+        check = state.database_check = asyncio.ensure_future(
+            in_worker_thread(state.sessions, _select_one)
+        )
+        check.add_done_callback(_retrieved)
+    timeout = state.settings.health_probe_timeout_s
+    try:
+        await asyncio.wait_for(asyncio.shield(check), timeout)
+    except TimeoutError:
+        return ComponentHealth(status="down", detail=f"no answer within {timeout:g} s")
+    except Exception as error:  # any database failure makes the service not ready
+        return ComponentHealth(status="down", detail=type(error).__name__)
+    return ComponentHealth(status="ok")
+
+
+def _select_one(session: Session) -> None:
+    session.execute(text("SELECT 1"))
+
+
+def _retrieved(check: asyncio.Future[None]) -> None:
+    """A check that ended after its callers stopped waiting: its error is seen (not logged
+    as never retrieved); the next request checks again."""
+    if not check.cancelled():
+        check.exception()
 
 
 def _email(state: ServiceState) -> EmailHealth:

@@ -4,6 +4,7 @@ the demo knowledge base, and the real model."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -11,11 +12,17 @@ from fastapi.testclient import TestClient
 
 from bot.api.main import create_app
 from bot.settings import Settings
-from db.engine import create_engine_for, session_factory, sqlite_file
-from kb.importer import import_path
-from kb.store import ArticleStore
-from tests.conftest import DEMO_KB
+from db.engine import sqlite_file
 from tests.servers.databases import FreshDatabases
+
+
+@dataclass(frozen=True)
+class DatabaseCopy:
+    """A copy of the demo database (``FreshDatabases.copy_of``) and the folder for its index."""
+
+    url: str
+    folder: Path
+
 
 SERVICE_TOKEN = "test-service-token"
 CONSOLE_ORIGIN = "http://testserver"  # the TestClient's own origin, where the consoles are served
@@ -23,16 +30,21 @@ CONSOLE_ORIGIN = "http://testserver"  # the TestClient's own origin, where the c
 
 @pytest.fixture(scope="session")
 def demo_database_url(
-    tmp_path_factory: pytest.TempPathFactory, fresh_databases: FreshDatabases
+    tmp_path_factory: pytest.TempPathFactory, fresh_databases: FreshDatabases, demo_template: str
 ) -> Iterator[str]:
-    """The demo knowledge base in a database the API tests share (its folder: demo_database)."""
-    folder = tmp_path_factory.mktemp("api")
-    with fresh_databases.fresh(folder) as url:
-        engine = create_engine_for(url)
-        with session_factory(engine)() as session:
-            import_path(DEMO_KB, ArticleStore(session))
-        engine.dispose()
+    """The demo knowledge base in a database the API tests share (its folder: demo_database).
+    A test that changes more than its own rows takes ``demo_copy`` instead."""
+    with fresh_databases.copy_of(demo_template, tmp_path_factory.mktemp("api")) as url:
         yield url
+
+
+@pytest.fixture
+def demo_copy(
+    demo_template: str, fresh_databases: FreshDatabases, tmp_path: Path
+) -> Iterator[DatabaseCopy]:
+    """A test's own copy of the demo database, which it may change (its index: none yet)."""
+    with fresh_databases.copy_of(demo_template, tmp_path) as url:
+        yield DatabaseCopy(url, tmp_path)
 
 
 @pytest.fixture(scope="session")

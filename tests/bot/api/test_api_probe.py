@@ -33,14 +33,11 @@ from bot.api.csrf import CSRF_HEADER, csrf_token
 from bot.api.deps import SESSION_COOKIE, conversation_token
 from bot.api.main import create_app
 from bot.auth.store import UserStore
-from bot.database import upgrade_database
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
-from kb.importer import import_path
-from kb.store import ArticleStore
 from tests.bot.api.conftest import CONSOLE_ORIGIN, SERVICE_TOKEN
 from tests.bot.api.routes.conftest import FakeRasa
-from tests.conftest import DEMO_KB
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
 
@@ -78,36 +75,37 @@ class Findings:
 
 
 @pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Probe]:
+def probe(
+    demo_template: str, fresh_databases: FreshDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Probe]:
     folder = tmp_path_factory.mktemp("probe")
-    url = f"sqlite:///{folder / 'kefu.db'}"
-    upgrade_database(url)
-    engine = create_engine_for(url)
-    with session_factory(engine)() as session:
-        import_path(DEMO_KB, ArticleStore(session))
-        users = UserStore(session)
-        ada = users.create("ada@shop.test", "Ada", "admin", "correct-horse-battery")
-        staff_token, logout_token = users.open_session(ada), users.open_session(ada)
-    engine.dispose()
-    rasa = HTTPServer(("127.0.0.1", 0), FakeRasa)
-    threading.Thread(target=rasa.serve_forever, daemon=True).start()
-    settings = Settings(
-        database_url=url,
-        index_dir=folder / "index",
-        service_token=SERVICE_TOKEN,
-        rasa_url=f"http://127.0.0.1:{rasa.server_port}",
-        environment="test",
-    )
-    app = create_app(settings)
-    # Loading the document starts the app's lifespan (the index, the model), kept until the end.
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    try:
-        yield Probe(
-            schema, settings, staff_token, logout_token, *_conversation_with_handoff(schema)
+    with fresh_databases.copy_of(demo_template, folder) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            users = UserStore(session)
+            ada = users.create("ada@shop.test", "Ada", "admin", "correct-horse-battery")
+            staff_token, logout_token = users.open_session(ada), users.open_session(ada)
+        engine.dispose()
+        rasa = HTTPServer(("127.0.0.1", 0), FakeRasa)
+        threading.Thread(target=rasa.serve_forever, daemon=True).start()
+        settings = Settings(
+            database_url=url,
+            index_dir=folder / "index",
+            service_token=SERVICE_TOKEN,
+            rasa_url=f"http://127.0.0.1:{rasa.server_port}",
+            environment="test",
         )
-    finally:
-        asgi.shutdown_lifespans()
-        rasa.shutdown()
+        app = create_app(settings)
+        # Loading the document starts the app's lifespan (the index, the model), kept until
+        # the end.
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        try:
+            yield Probe(
+                schema, settings, staff_token, logout_token, *_conversation_with_handoff(schema)
+            )
+        finally:
+            asgi.shutdown_lifespans()
+            rasa.shutdown()
 
 
 def _conversation_with_handoff(schema: Any) -> tuple[str, int]:

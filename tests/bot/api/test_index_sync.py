@@ -18,7 +18,7 @@ from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from kb.importer import import_path
 from kb.store import ArticleStore
-from tests.bot.api.conftest import SERVICE_TOKEN
+from tests.bot.api.conftest import SERVICE_TOKEN, DatabaseCopy
 
 pytestmark = pytest.mark.slow
 SEARCH = "/api/v1/internal/kb/search"
@@ -36,18 +36,17 @@ QUESTION = "can you wrap my order as a birthday present"
 
 
 @pytest.fixture
-def database(demo_database: Path, tmp_path: Path) -> Path:
-    """A copy of the demo database (and its index, if built) these tests may change."""
-    shutil.copy(demo_database / "kefu.db", tmp_path / "kefu.db")
+def database(demo_copy: DatabaseCopy, demo_database: Path) -> DatabaseCopy:
+    """A copy of the demo database (and of its index, if built) these tests may change."""
     if (demo_database / "index").exists():
-        shutil.copytree(demo_database / "index", tmp_path / "index")
-    return tmp_path
+        shutil.copytree(demo_database / "index", demo_copy.folder / "index")
+    return demo_copy
 
 
-def service(database: Path, **changes: object) -> TestClient:
+def service(database: DatabaseCopy, **changes: object) -> TestClient:
     settings = Settings(
-        database_url=f"sqlite:///{database / 'kefu.db'}",
-        index_dir=database / "index",
+        database_url=database.url,
+        index_dir=database.folder / "index",
         service_token=SERVICE_TOKEN,
         environment="test",
         **changes,
@@ -56,16 +55,16 @@ def service(database: Path, **changes: object) -> TestClient:
 
 
 @pytest.fixture
-def client(database: Path) -> Iterator[TestClient]:
+def client(database: DatabaseCopy) -> Iterator[TestClient]:
     with service(database) as client:
         yield client
 
 
-def kb_import(database: Path, tmp_path: Path, **changes: object) -> None:
+def kb_import(database: DatabaseCopy, tmp_path: Path, **changes: object) -> None:
     """What ``kefu kb import`` does to the database: its own engine and session."""
     source = tmp_path / "import.jsonl"
     source.write_text(json.dumps(GIFT_WRAPPING | changes) + "\n", encoding="utf-8")
-    engine = create_engine_for(f"sqlite:///{database / 'kefu.db'}")
+    engine = create_engine_for(database.url)
     with session_factory(engine)() as session:
         report = import_path(source, ArticleStore(session))
     engine.dispose()
@@ -90,7 +89,7 @@ def eventually(check: Callable[[], bool], within_s: float = 10.0) -> bool:
 
 
 def test_an_article_imported_by_another_process_is_answered_then_archived_is_not(
-    client: TestClient, database: Path, tmp_path: Path
+    client: TestClient, database: DatabaseCopy, tmp_path: Path
 ) -> None:
     assert "gift-wrapping" not in answered_by(client)
     kb_import(database, tmp_path)
@@ -100,7 +99,7 @@ def test_an_article_imported_by_another_process_is_answered_then_archived_is_not
 
 
 def test_the_sync_follows_by_default_and_not_when_turned_off(
-    client: TestClient, database: Path
+    client: TestClient, database: DatabaseCopy
 ) -> None:
     assert client.app.state.kefu.index_following is not None  # type: ignore[attr-defined]
     with service(database, index_sync_every_s=0) as turned_off:

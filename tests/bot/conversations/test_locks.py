@@ -1,5 +1,5 @@
 """A conversation's lock across workers, on a real Redis (tests/servers/redis.py): two
-RedisLocks on one server are two workers."""
+RedisLocks on one server, each on its own SharedRedis, are two workers."""
 
 from __future__ import annotations
 
@@ -8,15 +8,14 @@ import time
 
 import redis.asyncio
 
-from bot.conversations.locks import InProcessLocks, RedisLocks
+from bot.conversations.locks import LOCK_CALL_TIMEOUT_S, InProcessLocks, RedisLocks
+from bot.shared.redis import SharedRedis
 from tests.servers.redis import RedisServer
 
 
 def workers(url: str, count: int = 2, ttl_s: float = 5.0) -> list[RedisLocks]:
-    return [
-        RedisLocks(redis.asyncio.Redis.from_url(url, socket_timeout=1), ttl_s=ttl_s)
-        for _ in range(count)
-    ]
+    """The locks of ``count`` workers, each with its own connection as the service opens it."""
+    return [RedisLocks(SharedRedis.open(url), ttl_s=ttl_s) for _ in range(count)]
 
 
 async def holds_in_turn(locks: list[RedisLocks] | list[InProcessLocks]) -> list[str]:
@@ -100,14 +99,36 @@ def test_a_lock_whose_worker_died_is_free_after_its_lifetime(redis_url: str) -> 
     assert 0.3 < waited < 2.0
 
 
-def test_without_redis_a_worker_answers_under_its_own_lock(redis_server: RedisServer) -> None:
-    url = redis_server.url
+def test_without_redis_a_worker_answers_under_its_own_lock(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    locks = workers(redis_url, count=1)  # connected at start, then Redis is lost
     redis_server.stop()
     try:
-        trail = asyncio.run(holds_in_turn(workers(url, count=1)))
+        trail = asyncio.run(holds_in_turn(locks))
     finally:
         redis_server.start()
     assert len(trail) == 6 and one_at_a_time(trail)
+
+
+def test_a_redis_that_stops_answering_costs_a_lock_a_bounded_wait(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    """Behind a partition Redis neither answers nor closes the connection: the lock's round
+    trip gives up after LOCK_CALL_TIMEOUT_S, and the worker answers under its
+    own lock."""
+    [locks] = workers(redis_url, count=1)
+
+    async def scenario() -> float:
+        async with locks.hold("warm"):  # the pool's connection is open before the freeze
+            pass
+        with redis_server.frozen():
+            started = time.monotonic()
+            async with locks.hold("c"):
+                return time.monotonic() - started
+
+    waited = asyncio.run(asyncio.wait_for(scenario(), 10))  # without a bound: TimeoutError
+    assert LOCK_CALL_TIMEOUT_S * 0.9 < waited < LOCK_CALL_TIMEOUT_S + 1.5
 
 
 def test_in_process_locks_hold_one_task_at_a_time() -> None:

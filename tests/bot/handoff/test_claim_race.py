@@ -1,6 +1,7 @@
 """Claims at the same moment from two workers (two engines, two threads, as two service
-processes would): the database decides, so exactly one agent wins a handoff, and an agent at
-the open-chats limit never goes over it. Run on SQLite, and on PostgreSQL with
+processes would): the database decides, so exactly one agent wins a handoff, an agent at the
+open-chats limit never goes over it, and a reply racing a transfer is never stored from an
+agent who no longer holds the chat. Run on SQLite, and on PostgreSQL with
 KEFU_TEST_DATABASE=postgres (tests/servers/databases.py)."""
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.auth.store import StaffUser
+from bot.conversations.models import Message
 from bot.handoff.desk import HandoffDesk
-from bot.handoff.errors import HandoffConflictError
+from bot.handoff.errors import HandoffConflictError, HandoffForbiddenError
 from bot.handoff.models import Handoff
 from bot.handoff.schemas import HandoffCreate
 from bot.handoff.store import HandoffStore
@@ -119,3 +121,70 @@ def test_one_agent_at_the_limit_claiming_two_handoffs_at_once_gets_one(
                 .where(Handoff.agent_id == staff.alice.id, Handoff.status == "assigned")
             )
         assert held == limit
+
+
+def test_a_reply_racing_a_transfer_is_stored_only_while_its_agent_holds_the_handoff(
+    desk: HandoffDesk,
+    sessions: sessionmaker[Session],
+    staff: Staff,
+    workers: tuple[sessionmaker[Session], sessionmaker[Session]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's reply (worker 1) has found her holding the handoff when Bob takes it over by a
+    transfer (worker 2). Either the transfer waits until the reply is stored, or the reply is
+    refused: never an answer stored from an agent who no longer holds the chat."""
+    first, second = workers
+    handoff_id = waiting_handoff(desk, sessions)
+    claim(sessions, handoff_id, staff.alice, 100)
+    checked, go_on = threading.Event(), threading.Event()
+    held = HandoffStore._held
+
+    def held_then_pause(store: HandoffStore, *args: Any, **kwargs: Any) -> Handoff:
+        handoff = held(store, *args, **kwargs)
+        if threading.current_thread().name == "reply":
+            checked.set()
+            go_on.wait(timeout=10)
+        return handoff
+
+    monkeypatch.setattr(HandoffStore, "_held", held_then_pause)
+    results: dict[str, Any] = {}
+
+    def run(name: str, work: Callable[[], Any]) -> None:
+        try:
+            results[name] = work()
+        except Exception as error:
+            results[name] = error
+
+    def reply() -> int:
+        with unit_of_work(first) as session:
+            return HandoffStore(session).reply(handoff_id, staff.alice, "on my way", utcnow()).id
+
+    def transfer() -> int:
+        with unit_of_work(second) as session:
+            message, _ = HandoffStore(session).transfer(
+                handoff_id, staff.alice, staff.bob.id, "yours", utcnow(), 100
+            )
+            return message.id
+
+    replying = threading.Thread(target=run, args=("reply", reply), name="reply")
+    replying.start()
+    assert checked.wait(timeout=10)
+    transferring = threading.Thread(target=run, args=("transfer", transfer))
+    transferring.start()
+    transferring.join(timeout=1.0)  # a transfer that need not wait for the reply is done by now
+    go_on.set()
+    replying.join(timeout=30)
+    transferring.join(timeout=30)
+    assert isinstance(results["transfer"], int), results
+    with sessions() as session:
+        replies = session.scalars(
+            select(Message.id).where(
+                Message.conversation_id == Handoff.conversation_id,
+                Handoff.id == handoff_id,
+                Message.sender == "agent",
+            )
+        ).all()
+    if isinstance(results["reply"], int):  # stored: then it came before the transfer
+        assert replies == [results["reply"]] and results["reply"] < results["transfer"]
+    else:
+        assert isinstance(results["reply"], HandoffForbiddenError) and replies == []

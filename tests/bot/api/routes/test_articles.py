@@ -4,9 +4,7 @@ calibration on the knowledge base the editors keep."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,8 +24,11 @@ from retrieval.calibration import (
     CalibratedBands,
     Calibration,
 )
+from tests.bot.api.conftest import DatabaseCopy
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
+
 PASSWORD = "correct-horse-battery"
 NEW = {
     "id": "gift-wrapping",
@@ -41,26 +42,26 @@ NEW = {
 
 
 @pytest.fixture(scope="module")
-def database(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def database(
+    demo_template: str, fresh_databases: FreshDatabases, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[DatabaseCopy]:
     """A copy of the demo database these tests may change, with an editor and an agent."""
     folder = tmp_path_factory.mktemp("articles")
-    shutil.copy(demo_database / "kefu.db", folder / "kefu.db")
-    engine = create_engine_for(f"sqlite:///{folder / 'kefu.db'}")
-    with session_factory(engine)() as session:
-        # Addresses of this module's own: the demo database it copies is shared by the modules,
-        # and another may have made erin@shop.test there first, under another name.
-        UserStore(session).create("erin@articles.test", "Erin", "editor", PASSWORD)
-        UserStore(session).create("alice@articles.test", "Alice", "agent", PASSWORD)
-        UserStore(session).create("sue@articles.test", "Sue", "supervisor", PASSWORD)
-    engine.dispose()
-    return folder
+    with fresh_databases.copy_of(demo_template, folder) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            UserStore(session).create("erin@articles.test", "Erin", "editor", PASSWORD)
+            UserStore(session).create("alice@articles.test", "Alice", "agent", PASSWORD)
+            UserStore(session).create("sue@articles.test", "Sue", "supervisor", PASSWORD)
+        engine.dispose()
+        yield DatabaseCopy(url, folder)
 
 
 @pytest.fixture(scope="module")
-def app_client(database: Path) -> Iterator[TestClient]:
+def app_client(database: DatabaseCopy) -> Iterator[TestClient]:
     settings = Settings(
-        database_url=f"sqlite:///{database / 'kefu.db'}",
-        index_dir=database / "index",
+        database_url=database.url,
+        index_dir=database.folder / "index",
         environment="test",
     )
     with TestClient(create_app(settings)) as client:
@@ -427,9 +428,9 @@ def test_an_import_of_several_jsonl_files_names_the_file_of_each_rejected_line(
 
 
 def test_an_article_too_often_unhelpful_is_flagged_for_review(
-    app_client: TestClient, editor: dict[str, str], database: Path
+    app_client: TestClient, editor: dict[str, str], database: DatabaseCopy
 ) -> None:
-    engine = create_engine_for(f"sqlite:///{database / 'kefu.db'}")
+    engine = create_engine_for(database.url)
     with session_factory(engine)() as session:
         trail = BotTrail(session)
         for _ in range(5):
@@ -659,9 +660,9 @@ def test_an_import_with_a_bad_link_is_refused_whole_and_export_keeps_the_links(
 
 
 def test_outcomes_roll_up_per_topic_counting_each_lookup_once(
-    app_client: TestClient, editor: dict[str, str], database: Path
+    app_client: TestClient, editor: dict[str, str], database: DatabaseCopy
 ) -> None:
-    engine = create_engine_for(f"sqlite:///{database / 'kefu.db'}")
+    engine = create_engine_for(database.url)
     with session_factory(engine)() as session:
         trail = BotTrail(session)
         conversation = ConversationStore(session).open("zh")

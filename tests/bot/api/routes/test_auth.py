@@ -84,11 +84,15 @@ def test_a_refusal_says_when_to_retry_and_the_wait_passes(
 def served(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> TestClient:
     """The app exactly as `kefu serve` hands it to uvicorn (proxy headers included), reached
     from loopback, as by a local reverse proxy or anyone on the machine."""
-    captured: dict[str, Any] = {}
-    monkeypatch.setattr(uvicorn, "run", lambda app, **options: captured.update(options, app=app))
+    captured: list[uvicorn.Config] = []
+
+    def run(server: uvicorn.Server, sockets: Any = None) -> None:  # serves nothing
+        captured.append(server.config)
+
+    monkeypatch.setattr(uvicorn.Server, "run", run)
     monkeypatch.setattr(cli, "get_settings", lambda: settings)
     cli.serve(host="127.0.0.1", port=8000)
-    config = uvicorn.Config(log_config=None, **captured)
+    [config] = captured
     config.load()
     return TestClient(config.loaded_app, client=("127.0.0.1", 40000))
 

@@ -38,6 +38,16 @@ def test_an_absurd_after_is_422(chat: TestClient) -> None:
     assert response.json()["detail"][0]["loc"] == ["query", "after"]
 
 
+def test_an_after_past_what_an_id_column_holds_is_422_on_both_engines(chat: TestClient) -> None:
+    """PostgreSQL's INTEGER columns hold 32 bits: a larger id reached the query and failed
+    there (500) before ids were bounded by that (the API probe found it on PostgreSQL)."""
+    conversation_id, headers = open_chat(chat)
+    url = f"/api/v1/conversations/{conversation_id}/messages?after="
+    largest = chat.get(url + str(2**31 - 1), headers=headers)
+    assert (largest.status_code, largest.json()["count"]) == (200, 0)
+    assert chat.get(url + str(2**31), headers=headers).status_code == 422
+
+
 def test_feedback_naming_an_unknown_lookup_is_kept_without_it(
     chat: TestClient, service_headers: dict[str, str]
 ) -> None:

@@ -6,11 +6,14 @@ the database returns. And a service whose database cannot be reached does not st
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
@@ -19,11 +22,12 @@ from bot.api.routes.conversations import CLOSE_TRY_AGAIN
 from bot.cli import app as cli
 from bot.database import upgrade_database
 from bot.settings import Settings
+from bot.stack import free_port
 from db.engine import DatabaseUnavailable
 from tests.bot.api.routes.conftest import open_conversation
 from tests.bot.api.routes.test_conversation_socket import frames_until, socket_url
 from tests.servers.databases import on_postgres
-from tests.servers.postgres import PostgresServer, free_port
+from tests.servers.postgres import PostgresServer
 
 pytestmark = pytest.mark.slow
 
@@ -72,6 +76,54 @@ def test_a_database_lost_and_back(service: TestClient, postgres: PostgresServer)
     postgres.start()
     assert service.get("/api/v1/health").json()["database"]["status"] == "ok"
     assert service.post("/api/v1/conversations", json={"language": "en"}).status_code == 201
+
+
+def test_a_database_that_stops_answering_is_down_in_the_health_check_within_its_bound(
+    postgres: PostgresServer, rasa_url: str, tmp_path: Path
+) -> None:
+    """Behind a partition the database neither answers nor refuses (the cluster frozen with
+    SIGSTOP): the health endpoint says "down" after health_probe_timeout_s, and meanwhile the
+    worker's event loop serves other requests."""
+    url = postgres.create_database("frozen")
+    upgrade_database(url)
+    settings = Settings(
+        database_url=url,
+        index_dir=tmp_path / "index",
+        environment="test",
+        rasa_url=rasa_url,
+        health_probe_timeout_s=1.0,
+    )
+    answered: dict[str, tuple[float, Response]] = {}
+
+    def get(client: TestClient, path: str) -> None:
+        started = time.monotonic()
+        response = client.get(path)
+        answered[path] = (time.monotonic() - started, response)
+
+    try:
+        with TestClient(create_app(settings)) as service:
+            assert service.get("/api/v1/health").json()["database"]["status"] == "ok"
+            service.get("/openapi.json")  # built once, before
+            with postgres.frozen():
+                checking = threading.Thread(target=get, args=(service, "/api/v1/health"))
+                checking.start()
+                time.sleep(0.3)  # the check is waiting on the database now
+                other = threading.Thread(target=get, args=(service, "/openapi.json"))
+                other.start()
+                other.join(timeout=3)
+                checking.join(timeout=4)
+                during = dict(answered)
+            checking.join(timeout=30)
+            other.join(timeout=30)
+            assert service.get("/api/v1/health").json()["database"]["status"] == "ok"
+    finally:
+        postgres.drop_database("frozen")
+    assert "/openapi.json" in during, "the event loop was blocked by the health check"
+    assert during["/openapi.json"][0] < 1.0
+    assert "/api/v1/health" in during, "the health check did not answer within its bound"
+    took, health = during["/api/v1/health"]
+    assert health.status_code == 503 and 0.9 < took < 2.5
+    assert health.json()["database"] == {"status": "down", "detail": "no answer within 1 s"}
 
 
 def test_a_message_sent_while_the_database_is_down_is_sent_again_and_stored_once(

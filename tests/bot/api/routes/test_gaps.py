@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from bot.analytics.gaps import UnansweredQuestion, cluster_questions
 from retrieval.encoders import DEFAULT_ENCODER, get_encoder
 from tests.conftest import REPO as ROOT
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
 
@@ -45,25 +47,21 @@ def test_a_cluster_names_the_topics_the_bot_offered_once_per_topic() -> None:
 
 
 def test_translations_offered_for_one_question_count_as_their_topic_once(
-    tmp_path: object,
+    tmp_path: Path, fresh_databases: FreshDatabases
 ) -> None:
-    from pathlib import Path
-
     from bot.analytics.gaps import unanswered_questions
     from bot.conversations.trail import BotTrail
-    from bot.database import upgrade_database
     from db.engine import create_engine_for, session_factory
 
-    url = f"sqlite:///{Path(str(tmp_path)) / 'gaps.db'}"
-    upgrade_database(url)
-    engine = create_engine_for(url)
-    with session_factory(engine)() as session:
-        hits = [
-            {"article_id": "returns-policy", "version": 1, "score": 0.5},
-            {"article_id": "returns-policy-zh", "version": 1, "score": 0.49},
-        ]
-        BotTrail(session).record_lookup(None, "怎么退", "zh", "none", hits)
-        topic_of = {"returns-policy": "returns-policy", "returns-policy-zh": "returns-policy"}
-        [question] = unanswered_questions(session, None, topic_of)
-    engine.dispose()
+    with fresh_databases.fresh(tmp_path) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            hits = [
+                {"article_id": "returns-policy", "version": 1, "score": 0.5},
+                {"article_id": "returns-policy-zh", "version": 1, "score": 0.49},
+            ]
+            BotTrail(session).record_lookup(None, "怎么退", "zh", "none", hits)
+            topic_of = {"returns-policy": "returns-policy", "returns-policy-zh": "returns-policy"}
+            [question] = unanswered_questions(session, None, topic_of)
+        engine.dispose()
     assert question.topics == ("returns-policy",)

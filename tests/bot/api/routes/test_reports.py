@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import csv
 import io
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,36 +19,40 @@ from bot.auth.store import UserStore
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
 from tests.bot.analytics.shop_week import PASSWORD, ShopWeek, seed_shop_week
+from tests.servers.databases import FreshDatabases
 
 pytestmark = pytest.mark.slow
 WEEK = "since=2026-11-10&until=2026-11-16&tz=UTC"
 
 
 @pytest.fixture(scope="module")
-def week(demo_database: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    folder = tmp_path_factory.mktemp("reports")
-    shutil.copy(demo_database / "kefu.db", folder / "kefu.db")
-    engine = create_engine_for(f"sqlite:///{folder / 'kefu.db'}")
-    with session_factory(engine)() as session:
-        seeded = seed_shop_week(session)
-        users = UserStore(session)
-        # The demo database may hold some already (another module's fixture made them there).
-        for email, role in [
-            ("sue@shop.test", "supervisor"),
-            ("erin@shop.test", "editor"),
-            ("ada@shop.test", "admin"),
-        ]:
-            if users.authenticate(email, PASSWORD) is None:
+def week(
+    demo_template: str,
+    demo_database: Path,
+    fresh_databases: FreshDatabases,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Any]:
+    """A copy of the demo database with the shop's week and its staff (the demo's index)."""
+    with fresh_databases.copy_of(demo_template, tmp_path_factory.mktemp("reports")) as url:
+        engine = create_engine_for(url)
+        with session_factory(engine)() as session:
+            seeded = seed_shop_week(session)
+            users = UserStore(session)
+            for email, role in [
+                ("sue@shop.test", "supervisor"),
+                ("erin@shop.test", "editor"),
+                ("ada@shop.test", "admin"),
+            ]:
                 users.create(email, email.split("@")[0].title(), role, PASSWORD)
-    engine.dispose()
-    settings = Settings(
-        database_url=f"sqlite:///{folder / 'kefu.db'}",
-        index_dir=demo_database / "index",
-        environment="test",
-        first_response_target_s=300,
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client, seeded
+        engine.dispose()
+        settings = Settings(
+            database_url=url,
+            index_dir=demo_database / "index",
+            environment="test",
+            first_response_target_s=300,
+        )
+        with TestClient(create_app(settings)) as client:
+            yield client, seeded
 
 
 @pytest.fixture(scope="module")

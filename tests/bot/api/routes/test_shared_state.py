@@ -4,9 +4,7 @@ Redis unreachable at start stops the service; lost later, the health endpoint sa
 
 from __future__ import annotations
 
-import shutil
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,13 +20,14 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.redis_presence import RedisPresence
 from bot.settings import Settings
 from bot.shared.redis import RedisUnavailableError
+from bot.stack import free_port
 from db.engine import create_engine_for, session_factory
-from tests.bot.api.conftest import SERVICE_TOKEN
+from tests.bot.api.conftest import SERVICE_TOKEN, DatabaseCopy
 from tests.bot.api.routes.test_articles import NEW as GIFT_WRAPPING
 from tests.bot.api.routes.test_conversation_socket import frames_until
 from tests.bot.api.routes.test_handoffs import PASSWORD, escalate, login, staff  # noqa: F401
 from tests.bot.api.routes.test_typing import CUSTOMER_TYPING, handoff_socket, widget_socket
-from tests.servers.redis import RedisServer, free_port
+from tests.servers.redis import RedisServer
 
 pytestmark = pytest.mark.slow
 KB_SEARCH = "/api/v1/internal/kb/search"
@@ -148,17 +147,16 @@ def _next_of(socket: Any, kind: str) -> dict[str, Any]:
 
 
 def test_an_article_published_on_one_worker_is_answered_by_the_other_at_once(
-    demo_database: Path, tmp_path: Path, redis_url: str, service_headers: dict[str, str]
+    demo_copy: DatabaseCopy, redis_url: str, service_headers: dict[str, str]
 ) -> None:
     # A copy of the demo database: this test adds an article (its index is built at start).
-    shutil.copy(demo_database / "kefu.db", tmp_path / "kefu.db")
-    engine = create_engine_for(f"sqlite:///{tmp_path / 'kefu.db'}")
+    engine = create_engine_for(demo_copy.url)
     with session_factory(engine)() as session:
         UserStore(session).create("erin@shared.test", "Erin", "editor", PASSWORD)
     engine.dispose()
     settings = Settings(
-        database_url=f"sqlite:///{tmp_path / 'kefu.db'}",
-        index_dir=tmp_path / "index",
+        database_url=demo_copy.url,
+        index_dir=demo_copy.folder / "index",
         service_token=SERVICE_TOKEN,
         environment="test",
         redis_url=redis_url,
