@@ -68,7 +68,8 @@ test: install lint test-py test-actions rasa-check test-e2e
 # install Debian's PostgreSQL and Redis when missing and start them on free loopback ports in
 # temporary folders; the end-to-end suite then runs on 2 service workers and 2 Rasa processes
 # over them, then the cross-worker tests (tests/scale). One stack at a time. First, the whole
-# service suite on PostgreSQL (KEFU_TEST_DATABASE=postgres; about 5.5 min on this machine).
+# service suite on PostgreSQL (KEFU_TEST_DATABASE=postgres): 5.5 to 7 min on this 2-core
+# machine (on SQLite, in make test: about 6).
 PG_TESTS := tests/db tests/kb tests/bot tests/servers
 test-scale: install install-browser rasa-train
 	KEFU_TEST_DATABASE=postgres $(BIN)/pytest -m "not e2e and not scale" $(PG_TESTS)
