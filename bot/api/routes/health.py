@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from fastapi import APIRouter, Response, status
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bot.api.deps import StateDep
 from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
 from bot.api.state import ServiceState
+from bot.mail.models import OutboundMail
 from bot.shared.redis import masked_redis_url
-from db.engine import in_worker_thread
+from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -61,7 +63,7 @@ async def health(state: StateDep, response: Response) -> HealthPublic:
         rasa=rasa,
         action_server=actions,
         redis=redis,
-        email=_email(state),
+        email=await _email(state),
     )
 
 
@@ -98,11 +100,31 @@ def _retrieved(check: asyncio.Future[None]) -> None:
         check.exception()
 
 
-def _email(state: ServiceState) -> EmailHealth:
+def _mail_waiting_after_an_error(session: Session) -> str | None:
+    """The error of a queued mail whose last attempt failed (any worker's attempt: the outbox is
+    shared, the senders' own states are not), if there is one."""
+    return session.scalar(
+        select(OutboundMail.last_error)
+        .where(
+            OutboundMail.status == "queued",
+            OutboundMail.attempts > 0,
+            OutboundMail.last_error.is_not(None),
+        )
+        .order_by(OutboundMail.id.desc())
+        .limit(1)
+    )
+
+
+async def _email(state: ServiceState) -> EmailHealth:
     health = EmailHealth()
     sender = state.mail_sender
     if sender is not None:
         health.outbound, health.outbound_detail = sender.state, sender.last_error or ""
+        if sender.state == "ok":  # this worker's sender; another's may be failing
+            with contextlib.suppress(*UNAVAILABLE_ERRORS):
+                error = await in_worker_thread(state.sessions, _mail_waiting_after_an_error)
+                if error:
+                    health.outbound, health.outbound_detail = "failing", error
     inbound = state.inbound_mail.health if state.inbound_mail is not None else None
     if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
         health.inbound = "failing"
