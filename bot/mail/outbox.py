@@ -404,8 +404,9 @@ def _describe(error: Exception) -> str:
 class OutboxSender:
     """Sends due mail from the outbox, every ``every_s`` seconds, in the service's event loop.
 
-    ``state`` is what the health endpoint says: ok until an attempt fails, failing until one
-    succeeds again."""
+    ``state`` is this worker's own view: ok until an attempt fails, failing until one succeeds
+    again. The health endpoint reads the shared outbox, and this only while the database is lost.
+    """
 
     def __init__(
         self,

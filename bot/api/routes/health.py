@@ -119,12 +119,13 @@ async def _email(state: ServiceState) -> EmailHealth:
     health = EmailHealth()
     sender = state.mail_sender
     if sender is not None:
+        # The shared outbox is the truth: another worker's sender may have failed, or may have
+        # sent what this one failed on. This worker's own view stands in while the database is
+        # lost.
         health.outbound, health.outbound_detail = sender.state, sender.last_error or ""
-        if sender.state == "ok":  # this worker's sender; another's may be failing
-            with contextlib.suppress(*UNAVAILABLE_ERRORS):
-                error = await in_worker_thread(state.sessions, _mail_waiting_after_an_error)
-                if error:
-                    health.outbound, health.outbound_detail = "failing", error
+        with contextlib.suppress(*UNAVAILABLE_ERRORS):
+            error = await in_worker_thread(state.sessions, _mail_waiting_after_an_error)
+            health.outbound, health.outbound_detail = ("failing", error) if error else ("ok", "")
     inbound = state.inbound_mail.health if state.inbound_mail is not None else None
     if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
         health.inbound = "failing"

@@ -194,6 +194,40 @@ def test_health_says_whether_mail_goes_out(
     assert mailing.get("/api/v1/health").json()["email"]["outbound"] == "ok"
 
 
+def test_health_reads_the_shared_outbox_not_only_this_workers_sender(
+    mailing: TestClient, mail_sessions: sessionmaker[Session]
+) -> None:
+    """With several workers, the sender that failed may not be the one answering, and the one
+    that sent the mail may not be the one that failed: the outbox is what they share."""
+    conversation_id, _ = open_conversation(mailing)
+    with mail_sessions() as session:
+        conversation = leave_address(session, conversation_id, "jane@example.com")
+        message = ConversationStore(session).add_message(
+            conversation_id, "agent", "Here is your answer.", {"agent_name": "Alice"}
+        )
+        mail = Outbox.from_settings(mailing.app.state.kefu.settings).agent_reply(
+            session, conversation, message, widget_open=False
+        )
+        assert mail is not None
+        mail.attempts, mail.last_error = 1, "SMTPConnectError: another worker's attempt"
+        session.commit()
+        mail_id = mail.id
+    email = mailing.get("/api/v1/health").json()["email"]
+    assert (email["outbound"], email["outbound_detail"]) == (
+        "failing",
+        "SMTPConnectError: another worker's attempt",
+    )
+    # Another worker sent it; this worker's own sender still remembers its failure.
+    mailing.app.state.kefu.mail_sender.state = "failing"
+    mailing.app.state.kefu.mail_sender.last_error = "SMTPConnectError: this worker's attempt"
+    with mail_sessions() as session:
+        sent = session.get(OutboundMail, mail_id)
+        assert sent is not None
+        sent.status = "sent"
+        session.commit()
+    assert mailing.get("/api/v1/health").json()["email"]["outbound"] == "ok"
+
+
 def test_the_widget_learns_whether_to_offer_the_transcript_and_to_whom(
     mailing: TestClient, chat: TestClient, mail_sessions: sessionmaker[Session]
 ) -> None:
