@@ -31,6 +31,11 @@ def tracker_of_call(body: bytes, content_encoding: str | None) -> Mapping[str, A
         call = json.loads(raw) if raw else None
     except (zlib.error, ValueError, RecursionError):
         return None
+    return tracker_in(call)
+
+
+def tracker_in(call: Any) -> Mapping[str, Any] | None:
+    """The tracker of a parsed action call, or None for anything else."""
     tracker = call.get("tracker") if isinstance(call, dict) else None
     return tracker if isinstance(tracker, Mapping) else None
 

@@ -19,8 +19,9 @@ from rasa_sdk import utils
 from rasa_sdk.endpoint import create_app
 from rasa_sdk.plugin import plugin_manager
 from sanic import response
+from sanic.exceptions import InvalidUsage
 
-from actions.request_id import remember, tracker_of_call
+from actions.request_id import remember, tracker_in, tracker_of_call
 from tracing.logs import JsonFormatter, RequestContext
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,22 @@ def create_action_server(token: str, actions_package: str = "actions") -> Any:
     @app.on_request
     async def remember_request_id(request: Any) -> None:
         # The handler runs in this task after the middleware: the action sees what is set here.
-        tracker = None
-        if request.path == "/webhook":
-            tracker = tracker_of_call(request.body, request.headers.get("Content-Encoding"))
-        remember(tracker)
+        remember(_tracker_of(request) if request.path == "/webhook" else None)
 
     return app
+
+
+def _tracker_of(request: Any) -> Any:
+    """The action call's tracker. An uncompressed body is parsed by Sanic once, and rasa_sdk's
+    webhook reads the same parse (``request.json`` is cached); a deflated one is parsed here."""
+    encoding = request.headers.get("Content-Encoding")
+    if encoding == "deflate":
+        return tracker_of_call(request.body, encoding)
+    try:
+        call = request.json
+    except InvalidUsage:  # not JSON: rasa_sdk answers that itself
+        return None
+    return tracker_in(call)
 
 
 def use_request_context(json_lines: bool) -> None:

@@ -132,3 +132,14 @@ def test_the_token_is_compared_whole() -> None:
     assert not carries_token(f"Bearer {TOKEN}x", TOKEN)
     assert not carries_token(None, TOKEN)
     assert not carries_token(f"Basic {TOKEN}", TOKEN)
+
+
+def test_a_body_that_is_not_json_is_refused_as_a_bad_request(action_server: str) -> None:
+    """The middleware and rasa_sdk's webhook share one parse of the body; a broken one is
+    still the caller's error, not the server's."""
+    answer = httpx.post(
+        f"{action_server}/webhook",
+        content=b'{"next_action": "action_answer_from_kb", "tracker": {',
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400
