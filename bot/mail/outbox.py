@@ -90,8 +90,10 @@ def _thread(session: Session, conversation_id: str) -> Thread:
     last_inbound = inbound[0] if inbound else None
     in_reply_to = last_inbound.message_id_header if last_inbound else timeline[-1][1]
     subject = None
-    if last_inbound is not None and last_inbound.subject:
-        original = last_inbound.subject.strip()
+    # One line, whatever was stored (a subject read before compose.header_text was applied to
+    # it would make every mail of the thread unsendable).
+    original = compose.header_text(last_inbound.subject) if last_inbound is not None else ""
+    if original:
         subject = original if original.lower().startswith("re:") else f"Re: {original}"
     return Thread(in_reply_to, " ".join(mid for _, mid in timeline), subject)
 
@@ -467,7 +469,13 @@ class OutboxSender:
             return 0
         try:
             for mail in claimed:
-                message = compose.build_message(mail, self.letterhead, utcnow())
+                try:
+                    message = compose.build_message(mail, self.letterhead, utcnow())
+                except (ValueError, TypeError) as error:
+                    # What the row holds cannot be a message (a header the email package
+                    # refuses): no attempt will change that. The rest of the batch goes on.
+                    await self._unbuildable(mail, error)
+                    continue
                 try:
                     await client.send_message(
                         message,
@@ -508,6 +516,13 @@ class OutboxSender:
             _permanent(error),
             utcnow(),
             self.policy,
+        )
+
+    async def _unbuildable(self, mail: OutboundMail, error: Exception) -> None:
+        # Given up at once, logged at ERROR with the reason by _mark_failed_attempt.
+        described = f"not a valid message: {_describe(error)}"
+        await in_worker_thread(
+            self.sessions, _mark_failed_attempt, mail.id, described, True, utcnow(), self.policy
         )
 
     async def run_forever(self) -> None:

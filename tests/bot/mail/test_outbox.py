@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
 from bot.conversations.store import ConversationStore
-from bot.mail.models import OutboundMail
+from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.outbox import Outbox, OutboxSender, shown_in_widget
 from bot.mail.tokens import conversation_from_address
 from bot.settings import Settings
@@ -288,3 +288,61 @@ def test_no_mail_without_an_address_or_with_email_off(
     assert not off.enabled
     assert queue_agent_reply(sessions, off, agent_message(sessions), widget_open=False) is None
     assert rows(sessions) == []
+
+
+def test_a_mail_that_cannot_be_a_message_fails_alone_and_the_batch_goes_on(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row queued with a subject EmailMessage refuses (a customer's "a\\rb", stored before
+    subjects were read as one line) is given up with the reason; it ended the round before,
+    and was claimed again after every lease, holding the mail queued behind it."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    queue_confirmations(sessions, settings, count=2)
+    with sessions() as session:
+        first = session.scalars(select(OutboundMail).order_by(OutboundMail.id)).first()
+        assert first is not None
+        first.subject = "Re: a\rb"
+        session.commit()
+    sender = sender_for(sessions, settings)
+    assert asyncio.run(sender.send_due()) == 1
+    [received] = smtp_server.wait_for(1)
+    assert received.recipients == ["jane1@example.com"]
+    broken, sent = rows(sessions)
+    assert (broken.status, broken.attempts) == ("failed", 1)
+    assert broken.last_error is not None and "ValueError" in broken.last_error
+    assert "not a valid message" in broken.last_error
+    assert f"mail {broken.id} to jane0@example.com failed" in caplog.text
+    assert sent.status == "sent"
+    assert sender.state == "ok"  # the server is fine: the row was not
+    assert asyncio.run(sender.send_due()) == 0  # failed stays failed
+
+
+def test_a_customers_subject_is_answered_on_one_line(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer
+) -> None:
+    """An email conversation's replies are "Re: " the customer's subject: one stored with a
+    line break (before subjects were read as one line) is answered on one line."""
+    settings = mail_settings(smtp_server)
+    with sessions() as session:
+        store = ConversationStore(session)
+        conversation = store.open("en")
+        conversation.channel, conversation.contact_email = "email", "jane@example.com"
+        session.add(
+            InboundMail(
+                message_id_header="<first@example.com>",
+                conversation_id=conversation.id,
+                from_address="jane@example.com",
+                subject="where is\r\nmy order?\u2028",
+                status="accepted",
+            )
+        )
+        message = store.add_message(conversation.id, "agent", "On its way.", {"agent_name": "Al"})
+        mail = Outbox.from_settings(settings).enqueue_reply(
+            session, conversation, message, "agent_reply"
+        )
+        assert mail is not None and mail.subject == "Re: where is my order?"
+        session.commit()
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    [received] = smtp_server.wait_for(1)
+    assert received.message["Subject"] == "Re: where is my order?"
+    assert received.message["In-Reply-To"] == "<first@example.com>"
