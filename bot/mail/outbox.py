@@ -388,12 +388,13 @@ def _mark_failed_attempt(
 
 
 def _permanent(error: Exception) -> bool:
-    """A 5xx answer about this mail (a refused recipient or content) will not change."""
+    """A 5xx answer about this one mail will not change: its recipient refused (RCPT) or its
+    content refused (DATA). Anything else is about the server or Kefu's configuration (no
+    connection, a 554 greeting, EHLO/HELO or MAIL FROM or the login refused, a 4xx), which is
+    fixed in time: the mail waits and tries again, and is given up after its attempts."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return all(r.code >= 500 for r in error.recipients)
-    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-        return False  # the server's configuration, not the mail: fixed, it goes
-    if isinstance(error, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientRefused):
+        return bool(error.recipients) and all(r.code >= 500 for r in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
         return 500 <= error.code < 600
     return False
 

@@ -17,7 +17,7 @@ from bot.mail.outbox import Outbox, OutboxSender, shown_in_widget
 from bot.mail.tokens import conversation_from_address
 from bot.settings import Settings
 from db.engine import create_engine_for, session_factory
-from tests.servers.smtp import SmtpServer
+from tests.servers.smtp import SmtpServer, Stage
 
 SECRET = "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"
 
@@ -346,3 +346,37 @@ def test_a_customers_subject_is_answered_on_one_line(
     [received] = smtp_server.wait_for(1)
     assert received.message["Subject"] == "Re: where is my order?"
     assert received.message["In-Reply-To"] == "<first@example.com>"
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply", "status"),
+    [
+        ("greeting", "554 5.3.2 no service here", "queued"),
+        ("EHLO", "550 5.7.1 not you", "queued"),  # and HELO: the client tries both
+        ("MAIL", "553 5.7.1 sender address rejected", "queued"),
+        ("RCPT", "550 5.1.1 no such user", "failed"),
+        ("DATA", "554 5.6.0 content refused", "failed"),
+    ],
+)
+def test_only_a_refusal_of_the_mail_itself_is_permanent(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, stage: Stage, reply: str, status: str
+) -> None:
+    """A 5xx at the greeting, EHLO/HELO or MAIL FROM is the server's state or Kefu's setup
+    (a relay refusing the support address until it is allowed): every mail of the round waits
+    and goes when it is fixed. A refused recipient or content is the mail's: failed at once."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    smtp_server.refuse(reply, at=stage)
+    if stage == "EHLO":
+        smtp_server.refuse(reply, at="HELO")
+    queue_confirmations(sessions, settings, count=2)
+    sender = sender_for(sessions, settings)
+    assert asyncio.run(sender.send_due()) == 0
+    for row in rows(sessions):
+        assert (row.status, row.attempts) == (status, 1)
+        assert row.last_error is not None and reply[:3] in row.last_error
+    assert sender.state == "failing"
+    smtp_server.refuse(None, at=stage)
+    smtp_server.refuse(None, at="HELO")
+    time.sleep(0.1)  # the first wait: 0.05 s
+    assert asyncio.run(sender.send_due()) == (2 if status == "queued" else 0)
+    assert len(smtp_server.messages) == (2 if status == "queued" else 0)
