@@ -3,10 +3,12 @@
 ``Outbox`` decides what is mailed (the confirmation, an agent's reply to a customer who left,
 the transcript asked for, the rating request of an email conversation, the replies of an email
 conversation) and queues it in the caller's session. ``OutboxSender`` sends what is due over
-SMTP: it claims a row with one conditional UPDATE (so two loops never send one row), sends it,
-and commits ``sent`` as soon as the server accepted it; a failure waits and tries again
-(docs/email.md#retries). A mail server that is down delays mail and loses none, and the row's
-Message-ID, made when it was queued, is the same on every attempt.
+SMTP: it claims a row with one conditional UPDATE (so two loops never send one row), renews
+that claim just before sending it (a row whose lease ran out and another sender claimed is not
+sent here), sends it, and commits ``sent`` as soon as the server accepted it; a failure waits
+and tries again (docs/email.md#retries), written only while the claim is still this sender's.
+A mail server that is down delays mail and loses none, and the row's Message-ID, made when it
+was queued, is the same on every attempt.
 """
 
 from __future__ import annotations
@@ -318,9 +320,10 @@ class RetryPolicy:
         return min(self.base * (2 ** max(attempts - 1, 0)), MAX_RETRY_WAIT)
 
 
-def _claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail]:
+def claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail]:
     """Due rows, each taken by one conditional UPDATE: a row another sender took in between
-    (its attempts moved) is not ours."""
+    (its attempts moved) is not ours. A row's ``attempts`` after the claim is the claim's mark:
+    only a new claim changes it, so the row stays ours while it has that value."""
     due = session.execute(
         select(OutboundMail.id, OutboundMail.attempts)
         .where(OutboundMail.status == "queued", OutboundMail.next_attempt_at <= now)
@@ -351,40 +354,92 @@ def _claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail
     return sorted(rows, key=lambda r: r.id)
 
 
-def _mark_sent(session: Session, mail_id: int, now: datetime) -> None:
-    session.execute(
+def _ours(mail: OutboundMail) -> tuple[ColumnElement[bool], ...]:
+    """The row is still as our claim left it: queued, and claimed by no one since."""
+    return (
+        OutboundMail.id == mail.id,
+        OutboundMail.status == "queued",
+        OutboundMail.attempts == mail.attempts,
+    )
+
+
+def _renew_claim(session: Session, mail: OutboundMail, now: datetime) -> bool:
+    """Just before the mail is sent: whether it is still ours, and if so a new lease from now,
+    for this one mail's exchange. The round's claim was made for the whole batch: with a slow
+    server the later rows' leases may have run out and another sender claimed them."""
+    result = session.execute(
+        update(OutboundMail).where(*_ours(mail)).values(next_attempt_at=now + CLAIM_LEASE)
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def _mark_sent(session: Session, mail: OutboundMail, now: datetime) -> None:
+    """The server accepted the mail: ``sent``. If the claim was lost during the exchange (its
+    lease ran out and another sender claimed it), the row is still recorded sent while it is
+    queued, so that sender, which renews its claim before sending, does not send it again; a
+    row another sender finished (sent or given up) is left as it is."""
+    done = {"status": "sent", "sent_at": now, "last_error": None}
+    result = session.execute(update(OutboundMail).where(*_ours(mail)).values(done))
+    assert isinstance(result, CursorResult)
+    if result.rowcount == 1:
+        return
+    result = session.execute(
         update(OutboundMail)
-        .where(OutboundMail.id == mail_id)
-        .values(status="sent", sent_at=now, last_error=None)
+        .where(OutboundMail.id == mail.id, OutboundMail.status == "queued")
+        .values(done)
+    )
+    assert isinstance(result, CursorResult)
+    log.warning(
+        "mail %s was sent after its claim ran out (another sender claimed it): %s",
+        mail.id,
+        "recorded sent" if result.rowcount == 1 else "another sender had finished it already",
     )
 
 
 def _mark_failed_attempt(
-    session: Session, mail_id: int, error: str, permanent: bool, now: datetime, policy: RetryPolicy
+    session: Session,
+    mail: OutboundMail,
+    error: str,
+    permanent: bool,
+    now: datetime,
+    policy: RetryPolicy,
 ) -> str:
-    mail = session.get(OutboundMail, mail_id)
-    if mail is None:  # the conversation was deleted meanwhile
-        return "gone"
-    mail.last_error = error[:MAX_ERROR_CHARS]
-    if permanent or mail.attempts >= policy.max_attempts:
-        mail.status = "failed"
+    """The attempt failed: the row waits for its next attempt, or is given up (``failed``).
+    Only while the claim is ours: a row another sender claimed since is that sender's to
+    record (a wait written now could let a third sender take it while the second sends)."""
+    last_error = error[:MAX_ERROR_CHARS]
+    give_up = permanent or mail.attempts >= policy.max_attempts
+    next_attempt_at = now + policy.wait(mail.attempts)
+    values: dict[str, object] = {"last_error": last_error}
+    values |= {"status": "failed"} if give_up else {"next_attempt_at": next_attempt_at}
+    result = session.execute(update(OutboundMail).where(*_ours(mail)).values(values))
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:  # claimed again, finished by another sender, or deleted
+        log.warning(
+            "mail %s: attempt %d failed (%s); not recorded: the mail is no longer this sender's",
+            mail.id,
+            mail.attempts,
+            last_error,
+        )
+        return "lost"
+    if give_up:
         log.error(
             "mail %s to %s failed after %d attempt(s), given up: %s",
             mail.id,
             mail.to_address,
             mail.attempts,
-            mail.last_error,
+            last_error,
         )
-    else:
-        mail.next_attempt_at = now + policy.wait(mail.attempts)
-        log.warning(
-            "mail %s: attempt %d failed (%s); next at %s",
-            mail.id,
-            mail.attempts,
-            mail.last_error,
-            mail.next_attempt_at.isoformat(timespec="seconds"),
-        )
-    return mail.status
+        return "failed"
+    log.warning(
+        "mail %s: attempt %d failed (%s); next at %s",
+        mail.id,
+        mail.attempts,
+        last_error,
+        next_attempt_at.isoformat(timespec="seconds"),
+    )
+    return "queued"
 
 
 def _permanent(error: Exception) -> bool:
@@ -456,10 +511,12 @@ class OutboxSender:
 
     async def send_due(self) -> int:
         """Send what is due now; how many the server accepted."""
-        now = utcnow()
-        claimed = await in_worker_thread(self.sessions, _claim_due, now, self.batch)
-        if not claimed:
-            return 0
+        claimed = await in_worker_thread(self.sessions, claim_due, utcnow(), self.batch)
+        return await self.send(claimed) if claimed else 0
+
+    async def send(self, claimed: Sequence[OutboundMail]) -> int:
+        """Send rows this sender claimed (``claim_due``), over one connection, each only if its
+        claim still holds just before; how many the server accepted."""
         sent = 0
         client = self._client()
         try:
@@ -470,6 +527,13 @@ class OutboxSender:
             return 0
         try:
             for mail in claimed:
+                if not await in_worker_thread(self.sessions, _renew_claim, mail, utcnow()):
+                    log.warning(
+                        "mail %s: not sent by this sender: its claim ran out and another sender "
+                        "claimed it (or finished it)",
+                        mail.id,
+                    )
+                    continue
                 try:
                     message = compose.build_message(mail, self.letterhead, utcnow())
                 except (ValueError, TypeError) as error:
@@ -489,7 +553,7 @@ class OutboxSender:
                         await self._reconnect(client)
                     continue
                 # Committed the moment the server said yes: a restart sends it no more.
-                await in_worker_thread(self.sessions, _mark_sent, mail.id, utcnow())
+                await in_worker_thread(self.sessions, _mark_sent, mail, utcnow())
                 sent += 1
                 self.state, self.last_error = "ok", None
                 log.info("mail %s (%s) sent to %s", mail.id, mail.kind, mail.to_address)
@@ -512,7 +576,7 @@ class OutboxSender:
         await in_worker_thread(
             self.sessions,
             _mark_failed_attempt,
-            mail.id,
+            mail,
             described,
             _permanent(error),
             utcnow(),
@@ -523,7 +587,7 @@ class OutboxSender:
         # Given up at once, logged at ERROR with the reason by _mark_failed_attempt.
         described = f"not a valid message: {_describe(error)}"
         await in_worker_thread(
-            self.sessions, _mark_failed_attempt, mail.id, described, True, utcnow(), self.policy
+            self.sessions, _mark_failed_attempt, mail, described, True, utcnow(), self.policy
         )
 
     async def run_forever(self) -> None:

@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
 from bot.conversations.store import ConversationStore
 from bot.mail.models import InboundMail, OutboundMail
-from bot.mail.outbox import Outbox, OutboxSender, shown_in_widget
+from bot.mail.outbox import Outbox, OutboxSender, claim_due, shown_in_widget
 from bot.mail.tokens import conversation_from_address
 from bot.settings import Settings
-from db.engine import create_engine_for, session_factory
+from db.base import utcnow
+from db.engine import create_engine_for, session_factory, unit_of_work
 from tests.servers.smtp import SmtpServer, Stage
 
 SECRET = "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"
@@ -380,3 +383,102 @@ def test_only_a_refusal_of_the_mail_itself_is_permanent(
     time.sleep(0.1)  # the first wait: 0.05 s
     assert asyncio.run(sender.send_due()) == (2 if status == "queued" else 0)
     assert len(smtp_server.messages) == (2 if status == "queued" else 0)
+
+
+# -- a claim lost during a slow round: another sender took a row after its lease ran out ----
+
+
+def take_over(sessions: sessionmaker[Session], mail_id: int) -> OutboundMail:
+    """What another sender does once the row's lease ran out (a slow server held this sender
+    longer than the lease): the lease moved into the past, then that sender's claim."""
+    with unit_of_work(sessions) as session:
+        session.execute(
+            update(OutboundMail)
+            .where(OutboundMail.id == mail_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+        [taken] = claim_due(session, utcnow(), 10)
+    assert taken.id == mail_id
+    return taken
+
+
+def at_first(stage: Stage, call: Callable[[], object]) -> Callable[[Stage], None]:
+    """A server hook calling ``call`` at the first ``stage`` of the test (once)."""
+    done: list[bool] = []
+
+    def hook(reached: Stage) -> None:
+        if reached == stage and not done:
+            done.append(True)
+            call()
+
+    return hook
+
+
+def test_a_mail_whose_claim_was_lost_is_not_sent_by_this_sender(
+    database_url: str,
+    sessions: sessionmaker[Session],
+    smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The round claimed both mails; while the server takes the first, the second's lease runs
+    out and another sender claims it. This sender does not send it: the other one does, once."""
+    settings = mail_settings(smtp_server)
+    queue_confirmations(sessions, settings, count=2)
+    first_id, second_id = (row.id for row in rows(sessions))
+    taken: list[OutboundMail] = []
+    smtp_server.on_stage(at_first("DATA", lambda: taken.append(take_over(sessions, second_id))))
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    assert [m.recipients for m in smtp_server.wait_for(1)] == [["jane0@example.com"]]
+    assert f"mail {second_id}: not sent by this sender" in caplog.text
+    first, second = rows(sessions)
+    assert (first.id, first.status) == (first_id, "sent")
+    assert (second.status, second.attempts, second.last_error) == ("queued", 2, None)
+    # The sender that claimed it sends it, once.
+    engine = create_engine_for(database_url)
+    try:
+        other = sender_for(session_factory(engine), settings)
+        assert asyncio.run(other.send(taken)) == 1
+    finally:
+        engine.dispose()
+    received = smtp_server.wait_for(2)
+    assert [m.recipients for m in received] == [["jane0@example.com"], ["jane1@example.com"]]
+    assert [r.status for r in rows(sessions)] == ["sent", "sent"]
+
+
+def test_a_mail_sent_as_its_claim_was_lost_is_recorded_sent_and_not_sent_again(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer
+) -> None:
+    """The lease ran out during the mail's own exchange and another sender claimed it: the
+    server accepted this sender's copy, so the row says sent, and the other sender, which
+    checks its claim before sending, sends nothing."""
+    settings = mail_settings(smtp_server)
+    queue_confirmations(sessions, settings)
+    [row] = rows(sessions)
+    taken: list[OutboundMail] = []
+    smtp_server.on_stage(at_first("DATA", lambda: taken.append(take_over(sessions, row.id))))
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    [done] = rows(sessions)
+    assert (done.status, done.attempts) == ("sent", 2)
+    smtp_server.on_stage(None)
+    assert asyncio.run(sender_for(sessions, settings).send(taken)) == 0
+    time.sleep(0.1)
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_failed_attempt_is_not_written_over_another_senders_claim(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This sender's attempt fails after another sender claimed the row: writing the wait
+    would make the row due again while that sender holds it (a third could send it too)."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    smtp_server.refuse("451 4.3.0 try again later")
+    queue_confirmations(sessions, settings)
+    [row] = rows(sessions)
+    smtp_server.on_stage(at_first("RCPT", lambda: take_over(sessions, row.id)))
+    before = utcnow()
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 0
+    [held] = rows(sessions)
+    assert (held.status, held.attempts, held.last_error) == ("queued", 2, None)
+    assert held.next_attempt_at >= before + timedelta(minutes=4)  # the other sender's lease
+    assert "not recorded: the mail is no longer this sender's" in caplog.text
