@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
@@ -32,13 +33,18 @@ from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.schemas import MailDeliveryPublic
 from bot.settings import MailServer, Settings
 from db.base import utcnow
-from db.engine import in_worker_thread
+from db.engine import in_worker_thread, lock_rows
 
 log = logging.getLogger(__name__)
 
 # The customer's transcript requests: at most this many per conversation in this window.
 TRANSCRIPTS_PER_WINDOW = 3
 TRANSCRIPT_WINDOW = timedelta(hours=1)
+# And at most this many to one mailbox (an address and its plus-addresses) in this window,
+# whichever conversations ask: anyone can open conversations, so the conversation's limit
+# alone let a stranger send any address any number of transcripts.
+TRANSCRIPTS_PER_ADDRESS = 5
+TRANSCRIPT_ADDRESS_WINDOW = timedelta(days=1)
 # A claimed row is the claimer's for this long: a sender that died mid-send leaves it due
 # again after, never before (longer than an SMTP exchange's timeouts).
 CLAIM_LEASE = timedelta(minutes=5)
@@ -51,7 +57,15 @@ MAX_ERROR_CHARS = 500
 
 
 class TranscriptThrottledError(Exception):
-    """The conversation asked for its transcript too often in the last hour."""
+    """Too many transcripts: ``limit`` says which (``conversation``: this conversation's in the
+    last hour; ``address``: the address's in the last day), ``retry_after`` when one may go."""
+
+    def __init__(
+        self, message: str, limit: Literal["conversation", "address"], retry_after: timedelta
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -111,6 +125,37 @@ def _mails_of(
         )
     )
     return count or 0
+
+
+def _mailbox(email: str) -> str:
+    """The mailbox an address reaches: without its plus-tag (jane+x@… is jane@…'s at most
+    providers, so a tag must not open a new allowance)."""
+    local, _, domain = email.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _to_mailbox(mailbox: str) -> ColumnElement[bool]:
+    """Mail to this mailbox: to the address itself or to one of its plus-addresses."""
+    local, _, domain = mailbox.rpartition("@")
+    tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+    return or_(
+        OutboundMail.to_address == mailbox, OutboundMail.to_address.like(tagged, escape="\\")
+    )
+
+
+def _lock_mailbox(session: Session, mailbox: str) -> None:
+    """Two requests for one mailbox from two conversations count one after the other.
+    PostgreSQL: an advisory lock on the mailbox, held to the transaction's end (there is no row
+    of an address to lock). SQLite needs none: ``lock_rows`` just took its one write lock,
+    which every other writer waits for."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"kefu.transcript:{mailbox}".encode(), digest_size=8).digest()
+    session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
 
 
 class Outbox:
@@ -209,15 +254,43 @@ class Outbox:
         self, session: Session, conversation: Conversation, email: str, now: datetime
     ) -> OutboundMail | None:
         """The conversation so far, to an address the customer gives; at most
-        TRANSCRIPTS_PER_WINDOW an hour (TranscriptThrottledError beyond)."""
+        TRANSCRIPTS_PER_WINDOW an hour for the conversation and TRANSCRIPTS_PER_ADDRESS a day
+        to the address's mailbox (TranscriptThrottledError beyond). Counted and queued in the
+        caller's one transaction, after locks that make two requests at once (two workers)
+        count one after the other: the caller commits or rolls back."""
         if self.letterhead is None:
             return None
+        mailbox = _mailbox(email)
+        lock_rows(session, Conversation.id, [conversation.id])
+        _lock_mailbox(session, mailbox)
         recent = _mails_of(
             session, conversation, "transcript", OutboundMail.created_at > now - TRANSCRIPT_WINDOW
         )
         if recent >= TRANSCRIPTS_PER_WINDOW:
             raise TranscriptThrottledError(
-                f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later"
+                f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later",
+                "conversation",
+                TRANSCRIPT_WINDOW,
+            )
+        # The latest ones to this mailbox, from any conversation: the oldest of a full set
+        # says when the next may go.
+        to_mailbox = session.scalars(
+            select(OutboundMail.created_at)
+            .where(
+                OutboundMail.kind == "transcript",
+                OutboundMail.created_at > now - TRANSCRIPT_ADDRESS_WINDOW,
+                _to_mailbox(mailbox),
+            )
+            .order_by(OutboundMail.created_at.desc())
+            .limit(TRANSCRIPTS_PER_ADDRESS)
+        ).all()
+        if len(to_mailbox) >= TRANSCRIPTS_PER_ADDRESS:
+            frees = to_mailbox[-1] + TRANSCRIPT_ADDRESS_WINDOW - now
+            raise TranscriptThrottledError(
+                f"at most {TRANSCRIPTS_PER_ADDRESS} transcripts a day to one address; "
+                "try again later",
+                "address",
+                max(frees, timedelta(seconds=1)),
             )
         messages = session.scalars(
             select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)

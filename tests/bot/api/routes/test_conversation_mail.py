@@ -109,11 +109,44 @@ def test_transcripts_are_throttled_per_conversation(mailing: TestClient) -> None
     refused = ask_for_transcript(mailing, conversation_id, headers, "jane@example.com")
     assert refused.status_code == 429
     assert "3 transcripts an hour" in refused.json()["detail"]
+    assert refused.json()["limit"] == "conversation"
     assert refused.headers["Retry-After"] == "3600"
     # Another conversation is not held back by this one.
     other_id, other_headers = open_conversation(mailing)
     other = ask_for_transcript(mailing, other_id, other_headers, "jane@example.com")
     assert other.status_code == 202
+
+
+def test_an_address_gets_at_most_five_transcripts_a_day_from_any_conversations(
+    mailing: TestClient, mail_sessions: sessionmaker[Session]
+) -> None:
+    """Anyone can open conversations: the conversation's own limit (3 an hour) alone let a
+    stranger mail one address without end. Its plus-addresses are the same mailbox. (The
+    module's tests share a database: this one has its addresses to itself.)"""
+    first_id, first = open_conversation(mailing)
+    second_id, second = open_conversation(mailing)
+    for _ in range(3):
+        assert ask_for_transcript(mailing, first_id, first, "ann@example.net").status_code == 202
+    for address in ("ann@example.net", "Ann+news@Example.net"):
+        assert ask_for_transcript(mailing, second_id, second, address).status_code == 202
+    refused = ask_for_transcript(mailing, second_id, second, "ann@example.net")
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "detail": "at most 5 transcripts a day to one address; try again later",
+        "limit": "address",
+    }
+    assert 86_000 < int(refused.headers["Retry-After"]) <= 86_400  # when the first is a day old
+    third_id, third = open_conversation(mailing)
+    tagged = ask_for_transcript(mailing, third_id, third, "ann+other@example.net")
+    assert (tagged.status_code, tagged.json()["limit"]) == (429, "address")
+    assert ask_for_transcript(mailing, third_id, third, "bob@example.net").status_code == 202
+    with mail_sessions() as session:
+        to = session.scalars(
+            select(OutboundMail.to_address)
+            .where(OutboundMail.conversation_id.in_([first_id, second_id, third_id]))
+            .order_by(OutboundMail.id)
+        ).all()
+    assert to == ["ann@example.net"] * 4 + ["ann+news@example.net", "bob@example.net"]
 
 
 @pytest.mark.parametrize("address", ["not an address", "jane@localhost", "", "a" * 300 + "@x.com"])
