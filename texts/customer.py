@@ -215,6 +215,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "Please try again later.",
         "zh": "一小时内已多次发送这段对话，请稍后再试。",
     },
+    "transcript_throttled_address": {
+        "en": "We've already emailed several conversations to this address today. "
+        "Please try again later.",
+        "zh": "今天已多次向这个邮箱发送对话记录，请稍后再试。",
+    },
     "transcript_off": {
         "en": "Sorry, we can't send email at the moment.",
         "zh": "抱歉，目前无法发送邮件。",

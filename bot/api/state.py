@@ -87,6 +87,8 @@ class ServiceState:
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     # The health endpoint's database check under way (bot/api/routes/health.py): one at a time.
     database_check: asyncio.Future[None] | None = None
+    # Its look at the outbox (a queued mail's last error), one at a time too.
+    outbox_check: asyncio.Future[str | None] | None = None
     # With REDIS_URL: the connection through which the workers share hub, presence, throttle.
     shared: SharedRedis | None = None
     # Mail (docs/email.md): what is queued, and the loop that sends it (None: email off).

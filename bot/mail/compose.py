@@ -37,6 +37,10 @@ AUTO_SUBMITTED = {
     "bot_answer": "auto-replied",
 }
 _MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# What may not stand in a header's value: every character str.splitlines() breaks a line at
+# (CR, LF, VT, FF, \x1c-\x1e, U+0085, U+2028, U+2029; EmailMessage refuses a header holding one)
+# and the other control characters (C0, DEL, C1).
+_NOT_IN_A_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,12 @@ class Letterhead:
 
     def absolute(self, url: str) -> str:
         return url if re.match(r"^https?://", url) else f"{self.public_url}/{url.lstrip('/')}"
+
+
+def header_text(text: str) -> str:
+    """``text`` fit for one header line (a subject): each run of line breaks and control
+    characters one space, so a customer's subject can always be answered ("Re: …")."""
+    return _NOT_IN_A_HEADER.sub(" ", text).strip()
 
 
 def escape_markdown(text: str) -> str:

@@ -22,6 +22,7 @@ from email.utils import getaddresses, parseaddr
 from html.parser import HTMLParser
 from typing import Literal
 
+from bot.mail.compose import header_text
 from contact.email import InvalidEmailError, customer_email
 
 log = logging.getLogger(__name__)
@@ -147,7 +148,8 @@ def _read(
         from_address: str | None = customer_email(from_raw) if from_raw else None
     except InvalidEmailError:
         from_address = None
-    subject = _clean(_header(parsed, "Subject")).replace("\n", " ").strip()[:MAX_SUBJECT_CHARS]
+    # One line, as a header must be: "Re: " it heads every mail Kefu sends in this thread.
+    subject = header_text(_clean(_header(parsed, "Subject")))[:MAX_SUBJECT_CHARS].rstrip()
     common = {
         "message_id": message_id,
         "from_address": from_address,
@@ -202,6 +204,7 @@ def _clean(text: str) -> str:
 
 
 _MESSAGE_ID = re.compile(r"<([^<>\s]{1,990})>")
+_BARE_MESSAGE_ID = re.compile(r"[^<>\s]{1,990}")
 
 
 def _ids(value: str) -> tuple[str, ...]:
@@ -218,7 +221,8 @@ def _message_id(message: Message) -> str | None:
     if found is None:
         # Some clients write it without angle brackets.
         bare = _header(message, "Message-ID").strip()
-        if bare and " " not in bare and len(bare) < MAX_MESSAGE_ID_CHARS - 2:
+        # As in angle brackets: no space or line break (it goes into In-Reply-To headers).
+        if _BARE_MESSAGE_ID.fullmatch(bare) and len(bare) < MAX_MESSAGE_ID_CHARS - 2:
             found = f"<{bare}>"
     return _clean(found) if found else None
 

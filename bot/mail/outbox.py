@@ -3,16 +3,19 @@
 ``Outbox`` decides what is mailed (the confirmation, an agent's reply to a customer who left,
 the transcript asked for, the rating request of an email conversation, the replies of an email
 conversation) and queues it in the caller's session. ``OutboxSender`` sends what is due over
-SMTP: it claims a row with one conditional UPDATE (so two loops never send one row), sends it,
-and commits ``sent`` as soon as the server accepted it; a failure waits and tries again
-(docs/email.md#retries). A mail server that is down delays mail and loses none, and the row's
-Message-ID, made when it was queued, is the same on every attempt.
+SMTP: it claims a row with one conditional UPDATE (so two loops never send one row), renews
+that claim just before sending it (a row whose lease ran out and another sender claimed is not
+sent here), sends it, and commits ``sent`` as soon as the server accepted it; a failure waits
+and tries again (docs/email.md#retries), written only while the claim is still this sender's.
+A mail server that is down delays mail and loses none, and the row's Message-ID, made when it
+was queued, is the same on every attempt.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 import aiosmtplib
-from sqlalchemy import ColumnElement, CursorResult, func, select, update
+from sqlalchemy import ColumnElement, CursorResult, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
@@ -30,13 +33,18 @@ from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.schemas import MailDeliveryPublic
 from bot.settings import MailServer, Settings
 from db.base import utcnow
-from db.engine import in_worker_thread
+from db.engine import in_worker_thread, lock_rows
 
 log = logging.getLogger(__name__)
 
 # The customer's transcript requests: at most this many per conversation in this window.
 TRANSCRIPTS_PER_WINDOW = 3
 TRANSCRIPT_WINDOW = timedelta(hours=1)
+# And at most this many to one mailbox (an address and its plus-addresses) in this window,
+# whichever conversations ask: anyone can open conversations, so the conversation's limit
+# alone let a stranger send any address any number of transcripts.
+TRANSCRIPTS_PER_ADDRESS = 5
+TRANSCRIPT_ADDRESS_WINDOW = timedelta(days=1)
 # A claimed row is the claimer's for this long: a sender that died mid-send leaves it due
 # again after, never before (longer than an SMTP exchange's timeouts).
 CLAIM_LEASE = timedelta(minutes=5)
@@ -49,7 +57,15 @@ MAX_ERROR_CHARS = 500
 
 
 class TranscriptThrottledError(Exception):
-    """The conversation asked for its transcript too often in the last hour."""
+    """Too many transcripts: ``limit`` says which (``conversation``: this conversation's in the
+    last hour; ``address``: the address's in the last day), ``retry_after`` when one may go."""
+
+    def __init__(
+        self, message: str, limit: Literal["conversation", "address"], retry_after: timedelta
+    ) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -90,8 +106,10 @@ def _thread(session: Session, conversation_id: str) -> Thread:
     last_inbound = inbound[0] if inbound else None
     in_reply_to = last_inbound.message_id_header if last_inbound else timeline[-1][1]
     subject = None
-    if last_inbound is not None and last_inbound.subject:
-        original = last_inbound.subject.strip()
+    # One line, whatever was stored (a subject read before compose.header_text was applied to
+    # it would make every mail of the thread unsendable).
+    original = compose.header_text(last_inbound.subject) if last_inbound is not None else ""
+    if original:
         subject = original if original.lower().startswith("re:") else f"Re: {original}"
     return Thread(in_reply_to, " ".join(mid for _, mid in timeline), subject)
 
@@ -107,6 +125,37 @@ def _mails_of(
         )
     )
     return count or 0
+
+
+def _mailbox(email: str) -> str:
+    """The mailbox an address reaches: without its plus-tag (jane+x@… is jane@…'s at most
+    providers, so a tag must not open a new allowance)."""
+    local, _, domain = email.rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def _like_literal(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _to_mailbox(mailbox: str) -> ColumnElement[bool]:
+    """Mail to this mailbox: to the address itself or to one of its plus-addresses."""
+    local, _, domain = mailbox.rpartition("@")
+    tagged = f"{_like_literal(local)}+%@{_like_literal(domain)}"
+    return or_(
+        OutboundMail.to_address == mailbox, OutboundMail.to_address.like(tagged, escape="\\")
+    )
+
+
+def _lock_mailbox(session: Session, mailbox: str) -> None:
+    """Two requests for one mailbox from two conversations count one after the other.
+    PostgreSQL: an advisory lock on the mailbox, held to the transaction's end (there is no row
+    of an address to lock). SQLite needs none: ``lock_rows`` just took its one write lock,
+    which every other writer waits for."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.blake2b(f"kefu.transcript:{mailbox}".encode(), digest_size=8).digest()
+    session.execute(select(func.pg_advisory_xact_lock(int.from_bytes(digest, signed=True))))
 
 
 class Outbox:
@@ -205,15 +254,43 @@ class Outbox:
         self, session: Session, conversation: Conversation, email: str, now: datetime
     ) -> OutboundMail | None:
         """The conversation so far, to an address the customer gives; at most
-        TRANSCRIPTS_PER_WINDOW an hour (TranscriptThrottledError beyond)."""
+        TRANSCRIPTS_PER_WINDOW an hour for the conversation and TRANSCRIPTS_PER_ADDRESS a day
+        to the address's mailbox (TranscriptThrottledError beyond). Counted and queued in the
+        caller's one transaction, after locks that make two requests at once (two workers)
+        count one after the other: the caller commits or rolls back."""
         if self.letterhead is None:
             return None
+        mailbox = _mailbox(email)
+        lock_rows(session, Conversation.id, [conversation.id])
+        _lock_mailbox(session, mailbox)
         recent = _mails_of(
             session, conversation, "transcript", OutboundMail.created_at > now - TRANSCRIPT_WINDOW
         )
         if recent >= TRANSCRIPTS_PER_WINDOW:
             raise TranscriptThrottledError(
-                f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later"
+                f"at most {TRANSCRIPTS_PER_WINDOW} transcripts an hour; try again later",
+                "conversation",
+                TRANSCRIPT_WINDOW,
+            )
+        # The latest ones to this mailbox, from any conversation: the oldest of a full set
+        # says when the next may go.
+        to_mailbox = session.scalars(
+            select(OutboundMail.created_at)
+            .where(
+                OutboundMail.kind == "transcript",
+                OutboundMail.created_at > now - TRANSCRIPT_ADDRESS_WINDOW,
+                _to_mailbox(mailbox),
+            )
+            .order_by(OutboundMail.created_at.desc())
+            .limit(TRANSCRIPTS_PER_ADDRESS)
+        ).all()
+        if len(to_mailbox) >= TRANSCRIPTS_PER_ADDRESS:
+            frees = to_mailbox[-1] + TRANSCRIPT_ADDRESS_WINDOW - now
+            raise TranscriptThrottledError(
+                f"at most {TRANSCRIPTS_PER_ADDRESS} transcripts a day to one address; "
+                "try again later",
+                "address",
+                max(frees, timedelta(seconds=1)),
             )
         messages = session.scalars(
             select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
@@ -316,9 +393,10 @@ class RetryPolicy:
         return min(self.base * (2 ** max(attempts - 1, 0)), MAX_RETRY_WAIT)
 
 
-def _claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail]:
+def claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail]:
     """Due rows, each taken by one conditional UPDATE: a row another sender took in between
-    (its attempts moved) is not ours."""
+    (its attempts moved) is not ours. A row's ``attempts`` after the claim is the claim's mark:
+    only a new claim changes it, so the row stays ours while it has that value."""
     due = session.execute(
         select(OutboundMail.id, OutboundMail.attempts)
         .where(OutboundMail.status == "queued", OutboundMail.next_attempt_at <= now)
@@ -349,49 +427,102 @@ def _claim_due(session: Session, now: datetime, limit: int) -> list[OutboundMail
     return sorted(rows, key=lambda r: r.id)
 
 
-def _mark_sent(session: Session, mail_id: int, now: datetime) -> None:
-    session.execute(
+def _ours(mail: OutboundMail) -> tuple[ColumnElement[bool], ...]:
+    """The row is still as our claim left it: queued, and claimed by no one since."""
+    return (
+        OutboundMail.id == mail.id,
+        OutboundMail.status == "queued",
+        OutboundMail.attempts == mail.attempts,
+    )
+
+
+def _renew_claim(session: Session, mail: OutboundMail, now: datetime) -> bool:
+    """Just before the mail is sent: whether it is still ours, and if so a new lease from now,
+    for this one mail's exchange. The round's claim was made for the whole batch: with a slow
+    server the later rows' leases may have run out and another sender claimed them."""
+    result = session.execute(
+        update(OutboundMail).where(*_ours(mail)).values(next_attempt_at=now + CLAIM_LEASE)
+    )
+    assert isinstance(result, CursorResult)
+    return result.rowcount == 1
+
+
+def _mark_sent(session: Session, mail: OutboundMail, now: datetime) -> None:
+    """The server accepted the mail: ``sent``. If the claim was lost during the exchange (its
+    lease ran out and another sender claimed it), the row is still recorded sent while it is
+    queued, so that sender, which renews its claim before sending, does not send it again; a
+    row another sender finished (sent or given up) is left as it is."""
+    done = {"status": "sent", "sent_at": now, "last_error": None}
+    result = session.execute(update(OutboundMail).where(*_ours(mail)).values(done))
+    assert isinstance(result, CursorResult)
+    if result.rowcount == 1:
+        return
+    result = session.execute(
         update(OutboundMail)
-        .where(OutboundMail.id == mail_id)
-        .values(status="sent", sent_at=now, last_error=None)
+        .where(OutboundMail.id == mail.id, OutboundMail.status == "queued")
+        .values(done)
+    )
+    assert isinstance(result, CursorResult)
+    log.warning(
+        "mail %s was sent after its claim ran out (another sender claimed it): %s",
+        mail.id,
+        "recorded sent" if result.rowcount == 1 else "another sender had finished it already",
     )
 
 
 def _mark_failed_attempt(
-    session: Session, mail_id: int, error: str, permanent: bool, now: datetime, policy: RetryPolicy
+    session: Session,
+    mail: OutboundMail,
+    error: str,
+    permanent: bool,
+    now: datetime,
+    policy: RetryPolicy,
 ) -> str:
-    mail = session.get(OutboundMail, mail_id)
-    if mail is None:  # the conversation was deleted meanwhile
-        return "gone"
-    mail.last_error = error[:MAX_ERROR_CHARS]
-    if permanent or mail.attempts >= policy.max_attempts:
-        mail.status = "failed"
+    """The attempt failed: the row waits for its next attempt, or is given up (``failed``).
+    Only while the claim is ours: a row another sender claimed since is that sender's to
+    record (a wait written now could let a third sender take it while the second sends)."""
+    last_error = error[:MAX_ERROR_CHARS]
+    give_up = permanent or mail.attempts >= policy.max_attempts
+    next_attempt_at = now + policy.wait(mail.attempts)
+    values: dict[str, object] = {"last_error": last_error}
+    values |= {"status": "failed"} if give_up else {"next_attempt_at": next_attempt_at}
+    result = session.execute(update(OutboundMail).where(*_ours(mail)).values(values))
+    assert isinstance(result, CursorResult)
+    if result.rowcount != 1:  # claimed again, finished by another sender, or deleted
+        log.warning(
+            "mail %s: attempt %d failed (%s); not recorded: the mail is no longer this sender's",
+            mail.id,
+            mail.attempts,
+            last_error,
+        )
+        return "lost"
+    if give_up:
         log.error(
             "mail %s to %s failed after %d attempt(s), given up: %s",
             mail.id,
             mail.to_address,
             mail.attempts,
-            mail.last_error,
+            last_error,
         )
-    else:
-        mail.next_attempt_at = now + policy.wait(mail.attempts)
-        log.warning(
-            "mail %s: attempt %d failed (%s); next at %s",
-            mail.id,
-            mail.attempts,
-            mail.last_error,
-            mail.next_attempt_at.isoformat(timespec="seconds"),
-        )
-    return mail.status
+        return "failed"
+    log.warning(
+        "mail %s: attempt %d failed (%s); next at %s",
+        mail.id,
+        mail.attempts,
+        last_error,
+        next_attempt_at.isoformat(timespec="seconds"),
+    )
+    return "queued"
 
 
 def _permanent(error: Exception) -> bool:
-    """A 5xx answer about this mail (a refused recipient or content) will not change."""
+    """A 5xx answer about this one mail will not change: its recipient refused (RCPT) or its
+    content refused (DATA). Anything else is about the server or Kefu's configuration (no
+    connection, a 554 greeting, EHLO/HELO or MAIL FROM or the login refused, a 4xx), which is
+    fixed in time: the mail waits and tries again, and is given up after its attempts."""
     if isinstance(error, aiosmtplib.SMTPRecipientsRefused):
-        return all(r.code >= 500 for r in error.recipients)
-    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-        return False  # the server's configuration, not the mail: fixed, it goes
-    if isinstance(error, aiosmtplib.SMTPResponseException | aiosmtplib.SMTPRecipientRefused):
+        return bool(error.recipients) and all(r.code >= 500 for r in error.recipients)
+    if isinstance(error, aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPDataError):
         return 500 <= error.code < 600
     return False
 
@@ -453,10 +584,12 @@ class OutboxSender:
 
     async def send_due(self) -> int:
         """Send what is due now; how many the server accepted."""
-        now = utcnow()
-        claimed = await in_worker_thread(self.sessions, _claim_due, now, self.batch)
-        if not claimed:
-            return 0
+        claimed = await in_worker_thread(self.sessions, claim_due, utcnow(), self.batch)
+        return await self.send(claimed) if claimed else 0
+
+    async def send(self, claimed: Sequence[OutboundMail]) -> int:
+        """Send rows this sender claimed (``claim_due``), over one connection, each only if its
+        claim still holds just before; how many the server accepted."""
         sent = 0
         client = self._client()
         try:
@@ -467,7 +600,20 @@ class OutboxSender:
             return 0
         try:
             for mail in claimed:
-                message = compose.build_message(mail, self.letterhead, utcnow())
+                if not await in_worker_thread(self.sessions, _renew_claim, mail, utcnow()):
+                    log.warning(
+                        "mail %s: not sent by this sender: its claim ran out and another sender "
+                        "claimed it (or finished it)",
+                        mail.id,
+                    )
+                    continue
+                try:
+                    message = compose.build_message(mail, self.letterhead, utcnow())
+                except (ValueError, TypeError) as error:
+                    # What the row holds cannot be a message (a header the email package
+                    # refuses): no attempt will change that. The rest of the batch goes on.
+                    await self._unbuildable(mail, error)
+                    continue
                 try:
                     await client.send_message(
                         message,
@@ -480,7 +626,7 @@ class OutboxSender:
                         await self._reconnect(client)
                     continue
                 # Committed the moment the server said yes: a restart sends it no more.
-                await in_worker_thread(self.sessions, _mark_sent, mail.id, utcnow())
+                await in_worker_thread(self.sessions, _mark_sent, mail, utcnow())
                 sent += 1
                 self.state, self.last_error = "ok", None
                 log.info("mail %s (%s) sent to %s", mail.id, mail.kind, mail.to_address)
@@ -503,11 +649,18 @@ class OutboxSender:
         await in_worker_thread(
             self.sessions,
             _mark_failed_attempt,
-            mail.id,
+            mail,
             described,
             _permanent(error),
             utcnow(),
             self.policy,
+        )
+
+    async def _unbuildable(self, mail: OutboundMail, error: Exception) -> None:
+        # Given up at once, logged at ERROR with the reason by _mark_failed_attempt.
+        described = f"not a valid message: {_describe(error)}"
+        await in_worker_thread(
+            self.sessions, _mark_failed_attempt, mail, described, True, utcnow(), self.policy
         )
 
     async def run_forever(self) -> None:

@@ -59,6 +59,15 @@ class TranscriptQueuedPublic(BaseModel):
     to: str = Field(max_length=MAX_LENGTH)
 
 
+class TranscriptThrottledPublic(BaseModel):
+    """429: too many transcripts, and which limit said so (``conversation``: 3 an hour for
+    this conversation; ``address``: 5 a day to this address), for the widget to say the right
+    sentence: a widget on another origin cannot read the Retry-After header."""
+
+    detail: str = Field(max_length=200)
+    limit: Literal["conversation", "address"]
+
+
 class MailAttachmentPublic(BaseModel):
     """A file a customer's mail carried, listed for the agent: never stored, never served."""
 

@@ -58,6 +58,7 @@ TRANSCRIPT_TEXTS = {
     "transcriptCancel": "transcript_cancel",
     "transcriptInvalid": "transcript_invalid",
     "transcriptThrottled": "transcript_throttled",
+    "transcriptThrottledAddress": "transcript_throttled_address",
     "transcriptOff": "transcript_off",
     "transcriptRetry": "transcript_retry",
 }

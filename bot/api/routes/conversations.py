@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from bot.api.deps import (
@@ -36,8 +38,8 @@ from bot.conversations.schemas import (
 from bot.conversations.store import ConversationNotFoundError, ConversationStore
 from bot.handoff.errors import HandoffConflictError
 from bot.handoff.schemas import RatingCreate, RatingPublic
-from bot.mail.outbox import TRANSCRIPT_WINDOW, TranscriptThrottledError, shown_in_widget
-from bot.mail.schemas import TranscriptCreate, TranscriptQueuedPublic
+from bot.mail.outbox import TranscriptThrottledError, shown_in_widget
+from bot.mail.schemas import TranscriptCreate, TranscriptQueuedPublic, TranscriptThrottledPublic
 from db.base import MAX_ROW_ID, utcnow
 from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
 from tracing import request_id
@@ -123,17 +125,25 @@ def read_messages(
     "/{conversation_id}/transcript",
     response_model=TranscriptQueuedPublic,
     status_code=status.HTTP_202_ACCEPTED,
-    responses=refusals(401, 403, 404, 409, 429),
+    responses={
+        **refusals(401, 403, 404, 409),
+        429: {
+            "model": TranscriptThrottledPublic,
+            "description": "Too many transcripts (which limit: `limit`); the Retry-After "
+            "header says when to try again",
+        },
+    },
 )
 def email_transcript(
     conversation_id: ConversationIdDep,
     body: TranscriptCreate,
     session: SessionDep,
     state: StateDep,
-) -> TranscriptQueuedPublic:
+) -> TranscriptQueuedPublic | JSONResponse:
     """ "Email me this conversation": the transcript so far goes to the address given, at most
-    3 an hour per conversation (429 beyond); 409 when the service sends no mail (a choice of
-    its configuration, not a fault: nothing to retry)."""
+    3 an hour per conversation and 5 a day to one address from any conversation (429 beyond,
+    saying which); 409 when the service sends no mail (a choice of its configuration, not a
+    fault: nothing to retry)."""
     if not state.outbox.enabled:
         raise HTTPException(status.HTTP_409_CONFLICT, "this service sends no email")
     try:
@@ -142,10 +152,14 @@ def email_transcript(
     except ConversationNotFoundError as error:
         raise _not_found(error) from error
     except TranscriptThrottledError as error:
-        retry_after = str(int(TRANSCRIPT_WINDOW.total_seconds()))
-        raise HTTPException(
-            status.HTTP_429_TOO_MANY_REQUESTS, str(error), headers={"Retry-After": retry_after}
-        ) from error
+        log.info("transcript of %s refused: %s", conversation_id, error)
+        refusal = TranscriptThrottledPublic(detail=str(error), limit=error.limit)
+        retry_after = str(math.ceil(error.retry_after.total_seconds()))
+        return JSONResponse(
+            refusal.model_dump(),
+            status_code=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": retry_after},
+        )
     assert mail is not None  # email is on
     session.commit()
     return TranscriptQueuedPublic(to=mail.to_address)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Response, status
 from sqlalchemy import select, text
@@ -17,6 +19,7 @@ from bot.shared.redis import masked_redis_url
 from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
 
 router = APIRouter(prefix="/health", tags=["health"])
+T = TypeVar("T")
 
 
 @router.get(
@@ -63,7 +66,7 @@ async def health(state: StateDep, response: Response) -> HealthPublic:
         rasa=rasa,
         action_server=actions,
         redis=redis,
-        email=await _email(state),
+        email=await _email(state, database_up=database.status == "ok"),
     )
 
 
@@ -73,12 +76,9 @@ async def _database(state: ServiceState) -> ComponentHealth:
     timeout, a pooled one longer) costs the health check that long, never the event loop's
     other sockets. One check at a time: while one is stuck, the next ones wait for it instead
     of taking another thread."""
-    check = state.database_check
-    if check is None or check.done():
-        check = state.database_check = asyncio.ensure_future(
-            in_worker_thread(state.sessions, _select_one)
-        )
-        check.add_done_callback(_retrieved)
+    check = state.database_check = _one_at_a_time(
+        state.database_check, lambda: in_worker_thread(state.sessions, _select_one)
+    )
     timeout = state.settings.health_probe_timeout_s
     try:
         await asyncio.wait_for(asyncio.shield(check), timeout)
@@ -93,7 +93,18 @@ def _select_one(session: Session) -> None:
     session.execute(text("SELECT 1"))
 
 
-def _retrieved(check: asyncio.Future[None]) -> None:
+def _one_at_a_time(
+    check: asyncio.Future[T] | None, start: Callable[[], Awaitable[T]]
+) -> asyncio.Future[T]:
+    """The check under way, else a new one: while one is stuck on the database, the next
+    requests wait for it rather than each taking another worker thread."""
+    if check is None or check.done():
+        check = asyncio.ensure_future(start())
+        check.add_done_callback(_retrieved)
+    return check
+
+
+def _retrieved(check: asyncio.Future[Any]) -> None:
     """A check that ended after its callers stopped waiting: its error is seen (not logged
     as never retrieved); the next request checks again."""
     if not check.cancelled():
@@ -115,17 +126,26 @@ def _mail_waiting_after_an_error(session: Session) -> str | None:
     )
 
 
-async def _email(state: ServiceState) -> EmailHealth:
+async def _email(state: ServiceState, database_up: bool) -> EmailHealth:
     health = EmailHealth()
     sender = state.mail_sender
     if sender is not None:
         # The shared outbox is the truth: another worker's sender may have failed, or may have
         # sent what this one failed on. This worker's own view stands in while the database is
-        # lost.
+        # lost: down in the check just made (not asked again), or no answer in time now.
         health.outbound, health.outbound_detail = sender.state, sender.last_error or ""
-        with contextlib.suppress(*UNAVAILABLE_ERRORS):
-            error = await in_worker_thread(state.sessions, _mail_waiting_after_an_error)
-            health.outbound, health.outbound_detail = ("failing", error) if error else ("ok", "")
+        if database_up:
+            # Bounded as the database check is (one at a time, at most the probe timeout).
+            check = state.outbox_check = _one_at_a_time(
+                state.outbox_check,
+                lambda: in_worker_thread(state.sessions, _mail_waiting_after_an_error),
+            )
+            with contextlib.suppress(TimeoutError, *UNAVAILABLE_ERRORS):
+                timeout = state.settings.health_probe_timeout_s
+                error = await asyncio.wait_for(asyncio.shield(check), timeout)
+                health.outbound, health.outbound_detail = (
+                    ("failing", error) if error else ("ok", "")
+                )
     inbound = state.inbound_mail.health if state.inbound_mail is not None else None
     if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
         health.inbound = "failing"

@@ -70,6 +70,7 @@
       transcriptSent: (email) => `对话记录稍后会发送到 ${email}。`,
       transcriptInvalid: "请检查邮箱地址，我们无法发送到这个地址。",
       transcriptThrottled: "一小时内已多次发送这段对话，请稍后再试。",
+      transcriptThrottledAddress: "今天已多次向这个邮箱发送对话记录，请稍后再试。",
       transcriptOff: "抱歉，目前无法发送邮件。",
       transcriptRetry: "抱歉，对话记录发送失败，请重试。",
     },
@@ -102,6 +103,7 @@
       transcriptSent: (email) => `We'll send this conversation to ${email} in a moment.`,
       transcriptInvalid: "Please check the address: we can't send email to it.",
       transcriptThrottled: "This conversation was already emailed several times in the last hour. Please try again later.",
+      transcriptThrottledAddress: "We've already emailed several conversations to this address today. Please try again later.",
       transcriptOff: "Sorry, we can't send email at the moment.",
       transcriptRetry: "Sorry, we couldn't send the conversation. Please try again.",
     },
@@ -751,8 +753,8 @@
     } else if (response.status === 422) {
       transcriptSaid(t.transcriptInvalid, true);
       transcriptInput.focus();
-    } else if (response.status === 429) {
-      transcriptSaid(t.transcriptThrottled, false);
+    } else if (response.status === 429) { // which limit: this conversation's, or the address's
+      transcriptSaid(body.limit === "address" ? t.transcriptThrottledAddress : t.transcriptThrottled, false);
     } else if (response.status === 409) { // mail went off since the menu was shown
       transcriptFields.hidden = true;
       transcriptCancel.textContent = t.close;

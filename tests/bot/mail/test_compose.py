@@ -138,3 +138,20 @@ def test_message_ids_are_unguessable_and_distinct() -> None:
     ids = {LETTERHEAD.new_message_id() for _ in range(200)}
     assert len(ids) == 200
     assert all(len(i) > 30 for i in ids)
+
+
+# Every character that ends a line for str.splitlines(), which EmailMessage refuses in a header.
+LINE_BREAKS = [chr(c) for c in range(0x110000) if len(f"a{chr(c)}b".splitlines()) > 1]
+
+
+@pytest.mark.parametrize("character", [*LINE_BREAKS, "\t", "\x00", "\x1b", "\x7f", "\x9b"])
+def test_a_header_text_is_one_line_whatever_it_held(character: str) -> None:
+    assert compose.header_text(f" Re: a{character}b{character} ") == "Re: a b"
+    EmailMessage()["Subject"] = compose.header_text(f"a{character}b")  # never refused
+
+
+def test_a_header_text_keeps_what_is_text() -> None:
+    assert LINE_BREAKS  # \n, \r, \x1c, U+0085, U+2028 among them
+    assert set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029") <= set(LINE_BREAKS)
+    subject = "Re: 您的订单 — “order” #42 (2 × 3€)"
+    assert compose.header_text(subject) == subject

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 from email.header import Header
+from email.message import EmailMessage
 
 import pytest
 
@@ -203,6 +204,38 @@ def test_qq_mail_in_chinese_charsets(charset: str) -> None:
     assert read.subject == "回复：您的订单"
     assert read.new_text == "你好，我的订单还没有发货，请帮忙查一下。"
     assert "您的订单已确认" in read.text
+
+
+@pytest.mark.parametrize(
+    ("subject", "read_as"),
+    [
+        ("=?utf-8?q?a=0Db?=", "a b"),  # CR
+        ("=?utf-8?q?a=0D=0A=0D=0Ab?=", "a b"),  # a run of breaks: one space
+        ("=?utf-8?q?a=E2=80=A8b?=", "a b"),  # U+2028 LINE SEPARATOR
+        ("=?utf-8?q?a=C2=85b?=", "a b"),  # U+0085 NEXT LINE
+        ("=?utf-8?q?a=1Cb=0Bc?=", "a b c"),  # FILE SEPARATOR, VT
+        ("=?utf-8?q?a=09b=1B=7Fc?=", "a b c"),  # TAB, ESC, DEL
+        ("=?utf-8?q?=E2=80=A9=E8=AE=A2=E5=8D=95=0D?=", "订单"),
+    ],
+)
+def test_a_subject_is_read_as_one_line(subject: str, read_as: str) -> None:
+    """Kefu answers "Re: " the subject: a line break in it made every mail of the thread
+    unsendable (EmailMessage refuses such a header)."""
+    read = read_mail(mail("Where is my order?", subject=subject), SUPPORT)
+    assert (read.status, read.subject) == ("accepted", read_as)
+    EmailMessage()["Subject"] = f"Re: {read.subject}"
+
+
+@pytest.mark.parametrize("message_id", [b"abc\x1cdef@example.org", b"abc\x0bdef@example.org"])
+def test_a_bare_message_id_with_a_line_break_is_not_taken(message_id: bytes) -> None:
+    # It would go into the In-Reply-To of Kefu's answer; a synthetic id stands in for it.
+    raw = b"From: jane@example.org\r\nSubject: hi\r\nMessage-ID: " + message_id + b"\r\n\r\nhi"
+    read = read_mail(raw, SUPPORT)
+    assert read.status == "accepted"
+    assert read.message_id.endswith("@no-message-id.kefu.invalid>")
+    assert read_mail(raw.replace(message_id, b"abc@example.org"), SUPPORT).message_id == (
+        "<abc@example.org>"
+    )
 
 
 def test_gbk_characters_in_mail_labelled_gb2312_are_read() -> None:

@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Conversation, Message
 from bot.conversations.store import ConversationStore
-from bot.mail.models import OutboundMail
-from bot.mail.outbox import Outbox, OutboxSender, shown_in_widget
+from bot.mail.models import InboundMail, OutboundMail
+from bot.mail.outbox import Outbox, OutboxSender, claim_due, shown_in_widget
 from bot.mail.tokens import conversation_from_address
 from bot.settings import Settings
-from db.engine import create_engine_for, session_factory
-from tests.servers.smtp import SmtpServer
+from db.base import utcnow
+from db.engine import create_engine_for, session_factory, unit_of_work
+from tests.servers.smtp import SmtpServer, Stage
 
 SECRET = "k7Qz-2mVx_9pLr4TsY8uWn3oBc6eHd1fJg5"
 
@@ -288,3 +291,194 @@ def test_no_mail_without_an_address_or_with_email_off(
     assert not off.enabled
     assert queue_agent_reply(sessions, off, agent_message(sessions), widget_open=False) is None
     assert rows(sessions) == []
+
+
+def test_a_mail_that_cannot_be_a_message_fails_alone_and_the_batch_goes_on(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row queued with a subject EmailMessage refuses (a customer's "a\\rb", stored before
+    subjects were read as one line) is given up with the reason; it ended the round before,
+    and was claimed again after every lease, holding the mail queued behind it."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    queue_confirmations(sessions, settings, count=2)
+    with sessions() as session:
+        first = session.scalars(select(OutboundMail).order_by(OutboundMail.id)).first()
+        assert first is not None
+        first.subject = "Re: a\rb"
+        session.commit()
+    sender = sender_for(sessions, settings)
+    assert asyncio.run(sender.send_due()) == 1
+    [received] = smtp_server.wait_for(1)
+    assert received.recipients == ["jane1@example.com"]
+    broken, sent = rows(sessions)
+    assert (broken.status, broken.attempts) == ("failed", 1)
+    assert broken.last_error is not None and "ValueError" in broken.last_error
+    assert "not a valid message" in broken.last_error
+    assert f"mail {broken.id} to jane0@example.com failed" in caplog.text
+    assert sent.status == "sent"
+    assert sender.state == "ok"  # the server is fine: the row was not
+    assert asyncio.run(sender.send_due()) == 0  # failed stays failed
+
+
+def test_a_customers_subject_is_answered_on_one_line(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer
+) -> None:
+    """An email conversation's replies are "Re: " the customer's subject: one stored with a
+    line break (before subjects were read as one line) is answered on one line."""
+    settings = mail_settings(smtp_server)
+    with sessions() as session:
+        store = ConversationStore(session)
+        conversation = store.open("en")
+        conversation.channel, conversation.contact_email = "email", "jane@example.com"
+        session.add(
+            InboundMail(
+                message_id_header="<first@example.com>",
+                conversation_id=conversation.id,
+                from_address="jane@example.com",
+                subject="where is\r\nmy order?\u2028",
+                status="accepted",
+            )
+        )
+        message = store.add_message(conversation.id, "agent", "On its way.", {"agent_name": "Al"})
+        mail = Outbox.from_settings(settings).enqueue_reply(
+            session, conversation, message, "agent_reply"
+        )
+        assert mail is not None and mail.subject == "Re: where is my order?"
+        session.commit()
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    [received] = smtp_server.wait_for(1)
+    assert received.message["Subject"] == "Re: where is my order?"
+    assert received.message["In-Reply-To"] == "<first@example.com>"
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply", "status"),
+    [
+        ("greeting", "554 5.3.2 no service here", "queued"),
+        ("EHLO", "550 5.7.1 not you", "queued"),  # and HELO: the client tries both
+        ("MAIL", "553 5.7.1 sender address rejected", "queued"),
+        ("RCPT", "550 5.1.1 no such user", "failed"),
+        ("DATA", "554 5.6.0 content refused", "failed"),
+    ],
+)
+def test_only_a_refusal_of_the_mail_itself_is_permanent(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, stage: Stage, reply: str, status: str
+) -> None:
+    """A 5xx at the greeting, EHLO/HELO or MAIL FROM is the server's state or Kefu's setup
+    (a relay refusing the support address until it is allowed): every mail of the round waits
+    and goes when it is fixed. A refused recipient or content is the mail's: failed at once."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    smtp_server.refuse(reply, at=stage)
+    if stage == "EHLO":
+        smtp_server.refuse(reply, at="HELO")
+    queue_confirmations(sessions, settings, count=2)
+    sender = sender_for(sessions, settings)
+    assert asyncio.run(sender.send_due()) == 0
+    for row in rows(sessions):
+        assert (row.status, row.attempts) == (status, 1)
+        assert row.last_error is not None and reply[:3] in row.last_error
+    assert sender.state == "failing"
+    smtp_server.refuse(None, at=stage)
+    smtp_server.refuse(None, at="HELO")
+    time.sleep(0.1)  # the first wait: 0.05 s
+    assert asyncio.run(sender.send_due()) == (2 if status == "queued" else 0)
+    assert len(smtp_server.messages) == (2 if status == "queued" else 0)
+
+
+# -- a claim lost during a slow round: another sender took a row after its lease ran out ----
+
+
+def take_over(sessions: sessionmaker[Session], mail_id: int) -> OutboundMail:
+    """What another sender does once the row's lease ran out (a slow server held this sender
+    longer than the lease): the lease moved into the past, then that sender's claim."""
+    with unit_of_work(sessions) as session:
+        session.execute(
+            update(OutboundMail)
+            .where(OutboundMail.id == mail_id)
+            .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+        )
+        session.commit()
+        [taken] = claim_due(session, utcnow(), 10)
+    assert taken.id == mail_id
+    return taken
+
+
+def at_first(stage: Stage, call: Callable[[], object]) -> Callable[[Stage], None]:
+    """A server hook calling ``call`` at the first ``stage`` of the test (once)."""
+    done: list[bool] = []
+
+    def hook(reached: Stage) -> None:
+        if reached == stage and not done:
+            done.append(True)
+            call()
+
+    return hook
+
+
+def test_a_mail_whose_claim_was_lost_is_not_sent_by_this_sender(
+    database_url: str,
+    sessions: sessionmaker[Session],
+    smtp_server: SmtpServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The round claimed both mails; while the server takes the first, the second's lease runs
+    out and another sender claims it. This sender does not send it: the other one does, once."""
+    settings = mail_settings(smtp_server)
+    queue_confirmations(sessions, settings, count=2)
+    first_id, second_id = (row.id for row in rows(sessions))
+    taken: list[OutboundMail] = []
+    smtp_server.on_stage(at_first("DATA", lambda: taken.append(take_over(sessions, second_id))))
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    assert [m.recipients for m in smtp_server.wait_for(1)] == [["jane0@example.com"]]
+    assert f"mail {second_id}: not sent by this sender" in caplog.text
+    first, second = rows(sessions)
+    assert (first.id, first.status) == (first_id, "sent")
+    assert (second.status, second.attempts, second.last_error) == ("queued", 2, None)
+    # The sender that claimed it sends it, once.
+    engine = create_engine_for(database_url)
+    try:
+        other = sender_for(session_factory(engine), settings)
+        assert asyncio.run(other.send(taken)) == 1
+    finally:
+        engine.dispose()
+    received = smtp_server.wait_for(2)
+    assert [m.recipients for m in received] == [["jane0@example.com"], ["jane1@example.com"]]
+    assert [r.status for r in rows(sessions)] == ["sent", "sent"]
+
+
+def test_a_mail_sent_as_its_claim_was_lost_is_recorded_sent_and_not_sent_again(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer
+) -> None:
+    """The lease ran out during the mail's own exchange and another sender claimed it: the
+    server accepted this sender's copy, so the row says sent, and the other sender, which
+    checks its claim before sending, sends nothing."""
+    settings = mail_settings(smtp_server)
+    queue_confirmations(sessions, settings)
+    [row] = rows(sessions)
+    taken: list[OutboundMail] = []
+    smtp_server.on_stage(at_first("DATA", lambda: taken.append(take_over(sessions, row.id))))
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 1
+    [done] = rows(sessions)
+    assert (done.status, done.attempts) == ("sent", 2)
+    smtp_server.on_stage(None)
+    assert asyncio.run(sender_for(sessions, settings).send(taken)) == 0
+    time.sleep(0.1)
+    assert len(smtp_server.messages) == 1
+
+
+def test_a_failed_attempt_is_not_written_over_another_senders_claim(
+    sessions: sessionmaker[Session], smtp_server: SmtpServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """This sender's attempt fails after another sender claimed the row: writing the wait
+    would make the row due again while that sender holds it (a third could send it too)."""
+    settings = mail_settings(smtp_server, mail_max_attempts=10)
+    smtp_server.refuse("451 4.3.0 try again later")
+    queue_confirmations(sessions, settings)
+    [row] = rows(sessions)
+    smtp_server.on_stage(at_first("RCPT", lambda: take_over(sessions, row.id)))
+    before = utcnow()
+    assert asyncio.run(sender_for(sessions, settings).send_due()) == 0
+    [held] = rows(sessions)
+    assert (held.status, held.attempts, held.last_error) == ("queued", 2, None)
+    assert held.next_attempt_at >= before + timedelta(minutes=4)  # the other sender's lease
+    assert "not recorded: the mail is no longer this sender's" in caplog.text

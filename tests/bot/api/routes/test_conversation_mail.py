@@ -4,12 +4,15 @@ server on loopback receives what the service sends."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.api.deps import conversation_token
@@ -106,11 +109,44 @@ def test_transcripts_are_throttled_per_conversation(mailing: TestClient) -> None
     refused = ask_for_transcript(mailing, conversation_id, headers, "jane@example.com")
     assert refused.status_code == 429
     assert "3 transcripts an hour" in refused.json()["detail"]
+    assert refused.json()["limit"] == "conversation"
     assert refused.headers["Retry-After"] == "3600"
     # Another conversation is not held back by this one.
     other_id, other_headers = open_conversation(mailing)
     other = ask_for_transcript(mailing, other_id, other_headers, "jane@example.com")
     assert other.status_code == 202
+
+
+def test_an_address_gets_at_most_five_transcripts_a_day_from_any_conversations(
+    mailing: TestClient, mail_sessions: sessionmaker[Session]
+) -> None:
+    """Anyone can open conversations: the conversation's own limit (3 an hour) alone let a
+    stranger mail one address without end. Its plus-addresses are the same mailbox. (The
+    module's tests share a database: this one has its addresses to itself.)"""
+    first_id, first = open_conversation(mailing)
+    second_id, second = open_conversation(mailing)
+    for _ in range(3):
+        assert ask_for_transcript(mailing, first_id, first, "ann@example.net").status_code == 202
+    for address in ("ann@example.net", "Ann+news@Example.net"):
+        assert ask_for_transcript(mailing, second_id, second, address).status_code == 202
+    refused = ask_for_transcript(mailing, second_id, second, "ann@example.net")
+    assert refused.status_code == 429
+    assert refused.json() == {
+        "detail": "at most 5 transcripts a day to one address; try again later",
+        "limit": "address",
+    }
+    assert 86_000 < int(refused.headers["Retry-After"]) <= 86_400  # when the first is a day old
+    third_id, third = open_conversation(mailing)
+    tagged = ask_for_transcript(mailing, third_id, third, "ann+other@example.net")
+    assert (tagged.status_code, tagged.json()["limit"]) == (429, "address")
+    assert ask_for_transcript(mailing, third_id, third, "bob@example.net").status_code == 202
+    with mail_sessions() as session:
+        to = session.scalars(
+            select(OutboundMail.to_address)
+            .where(OutboundMail.conversation_id.in_([first_id, second_id, third_id]))
+            .order_by(OutboundMail.id)
+        ).all()
+    assert to == ["ann@example.net"] * 4 + ["ann+news@example.net", "bob@example.net"]
 
 
 @pytest.mark.parametrize("address", ["not an address", "jane@localhost", "", "a" * 300 + "@x.com"])
@@ -226,6 +262,77 @@ def test_health_reads_the_shared_outbox_not_only_this_workers_sender(
         sent.status = "sent"
         session.commit()
     assert mailing.get("/api/v1/health").json()["email"]["outbound"] == "ok"
+
+
+@contextmanager
+def database_hanging_on(engine: Engine, hangs: Callable[[str], bool]) -> Iterator[list[str]]:
+    """Statements for which ``hangs(statement)`` is true wait (as a database behind a partition
+    does) until the block ends; the list collects the statements that hung."""
+    released = threading.Event()
+    hung: list[str] = []
+
+    def wait(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if hangs(statement) and not released.is_set():
+            hung.append(statement)
+            released.wait(timeout=60)
+
+    event.listen(engine, "before_cursor_execute", wait)
+    try:
+        yield hung
+    finally:
+        released.set()
+        event.remove(engine, "before_cursor_execute", wait)
+
+
+def health_within(client: TestClient, seconds: float) -> httpx.Response:
+    """GET /api/v1/health from another thread; its answer, which must come within ``seconds``."""
+    answers: list[httpx.Response] = []
+    asking = threading.Thread(target=lambda: answers.append(client.get("/api/v1/health")))
+    asking.start()
+    asking.join(timeout=seconds)
+    assert answers, f"/health did not answer within {seconds} s"
+    return answers[0]
+
+
+def outbox_look(statement: str) -> bool:
+    return "mail_outbox.last_error" in statement
+
+
+@pytest.fixture
+def quick_health(mail_settings: Settings) -> Iterator[TestClient]:
+    settings = mail_settings.model_copy(update={"health_probe_timeout_s": 0.5})
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/api/v1/health").json()["email"]["outbound"] == "ok"
+        yield client
+
+
+def test_health_does_not_look_at_the_outbox_of_a_database_that_is_down(
+    quick_health: TestClient,
+) -> None:
+    """The database check gave up after its bound: the outbox is not asked (it would hang as
+    long as the database does); the sender's own view stands in."""
+    engine = quick_health.app.state.kefu.engine
+    with database_hanging_on(engine, lambda statement: True) as hung:
+        health = health_within(quick_health, 5.0)
+        assert health.status_code == 503
+        assert health.json()["database"] == {"status": "down", "detail": "no answer within 0.5 s"}
+        assert health.json()["email"]["outbound"] == "ok"
+        assert not [s for s in hung if outbox_look(s)]
+
+
+def test_health_looks_at_the_outbox_within_the_probe_bound(quick_health: TestClient) -> None:
+    """The database answers SELECT 1 but the outbox query hangs (a lock on the table, say):
+    /health answers after the probe timeout with the sender's own view, and the looks that
+    follow wait for the one stuck rather than taking a thread each."""
+    engine = quick_health.app.state.kefu.engine
+    with database_hanging_on(engine, outbox_look) as hung:
+        for _ in range(3):
+            health = health_within(quick_health, 5.0)
+            assert health.status_code == 200
+            assert health.json()["database"]["status"] == "ok"
+            assert health.json()["email"]["outbound"] == "ok"
+        assert len(hung) == 1
+    assert quick_health.get("/api/v1/health").json()["email"]["outbound"] == "ok"
 
 
 def test_the_widget_learns_whether_to_offer_the_transcript_and_to_whom(
