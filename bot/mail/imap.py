@@ -26,8 +26,9 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from aioimaplib import IMAP4, IMAP4_SSL
+from aioimaplib import IMAP4, IMAP4_SSL, CommandTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.mail.models import MailCursor
@@ -37,12 +38,15 @@ from db.engine import in_worker_thread
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # A first read (or a renumbered mailbox) takes the unseen mail of this many days.
 FIRST_READ_DAYS = 3
 # A mail the handler fails on this often (a bug, not a database down: that fails the round
 # before) is passed over and logged, so one mail cannot stop every later one.
 MAX_HANDLER_FAILURES = 3
-# Every IMAP command has this long (a fetch of a mail at the size limit included).
+# Every IMAP command has this long (a fetch of a mail at the size limit included); a server
+# silent for longer fails the round, and the next round connects again.
 COMMAND_TIMEOUT_S = 60.0
 # Which headers of a mail over the size limit are read (to record who sent it, not the body).
 TOO_LARGE_HEADERS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]"
@@ -111,6 +115,18 @@ class ImapConnection:
         self.timeout_s = timeout_s
         self.client: IMAP4 | None = None
         self.uidvalidity = 0
+        # A command went unanswered: the session is in an unknown state, no goodbye is said.
+        self.broken = False
+
+    async def _answer(self, command: Awaitable[T], what: str) -> T:
+        """The answer to ``command`` within ``timeout_s``, else MailboxError. aioimaplib 2.0.3
+        bounds most commands itself but not STORE (nor the TLS handshake of STARTTLS): every
+        one goes through here, so a silent server fails the round instead of hanging it."""
+        try:
+            return await asyncio.wait_for(command, self.timeout_s)
+        except (TimeoutError, CommandTimeout):
+            self.broken = True
+            raise MailboxError(f"no answer to {what} within {self.timeout_s:g} s") from None
 
     async def open(self) -> None:
         server = self.server
@@ -124,13 +140,14 @@ class ImapConnection:
             )
         else:
             self.client = IMAP4(host=server.host, port=server.port, timeout=self.timeout_s)
-        await self.client.wait_hello_from_server()
+        await self._answer(self.client.wait_hello_from_server(), "the connection")
         if server.security in ("starttls", "opportunistic"):
             await self._starttls(context, required=server.security == "starttls")
-        answer = await self.client.login(server.username or "", server.password or "")
+        login = self.client.login(server.username or "", server.password or "")
+        answer = await self._answer(login, "LOGIN")
         if answer.result != "OK":
             raise MailboxError("login refused")
-        answer = await self.client.select(_quoted(server.mailbox))
+        answer = await self._answer(self.client.select(_quoted(server.mailbox)), "SELECT")
         if answer.result != "OK":
             raise MailboxError("mailbox not selectable")
         self.uidvalidity = _uidvalidity(answer.lines)
@@ -146,14 +163,15 @@ class ImapConnection:
                     "the server offers no STARTTLS and a password must not go in clear"
                 )
             return
-        answer = await asyncio.wait_for(protocol.simple_command("STARTTLS"), self.timeout_s)
+        answer = await self._answer(protocol.simple_command("STARTTLS"), "STARTTLS")
         if answer.result != "OK":
             raise MailboxError("STARTTLS refused")
         loop = asyncio.get_running_loop()
-        protocol.transport = await loop.start_tls(
+        handshake = loop.start_tls(
             protocol.transport, protocol, context, server_hostname=self.server.host
         )
-        await asyncio.wait_for(protocol.capability(), self.timeout_s)
+        protocol.transport = await self._answer(handshake, "the TLS handshake")
+        await self._answer(protocol.capability(), "CAPABILITY")
 
     async def uids_after(self, last_uid: int) -> list[int]:
         return await self._search(f"UID {last_uid + 1}:*", last_uid)
@@ -164,7 +182,7 @@ class ImapConnection:
 
     async def _search(self, criteria: str, last_uid: int) -> list[int]:
         client = self._client()
-        answer = await client.uid_search(criteria, charset=None)
+        answer = await self._answer(client.uid_search(criteria, charset=None), "UID SEARCH")
         if answer.result != "OK":
             raise MailboxError("search refused")
         uids: list[int] = []
@@ -178,7 +196,9 @@ class ImapConnection:
 
     async def size(self, uid: int) -> int | None:
         """The mail's RFC822.SIZE, or None when it is gone (expunged meanwhile)."""
-        answer = await self._client().uid("fetch", str(uid), "(RFC822.SIZE)")
+        answer = await self._answer(
+            self._client().uid("fetch", str(uid), "(RFC822.SIZE)"), "UID FETCH (RFC822.SIZE)"
+        )
         if answer.result != "OK":
             raise MailboxError("fetch refused")
         for line in answer.lines:
@@ -189,7 +209,7 @@ class ImapConnection:
 
     async def fetch(self, uid: int, part: str = "BODY.PEEK[]") -> bytes | None:
         """The mail's bytes (or a part of it), or None when it is gone."""
-        answer = await self._client().uid("fetch", str(uid), f"({part})")
+        answer = await self._answer(self._client().uid("fetch", str(uid), f"({part})"), "UID FETCH")
         if answer.result != "OK":
             raise MailboxError("fetch refused")
         # aioimaplib gives the literal's bytes as a line of their own after "* n FETCH (… {size}".
@@ -199,15 +219,17 @@ class ImapConnection:
         return None
 
     async def mark_seen(self, uid: int) -> None:
-        answer = await self._client().uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+        store = self._client().uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+        answer = await self._answer(store, "UID STORE")
         if answer.result != "OK":
             log.warning("mail UID %d not marked seen", uid)
 
     async def close(self) -> None:
         if self.client is None:
             return
-        with contextlib.suppress(Exception):  # a server gone already: no goodbye to say
-            await asyncio.wait_for(self.client.logout(), 5)
+        if not self.broken:
+            with contextlib.suppress(Exception):  # a server gone already: no goodbye to say
+                await asyncio.wait_for(self.client.logout(), 5)
         transport = getattr(self.client.protocol, "transport", None)
         if transport is not None:
             transport.close()
@@ -247,8 +269,10 @@ class InboxPoller:
         max_bytes: int,
         poll_s: float = 30.0,
         max_backoff_s: float = 300.0,
+        timeout_s: float = COMMAND_TIMEOUT_S,
     ) -> None:
         self.server = server
+        self.timeout_s = timeout_s
         self.sessions = sessions
         self.handle = handle
         self.max_bytes = max_bytes
@@ -267,7 +291,7 @@ class InboxPoller:
     async def poll(self) -> int:
         """One round; how many mails were handed over. Raises MailboxError or OSError when the
         mailbox could not be read (health says so)."""
-        connection = ImapConnection(self.server)
+        connection = ImapConnection(self.server, self.timeout_s)
         try:
             await connection.open()
             handed = await self._read_new(connection)
