@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.mail.models import MailCursor
 from bot.settings import MailServer
 from db.base import utcnow
-from db.engine import in_worker_thread
+from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +42,8 @@ T = TypeVar("T")
 
 # A first read (or a renumbered mailbox) takes the unseen mail of this many days.
 FIRST_READ_DAYS = 3
-# A mail the handler fails on this often (a bug, not a database down: that fails the round
-# before) is passed over and logged, so one mail cannot stop every later one.
+# A mail the handler fails on this often (a bug; a database down fails the round instead) is
+# passed over and logged, so one mail cannot stop every later one.
 MAX_HANDLER_FAILURES = 3
 # Every IMAP command has this long (a fetch of a mail at the size limit included); a server
 # silent for longer fails the round, and the next round connects again.
@@ -351,9 +351,13 @@ class InboxPoller:
         return None if raw is None else FetchedMail(uid=uid, size=size, raw=raw)
 
     async def _hand_over(self, uidvalidity: int, mail: FetchedMail) -> bool:
-        """Whether the mail was handled (or passed over after too many failures)."""
+        """Whether the mail was handled (or passed over after too many failures). The database
+        down (or no free connection) is no fault of the mail: it fails the round, uncounted, and
+        the mail is read again next round, never passed over."""
         try:
             await self.handle(mail)
+        except UNAVAILABLE_ERRORS:
+            raise
         except Exception:
             key = (uidvalidity, mail.uid)
             self._failures[key] = self._failures.get(key, 0) + 1

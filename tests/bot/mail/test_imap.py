@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.mail.imap import FetchedMail, InboxPoller, MailboxError
+from bot.mail.imap import MAX_HANDLER_FAILURES, FetchedMail, InboxPoller, MailboxError
 from bot.mail.inbound import read_mail
 from bot.mail.inbox import InboxStore
 from bot.mail.models import InboundMail, MailCursor
@@ -42,12 +43,16 @@ class Recorder:
         self.sessions = sessions
         self.handed: list[FetchedMail] = []
         self.fail_next = 0
+        self.no_free_connection_next = 0
 
     async def __call__(self, fetched: FetchedMail) -> None:
         self.handed.append(fetched)
         if self.fail_next:
             self.fail_next -= 1
-            raise RuntimeError("the database went away")
+            raise RuntimeError("a bug in the handler")
+        if self.no_free_connection_next:
+            self.no_free_connection_next -= 1
+            raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached, timed out")
         mail = read_mail(fetched.raw, ("support@example.com",))
         if fetched.too_large:
             from dataclasses import replace
@@ -139,6 +144,38 @@ def test_a_mail_the_handler_fails_on_is_read_again_and_later_ones_wait(
     assert inbox(sessions) == []
     assert asyncio.run(poll.poll()) == 2
     assert [m for m, _, _ in inbox(sessions)] == ["<q1@example.org>", "<q2@example.org>"]
+
+
+def test_a_mail_the_handler_keeps_failing_on_is_passed_over(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1))
+    dovecot.deliver(customer_mail(2))
+    recorder = Recorder(sessions)
+    recorder.fail_next = MAX_HANDLER_FAILURES
+    poll = poller(dovecot, sessions, recorder)
+    for _ in range(MAX_HANDLER_FAILURES - 1):
+        assert asyncio.run(poll.poll()) == 0
+    assert asyncio.run(poll.poll()) == 2  # the first passed over, the second read
+    assert [m for m, _, _ in inbox(sessions)] == ["<q2@example.org>"]
+
+
+def test_a_database_outage_fails_the_round_and_never_passes_a_mail_over(
+    dovecot: ImapServer, sessions: sessionmaker[Session]
+) -> None:
+    dovecot.deliver(customer_mail(1))
+    dovecot.deliver(customer_mail(2))
+    recorder = Recorder(sessions)
+    recorder.no_free_connection_next = MAX_HANDLER_FAILURES + 1
+    poll = poller(dovecot, sessions, recorder)
+    for _ in range(MAX_HANDLER_FAILURES + 1):
+        with pytest.raises(PoolTimeout):
+            asyncio.run(poll.poll())
+        assert (poll.health.state, poll.health.last_error) == ("failing", "TimeoutError")
+    assert inbox(sessions) == []
+    assert asyncio.run(poll.poll()) == 2  # the database is back: nothing was skipped
+    assert [m for m, _, _ in inbox(sessions)] == ["<q1@example.org>", "<q2@example.org>"]
+    assert [h.uid for h in recorder.handed] == [1] * (MAX_HANDLER_FAILURES + 2) + [2]
 
 
 def test_an_oversize_mail_is_rejected_without_its_body_downloaded(
