@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -334,7 +335,8 @@ class EmailChannel:
         """One mail from the mailbox, taken in; raises only when the database does (the poller
         reads the mail again next round)."""
         own = (self.support_address,) if self.support_address else ()
-        mail = read_mail(fetched.raw, own)
+        # Up to KEFU_MAIL_MAX_BYTES of MIME and HTML to read: in a thread, not the event loop.
+        mail = await anyio.to_thread.run_sync(read_mail, fetched.raw, own)
         if fetched.too_large:
             mail = replace(
                 mail, status="rejected", reason="too_large", size_bytes=fetched.size, text="",

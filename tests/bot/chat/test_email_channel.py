@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.chat import email_channel
 from bot.chat.email_channel import EmailChannel
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
@@ -26,6 +27,7 @@ from bot.handoff.presence import InProcessPresence
 from bot.handoff.schemas import HandoffCreate
 from bot.handoff.signals import EscalationSignals
 from bot.mail.imap import FetchedMail
+from bot.mail.inbound import ParsedMail, read_mail
 from bot.mail.inbox import InboxStore
 from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.tokens import reply_address
@@ -245,6 +247,30 @@ def test_two_workers_reading_the_same_mail_answer_it_once(
         assert [kind for kind, _, _ in outbox.calls] == ["confirmation"]
         assert len(handoffs(sessions)) == 1
     assert inbox_row(sessions).conversation_id == conversation.id
+
+
+def test_a_mail_is_parsed_off_the_event_loop(
+    channel: EmailChannel,
+    rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parsing a mail of up to 10 MB (MIME, HTML to text) must not stall every socket.
+    on_the_loop: list[bool] = []
+
+    def reading(raw: bytes, own: tuple[str, ...]) -> ParsedMail:
+        try:
+            asyncio.get_running_loop()
+            on_the_loop.append(True)
+        except RuntimeError:
+            on_the_loop.append(False)
+        return read_mail(raw, own)
+
+    monkeypatch.setattr(email_channel, "read_mail", reading)
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    assert on_the_loop == [False]
+    assert len(conversations(sessions)) == 1
 
 
 def test_a_crash_between_keeping_the_mail_and_storing_the_message_resumes(
