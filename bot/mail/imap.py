@@ -14,6 +14,11 @@ of mail in it must not be answered all at once.
 
 A server that cannot be reached or refuses the login is tried again with a growing wait (up to
 ``max_backoff_s``), and ``health`` says failing with the time and kind of the last error.
+
+Every service worker runs a poller; with a ``lease`` (Redis, bot/shared/lease.py) only the one
+holding it reads the mailbox and the others stand by, ready to take over. Without one, or while
+Redis is lost, several may read the same mail at once: the inbox's unique Message-ID (and the
+channel, bot/chat/email_channel.py) keep it answered once (docs/email.md#several-workers).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aioimaplib import IMAP4, IMAP4_SSL, CommandTimeout
 from sqlalchemy.orm import Session, sessionmaker
@@ -48,6 +53,10 @@ MAX_HANDLER_FAILURES = 3
 # Every IMAP command has this long (a fetch of a mail at the size limit included); a server
 # silent for longer fails the round, and the next round connects again.
 COMMAND_TIMEOUT_S = 60.0
+# A lease outlives three intervals, and at least this long: it is renewed at each round and
+# each mail, and must outlast the longest of those steps, or two workers read at once (safe,
+# but the work is done twice).
+MIN_LEASE_S = 30.0
 # Which headers of a mail over the size limit are read (to record who sent it, not the body).
 TOO_LARGE_HEADERS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]"
 
@@ -69,8 +78,9 @@ class FetchedMail:
 
 @dataclass
 class InboxHealth:
-    """What /health says of inbound mail: off (not configured), starting, ok, or failing
-    since the last error (its time and kind, never the server's words: they may name users)."""
+    """What /health says of inbound mail: off (not configured), starting, ok, failing since
+    the last error (its time and kind, never the server's words: they may name users), or
+    standby (another worker holds the lease and reads the mailbox)."""
 
     state: str = "off"
     last_poll_at: datetime | None = None
@@ -90,6 +100,24 @@ class InboxHealth:
 
 
 MailHandler = Callable[[FetchedMail], Awaitable[None]]
+
+
+class PollLease(Protocol):
+    """Which worker reads the mailbox (bot.shared.lease.RedisLease)."""
+
+    async def hold(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+def lease_ttl_s(poll_s: float) -> float:
+    return max(3 * poll_s, MIN_LEASE_S)
+
+
+def mailbox_name(server: MailServer) -> str:
+    """The mailbox's name for the cursor and the lease: the same folder on another server or
+    account is another mailbox."""
+    return f"{server.username or ''}@{server.host}:{server.port}/{server.mailbox}"[:255]
 
 
 def _cursor(session: Session, mailbox: str) -> tuple[int, int] | None:
@@ -270,9 +298,12 @@ class InboxPoller:
         poll_s: float = 30.0,
         max_backoff_s: float = 300.0,
         timeout_s: float = COMMAND_TIMEOUT_S,
+        lease: PollLease | None = None,
     ) -> None:
         self.server = server
         self.timeout_s = timeout_s
+        self.lease = lease
+        self._holding: bool | None = None
         self.sessions = sessions
         self.handle = handle
         self.max_bytes = max_bytes
@@ -280,7 +311,7 @@ class InboxPoller:
         self.max_backoff_s = max_backoff_s
         self.health = InboxHealth(state="starting")
         # The cursor's key: the same mailbox on another server or account starts afresh.
-        self.mailbox = f"{server.username or ''}@{server.host}:{server.port}/{server.mailbox}"[:255]
+        self.mailbox = mailbox_name(server)
         self._failures: dict[tuple[int, int], int] = {}
         self._wake = asyncio.Event()
 
@@ -327,7 +358,9 @@ class InboxPoller:
             last_uid = cursor[1]
             uids = await connection.uids_after(last_uid)
         handed = 0
-        for uid in uids:
+        for index, uid in enumerate(uids):
+            if index and not await self._my_turn():  # taken over meanwhile: the other goes on
+                break
             mail = await self._fetch(connection, uid)
             if mail is not None and not await self._hand_over(uidvalidity, mail):
                 break
@@ -382,14 +415,37 @@ class InboxPoller:
         4 s…), then no more often than every ``max_backoff_s``."""
         log.info("inbound mail: reading %s every %.0f s", self.server, self.poll_s)
         failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                await self.poll()
-                failures = 0
-            except Exception:
-                failures += 1
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._delay(failures)):
-                    await self._wake.wait()
+        try:
+            while True:
+                self._wake.clear()
+                if await self._my_turn():
+                    try:
+                        await self.poll()
+                        failures = 0
+                    except Exception:
+                        failures += 1
+                else:  # standing by: ready to take over at the next interval, not a backoff's
+                    failures = 0
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._delay(failures)):
+                        await self._wake.wait()
+        finally:
+            if self.lease is not None and self._holding:
+                await self.lease.release()  # another worker takes over at its next round
+
+    async def _my_turn(self) -> bool:
+        """Whether this worker reads the mailbox now: always without a lease, else while it
+        holds it (taken or renewed here); the other workers' health says standby."""
+        if self.lease is None:
+            return True
+        holding = await self.lease.hold()
+        if holding != self._holding:
+            log.info(
+                "inbound mail: %s",
+                "this worker reads the mailbox" if holding else "another worker reads the mailbox",
+            )
+            self._holding = holding
+        if not holding:
+            self.health.state = "standby"
+        return holding

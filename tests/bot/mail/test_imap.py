@@ -18,6 +18,9 @@ from bot.mail.inbound import read_mail
 from bot.mail.inbox import InboxStore
 from bot.mail.models import InboundMail, MailCursor
 from bot.settings import parse_mail_url
+from bot.shared.lease import RedisLease
+from bot.shared.redis import SharedRedis
+from bot.shared.tasks import stopped
 from tests.servers.imap import ImapServer, imap_server
 
 MAX_BYTES = 20_000
@@ -68,6 +71,7 @@ def poller(
     recorder: Recorder,
     port: int | None = None,
     timeout_s: float = 60.0,
+    lease: RedisLease | None = None,
 ) -> InboxPoller:
     """A poller of the Dovecot, or of what listens on ``port`` in front of it."""
     mail_server = parse_mail_url(server.url, ("imap", "imaps"))
@@ -79,6 +83,7 @@ def poller(
         poll_s=0.2,
         max_backoff_s=0.5,
         timeout_s=timeout_s,
+        lease=lease,
     )
 
 
@@ -338,6 +343,39 @@ def test_a_server_silent_at_any_command_fails_the_round_in_time(
 
     asyncio.run(scenario())
     assert inbox(sessions) == [("<q1@example.org>", "accepted", None)]
+
+
+def test_with_redis_one_worker_reads_the_mailbox_and_another_takes_over(
+    dovecot: ImapServer, sessions: sessionmaker[Session], redis_url: str
+) -> None:
+    recorder = Recorder(sessions)
+
+    async def scenario() -> None:
+        killed, one, two = (SharedRedis.open(redis_url) for _ in range(3))
+        try:
+            # A worker took the lease and was killed: nobody reads until it lapses.
+            assert await RedisLease(killed, "imap", 1.0).hold()
+            first = poller(dovecot, sessions, recorder, lease=RedisLease(one, "imap", 1.0))
+            second = poller(dovecot, sessions, recorder, lease=RedisLease(two, "imap", 1.0))
+            reading = asyncio.create_task(first.run_forever())
+            await _until(lambda: first.health.state == "standby")
+            await _until(lambda: first.health.state == "ok")  # lapsed: taken over
+            standing_by = asyncio.create_task(second.run_forever())
+            await _until(lambda: second.health.state == "standby")
+            dovecot.deliver(customer_mail(1))
+            await _until(lambda: len(inbox(sessions)) == 1)
+            await asyncio.sleep(1.5)  # rounds of both, past the lease's time: renewed
+            assert second.health.last_poll_at is None  # never read the mailbox
+            await stopped(reading)  # a worker stopping gives the lease back
+            dovecot.deliver(customer_mail(2))
+            await _until(lambda: len(inbox(sessions)) == 2 and second.health.state == "ok")
+            await stopped(standing_by)
+        finally:
+            for shared in (killed, one, two):
+                await shared.aclose()
+
+    asyncio.run(scenario())
+    assert [h.uid for h in recorder.handed] == [1, 2]
 
 
 async def _until(condition: object, timeout_s: float = 15.0) -> None:
