@@ -28,10 +28,11 @@ from bot.handoff.redis_presence import RedisPresence
 from bot.handoff.routing import RoutingRules
 from bot.handoff.signals import EscalationSignals
 from bot.handoff.topics import AlwaysHumanTopics
-from bot.mail.imap import InboxPoller
+from bot.mail.imap import InboxPoller, lease_ttl_s, mailbox_name
 from bot.mail.outbox import Outbox, OutboxSender
 from bot.metrics import ServiceMetrics
 from bot.settings import Settings
+from bot.shared.lease import RedisLease
 from bot.shared.redis import SharedRedis
 from bot.shared.tasks import stopped
 from db.engine import create_engine_for, session_factory
@@ -221,12 +222,20 @@ class ServiceState:
             self.settings.mail_from,
             self.settings.secret_key,
         )
+        poll_s = self.settings.imap_poll_s
+        # With Redis, one worker at a time reads the mailbox (docs/email.md#several-workers).
+        lease = (
+            RedisLease(self.shared, f"imap:{mailbox_name(server)}", lease_ttl_s(poll_s))
+            if self.shared is not None
+            else None
+        )
         self.inbound_mail = InboxPoller(
             server,
             self.sessions,
             channel.receive,
             max_bytes=self.settings.mail_max_bytes,
-            poll_s=self.settings.imap_poll_s,
+            poll_s=poll_s,
+            lease=lease,
         )
         self.inbound_polling = asyncio.create_task(self.inbound_mail.run_forever())
 

@@ -27,6 +27,7 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
+import anyio
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,7 +42,7 @@ from bot.handoff.store import HandoffStore
 from bot.mail.imap import FetchedMail
 from bot.mail.inbound import ParsedMail, read_mail
 from bot.mail.inbox import InboxStore, Thread
-from bot.mail.models import OutboundMail
+from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.rating_reply import RatingReply, read_rating
 from bot.mail.schemas import MAX_ORIGINAL_CHARS
 from db.engine import in_worker_thread
@@ -138,18 +139,42 @@ def _rate(session: Session, mail: ParsedMail, conversation_id: str, answer: Rati
     return Rated(conversation_id, rating)
 
 
+def _kept_already(row: InboundMail) -> bool:
+    """Whether a kept mail needs nothing more: not one to answer, its message stored, or a
+    rating (recorded or refused)."""
+    return bool(
+        row.status != "accepted" or row.message_row_id or row.reason in (RATED, RATING_REFUSED)
+    )
+
+
+def _resumed(session: Session, row: InboundMail, mail: ParsedMail) -> Accepted | None:
+    """A mail kept and given a conversation whose message is not stored yet (the service
+    stopped before, or another worker is storing it now: the gateway stores it once)."""
+    if _kept_already(row) or row.conversation_id is None:
+        log.info("mail %s read again: kept already", mail.message_id)
+        return None
+    first = not ConversationStore(session).transcript(row.conversation_id)
+    return Accepted(
+        inbox_id=row.id,
+        conversation_id=row.conversation_id,
+        text=text_for_the_bot(mail, first),
+        client_message_id=mail_message_id(mail.message_id),
+    )
+
+
 def _take(
     session: Session, mail: ParsedMail, support_address: str | None, secret: str
 ) -> Accepted | Rated | None:
     """Keep the mail in the inbox and find or open its conversation, or record the rating it
-    gives; None when there is nothing more to do (kept before, or not a mail to answer)."""
+    gives; None when there is nothing more to do (kept before, or not a mail to answer).
+
+    A new conversation and the inbox row are committed together: when another worker (every
+    worker polls the mailbox) kept the same mail meanwhile, the unique Message-ID refuses this
+    row, the conversation goes with it, and the mail goes on in the other worker's conversation
+    (docs/email.md#several-workers)."""
     inbox = InboxStore(session)
     existing = inbox.find(mail.message_id)
-    if existing is not None and (
-        existing.status != "accepted"
-        or existing.message_row_id
-        or existing.reason in (RATED, RATING_REFUSED)
-    ):
+    if existing is not None and _kept_already(existing):
         log.info("mail %s read again: kept already", mail.message_id)
         return None
     if mail.status != "accepted":
@@ -162,36 +187,38 @@ def _take(
             mail.reason,
         )
         return None
-    conversations = ConversationStore(session)
     if existing is not None and existing.conversation_id is not None:
         # Kept and given a conversation, then the service stopped before the message was stored.
-        row, conversation_id = existing, existing.conversation_id
-        first = not conversations.transcript(conversation_id)
+        return _resumed(session, existing, mail)
+    thread = inbox.thread_of(mail, support_address, secret)
+    if thread.forged_token:
+        log.warning(
+            "mail %s from %s carries a reply token that does not verify: taken as a new "
+            "request, not into the conversation it names",
+            mail.message_id,
+            mail.from_address,
+        )
+    answer = _rating_answer(session, mail, thread)
+    if thread.conversation_id is not None and answer is not None:
+        return _rate(session, mail, thread.conversation_id, answer)
+    if thread.conversation_id is not None:
+        conversation_id, first = thread.conversation_id, False
+        log.info("mail %s answers conversation %s (%s)", mail.message_id, conversation_id,
+                 thread.found_by)  # fmt: skip
     else:
-        thread = inbox.thread_of(mail, support_address, secret)
-        if thread.forged_token:
-            log.warning(
-                "mail %s from %s carries a reply token that does not verify: taken as a new "
-                "request, not into the conversation it names",
-                mail.message_id,
-                mail.from_address,
-            )
-        answer = _rating_answer(session, mail, thread)
-        if thread.conversation_id is not None and answer is not None:
-            return _rate(session, mail, thread.conversation_id, answer)
-        if thread.conversation_id is not None:
-            conversation_id, first = thread.conversation_id, False
-            log.info("mail %s answers conversation %s (%s)", mail.message_id, conversation_id,
-                     thread.found_by)  # fmt: skip
-        else:
-            language = detect_language(f"{mail.subject}\n{mail.new_text}")
-            conversation = conversations.open(language=language)
-            conversation.channel = "email"
-            conversation.contact_email = mail.from_address
-            session.commit()
-            conversation_id, first = conversation.id, True
-            log.info("mail %s opens email conversation %s", mail.message_id, conversation_id)
-        row, _ = inbox.record(mail, conversation_id)
+        language = detect_language(f"{mail.subject}\n{mail.new_text}")
+        conversation = ConversationStore(session).open(language=language, commit=False)
+        conversation.channel = "email"
+        conversation.contact_email = mail.from_address
+        conversation_id, first = conversation.id, True
+    row, created = inbox.record(mail, conversation_id)  # commits the new conversation with it
+    if not created:
+        session.rollback()  # the conversation this worker opened, if any, is never kept
+        log.info("mail %s kept by another worker meanwhile: taken into its conversation",
+                 mail.message_id)  # fmt: skip
+        return _resumed(session, row, mail)
+    if first:
+        log.info("mail %s opens email conversation %s", mail.message_id, conversation_id)
     return Accepted(
         inbox_id=row.id,
         conversation_id=conversation_id,
@@ -308,7 +335,8 @@ class EmailChannel:
         """One mail from the mailbox, taken in; raises only when the database does (the poller
         reads the mail again next round)."""
         own = (self.support_address,) if self.support_address else ()
-        mail = read_mail(fetched.raw, own)
+        # Up to KEFU_MAIL_MAX_BYTES of MIME and HTML to read: in a thread, not the event loop.
+        mail = await anyio.to_thread.run_sync(read_mail, fetched.raw, own)
         if fetched.too_large:
             mail = replace(
                 mail, status="rejected", reason="too_large", size_bytes=fetched.size, text="",

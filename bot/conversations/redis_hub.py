@@ -15,7 +15,10 @@ worker's claims lapse within ``WATCH_TTL_S``.
 
 When Redis is lost, publishing logs and drops frames for other workers (never raises into a
 request: the messages are stored, and the database is the transcript), and the listener
-reconnects with backoff. Back, it closes its customers' sockets as lagging: the widget
+reconnects with backoff. A Redis that goes silent without closing the connection (a network
+partition) counts as lost: a publish gives up after ``PUBLISH_TIMEOUT_S``, and the listener,
+when no frame has come for a while, PINGs on its connection and reconnects when no PONG
+follows. Back, it closes its customers' sockets as lagging: the widget
 reconnects and replays from the database what it missed (docs/scaling.md#redis).
 """
 
@@ -29,6 +32,7 @@ import time
 from typing import Any, cast
 
 import redis
+import redis.asyncio.client
 
 from bot.conversations.hub import ConversationHub, Subscription
 from bot.shared.redis import SharedRedis
@@ -39,16 +43,29 @@ log = logging.getLogger(__name__)
 CHANNEL_PREFIX = "hub:"
 WATCH_TTL_S = 15.0
 MAX_OUTBOX = 10_000  # frames waiting for Redis; past it, frames for other workers are dropped
+PUBLISH_TIMEOUT_S = 2.0  # a frame Redis has not taken by then is given up (logged)
+# The listener PINGs after this long without a frame, and a PONG must follow within the second.
+LISTEN_QUIET_S, PONG_WITHIN_S = 5.0, 5.0
+LISTENER_PING = "kefu-listener"
 RECONNECT_BACKOFF_S = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class RedisConversationHub(ConversationHub):
     """``ConversationHub`` shared by every worker on one Redis."""
 
-    def __init__(self, shared: SharedRedis, *, watch_ttl_s: float = WATCH_TTL_S) -> None:
+    def __init__(
+        self,
+        shared: SharedRedis,
+        *,
+        watch_ttl_s: float = WATCH_TTL_S,
+        listen_quiet_s: float = LISTEN_QUIET_S,
+        pong_within_s: float = PONG_WITHIN_S,
+    ) -> None:
         super().__init__()
         self.shared = shared
         self.watch_ttl_s = watch_ttl_s
+        self.listen_quiet_s = listen_quiet_s
+        self.pong_within_s = pong_within_s
         self._outbox: asyncio.Queue[tuple[str, str]] = asyncio.Queue(MAX_OUTBOX)
         self._tasks: list[asyncio.Task[None]] = []
         self._dropped = 0
@@ -100,11 +117,14 @@ class RedisConversationHub(ConversationHub):
         while True:
             channel, payload = await self._outbox.get()
             try:
-                await streams.publish(channel, payload)
-            except redis.RedisError as error:
+                # redis-py retries a lost connection itself: this bounds the whole of it.
+                async with asyncio.timeout(PUBLISH_TIMEOUT_S):
+                    await streams.publish(channel, payload)
+            except (redis.RedisError, TimeoutError) as error:
                 # The message is stored; other workers' sockets replay it when they reconnect.
                 if not unsent:
-                    log.warning("frames not sent to other workers (Redis: %s)", error)
+                    reason = str(error) or f"no answer within {PUBLISH_TIMEOUT_S:g} s"
+                    log.warning("frames not sent to other workers (Redis: %s)", reason)
                 unsent += 1
                 continue
             if unsent:
@@ -128,12 +148,7 @@ class RedisConversationHub(ConversationHub):
                     self._sockets_missed_frames()
                     lost = False
                 failures = 0
-                while True:
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is None:
-                        await pubsub.ping()  # a silent, dead connection shows here
-                    elif message["type"] == "pmessage":
-                        self._deliver(message["channel"][prefix_length:], message["data"])
+                await self._listen(pubsub, prefix_length)
             except (redis.RedisError, OSError) as error:
                 self.listening.clear()
                 if not lost:
@@ -145,6 +160,26 @@ class RedisConversationHub(ConversationHub):
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
+
+    async def _listen(self, pubsub: redis.asyncio.client.PubSub, prefix_length: int) -> None:
+        """Hand the frames to this worker's sockets until the connection fails. A quiet
+        connection is asked for a PONG: a Redis behind a partition neither answers nor closes
+        it, and only a missing answer shows that (redis-py's own health check sends a PING on
+        a pub/sub connection but never waits for its PONG)."""
+        loop = asyncio.get_running_loop()
+        pinged_at: float | None = None  # an unanswered PING's moment
+        while True:
+            wait = self.listen_quiet_s if pinged_at is None else self.pong_within_s
+            message = await pubsub.get_message(timeout=wait)
+            if message is not None:  # anything at all: the connection lives
+                pinged_at = None
+                if message["type"] == "pmessage":
+                    self._deliver(message["channel"][prefix_length:], message["data"])
+            elif pinged_at is None:
+                await pubsub.ping(LISTENER_PING)
+                pinged_at = loop.time()
+            elif loop.time() - pinged_at >= self.pong_within_s:
+                raise redis.ConnectionError(f"no PONG within {self.pong_within_s:g} s")
 
     def _deliver(self, conversation_id: str, data: str) -> None:
         try:

@@ -34,10 +34,15 @@ class ConversationStore:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def open(self, language: str | None = None) -> Conversation:
+    def open(self, language: str | None = None, *, commit: bool = True) -> Conversation:
+        """A new conversation; ``commit=False`` leaves it in the caller's transaction (written,
+        not committed), to be committed with what it belongs to or rolled back with it."""
         conversation = Conversation(id=str(uuid.uuid4()), language=language)
         self.session.add(conversation)
-        self.session.commit()
+        if commit:
+            self.session.commit()
+        else:
+            self.session.flush()
         return conversation
 
     def get(self, conversation_id: str) -> Conversation:

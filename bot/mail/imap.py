@@ -14,6 +14,11 @@ of mail in it must not be answered all at once.
 
 A server that cannot be reached or refuses the login is tried again with a growing wait (up to
 ``max_backoff_s``), and ``health`` says failing with the time and kind of the last error.
+
+Every service worker runs a poller; with a ``lease`` (Redis, bot/shared/lease.py) only the one
+holding it reads the mailbox and the others stand by, ready to take over. Without one, or while
+Redis is lost, several may read the same mail at once: the inbox's unique Message-ID (and the
+channel, bot/chat/email_channel.py) keep it answered once (docs/email.md#several-workers).
 """
 
 from __future__ import annotations
@@ -26,24 +31,32 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol, TypeVar
 
-from aioimaplib import IMAP4, IMAP4_SSL
+from aioimaplib import IMAP4, IMAP4_SSL, CommandTimeout
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.mail.models import MailCursor
 from bot.settings import MailServer
 from db.base import utcnow
-from db.engine import in_worker_thread
+from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 # A first read (or a renumbered mailbox) takes the unseen mail of this many days.
 FIRST_READ_DAYS = 3
-# A mail the handler fails on this often (a bug, not a database down: that fails the round
-# before) is passed over and logged, so one mail cannot stop every later one.
+# A mail the handler fails on this often (a bug; a database down fails the round instead) is
+# passed over and logged, so one mail cannot stop every later one.
 MAX_HANDLER_FAILURES = 3
-# Every IMAP command has this long (a fetch of a mail at the size limit included).
+# Every IMAP command has this long (a fetch of a mail at the size limit included); a server
+# silent for longer fails the round, and the next round connects again.
 COMMAND_TIMEOUT_S = 60.0
+# A lease outlives three intervals, and at least this long: it is renewed at each round and
+# each mail, and must outlast the longest of those steps, or two workers read at once (safe,
+# but the work is done twice).
+MIN_LEASE_S = 30.0
 # Which headers of a mail over the size limit are read (to record who sent it, not the body).
 TOO_LARGE_HEADERS = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID FROM SUBJECT DATE)]"
 
@@ -65,8 +78,9 @@ class FetchedMail:
 
 @dataclass
 class InboxHealth:
-    """What /health says of inbound mail: off (not configured), starting, ok, or failing
-    since the last error (its time and kind, never the server's words: they may name users)."""
+    """What /health says of inbound mail: off (not configured), starting, ok, failing since
+    the last error (its time and kind, never the server's words: they may name users), or
+    standby (another worker holds the lease and reads the mailbox)."""
 
     state: str = "off"
     last_poll_at: datetime | None = None
@@ -86,6 +100,24 @@ class InboxHealth:
 
 
 MailHandler = Callable[[FetchedMail], Awaitable[None]]
+
+
+class PollLease(Protocol):
+    """Which worker reads the mailbox (bot.shared.lease.RedisLease)."""
+
+    async def hold(self) -> bool: ...
+
+    async def release(self) -> None: ...
+
+
+def lease_ttl_s(poll_s: float) -> float:
+    return max(3 * poll_s, MIN_LEASE_S)
+
+
+def mailbox_name(server: MailServer) -> str:
+    """The mailbox's name for the cursor and the lease: the same folder on another server or
+    account is another mailbox."""
+    return f"{server.username or ''}@{server.host}:{server.port}/{server.mailbox}"[:255]
 
 
 def _cursor(session: Session, mailbox: str) -> tuple[int, int] | None:
@@ -111,6 +143,18 @@ class ImapConnection:
         self.timeout_s = timeout_s
         self.client: IMAP4 | None = None
         self.uidvalidity = 0
+        # A command went unanswered: the session is in an unknown state, no goodbye is said.
+        self.broken = False
+
+    async def _answer(self, command: Awaitable[T], what: str) -> T:
+        """The answer to ``command`` within ``timeout_s``, else MailboxError. aioimaplib 2.0.3
+        bounds most commands itself but not STORE (nor the TLS handshake of STARTTLS): every
+        one goes through here, so a silent server fails the round instead of hanging it."""
+        try:
+            return await asyncio.wait_for(command, self.timeout_s)
+        except (TimeoutError, CommandTimeout):
+            self.broken = True
+            raise MailboxError(f"no answer to {what} within {self.timeout_s:g} s") from None
 
     async def open(self) -> None:
         server = self.server
@@ -124,13 +168,14 @@ class ImapConnection:
             )
         else:
             self.client = IMAP4(host=server.host, port=server.port, timeout=self.timeout_s)
-        await self.client.wait_hello_from_server()
+        await self._answer(self.client.wait_hello_from_server(), "the connection")
         if server.security in ("starttls", "opportunistic"):
             await self._starttls(context, required=server.security == "starttls")
-        answer = await self.client.login(server.username or "", server.password or "")
+        login = self.client.login(server.username or "", server.password or "")
+        answer = await self._answer(login, "LOGIN")
         if answer.result != "OK":
             raise MailboxError("login refused")
-        answer = await self.client.select(_quoted(server.mailbox))
+        answer = await self._answer(self.client.select(_quoted(server.mailbox)), "SELECT")
         if answer.result != "OK":
             raise MailboxError("mailbox not selectable")
         self.uidvalidity = _uidvalidity(answer.lines)
@@ -146,14 +191,15 @@ class ImapConnection:
                     "the server offers no STARTTLS and a password must not go in clear"
                 )
             return
-        answer = await asyncio.wait_for(protocol.simple_command("STARTTLS"), self.timeout_s)
+        answer = await self._answer(protocol.simple_command("STARTTLS"), "STARTTLS")
         if answer.result != "OK":
             raise MailboxError("STARTTLS refused")
         loop = asyncio.get_running_loop()
-        protocol.transport = await loop.start_tls(
+        handshake = loop.start_tls(
             protocol.transport, protocol, context, server_hostname=self.server.host
         )
-        await asyncio.wait_for(protocol.capability(), self.timeout_s)
+        protocol.transport = await self._answer(handshake, "the TLS handshake")
+        await self._answer(protocol.capability(), "CAPABILITY")
 
     async def uids_after(self, last_uid: int) -> list[int]:
         return await self._search(f"UID {last_uid + 1}:*", last_uid)
@@ -164,7 +210,7 @@ class ImapConnection:
 
     async def _search(self, criteria: str, last_uid: int) -> list[int]:
         client = self._client()
-        answer = await client.uid_search(criteria, charset=None)
+        answer = await self._answer(client.uid_search(criteria, charset=None), "UID SEARCH")
         if answer.result != "OK":
             raise MailboxError("search refused")
         uids: list[int] = []
@@ -178,7 +224,9 @@ class ImapConnection:
 
     async def size(self, uid: int) -> int | None:
         """The mail's RFC822.SIZE, or None when it is gone (expunged meanwhile)."""
-        answer = await self._client().uid("fetch", str(uid), "(RFC822.SIZE)")
+        answer = await self._answer(
+            self._client().uid("fetch", str(uid), "(RFC822.SIZE)"), "UID FETCH (RFC822.SIZE)"
+        )
         if answer.result != "OK":
             raise MailboxError("fetch refused")
         for line in answer.lines:
@@ -189,7 +237,7 @@ class ImapConnection:
 
     async def fetch(self, uid: int, part: str = "BODY.PEEK[]") -> bytes | None:
         """The mail's bytes (or a part of it), or None when it is gone."""
-        answer = await self._client().uid("fetch", str(uid), f"({part})")
+        answer = await self._answer(self._client().uid("fetch", str(uid), f"({part})"), "UID FETCH")
         if answer.result != "OK":
             raise MailboxError("fetch refused")
         # aioimaplib gives the literal's bytes as a line of their own after "* n FETCH (… {size}".
@@ -199,15 +247,17 @@ class ImapConnection:
         return None
 
     async def mark_seen(self, uid: int) -> None:
-        answer = await self._client().uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+        store = self._client().uid("store", str(uid), "+FLAGS.SILENT", "(\\Seen)")
+        answer = await self._answer(store, "UID STORE")
         if answer.result != "OK":
             log.warning("mail UID %d not marked seen", uid)
 
     async def close(self) -> None:
         if self.client is None:
             return
-        with contextlib.suppress(Exception):  # a server gone already: no goodbye to say
-            await asyncio.wait_for(self.client.logout(), 5)
+        if not self.broken:
+            with contextlib.suppress(Exception):  # a server gone already: no goodbye to say
+                await asyncio.wait_for(self.client.logout(), 5)
         transport = getattr(self.client.protocol, "transport", None)
         if transport is not None:
             transport.close()
@@ -247,8 +297,13 @@ class InboxPoller:
         max_bytes: int,
         poll_s: float = 30.0,
         max_backoff_s: float = 300.0,
+        timeout_s: float = COMMAND_TIMEOUT_S,
+        lease: PollLease | None = None,
     ) -> None:
         self.server = server
+        self.timeout_s = timeout_s
+        self.lease = lease
+        self._holding: bool | None = None
         self.sessions = sessions
         self.handle = handle
         self.max_bytes = max_bytes
@@ -256,7 +311,7 @@ class InboxPoller:
         self.max_backoff_s = max_backoff_s
         self.health = InboxHealth(state="starting")
         # The cursor's key: the same mailbox on another server or account starts afresh.
-        self.mailbox = f"{server.username or ''}@{server.host}:{server.port}/{server.mailbox}"[:255]
+        self.mailbox = mailbox_name(server)
         self._failures: dict[tuple[int, int], int] = {}
         self._wake = asyncio.Event()
 
@@ -267,7 +322,7 @@ class InboxPoller:
     async def poll(self) -> int:
         """One round; how many mails were handed over. Raises MailboxError or OSError when the
         mailbox could not be read (health says so)."""
-        connection = ImapConnection(self.server)
+        connection = ImapConnection(self.server, self.timeout_s)
         try:
             await connection.open()
             handed = await self._read_new(connection)
@@ -303,7 +358,9 @@ class InboxPoller:
             last_uid = cursor[1]
             uids = await connection.uids_after(last_uid)
         handed = 0
-        for uid in uids:
+        for index, uid in enumerate(uids):
+            if index and not await self._my_turn():  # taken over meanwhile: the other goes on
+                break
             mail = await self._fetch(connection, uid)
             if mail is not None and not await self._hand_over(uidvalidity, mail):
                 break
@@ -327,9 +384,13 @@ class InboxPoller:
         return None if raw is None else FetchedMail(uid=uid, size=size, raw=raw)
 
     async def _hand_over(self, uidvalidity: int, mail: FetchedMail) -> bool:
-        """Whether the mail was handled (or passed over after too many failures)."""
+        """Whether the mail was handled (or passed over after too many failures). The database
+        down (or no free connection) is no fault of the mail: it fails the round, uncounted, and
+        the mail is read again next round, never passed over."""
         try:
             await self.handle(mail)
+        except UNAVAILABLE_ERRORS:
+            raise
         except Exception:
             key = (uidvalidity, mail.uid)
             self._failures[key] = self._failures.get(key, 0) + 1
@@ -354,14 +415,37 @@ class InboxPoller:
         4 s…), then no more often than every ``max_backoff_s``."""
         log.info("inbound mail: reading %s every %.0f s", self.server, self.poll_s)
         failures = 0
-        while True:
-            self._wake.clear()
-            try:
-                await self.poll()
-                failures = 0
-            except Exception:
-                failures += 1
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._delay(failures)):
-                    await self._wake.wait()
+        try:
+            while True:
+                self._wake.clear()
+                if await self._my_turn():
+                    try:
+                        await self.poll()
+                        failures = 0
+                    except Exception:
+                        failures += 1
+                else:  # standing by: ready to take over at the next interval, not a backoff's
+                    failures = 0
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can lose a cancel (stop hangs).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._delay(failures)):
+                        await self._wake.wait()
+        finally:
+            if self.lease is not None and self._holding:
+                await self.lease.release()  # another worker takes over at its next round
+
+    async def _my_turn(self) -> bool:
+        """Whether this worker reads the mailbox now: always without a lease, else while it
+        holds it (taken or renewed here); the other workers' health says standby."""
+        if self.lease is None:
+            return True
+        holding = await self.lease.hold()
+        if holding != self._holding:
+            log.info(
+                "inbound mail: %s",
+                "this worker reads the mailbox" if holding else "another worker reads the mailbox",
+            )
+            self._holding = holding
+        if not holding:
+            self.health.state = "standby"
+        return holding

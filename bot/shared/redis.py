@@ -4,13 +4,18 @@ Two clients over the same URL, on purpose:
 
 - ``streams``, redis-py's asyncio client, for what runs in the event loop: the hub's
   publisher and its one pub/sub listener, and each conversation's lock
-  (bot/conversations/locks.py, which bounds each of its round trips itself: a socket
-  timeout on this client would cut the listener's long reads).
+  (bot/conversations/locks.py). Its socket timeout (``STREAM_TIMEOUT_S``) bounds a round trip
+  to a Redis that went silent; the listener's waits for a frame pass their own timeout, which
+  redis-py reads instead, so the socket timeout does not cut them.
 - ``calls``, the blocking client, for the one-round-trip look-ups made inside requests
   (presence, who watches a conversation, the login throttle). Their interfaces are
   synchronous and are also called from the desk's worker threads; a loopback round trip is
   about 0.1 ms (docs/scaling.md#redis), and short socket timeouts bound a lost Redis to
   ``CALL_TIMEOUT_S`` per call instead of stalling the loop.
+
+Both check a connection idle for ``HEALTH_CHECK_S`` with a PING before using it again, and
+ask the kernel for TCP keepalives, so a connection cut without a word (a partition, a NAT
+that forgot it) is found out rather than trusted (docs/scaling.md#faults).
 
 ``worker`` names this process among the workers sharing the Redis (in keys and frames).
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -31,6 +37,15 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "kefu:"
 CALL_TIMEOUT_S = 0.5  # a request-path call to a lost Redis fails after this long
 CONNECT_TIMEOUT_S = 2.0
+STREAM_TIMEOUT_S = 2.0  # a round trip of the event loop's client (publish, a lock's call)
+HEALTH_CHECK_S = 10  # a connection idle this long is PINGed before its next command
+# TCP keepalive: the first probe after 30 s of silence, then every 10 s, dead after 3 unanswered
+# (Linux's defaults wait two hours). Where the options are unknown, the system's are kept.
+KEEPALIVE_OPTIONS = {
+    option: value
+    for name, value in (("TCP_KEEPIDLE", 30), ("TCP_KEEPINTVL", 10), ("TCP_KEEPCNT", 3))
+    if (option := getattr(socket, name, None)) is not None
+}
 
 
 class RedisUnavailableError(RuntimeError):
@@ -71,11 +86,18 @@ class SharedRedis:
                 url,
                 socket_timeout=CALL_TIMEOUT_S,
                 socket_connect_timeout=CALL_TIMEOUT_S,
+                socket_keepalive=True,
+                socket_keepalive_options=KEEPALIVE_OPTIONS,
+                health_check_interval=HEALTH_CHECK_S,
                 decode_responses=True,
             )
             streams = redis.asyncio.Redis.from_url(
                 url,
+                socket_timeout=STREAM_TIMEOUT_S,
                 socket_connect_timeout=CONNECT_TIMEOUT_S,
+                socket_keepalive=True,
+                socket_keepalive_options=KEEPALIVE_OPTIONS,
+                health_check_interval=HEALTH_CHECK_S,
                 decode_responses=True,
             )
         except ValueError as error:  # not a redis://, rediss:// or unix:// URL

@@ -9,6 +9,8 @@ They run on the run's engine: SQLite, or PostgreSQL with KEFU_TEST_DATABASE=post
 
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,11 +25,17 @@ from sqlalchemy.exc import IntegrityError
 import bot.auth.models
 import bot.conversations.models
 import bot.handoff.models  # noqa: F401
-from bot.analytics import kpis
+from bot.analytics import kpis, message_search
 from bot.database import downgrade_database, metadata, upgrade_database
 from db.engine import create_engine_for, session_factory
 from tests.bot.analytics.facts import assert_kept_right, kept, reply_times, top_articles
+from tests.bot.analytics.seed import conversation
+from tests.bot.analytics.test_message_search import CASES as SEARCH_CASES
+from tests.bot.analytics.test_message_search import DAY as SEARCH_DAY
+from tests.bot.analytics.test_message_search import TEXTS as SEARCHED
+from tests.bot.analytics.test_message_search import found
 from tests.servers.databases import FreshDatabases, on_postgres
+from tests.servers.postgres import PostgresServer
 
 SQLITE_ONLY_FACTS = pytest.mark.sqlite_only(
     "0010 keeps the report facts on SQLite (as its text timestamps); 0015's tests cover PostgreSQL"
@@ -219,6 +227,47 @@ def test_0008_downgrades_and_upgrades_again(url: str) -> None:
     assert "ix_messages_reply_to" not in indexes
     assert "ix_messages_text_trgm" not in indexes
     upgrade_database(url)
+
+
+@pytest.mark.parametrize("created_by_a_superuser", [False, True])
+def test_0014_on_a_login_that_may_not_create_pg_trgm(
+    postgres_server: PostgresServer, caplog: pytest.LogCaptureFixture, created_by_a_superuser: bool
+) -> None:
+    """A least-privilege login (tables in its schema, no CREATE on the database: no extension)
+    migrates all the same: without the index, said in the log, the search reading the messages;
+    with the extension a superuser created beforehand, with the index."""
+    name = f"kefu_least_{secrets.token_hex(4)}"
+    password = secrets.token_hex(12)
+    postgres_server.admin_execute(
+        f"CREATE ROLE {name} LOGIN PASSWORD '{password}'", f"CREATE DATABASE {name}"
+    )
+    admin = create_engine_for(postgres_server.url(name, admin=True))
+    with admin.begin() as connection:  # PostgreSQL 15 grants nothing on public by default
+        connection.execute(text(f"GRANT USAGE, CREATE ON SCHEMA public TO {name}"))
+        if created_by_a_superuser:
+            connection.execute(text("CREATE EXTENSION pg_trgm"))
+    admin.dispose()
+    url = f"postgresql+psycopg://{name}:{password}@127.0.0.1:{postgres_server.port}/{name}"
+    try:
+        with caplog.at_level(logging.WARNING):
+            upgrade_database(url)
+        assert ("permission denied" in caplog.text) is not created_by_a_superuser
+        engine = create_engine_for(url)
+        indexes = {i["name"] for i in inspect(engine).get_indexes("messages")}
+        assert ("ix_messages_text_trgm" in indexes) is created_by_a_superuser
+        assert "ix_messages_reply_to" in indexes  # the other migrations ran
+        with session_factory(engine)() as session:
+            for n, (conversation_id, said) in enumerate(SEARCHED.items()):
+                seeded = conversation(session, SEARCH_DAY, id=conversation_id)
+                seeded.customer(said, after=n).bot("an answer")
+            session.commit()
+            assert message_search.has_message_index(session) is created_by_a_superuser
+            for query, ids in SEARCH_CASES:
+                assert found(session, query) == ids, query
+        engine.dispose()
+    finally:
+        postgres_server.drop_database(name)
+        postgres_server.admin_execute(f"DROP ROLE {name}")
 
 
 def insert_lookup_with_feedback(url: str) -> None:

@@ -150,6 +150,9 @@ async def _email(state: ServiceState, database_up: bool) -> EmailHealth:
     if inbound is not None and inbound.state == "failing" and inbound.last_error_at:
         health.inbound = "failing"
         health.inbound_detail = f"{inbound.last_error} at {inbound.last_error_at.isoformat()}"
+    elif inbound is not None and inbound.state == "standby":
+        health.inbound = "ok"
+        health.inbound_detail = "read by another worker"
     elif inbound is not None:  # read, or the first poll under way
         health.inbound = "ok"
         health.inbound_detail = "" if inbound.last_poll_at else "first poll under way"

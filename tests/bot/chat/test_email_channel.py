@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.chat import email_channel
 from bot.chat.email_channel import EmailChannel
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
@@ -21,8 +23,12 @@ from bot.conversations.schemas import MessageCreate
 from bot.conversations.store import ConversationStore
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.models import Handoff
+from bot.handoff.presence import InProcessPresence
 from bot.handoff.schemas import HandoffCreate
+from bot.handoff.signals import EscalationSignals
 from bot.mail.imap import FetchedMail
+from bot.mail.inbound import ParsedMail, read_mail
+from bot.mail.inbox import InboxStore
 from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.tokens import reply_address
 from db.base import utcnow
@@ -195,6 +201,76 @@ def test_a_mail_read_again_is_stored_and_answered_once(
     (conversation,) = conversations(sessions)
     assert len(transcript(sessions, conversation.id)) == 2
     assert len(rasa.calls) == 1 and len(outbox.calls) == 1
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["mailed", "handed-off"])
+def test_two_workers_reading_the_same_mail_answer_it_once(
+    channel: EmailChannel,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+    signals: EscalationSignals,
+    monkeypatch: pytest.MonkeyPatch,
+    answered: bool,
+) -> None:
+    # Another service worker polls the same mailbox with its own gateway, hub and desk.
+    hub = ConversationHub()
+    desk = HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
+    gateway = ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
+    other = EmailChannel(sessions, gateway, desk, outbox, SUPPORT, SECRET)
+    if answered:
+        answers_with_article(rasa)
+    else:
+        rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    raw = raw_mail()
+    fetched = FetchedMail(uid=1, size=len(raw), raw=raw)
+    # This worker finds no inbox row for the mail; while it looks for the mail's thread, the
+    # other worker takes the whole mail (its row, its conversation, the bot's answer).
+    look_for_the_thread = InboxStore.thread_of
+    meanwhile = [lambda: asyncio.run(other.receive(fetched))]
+
+    def the_other_worker_takes_it_first(store: InboxStore, *args: Any) -> Any:
+        if meanwhile:
+            meanwhile.pop()()
+        return look_for_the_thread(store, *args)
+
+    monkeypatch.setattr(InboxStore, "thread_of", the_other_worker_takes_it_first)
+    asyncio.run(channel.receive(fetched))
+    assert meanwhile == []  # the other worker did take it first
+    (conversation,) = conversations(sessions)  # no second, empty or not
+    assert [m.sender for m in transcript(sessions, conversation.id)] == ["customer", "bot"]
+    assert len(rasa.calls) == 1
+    if answered:
+        assert [kind for kind, _, _ in outbox.calls] == ["bot_answer"]
+        assert handoffs(sessions) == []
+    else:
+        assert [kind for kind, _, _ in outbox.calls] == ["confirmation"]
+        assert len(handoffs(sessions)) == 1
+    assert inbox_row(sessions).conversation_id == conversation.id
+
+
+def test_a_mail_is_parsed_off_the_event_loop(
+    channel: EmailChannel,
+    rasa: FakeRasa,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Parsing a mail of up to 10 MB (MIME, HTML to text) must not stall every socket.
+    on_the_loop: list[bool] = []
+
+    def reading(raw: bytes, own: tuple[str, ...]) -> ParsedMail:
+        try:
+            asyncio.get_running_loop()
+            on_the_loop.append(True)
+        except RuntimeError:
+            on_the_loop.append(False)
+        return read_mail(raw, own)
+
+    monkeypatch.setattr(email_channel, "read_mail", reading)
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    assert on_the_loop == [False]
+    assert len(conversations(sessions)) == 1
 
 
 def test_a_crash_between_keeping_the_mail_and_storing_the_message_resumes(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from bot.conversations.hub import Subscription
-from bot.conversations.redis_hub import RedisConversationHub
+from bot.conversations.redis_hub import PUBLISH_TIMEOUT_S, RedisConversationHub
 from bot.shared.redis import SharedRedis
 from tests.servers.redis import RedisServer
 
@@ -146,3 +146,61 @@ def test_a_hub_resumes_after_redis_restarts_and_its_sockets_replay(
     assert got == [{"n": 1}, {"n": 3}]
     assert (watching, lagging) == (False, True)
     assert "lost Redis" in caplog.text and "Redis is back" in caplog.text
+
+
+def test_a_silent_redis_is_noticed_by_the_listener_which_reconnects(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Behind a partition Redis neither answers nor closes the connection (the process
+    stopped by SIGSTOP): the listener's PING gets no PONG, so it stops saying it listens, and
+    when Redis answers again it subscribes anew and its sockets replay."""
+
+    async def scenario() -> tuple[float, list[Any]]:
+        redis_server.start()
+        quick = {"listen_quiet_s": 0.5, "pong_within_s": 0.5}
+        async with (
+            worker_hub(redis_server.url, **quick) as one,
+            worker_hub(redis_server.url) as two,
+        ):
+            with one.subscribe("c1") as customer:
+                with redis_server.frozen():
+                    started = asyncio.get_running_loop().time()
+                    await eventually(lambda: not one.listening.is_set(), timeout=8)
+                    noticed = asyncio.get_running_loop().time() - started
+                await eventually(one.listening.is_set, timeout=15)
+                await eventually(customer.lagging.is_set)
+                two.publish("c1", {"n": 1})
+                return noticed, await frames(customer, 1)
+
+    noticed, got = asyncio.run(scenario())
+    assert noticed < 3 and got == [{"n": 1}]
+    assert "lost Redis" in caplog.text and "Redis is back" in caplog.text
+
+
+def test_a_silent_redis_costs_the_publisher_a_bounded_wait(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A frame published while Redis is silent is given up after PUBLISH_TIMEOUT_S (logged, as
+    when Redis is down) rather than waited on until TCP gives up; frames flow again after."""
+
+    async def scenario() -> tuple[float, list[Any]]:
+        redis_server.start()
+        async with worker_hub(redis_server.url) as one, worker_hub(redis_server.url) as two:
+            with one.subscribe("c1") as customer:
+                with redis_server.frozen():
+                    started = asyncio.get_running_loop().time()
+                    two.publish("c1", {"n": 1})
+                    await eventually(
+                        lambda: "frames not sent to other workers" in caplog.text, timeout=8
+                    )
+                    gave_up = asyncio.get_running_loop().time() - started
+                await eventually(lambda: one.listening.is_set() and two.listening.is_set(), 15)
+                two.publish("c1", {"n": 2})
+                got = await frames(customer, 1)
+                while got[-1] != {"n": 2}:  # n 1 may come late: its bytes were sent
+                    got += await frames(customer, 1)
+                return gave_up, got
+
+    gave_up, got = asyncio.run(scenario())
+    assert gave_up < PUBLISH_TIMEOUT_S + 1.5
+    assert got[-1] == {"n": 2}
