@@ -65,7 +65,10 @@ _staff_cookie = APIKeyCookie(
 )
 
 
-def get_state(connection: HTTPConnection) -> ServiceState:
+# A dependency that only reads memory is a coroutine: FastAPI runs a plain ``def`` dependency in
+# its thread pool, one hop for each dependency of each request (docs/benchmarks.md#chat). Those
+# that read the database stay plain functions and keep their thread.
+async def get_state(connection: HTTPConnection) -> ServiceState:
     """For HTTP requests and WebSockets alike."""
     state: ServiceState = connection.app.state.kefu
     return state
@@ -82,14 +85,14 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_retriever(state: StateDep) -> Retriever:
+async def get_retriever(state: StateDep) -> Retriever:
     return state.retriever
 
 
 RetrieverDep = Annotated[Retriever, Depends(get_retriever)]
 
 
-def require_service_token(
+async def require_service_token(
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_service_bearer)],
 ) -> None:
@@ -127,7 +130,7 @@ def is_local_client(connection: HTTPConnection, trusted_proxies: list[str]) -> b
     return not any(header in connection.headers for header in FORWARDING_HEADERS)
 
 
-def require_metrics_access(
+async def require_metrics_access(
     request: Request,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_metrics_bearer)],
@@ -160,7 +163,7 @@ def conversation_token(secret_key: str, conversation_id: str) -> str:
     return hmac.new(secret_key.encode(), conversation_id.encode(), hashlib.sha256).hexdigest()
 
 
-def require_conversation_token(
+async def require_conversation_token(
     conversation_id: str,
     state: StateDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_conversation_bearer)],
@@ -205,7 +208,7 @@ async def require_socket_conversation_token(
 SocketConversationIdDep = Annotated[str, Depends(require_socket_conversation_token)]
 
 
-def get_gateway(state: StateDep) -> ChatGateway:
+async def get_gateway(state: StateDep) -> ChatGateway:
     return state.gateway
 
 
@@ -280,7 +283,7 @@ CurrentEditor = Annotated[StaffUser, Depends(require_role("editor"))]
 CurrentSupervisor = Annotated[StaffUser, Depends(require_role("supervisor"))]
 
 
-def get_desk(state: StateDep) -> HandoffDesk:
+async def get_desk(state: StateDep) -> HandoffDesk:
     return state.desk
 
 
