@@ -92,6 +92,7 @@ bench: install-service rasa-train
 	$(BIN)/python -m bench.retrieval
 	$(BIN)/python -m bench.encoders
 	$(BIN)/python -m bench.chat
+	$(BIN)/python -m bench.hops
 	$(BIN)/python -m bench.sentiment
 	$(BIN)/python -m bench.quality
 	$(BIN)/python -m bench.dialogue
