@@ -27,6 +27,16 @@ POSTGRES_DRIVER = "postgresql+psycopg"
 # How long a new PostgreSQL connection may take: a database that is down is an error in
 # seconds, not a request hanging for the operating system's TCP timeout.
 CONNECT_TIMEOUT_S = 5
+# And a connection already open whose database goes silent (a partition, a dead host: nothing
+# refuses): libpq's TCP keepalives notice an idle one after KEEPALIVE_IDLE_S plus COUNT probes
+# INTERVAL_S apart (~25 s), and TCP_USER_TIMEOUT_MS bounds data sent and never acknowledged, so
+# a request fails in tens of seconds (a 503) rather than the kernel's ~15 minutes. A long query
+# on a live server is not cut: its kernel acknowledges the probes. No statement_timeout here:
+# migrations and reports may rightly run long.
+KEEPALIVE_IDLE_S = 10
+KEEPALIVE_INTERVAL_S = 5
+KEEPALIVE_COUNT = 3
+TCP_USER_TIMEOUT_MS = 30_000
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -120,7 +130,14 @@ def ensure_reachable(url: str) -> None:
 
 def _connect_args(url: str) -> dict[str, Any]:
     if make_url(driver_url(url)).get_backend_name() == "postgresql":
-        return {"connect_timeout": CONNECT_TIMEOUT_S}
+        return {
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "keepalives": 1,
+            "keepalives_idle": KEEPALIVE_IDLE_S,
+            "keepalives_interval": KEEPALIVE_INTERVAL_S,
+            "keepalives_count": KEEPALIVE_COUNT,
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+        }
     return {}
 
 

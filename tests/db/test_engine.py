@@ -4,6 +4,7 @@ thread when asked, and SQLite files get WAL and foreign keys."""
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 
 from db.engine import create_engine_for, in_worker_thread, session_factory, unit_of_work
 from db.text import storable
-from tests.servers.databases import FreshDatabases
+from tests.servers.databases import FreshDatabases, on_postgres
 
 
 class _Base(DeclarativeBase):  # its own metadata: the service's schema is left alone
@@ -75,6 +76,31 @@ def test_sqlite_files_get_wal_and_foreign_keys(tmp_path: Path) -> None:
         assert session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     engine.dispose()
+
+
+def test_postgres_connections_give_up_on_a_silent_database_within_seconds(
+    tmp_path: Path, fresh_databases: FreshDatabases
+) -> None:
+    """Each pooled connection's socket carries TCP keepalives and a TCP user timeout (read
+    back from the socket itself), so a partitioned database fails a request in tens of
+    seconds; and no statement timeout, which would cut migrations and reports."""
+    if not on_postgres():
+        pytest.skip("PostgreSQL's connections: run with KEFU_TEST_DATABASE=postgres")
+    with fresh_databases.fresh(tmp_path, migrated=False) as url:
+        engine = create_engine_for(url)
+        try:
+            with engine.connect() as connection:
+                pg = connection.connection.driver_connection
+                assert connection.execute(text("SHOW statement_timeout")).scalar() == "0"
+                with socket.fromfd(pg.pgconn.socket, socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                    option = tcp.getsockopt
+                    assert option(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                    assert option(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 10
+                    assert option(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL) == 5
+                    assert option(socket.IPPROTO_TCP, socket.TCP_KEEPCNT) == 3
+                    assert option(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 30_000
+        finally:
+            engine.dispose()
 
 
 @pytest.mark.parametrize(
