@@ -165,6 +165,11 @@ class StackConfig:
         return f"http://127.0.0.1:{self.ports.service}"
 
     @property
+    def service_database_url(self) -> str:
+        """The service's database: ``database_url``, or the SQLite file in ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'kefu.db'}"
+
+    @property
     def rasa_url(self) -> str:
         return f"http://127.0.0.1:{self.ports.rasa}"
 
@@ -404,7 +409,7 @@ class Stack:
         config = self.config
         env = {k: v for k, v in os.environ.items() if not k.startswith("KEFU_")} | {
             "KEFU_VAR_DIR": str(config.var_dir),
-            "DATABASE_URL": config.database_url or f"sqlite:///{config.var_dir / 'kefu.db'}",
+            "DATABASE_URL": config.service_database_url,
             "KEFU_INDEX_DIR": str(config.var_dir / "index"),
             "KEFU_RASA_URL": ",".join(config.rasa_urls),
             "KEFU_ACTION_SERVER_URL": config.actions_url,
@@ -455,6 +460,17 @@ class Stack:
         except RuntimeError as error:
             raise StackError(str(error)) from error
 
+    def migrate(self) -> None:
+        """The database's migrations, once, before several service workers start: each worker
+        runs them again at start and finds the schema current (on PostgreSQL concurrent runs
+        would take turns anyway, bot/migrations/env.py; on SQLite they must not overlap)."""
+        from bot.database import upgrade_database
+
+        try:
+            upgrade_database(self.config.service_database_url)
+        except RuntimeError as error:  # DatabaseUnavailable, naming it (password masked)
+            raise StackError(str(error)) from error
+
     def _write_endpoints(self) -> tuple[Path, dict[str, str]]:
         """endpoints.yml with this stack's action server port and tracker store, and the
         environment Rasa needs to read it: the action server's token stays a
@@ -491,6 +507,8 @@ class Stack:
             self._processes = self._given
         else:
             self.check_engines()
+            if self.config.workers > 1:
+                self.migrate()
             if self.service_only:
                 self._processes = self.service_processes(needs_rasa=False)
             else:
