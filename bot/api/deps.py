@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Annotated
@@ -27,9 +28,12 @@ from bot.api.state import ServiceState
 from bot.auth.store import StaffUser, UserStore
 from bot.chat.gateway import ChatGateway
 from bot.handoff.desk import HandoffDesk
+from db.engine import UNAVAILABLE_ERRORS
 from kb.schemas import SLUG_PATTERN, ArticleSnapshot
 from kb.store import ArticleStore
 from retrieval.retriever import Retriever
+
+log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "kefu_session"
 
@@ -185,6 +189,10 @@ ConversationIdDep = Annotated[str, Depends(require_conversation_token)]
 # WebSocket close codes (4000-4999 are the application's): the HTTP status they stand for.
 CLOSE_NOT_LOGGED_IN = 4401
 CLOSE_FORBIDDEN = 4403
+# The database is down (docs/scaling.md): the widget and the consoles reconnect with backoff;
+# a customer's message not stored is sent again (the same client_message_id: never doubled).
+CLOSE_TRY_AGAIN = 1013
+SOCKET_UNAVAILABLE = "the database is unavailable; reconnect shortly"
 
 
 async def require_socket_conversation_token(
@@ -268,8 +276,12 @@ async def require_socket_agent(websocket: WebSocket, state: StateDep) -> StaffUs
     token = websocket.cookies.get(SESSION_COOKIE)
     user = None
     if token:
-        with state.sessions() as session:
-            user = UserStore(session).user_of_session(token)
+        try:
+            with state.sessions() as session:
+                user = UserStore(session).user_of_session(token)
+        except UNAVAILABLE_ERRORS as error:
+            log.warning("database unavailable, agent socket closed: %s", type(error).__name__)
+            raise WebSocketException(CLOSE_TRY_AGAIN, SOCKET_UNAVAILABLE) from error
     if user is None:
         raise WebSocketException(CLOSE_NOT_LOGGED_IN, "log in first")
     if not user.has_role("agent"):

@@ -13,6 +13,8 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from bot.api.deps import (
+    CLOSE_TRY_AGAIN,
+    SOCKET_UNAVAILABLE,
     ConversationIdDep,
     DeskDep,
     GatewayDep,
@@ -49,9 +51,6 @@ router = APIRouter(prefix="/conversations", tags=["conversations"])
 
 # WebSocket close codes (4000-4999 are the application's) besides 4401/4403 (bot.api.deps).
 CLOSE_UNKNOWN_CONVERSATION = 4404
-# The database is down: the message was not stored. The widget reconnects with backoff and
-# sends what is still in its outbox again (the same client_message_id: never doubled).
-CLOSE_TRY_AGAIN = 1013
 
 
 def _not_found(error: ConversationNotFoundError) -> HTTPException:
@@ -200,15 +199,27 @@ async def conversation_socket(
         except ConversationNotFoundError as error:
             await websocket.close(CLOSE_UNKNOWN_CONVERSATION, str(error))
             return
+        except UNAVAILABLE_ERRORS as error:
+            await _close_unavailable(websocket, "no replay", error)
+            return
         for message in backlog:
             await websocket.send_json(message.frame())
         last_id = backlog[-1].id if backlog else after
         await websocket.send_json({"type": "ready", "last_id": last_id})
-        if (
-            last_id and state.outbox.enabled
-        ):  # shown: agents' replies waiting for their grace period need no mail
-            await in_worker_thread(state.sessions, shown_in_widget, conversation_id, last_id)
+        if last_id and state.outbox.enabled:
+            # Shown: agents' replies waiting for their grace period need no mail.
+            try:
+                await in_worker_thread(state.sessions, shown_in_widget, conversation_id, last_id)
+            except UNAVAILABLE_ERRORS as error:
+                await _close_unavailable(websocket, "replay not marked shown", error)
+                return
         await _serve(websocket, conversation_id, gateway, subscription, last_id)
+
+
+async def _close_unavailable(websocket: WebSocket, what: str, error: Exception) -> None:
+    """The database is down: close with 1013, which the widget reconnects after."""
+    log.warning("database unavailable, socket closed (%s): %s", what, type(error).__name__)
+    await websocket.close(CLOSE_TRY_AGAIN, SOCKET_UNAVAILABLE)
 
 
 async def _serve(

@@ -4,6 +4,7 @@ return to the bot, and live updates over WebSockets."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated
@@ -13,6 +14,8 @@ from pydantic import ValidationError
 
 from bot.api.deps import (
     CLOSE_FORBIDDEN,
+    CLOSE_TRY_AGAIN,
+    SOCKET_UNAVAILABLE,
     CurrentAgent,
     DeskDep,
     RetrieverDep,
@@ -43,9 +46,11 @@ from bot.handoff.schemas import (
     TransferCreate,
 )
 from db.base import MAX_ROW_ID
+from db.engine import UNAVAILABLE_ERRORS
 from kb.store import ArticleStore
 
 HandoffId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/handoffs", tags=["handoffs"], responses=refusals(401, 403))
 agent_router = APIRouter(prefix="/agent", tags=["handoffs"], responses=refusals(401, 403))
@@ -207,11 +212,22 @@ async def _forward(
                 task.cancel()
 
 
+async def _close_unavailable(websocket: WebSocket, what: str, error: Exception) -> None:
+    """The database is down: close with 1013; the console reconnects and fetches again."""
+    log.warning("database unavailable, %s socket closed: %s", what, type(error).__name__)
+    await websocket.close(CLOSE_TRY_AGAIN, SOCKET_UNAVAILABLE)
+
+
 @agent_router.websocket("/ws")
 async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) -> None:
     """``queue_changed`` whenever a handoff opens, is claimed or closes, or an agent's presence
     changes. An open queue socket is also what keeps an agent live (docs/handoff.md)."""
-    await desk.console_opened(agent)
+    try:
+        await desk.console_opened(agent)
+    except UNAVAILABLE_ERRORS as error:
+        desk.console_closed(agent)  # live only while the socket is open
+        await _close_unavailable(websocket, "queue", error)
+        return
     try:
         with suppress(WebSocketDisconnect):
             await _forward(websocket, desk.hub, AGENTS_CHANNEL)
@@ -229,6 +245,9 @@ async def handoff_socket(
     except (HandoffNotFoundError, HandoffForbiddenError) as error:
         await websocket.close(CLOSE_FORBIDDEN, str(error))
         return
+    except UNAVAILABLE_ERRORS as error:
+        await _close_unavailable(websocket, "handoff", error)
+        return
 
     async def typing(raw: str) -> None:
         """The console's typing frames, to the customer while this agent holds the handoff."""
@@ -243,6 +262,8 @@ async def handoff_socket(
             await desk.typing(handoff_id, agent, frame.active)
         except (HandoffNotFoundError, HandoffConflictError, HandoffForbiddenError) as error:
             await websocket.send_json({"type": "error", "detail": str(error)})
+        except UNAVAILABLE_ERRORS as error:
+            await _close_unavailable(websocket, "typing", error)
 
     with suppress(WebSocketDisconnect):
         await _forward(websocket, desk.hub, handoff.conversation_id, typing)

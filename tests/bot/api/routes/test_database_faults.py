@@ -17,13 +17,15 @@ from httpx import Response
 from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
+from bot.api.deps import CLOSE_TRY_AGAIN
 from bot.api.main import create_app
-from bot.api.routes.conversations import CLOSE_TRY_AGAIN
+from bot.auth.store import UserStore
 from bot.cli import app as cli
 from bot.database import upgrade_database
 from bot.settings import Settings
 from bot.stack import free_port
-from db.engine import DatabaseUnavailable
+from db.engine import DatabaseUnavailable, create_engine_for, session_factory
+from tests.bot.api.conftest import CONSOLE_ORIGIN
 from tests.bot.api.routes.conftest import open_conversation
 from tests.bot.api.routes.test_conversation_socket import frames_until, socket_url
 from tests.servers.databases import on_postgres
@@ -150,6 +152,37 @@ def test_a_message_sent_while_the_database_is_down_is_sent_again_and_stored_once
     stored = {m["id"] for m in customer if m["sender"] == "customer"}
     assert len(stored) == 1  # stored once, echoed and replayed
     assert any(m["sender"] == "bot" for m in customer)
+
+
+def test_sockets_opened_while_the_database_is_down_are_told_to_try_again(
+    service: TestClient, postgres: PostgresServer
+) -> None:
+    """The widget's socket (its replay reads the database) and an agent's console socket (its
+    login does) close with 1013 and a reason, which both reconnect after; not 1011."""
+    engine = create_engine_for(postgres.url("faults"))
+    with session_factory(engine)() as session:
+        UserStore(session).create("ann@shop.test", "Ann", "agent", "a long enough password")
+        session.commit()
+    engine.dispose()
+    cid, auth = open_conversation(service)
+    login = {"email": "ann@shop.test", "password": "a long enough password"}
+    token = service.post("/api/v1/auth/login", json=login).cookies["kefu_session"]
+    service.cookies.clear()
+    console = {"Cookie": f"kefu_session={token}", "Origin": CONSOLE_ORIGIN}
+    postgres.stop()
+    for url, headers in ((socket_url(cid, auth), {}), ("/api/v1/agent/ws", console)):
+        with (
+            service.websocket_connect(url, headers=headers) as ws,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            ws.receive_json()
+        assert (closed.value.code, closed.value.reason) == (
+            CLOSE_TRY_AGAIN,
+            "the database is unavailable; reconnect shortly",
+        ), url
+    postgres.start()
+    with service.websocket_connect(socket_url(cid, auth)) as ws:
+        assert frames_until(ws, "ready")[-1]["type"] == "ready"
 
 
 def test_an_unreachable_database_stops_the_service_at_start(tmp_path: Path) -> None:
