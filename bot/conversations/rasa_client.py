@@ -7,7 +7,12 @@ Several Rasa processes over one tracker store are interchangeable, and the clien
 conversations over them: a stable hash of the conversation id picks each conversation's Rasa,
 and the next one takes over while that one refuses the connection (the request never reached
 it), so a killed Rasa costs its customers nothing while the supervisor starts it again. A
-conversation moves only then. With one service process, whose gateway answers a
+Rasa that takes the connection but does not answer in time (wedged) or answers 5xx is passed
+over for ``unhealthy_for_s`` (30 s): the next calls for its conversations go to the next Rasa
+first. The call that failed is not sent on (Rasa may have taken the message): the gateway
+apologises, and its redelivery, which reads the shared tracker before sending again
+(``replies_given``), then reaches the next Rasa. A conversation moves only then. With one
+service process, whose gateway answers a
 conversation's messages one at a time, that alone keeps two Rasa processes off one
 conversation (Rasa's in-memory lock store suffices); with several service workers, Rasa's
 Redis lock store does it (docs/scaling.md).
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -30,6 +36,8 @@ from tracing import request_id
 # The service's message id, in the metadata of the message sent to Rasa (and so in the tracker).
 MESSAGE_ID_KEY = "kefu_message_id"
 ACTIONS_PROBE_S = 2.0
+# How long a Rasa that timed out or answered 5xx is tried after the others (with several).
+UNHEALTHY_FOR_S = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -92,11 +100,15 @@ class RasaClient:
         timeout_s: float = 10.0,
         token: str | None = None,
         actions_url: str | None = None,
+        unhealthy_for_s: float = UNHEALTHY_FOR_S,
     ) -> None:
         urls = [base_urls] if isinstance(base_urls, str) else list(base_urls)
         self.base_urls = [url.rstrip("/") for url in urls]
         if not self.base_urls:
             raise ValueError("RasaClient needs the address of at least one Rasa")
+        self.unhealthy_for_s = unhealthy_for_s
+        # Until when (time.monotonic()) each Rasa is tried only after the others.
+        self._unhealthy_until = [0.0] * len(self.base_urls)
         self._current = 0  # the one that answered last (the health check tells it)
         self._http = httpx.AsyncClient(timeout=timeout_s)
         self._auth = {"token": token} if token else {}
@@ -185,32 +197,56 @@ class RasaClient:
     async def _request(
         self, method: str, path: str, json: Any, params: dict[str, str] | None, first: int
     ) -> httpx.Response:
-        """The answer of the Rasa at index ``first``, or of the next one while each refuses
-        the connection."""
-        count = len(self.base_urls)
-        for attempt in range(count):
-            index = (first + attempt) % count
+        """The answer of the Rasa at index ``first`` (after the others while it is marked
+        unhealthy), or of the next one while each refuses the connection."""
+        order = self._order(first)
+        for attempt, index in enumerate(order):
             try:
                 answer = await self._http.request(
                     method, self.base_urls[index] + path, json=json, params=params
                 )
             except NOT_SENT as error:
-                if attempt + 1 < count:
+                if isinstance(error, httpx.ConnectTimeout):
+                    self._mark_unhealthy(index, "took no connection in time")
+                if attempt + 1 < len(order):
                     log.warning(
                         "Rasa at %s refused (%r); trying %s",
                         self.base_urls[index],
                         error,
-                        self.base_urls[(index + 1) % count],
+                        self.base_urls[order[attempt + 1]],
                     )
                     continue
                 raise RasaUnavailableError(repr(error)) from error
             except DROPPED as error:
                 raise RasaDroppedError(repr(error)) from error
+            except httpx.TimeoutException as error:  # sent: it may have taken the message
+                self._mark_unhealthy(index, "did not answer in time")
+                raise RasaUnavailableError(repr(error)) from error
             except httpx.HTTPError as error:
                 raise RasaUnavailableError(repr(error)) from error
+            if answer.status_code >= 500:
+                self._mark_unhealthy(index, f"answered HTTP {answer.status_code}")
             self._current = index
             return answer
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _order(self, first: int) -> list[int]:
+        """The Rasa processes to try, from ``first`` round the ring; the healthy ones first."""
+        count = len(self.base_urls)
+        now = time.monotonic()
+        ring = [(first + step) % count for step in range(count)]
+        return sorted(ring, key=lambda index: self._unhealthy_until[index] > now)  # stable
+
+    def _mark_unhealthy(self, index: int, why: str) -> None:
+        if len(self.base_urls) < 2:
+            return  # nowhere else to go: nothing changes
+        self._unhealthy_until[index] = time.monotonic() + self.unhealthy_for_s
+        log.warning(
+            "Rasa at %s %s: its conversations go to the next first for %.0f s",
+            self.base_urls[index],
+            why,
+            self.unhealthy_for_s,
+        )
 
 
 def first_rasa(conversation_id: str, count: int) -> int:

@@ -249,6 +249,111 @@ def test_an_error_answer_is_not_handed_over(rasa_url: str) -> None:
     assert len(FakeRasa.received) == 1
 
 
+class FailingRasa(BaseHTTPRequestHandler):
+    """A Rasa that takes every request and answers 500; counts them."""
+
+    requests: ClassVar[int] = 0
+
+    def do_POST(self) -> None:
+        FailingRasa.requests += 1
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_POST
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def failing_url() -> Iterator[str]:
+    FailingRasa.requests = 0
+    server = HTTPServer(("127.0.0.1", 0), FailingRasa)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+@pytest.fixture
+def wedged_url() -> Iterator[str]:
+    """A Rasa that accepts connections and never answers."""
+    with socket.socket() as wedged:
+        wedged.bind(("127.0.0.1", 0))
+        wedged.listen(8)
+        yield f"http://127.0.0.1:{wedged.getsockname()[1]}"
+
+
+def test_a_wedged_rasa_is_passed_over_for_its_conversations_next_calls(
+    wedged_url: str, rasa_url: str
+) -> None:
+    """The call that timed out is not sent on (Rasa may have taken it): it fails; the next
+    ones for that conversation, the tracker read first, go to the next Rasa."""
+    answers({"text": "From the second Rasa."})
+
+    async def scenario() -> tuple[str, list[BotReply] | None, list[BotReply]]:
+        client = RasaClient([wedged_url, rasa_url], timeout_s=0.3, token=FakeRasa.token)
+        try:
+            conversation = conversation_first_on(client, 0)
+            with pytest.raises(RasaUnavailableError, match="Timeout"):
+                await client.send(conversation, "hello", message_id=7)
+            assert FakeRasa.received == []
+            given = await client.replies_given(conversation, 7)
+            return conversation, given, await client.send(conversation, "hello", message_id=7)
+        finally:
+            await client.aclose()
+
+    conversation, given, replies = asyncio.run(scenario())
+    assert given is None  # the fake's "tracker" holds no turn: never taken
+    assert replies == [BotReply(text="From the second Rasa.")]
+    assert [urlsplit(path).path for path, _ in FakeRasa.received] == [
+        f"/conversations/{conversation}/tracker",
+        "/webhooks/rest/webhook",
+    ]
+
+
+def test_a_rasa_answering_5xx_is_passed_over_for_a_while_then_tried_again(
+    failing_url: str, rasa_url: str
+) -> None:
+    answers({"text": "From the second Rasa."})
+
+    async def scenario() -> list[list[BotReply]]:
+        client = RasaClient([failing_url, rasa_url], unhealthy_for_s=0.5)
+        try:
+            conversation = conversation_first_on(client, 0)
+            with pytest.raises(RasaUnavailableError, match="HTTP 500"):
+                await client.send(conversation, "hello")
+            moved = [await client.send(conversation, "again") for _ in range(2)]
+            await asyncio.sleep(0.6)  # the while is over: its own Rasa first again
+            with pytest.raises(RasaUnavailableError, match="HTTP 500"):
+                await client.send(conversation, "later")
+            return moved
+        finally:
+            await client.aclose()
+
+    moved = asyncio.run(scenario())
+    assert moved == [[BotReply(text="From the second Rasa.")]] * 2
+    assert FailingRasa.requests == 2
+    assert len(FakeRasa.received) == 2
+
+
+def test_with_one_rasa_a_failing_one_is_still_the_one_asked(failing_url: str) -> None:
+    async def scenario() -> None:
+        client = RasaClient(failing_url)
+        try:
+            for _ in range(2):
+                with pytest.raises(RasaUnavailableError, match="HTTP 500"):
+                    await client.send("conv-1", "hello")
+        finally:
+            await client.aclose()
+
+    asyncio.run(scenario())
+    assert FailingRasa.requests == 2
+
+
 def test_every_rasa_refusing_is_rasa_unavailable() -> None:
     urls = [f"http://127.0.0.1:{closed_port()}" for _ in range(2)]
     with pytest.raises(RasaUnavailableError, match="ConnectError"):
