@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
-from bot.conversations.locks import ConversationLocks, InProcessLocks
+from bot.conversations.locks import ConversationLocks, HeldLock, InProcessLocks
 from bot.conversations.models import Message
 from bot.conversations.rasa_client import (
     BotReply,
@@ -156,7 +156,7 @@ class ChatGateway:
         # In this process, or across the workers (Redis): bot/conversations/locks.py.
         self.locks = locks or InProcessLocks()
 
-    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[HeldLock]:
         return self.locks.hold(conversation_id)
 
     def customer_typing(self, conversation_id: str, active: bool) -> None:
