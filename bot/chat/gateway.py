@@ -23,7 +23,7 @@ from bot.conversations.rasa_client import (
     RasaUnavailableError,
 )
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
-from bot.conversations.store import ConversationStore
+from bot.conversations.store import ConversationStore, StoredAnswer
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.store import HandoffStore
 from bot.metrics import ServiceMetrics
@@ -64,27 +64,27 @@ def _store_message(
     return message, created, conversation.handled_by, language, ticket
 
 
-def _store_replies(
-    session: Session, conversation_id: str, reply_to: int, sender: str, replies: list[BotReply]
-) -> list[Message]:
-    store = ConversationStore(session)
-    return [
-        store.add_reply(conversation_id, reply_to, sender, r.text, r.payload()) for r in replies
-    ]
-
-
 def _store_answer(
     session: Session,
     conversation_id: str,
     reply_to: int,
     replies: list[BotReply],
     counted: bool = True,
-) -> list[Message]:
+) -> StoredAnswer:
     """The bot's answer, and the message no longer owed one (an empty answer counts as an
-    attempt, if ``counted``: Rasa took the message but an action failed on it)."""
-    store = ConversationStore(session)
-    store.settle(reply_to, answered=bool(replies), counted=counted)
-    return _store_replies(session, conversation_id, reply_to, "bot", replies)
+    attempt, if ``counted``: Rasa took the message but an action failed on it), in one commit;
+    nothing if the message is no longer owed (then the answer stored to it before)."""
+    return ConversationStore(session).store_answer(
+        conversation_id, reply_to, [(r.text, r.payload()) for r in replies], counted
+    )
+
+
+def _store_apology(
+    session: Session, conversation_id: str, reply_to: int, apology: BotReply
+) -> StoredAnswer:
+    return ConversationStore(session).store_apology(
+        conversation_id, reply_to, apology.text, apology.payload()
+    )
 
 
 def _owed(
@@ -276,11 +276,11 @@ class ChatGateway:
                     log.warning("no answer to message %s yet: %s", message.id, error)
         except RasaUnavailableError as error:
             log.warning("no answer to message %s yet: %s", message.id, error)
-        apology = [BotReply(text=say("assistant_down", language))]
+        apology = BotReply(text=say("assistant_down", language))
         stored = await in_worker_thread(
-            self.sessions, _store_replies, conversation_id, message.id, "system", apology
+            self.sessions, _store_apology, conversation_id, message.id, apology
         )
-        return [MessagePublic.of(m) for m in stored]
+        return [MessagePublic.of(m) for m in stored.replies]
 
     async def _answer_from_rasa(
         self, conversation_id: str, message: Message, language: Language, asked: bool
@@ -308,13 +308,18 @@ class ChatGateway:
         stored = await in_worker_thread(
             self.sessions, _store_answer, conversation_id, message.id, bot_replies, counted
         )
+        if not stored.stored:
+            # The conversation's lock lapsed while this waited on Rasa and another holder
+            # answered the message first: its answer stands (already told to the listeners).
+            log.warning("message %s was answered meanwhile; this answer is dropped", message.id)
+            return [MessagePublic.of(m) for m in stored.replies]
         if not bot_replies:
             raise RasaUnavailableError(
                 "Rasa took the message and said nothing (an action failed, or the action "
                 "server is down)",
                 kind="action_failed" if counted else "action_server_down",
             )
-        replies = [MessagePublic.of(m) for m in stored]
+        replies = [MessagePublic.of(m) for m in stored.replies]
         if any(r.end_of_chat for r in bot_replies):
             rating = await self.desk.rating_request_after_bot(conversation_id, message.id, language)
             replies += [rating] if rating is not None else []
