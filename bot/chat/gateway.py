@@ -5,6 +5,7 @@ conversation's open sockets. HTTP and WebSocket both come through here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -171,23 +172,35 @@ class ChatGateway:
         return [MessagePublic.of(m) for m in messages]
 
     async def receive(
-        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None = None
+        self,
+        conversation_id: str,
+        incoming: MessageCreate,
+        email: dict[str, Any] | None = None,
+        *,
+        storing: asyncio.Lock | None = None,
     ) -> ExchangePublic:
         """Store the customer's message, then answer it; a resent id returns the first answer,
         or, if the bot still owes one, asks again. ``email``: the mail it was read from, stored
         with it (so the agent who gets it, live or in the queue, can read the whole mail).
+        ``storing``: held while the message is stored, not while it is answered (one socket's
+        lock: its messages are stored in the order it sent them).
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
         with request_id.about_conversation(conversation_id):
-            return await self._receive(conversation_id, incoming, email)
+            return await self._receive(conversation_id, incoming, email, storing)
 
     async def _receive(
-        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None
+        self,
+        conversation_id: str,
+        incoming: MessageCreate,
+        email: dict[str, Any] | None,
+        storing: asyncio.Lock | None,
     ) -> ExchangePublic:
-        message, created, handled_by, language, ticket = await in_worker_thread(
-            self.sessions, _store_message, conversation_id, incoming, email
-        )
+        async with storing or contextlib.nullcontext():
+            message, created, handled_by, language, ticket = await in_worker_thread(
+                self.sessions, _store_message, conversation_id, incoming, email
+            )
         customer = MessagePublic.of(message)
         if not created:
             replies = await self._resent(conversation_id, message, language)
