@@ -105,7 +105,7 @@ def test_messages_sent_back_to_back_are_stored_in_the_order_sent(
 
     def slow_first(session: Session, *args: Any, **kwargs: Any) -> Any:
         if args[1].text == "first":
-            time.sleep(0.3)
+            time.sleep(0.5)
         return store_message(session, *args, **kwargs)
 
     monkeypatch.setattr(gateway_module, "_store_message", slow_first)
