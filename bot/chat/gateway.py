@@ -5,6 +5,7 @@ conversation's open sockets. HTTP and WebSocket both come through here."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.hub import ConversationHub
-from bot.conversations.locks import ConversationLocks, InProcessLocks
+from bot.conversations.locks import ConversationLocks, HeldLock, InProcessLocks
 from bot.conversations.models import Message
 from bot.conversations.rasa_client import (
     BotReply,
@@ -23,7 +24,7 @@ from bot.conversations.rasa_client import (
     RasaUnavailableError,
 )
 from bot.conversations.schemas import ExchangePublic, MessageCreate, MessagePublic
-from bot.conversations.store import ConversationStore
+from bot.conversations.store import ConversationStore, StoredAnswer
 from bot.handoff.desk import HandoffDesk
 from bot.handoff.store import HandoffStore
 from bot.metrics import ServiceMetrics
@@ -64,27 +65,27 @@ def _store_message(
     return message, created, conversation.handled_by, language, ticket
 
 
-def _store_replies(
-    session: Session, conversation_id: str, reply_to: int, sender: str, replies: list[BotReply]
-) -> list[Message]:
-    store = ConversationStore(session)
-    return [
-        store.add_reply(conversation_id, reply_to, sender, r.text, r.payload()) for r in replies
-    ]
-
-
 def _store_answer(
     session: Session,
     conversation_id: str,
     reply_to: int,
     replies: list[BotReply],
     counted: bool = True,
-) -> list[Message]:
+) -> StoredAnswer:
     """The bot's answer, and the message no longer owed one (an empty answer counts as an
-    attempt, if ``counted``: Rasa took the message but an action failed on it)."""
-    store = ConversationStore(session)
-    store.settle(reply_to, answered=bool(replies), counted=counted)
-    return _store_replies(session, conversation_id, reply_to, "bot", replies)
+    attempt, if ``counted``: Rasa took the message but an action failed on it), in one commit;
+    nothing if the message is no longer owed (then the answer stored to it before)."""
+    return ConversationStore(session).store_answer(
+        conversation_id, reply_to, [(r.text, r.payload()) for r in replies], counted
+    )
+
+
+def _store_apology(
+    session: Session, conversation_id: str, reply_to: int, apology: BotReply
+) -> StoredAnswer:
+    return ConversationStore(session).store_apology(
+        conversation_id, reply_to, apology.text, apology.payload()
+    )
 
 
 def _owed(
@@ -156,7 +157,7 @@ class ChatGateway:
         # In this process, or across the workers (Redis): bot/conversations/locks.py.
         self.locks = locks or InProcessLocks()
 
-    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+    def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[HeldLock]:
         return self.locks.hold(conversation_id)
 
     def customer_typing(self, conversation_id: str, active: bool) -> None:
@@ -171,23 +172,35 @@ class ChatGateway:
         return [MessagePublic.of(m) for m in messages]
 
     async def receive(
-        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None = None
+        self,
+        conversation_id: str,
+        incoming: MessageCreate,
+        email: dict[str, Any] | None = None,
+        *,
+        storing: asyncio.Lock | None = None,
     ) -> ExchangePublic:
         """Store the customer's message, then answer it; a resent id returns the first answer,
         or, if the bot still owes one, asks again. ``email``: the mail it was read from, stored
         with it (so the agent who gets it, live or in the queue, can read the whole mail).
+        ``storing``: held while the message is stored, not while it is answered (one socket's
+        lock: its messages are stored in the order it sent them).
 
         Raises ConversationNotFoundError for an unknown conversation.
         """
         with request_id.about_conversation(conversation_id):
-            return await self._receive(conversation_id, incoming, email)
+            return await self._receive(conversation_id, incoming, email, storing)
 
     async def _receive(
-        self, conversation_id: str, incoming: MessageCreate, email: dict[str, Any] | None
+        self,
+        conversation_id: str,
+        incoming: MessageCreate,
+        email: dict[str, Any] | None,
+        storing: asyncio.Lock | None,
     ) -> ExchangePublic:
-        message, created, handled_by, language, ticket = await in_worker_thread(
-            self.sessions, _store_message, conversation_id, incoming, email
-        )
+        async with storing or contextlib.nullcontext():
+            message, created, handled_by, language, ticket = await in_worker_thread(
+                self.sessions, _store_message, conversation_id, incoming, email
+            )
         customer = MessagePublic.of(message)
         if not created:
             replies = await self._resent(conversation_id, message, language)
@@ -276,11 +289,11 @@ class ChatGateway:
                     log.warning("no answer to message %s yet: %s", message.id, error)
         except RasaUnavailableError as error:
             log.warning("no answer to message %s yet: %s", message.id, error)
-        apology = [BotReply(text=say("assistant_down", language))]
+        apology = BotReply(text=say("assistant_down", language))
         stored = await in_worker_thread(
-            self.sessions, _store_replies, conversation_id, message.id, "system", apology
+            self.sessions, _store_apology, conversation_id, message.id, apology
         )
-        return [MessagePublic.of(m) for m in stored]
+        return [MessagePublic.of(m) for m in stored.replies]
 
     async def _answer_from_rasa(
         self, conversation_id: str, message: Message, language: Language, asked: bool
@@ -308,13 +321,18 @@ class ChatGateway:
         stored = await in_worker_thread(
             self.sessions, _store_answer, conversation_id, message.id, bot_replies, counted
         )
+        if not stored.stored:
+            # The conversation's lock lapsed while this waited on Rasa and another holder
+            # answered the message first: its answer stands (already told to the listeners).
+            log.warning("message %s was answered meanwhile; this answer is dropped", message.id)
+            return [MessagePublic.of(m) for m in stored.replies]
         if not bot_replies:
             raise RasaUnavailableError(
                 "Rasa took the message and said nothing (an action failed, or the action "
                 "server is down)",
                 kind="action_failed" if counted else "action_server_down",
             )
-        replies = [MessagePublic.of(m) for m in stored]
+        replies = [MessagePublic.of(m) for m in stored.replies]
         if any(r.end_of_chat for r in bot_replies):
             rating = await self.desk.rating_request_after_bot(conversation_id, message.id, language)
             replies += [rating] if rating is not None else []

@@ -7,9 +7,14 @@ died). In one process an ``asyncio.Lock`` per conversation does it (``InProcessL
 embedded default); several workers share a Redis lock per conversation (``RedisLocks``, when
 ``REDIS_URL`` is set).
 
-A Redis lock lives ``ttl_s`` seconds and its holder renews it every third of that while it
-works, so a worker killed while holding one (``kill -9``) keeps that conversation waiting at
-most ``ttl_s``; the other conversations do not wait at all.
+A Redis lock lives ``ttl_s`` seconds and its holder renews it a third of that after the last
+renewal that succeeded (after a failed one, again soon) while it works, so a worker killed
+while holding one (``kill -9``) keeps that conversation waiting at most ``ttl_s``; the other
+conversations do not wait at all. A lock can still lapse under its holder (Redis unreachable
+for a whole lifetime, or the worker's event loop stalled): that is logged at ERROR and set on
+the ``HeldLock`` the holder got. What keeps one answer per message even then is the database:
+the bot's answer is stored only while its message is still owed, read under the message's row
+lock (``ConversationStore.store_answer``).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
 from redis.asyncio.lock import Lock
-from redis.exceptions import LockError, RedisError
+from redis.exceptions import LockError, LockNotOwnedError, RedisError
 
 from bot.shared.redis import SharedRedis
 
@@ -35,8 +40,17 @@ LOCK_TTL_S = 5.0
 LOCK_CALL_TIMEOUT_S = 2.0
 
 
+class HeldLock:
+    """A conversation's lock as its holder has it: ``lost`` is set if it lapsed while held (not
+    renewed for a whole lifetime, or another worker has it now), after which another task may
+    hold the conversation too."""
+
+    def __init__(self) -> None:
+        self.lost = asyncio.Event()
+
+
 class ConversationLocks(Protocol):
-    def hold(self, conversation_id: str) -> AbstractAsyncContextManager[None]:
+    def hold(self, conversation_id: str) -> AbstractAsyncContextManager[HeldLock]:
         """Held by one task (of any worker) at a time for the conversation."""
         ...
 
@@ -48,12 +62,12 @@ class InProcessLocks:
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
     @contextlib.asynccontextmanager
-    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
+    async def hold(self, conversation_id: str) -> AsyncIterator[HeldLock]:
         lock = self._locks.get(conversation_id)
         if lock is None:
             lock = self._locks[conversation_id] = asyncio.Lock()
         async with lock:
-            yield
+            yield HeldLock()  # never lost: it lives as long as its holder
 
 
 class RedisLocks:
@@ -74,12 +88,17 @@ class RedisLocks:
         self._local = InProcessLocks()
 
     @contextlib.asynccontextmanager
-    async def hold(self, conversation_id: str) -> AsyncIterator[None]:
-        async with self._local.hold(conversation_id):
-            lock = await self._take(conversation_id)
-            keeper = asyncio.create_task(self._keep(lock)) if lock is not None else None
+    async def hold(self, conversation_id: str) -> AsyncIterator[HeldLock]:
+        async with self._local.hold(conversation_id) as held:
+            taken = await self._take(conversation_id)
+            lock = taken[0] if taken is not None else None
+            keeper = (
+                asyncio.create_task(self._keep(conversation_id, *taken, held))
+                if taken is not None
+                else None
+            )
             try:
-                yield
+                yield held
             finally:
                 if keeper is not None and lock is not None:
                     keeper.cancel()
@@ -89,17 +108,20 @@ class RedisLocks:
                         async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
                             await lock.release()
 
-    async def _take(self, conversation_id: str) -> Lock | None:
-        """The conversation's Redis lock, held; None when Redis does not answer. Each try is
-        one bounded round trip (``SET NX``), then a short sleep while another worker holds it."""
+    async def _take(self, conversation_id: str) -> tuple[Lock, float] | None:
+        """The conversation's Redis lock, held, and when it was asked for (its lifetime runs
+        from no earlier); None when Redis does not answer. Each try is one bounded round trip
+        (``SET NX``), then a short sleep while another worker holds it."""
         lock = self._shared.streams.lock(
             self._shared.key("conversation-lock", conversation_id), timeout=self._ttl_s
         )
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                asked = loop.time()
                 async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
                     if await lock.acquire(blocking=False):
-                        return lock
+                        return lock, asked
                 await asyncio.sleep(self._poll_s)
         except (RedisError, TimeoutError) as error:
             log.warning(
@@ -110,15 +132,48 @@ class RedisLocks:
             )
             return None
 
-    async def _keep(self, lock: Lock) -> None:
-        """Renew the lock's lifetime while its holder works."""
+    async def _keep(self, conversation_id: str, lock: Lock, renewed: float, held: HeldLock) -> None:
+        """Renew the lock's lifetime while its holder works: a third of a lifetime after the
+        last renewal that succeeded (``renewed``, on the loop's clock, when it was asked for),
+        and after a failed one again soon, each try bounded by the life the lock has left.
+        Lost once another worker has it or a whole lifetime passed without a renewal: said at
+        ERROR and on ``held``, and no longer renewed."""
+        loop = asyncio.get_running_loop()
+        retry_s = self._ttl_s / 10
+        next_try = renewed + self._ttl_s / 3
         while True:
-            await asyncio.sleep(self._ttl_s / 3)
+            await asyncio.sleep(max(0.0, next_try - loop.time()))
+            asked = loop.time()
+            left_s = renewed + self._ttl_s - asked
             try:
-                async with asyncio.timeout(LOCK_CALL_TIMEOUT_S):
+                if left_s <= 0:
+                    raise TimeoutError("not renewed for a whole lifetime")
+                async with asyncio.timeout(min(LOCK_CALL_TIMEOUT_S, left_s)):
                     await lock.reacquire()
+            except LockNotOwnedError as error:
+                self._lost(conversation_id, held, error)
+                return
             except (LockError, RedisError, TimeoutError) as error:
-                log.warning("conversation lock not renewed: %r", error)
+                if loop.time() >= renewed + self._ttl_s:
+                    self._lost(conversation_id, held, error)
+                    return
+                log.warning(
+                    "conversation %s: lock not renewed (%r), trying again", conversation_id, error
+                )
+                next_try = loop.time() + retry_s
+                continue
+            renewed = asked
+            next_try = renewed + self._ttl_s / 3
+
+    @staticmethod
+    def _lost(conversation_id: str, held: HeldLock, error: BaseException) -> None:
+        log.error(
+            "conversation %s: lock lost while held (%r); another worker may answer it too, and "
+            "only the first answer to each message is stored",
+            conversation_id,
+            error,
+        )
+        held.lost.set()
 
 
 def conversation_locks(shared: SharedRedis | None) -> ConversationLocks:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from bot.conversations.models import Conversation, Message
 from db.base import utcnow
+from db.engine import lock_rows
 from texts.language import detect_language
 
 # Rasa took a message and said nothing this many times (an action that failed each time):
@@ -27,9 +30,20 @@ class ConversationNotFoundError(KeyError):
         return str(self.args[0])
 
 
+@dataclass(frozen=True)
+class StoredAnswer:
+    """What answers a customer message once the bot's answer has been stored: its replies, and
+    whether they are the ones just given (``stored``) or what was stored to it before (another
+    holder of the conversation's lock answered it first: nothing new was stored)."""
+
+    replies: list[Message]
+    stored: bool
+
+
 class ConversationStore:
     """Conversations in one session; every write is committed at once (messages are never
-    kept only in memory: the transcript must survive a restart of any process)."""
+    kept only in memory: the transcript must survive a restart of any process), and what must
+    not be seen in part (a message settled and the bot's replies to it) in one commit."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -103,9 +117,65 @@ class ConversationStore:
         return message, True
 
     def add_reply(
-        self, conversation_id: str, reply_to: int, sender: str, text: str, payload: dict[str, Any]
+        self,
+        conversation_id: str,
+        reply_to: int,
+        sender: str,
+        text: str,
+        payload: dict[str, Any],
+        *,
+        commit: bool = True,
     ) -> Message:
-        return self.add_message(conversation_id, sender, text, payload, reply_to=reply_to)
+        return self.add_message(
+            conversation_id, sender, text, payload, reply_to=reply_to, commit=commit
+        )
+
+    def store_answer(
+        self,
+        conversation_id: str,
+        message_id: int,
+        replies: Sequence[tuple[str, dict[str, Any]]],
+        counted: bool = True,
+    ) -> StoredAnswer:
+        """The bot's answer (replies as text and payload) to a message it owes, and the message
+        settled (``settle``), in one commit: a crash or a lost connection leaves the message owed
+        with no answer, never settled with part of one.
+
+        Only while the message is still owed, read under its row lock: if the conversation's
+        lock lapsed and another holder answered it meanwhile (or it was released), nothing is
+        stored and the replies stored to it before are returned."""
+        lock_rows(self.session, Message.id, [message_id])
+        message = self.session.get(Message, message_id, populate_existing=True)
+        if message is None:
+            raise KeyError(message_id)
+        if not message.awaiting_bot:
+            self.session.rollback()
+            return StoredAnswer(self.replies_to(message_id), stored=False)
+        self.settle(message_id, answered=bool(replies), counted=counted, commit=False)
+        stored = [
+            self.add_reply(conversation_id, message_id, "bot", text, payload, commit=False)
+            for text, payload in replies
+        ]
+        self.session.commit()
+        return StoredAnswer(stored, stored=True)
+
+    def store_apology(
+        self, conversation_id: str, message_id: int, text: str, payload: dict[str, Any]
+    ) -> StoredAnswer:
+        """The system's word that the answer will follow, unless the bot answered the message
+        meanwhile (another holder of a lapsed conversation lock): then that answer, unstored
+        again."""
+        lock_rows(self.session, Message.id, [message_id])
+        message = self.session.get(Message, message_id, populate_existing=True)
+        if message is None:
+            raise KeyError(message_id)
+        answer = [m for m in self.replies_to(message_id) if m.sender == "bot"]
+        if answer and not message.awaiting_bot:
+            self.session.rollback()
+            return StoredAnswer(self.replies_to(message_id), stored=False)
+        apology = self.add_reply(conversation_id, message_id, "system", text, payload, commit=False)
+        self.session.commit()
+        return StoredAnswer([apology], stored=True)
 
     def add_message(
         self,
@@ -114,8 +184,12 @@ class ConversationStore:
         text: str,
         payload: dict[str, Any],
         reply_to: int | None = None,
+        *,
+        commit: bool = True,
     ) -> Message:
-        """A bot, agent or system message (with whatever else is pending in the session)."""
+        """A bot, agent or system message (with whatever else is pending in the session);
+        ``commit=False`` leaves it written in the caller's transaction, to be committed with
+        what it belongs to."""
         message = Message(
             conversation_id=conversation_id,
             sender=sender,
@@ -124,7 +198,10 @@ class ConversationStore:
             reply_to=reply_to,
         )
         self.session.add(message)
-        self.session.commit()
+        if commit:
+            self.session.commit()
+        else:
+            self.session.flush()
         return message
 
     def owed_answers(
@@ -144,10 +221,13 @@ class ConversationStore:
             query = query.where(Message.created_at < stored_before)
         return list(self.session.scalars(query.order_by(Message.id)))
 
-    def settle(self, message_id: int, answered: bool, counted: bool = True) -> Message:
+    def settle(
+        self, message_id: int, answered: bool, counted: bool = True, *, commit: bool = True
+    ) -> Message:
         """The bot answered the message (``answered``), or took it and said nothing: count the
         attempt (unless not ``counted``: the action server was down, which says nothing about
-        the message), and stop owing it after MAX_SILENT_ANSWERS of those."""
+        the message), and stop owing it after MAX_SILENT_ANSWERS of those. ``commit=False``:
+        written in the caller's transaction (``store_answer`` commits it with the replies)."""
         message = self.session.get(Message, message_id)
         if message is None:
             raise KeyError(message_id)
@@ -156,7 +236,10 @@ class ConversationStore:
         elif counted:
             message.bot_attempts += 1
             message.awaiting_bot = message.bot_attempts < MAX_SILENT_ANSWERS
-        self.session.commit()
+        if commit:
+            self.session.commit()
+        else:
+            self.session.flush()
         return message
 
     def release(self, message_ids: list[int]) -> None:

@@ -231,6 +231,11 @@ async def _serve(
 ) -> None:
     """Read customer frames and write pushed frames until either side goes away."""
     answering: set[asyncio.Task[None]] = set()
+    # A widget resends its outbox back to back after a reconnect: each message is stored in
+    # the order it came (the lock's waiters are served first come, first served; each task
+    # asks for it in its first step, in the order the reader made them), then answered beside
+    # the reader.
+    storing = asyncio.Lock()
 
     async def read() -> None:
         while True:
@@ -251,7 +256,7 @@ async def _serve(
                 gateway.customer_typing(conversation_id, frame.active)
                 continue
             # Answering runs beside the reader, so typing and later frames are not held up.
-            task = asyncio.create_task(_answer(websocket, conversation_id, gateway, frame))
+            task = asyncio.create_task(_answer(websocket, conversation_id, gateway, frame, storing))
             answering.add(task)
             task.add_done_callback(answering.discard)
 
@@ -305,13 +310,17 @@ def _parse(raw: str) -> MessageFrame | TypingFrame | dict[str, Any]:
 
 
 async def _answer(
-    websocket: WebSocket, conversation_id: str, gateway: ChatGateway, frame: MessageFrame
+    websocket: WebSocket,
+    conversation_id: str,
+    gateway: ChatGateway,
+    frame: MessageFrame,
+    storing: asyncio.Lock,
 ) -> None:
     incoming = MessageCreate.model_validate(frame.model_dump(exclude={"type"}))
     # Each message its own request id (the socket is not one request), through Rasa and back.
     with request_id.handling(request_id.new_request_id()):
         try:
-            exchange = await gateway.receive(conversation_id, incoming)
+            exchange = await gateway.receive(conversation_id, incoming, storing=storing)
         except UNAVAILABLE_ERRORS as error:
             log.warning("database unavailable, message not stored: %s", type(error).__name__)
             await websocket.close(CLOSE_TRY_AGAIN, "the service cannot store messages now")

@@ -4,15 +4,19 @@ Rasa) or left for the agent, and every message is pushed to the conversation's s
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.chat.gateway import ChatGateway
 from bot.conversations.hub import ConversationHub
+from bot.conversations.locks import HeldLock
 from bot.conversations.models import Message
 from bot.conversations.rasa_client import BotReply, RasaDroppedError, RasaUnavailableError
 from bot.conversations.schemas import ExchangePublic, MessageCreate
@@ -681,3 +685,94 @@ def test_a_message_owed_for_more_than_a_day_is_left(
     assert redeliver(gateway) == 0
     assert len(rasa.calls) == 1
     assert owed(sessions, cid) == []
+
+
+# -- an answer is stored whole, and once ------------------------------------------------------
+
+
+def test_an_answer_that_cannot_be_stored_whole_leaves_the_message_owed(
+    gateway: ChatGateway, rasa: FakeRasa, sessions: sessionmaker[Session]
+) -> None:
+    """The connection drops (here: a reply that cannot be written) after the first reply: the
+    message is neither settled nor half answered, so a resend or the redelivery answers it."""
+    unstorable = BotReply(text="See:", articles=[{"title": object()}])  # not JSON
+    rasa.replies = [BotReply(text="Return within 30 days."), unstorable]
+    cid = open_conversation(sessions)
+    with pytest.raises((StatementError, TypeError)):
+        say_to(gateway, cid, "how do I return this?", client_message_id="m-1")
+    assert owed(sessions, cid) == ["how do I return this?"]
+    assert [m.sender for m in asyncio.run(gateway.transcript(cid))] == ["customer"]
+
+    rasa.replies = [BotReply(text="Return within 30 days.")]
+    rasa.tracker.clear()  # Rasa's next answer is one that can be stored
+    again = say_to(gateway, cid, "how do I return this?", client_message_id="m-1")
+    assert [r.text for r in again.replies] == ["Return within 30 days."]
+    assert owed(sessions, cid) == []
+
+
+class LapsedLocks:
+    """A conversation lock that lapsed under its holder (its renewals failed): every task that
+    asks holds it at once."""
+
+    @contextlib.asynccontextmanager
+    async def hold(self, conversation_id: str) -> AsyncIterator[HeldLock]:
+        held = HeldLock()
+        held.lost.set()
+        yield held
+
+
+class LateRasa(FakeRasa):
+    """Takes the first message at once (its tracker has the turn) but answers it only when told:
+    the first holder is still waiting for it when another holder reads the tracker."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        super().__init__(sessions)
+        self.first_may_answer = asyncio.Event()
+
+    async def send(
+        self,
+        sender: str,
+        text: str,
+        language: str | None = None,
+        message_id: int | None = None,
+        channel: str | None = None,
+    ) -> list[BotReply]:
+        late = not self.calls
+        replies = await super().send(sender, text, language, message_id, channel)
+        if late:
+            await self.first_may_answer.wait()
+            return [BotReply(text="the first holder's answer")]
+        return replies
+
+
+def test_two_holders_of_a_lapsed_lock_store_one_answer(
+    sessions: sessionmaker[Session], hub: ConversationHub, desk: HandoffDesk
+) -> None:
+    rasa = LateRasa(sessions)
+    gateway = ChatGateway(sessions, rasa, hub, desk, locks=LapsedLocks())  # type: ignore[arg-type]
+    told: list[list[str]] = []
+
+    async def listener(cid: str, message: Message, replies: list[Any]) -> None:
+        told.append([r.text for r in replies])
+
+    gateway.answer_listeners.append(listener)
+    cid = open_conversation(sessions)
+    incoming = MessageCreate(text="hi", client_message_id="m-1")
+
+    async def scenario() -> tuple[ExchangePublic, ExchangePublic]:
+        first = asyncio.create_task(gateway.receive(cid, incoming))
+        while not rasa.calls:  # the first holder waits on Rasa
+            await asyncio.sleep(0.01)
+        second = await gateway.receive(cid, incoming)  # resent: the other holder answers it
+        rasa.first_may_answer.set()
+        return await first, second
+
+    first, second = asyncio.run(scenario())
+    transcript = asyncio.run(gateway.transcript(cid))
+    assert [(m.sender, m.text) for m in transcript] == [
+        ("customer", "hi"),
+        ("bot", "Hello! How can I help?"),
+    ]
+    assert [r.id for r in first.replies] == [r.id for r in second.replies]
+    assert [r.text for r in first.replies] == ["Hello! How can I help?"]
+    assert told == [["Hello! How can I help?"]]  # the mail goes once, with the stored answer

@@ -4,8 +4,10 @@ RedisLocks on one server, each on its own SharedRedis, are two workers."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
+import pytest
 import redis.asyncio
 
 from bot.conversations.locks import LOCK_CALL_TIMEOUT_S, InProcessLocks, RedisLocks
@@ -134,3 +136,52 @@ def test_a_redis_that_stops_answering_costs_a_lock_a_bounded_wait(
 def test_in_process_locks_hold_one_task_at_a_time() -> None:
     trail = asyncio.run(holds_in_turn([InProcessLocks()]))
     assert len(trail) == 6 and one_at_a_time(trail)
+
+
+def test_a_lock_kept_while_its_holder_works_is_not_lost(redis_url: str) -> None:
+    [locks] = workers(redis_url, count=1, ttl_s=0.3)
+
+    async def scenario() -> bool:
+        async with locks.hold("c") as held:
+            await asyncio.sleep(1.0)  # three lifetimes
+            return held.lost.is_set()
+
+    assert asyncio.run(scenario()) is False
+
+
+def test_a_lock_another_worker_took_is_lost_and_said_so(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock lapsed (say the worker stalled) and another worker took it: the holder's next
+    renewal finds it gone, says so at ERROR, and the holder can see it."""
+    [locks] = workers(redis_url, count=1, ttl_s=0.3)
+
+    async def scenario() -> bool:
+        client = redis.asyncio.Redis.from_url(redis_url)
+        async with locks.hold("c") as held:
+            await client.set("kefu:conversation-lock:c", "another worker's token", px=300)
+            await asyncio.wait_for(held.lost.wait(), 2.0)
+            lost = held.lost.is_set()
+        assert await client.get("kefu:conversation-lock:c") == b"another worker's token"
+        await client.aclose()
+        return lost
+
+    with caplog.at_level(logging.ERROR, logger="bot.conversations.locks"):
+        assert asyncio.run(scenario()) is True
+    assert any("lock lost" in r.getMessage() for r in caplog.records)
+
+
+def test_a_lock_redis_does_not_renew_for_a_lifetime_is_lost(
+    redis_url: str, redis_server: RedisServer
+) -> None:
+    [locks] = workers(redis_url, count=1, ttl_s=0.6)
+
+    async def scenario() -> tuple[bool, float]:
+        async with locks.hold("c") as held:
+            started = time.monotonic()
+            with redis_server.frozen():
+                await asyncio.wait_for(held.lost.wait(), 3.0)
+            return held.lost.is_set(), time.monotonic() - started
+
+    lost, after = asyncio.run(scenario())
+    assert lost and after < LOCK_CALL_TIMEOUT_S  # about its lifetime, not a call timeout

@@ -3,13 +3,22 @@ transcript reads in order, and replies hang off the message they answer."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from sqlalchemy.exc import StatementError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.conversations.models import Message
-from bot.conversations.store import ConversationNotFoundError, ConversationStore
+from bot.conversations.store import (
+    MAX_SILENT_ANSWERS,
+    ConversationNotFoundError,
+    ConversationStore,
+    StoredAnswer,
+)
+from db.engine import lock_rows
 
 
 @pytest.fixture
@@ -153,3 +162,104 @@ def test_an_unknown_conversation_is_not_found(store: ConversationStore) -> None:
         store.add_customer_message("nope", "hi", "m-1")
     with pytest.raises(ConversationNotFoundError):
         store.transcript("nope")
+
+
+# -- the bot's answer: settled and stored in one commit, only while the message is owed -------
+
+UNSTORABLE = {"articles": [{"title": object()}]}  # not JSON: its INSERT fails
+
+
+def owed_ids(sessions: sessionmaker[Session], cid: str) -> list[int]:
+    with sessions() as session:
+        return [m.id for m in ConversationStore(session).owed_answers(cid)]
+
+
+def test_an_answer_is_stored_with_the_message_settled(
+    store: ConversationStore, sessions: sessionmaker[Session]
+) -> None:
+    cid = store.open().id
+    question, _ = store.add_customer_message(cid, "q", None)
+    answer = store.store_answer(cid, question.id, [("a1", {}), ("a2", {"buttons": []})])
+    assert answer.stored
+    assert [(m.sender, m.text, m.reply_to) for m in answer.replies] == [
+        ("bot", "a1", question.id),
+        ("bot", "a2", question.id),
+    ]
+    assert owed_ids(sessions, cid) == []
+    with sessions() as other:
+        assert [m.text for m in ConversationStore(other).replies_to(question.id)] == ["a1", "a2"]
+
+
+def test_an_answer_that_fails_half_way_leaves_the_message_owed_and_unanswered(
+    store: ConversationStore, sessions: sessionmaker[Session]
+) -> None:
+    """The second reply cannot be written (as if the connection dropped there): nothing of the
+    answer is kept, and the message is still owed, so the redelivery answers it."""
+    cid = store.open().id
+    question, _ = store.add_customer_message(cid, "q", None)
+    with pytest.raises((StatementError, TypeError)):  # TypeError: psycopg's own JSON dump
+        store.store_answer(cid, question.id, [("a1", {}), ("a2", UNSTORABLE)])
+    store.session.rollback()
+    assert owed_ids(sessions, cid) == [question.id]
+    with sessions() as other:
+        assert ConversationStore(other).replies_to(question.id) == []
+
+
+def test_a_message_answered_meanwhile_keeps_its_first_answer(
+    store: ConversationStore, sessions: sessionmaker[Session]
+) -> None:
+    """Two holders of the conversation (its lock lapsed): the second answer stores nothing and
+    gets the first one's replies."""
+    cid = store.open().id
+    question, _ = store.add_customer_message(cid, "q", None)
+    first = store.store_answer(cid, question.id, [("first", {})])
+    with sessions() as other:
+        second = ConversationStore(other).store_answer(cid, question.id, [("second", {})])
+        apology = ConversationStore(other).store_apology(cid, question.id, "sorry", {})
+    assert first.stored and not second.stored and not apology.stored
+    assert [m.id for m in second.replies] == [m.id for m in first.replies]
+    assert [m.id for m in apology.replies] == [m.id for m in first.replies]
+    assert [m.text for m in store.transcript(cid)] == ["q", "first"]
+
+
+def test_an_apology_is_stored_while_the_message_is_owed_or_given_up_silent(
+    store: ConversationStore,
+) -> None:
+    cid = store.open().id
+    question, _ = store.add_customer_message(cid, "q", None)
+    assert store.store_apology(cid, question.id, "sorry", {}).stored
+    for _ in range(MAX_SILENT_ANSWERS):  # Rasa said nothing each time: no longer owed
+        store.store_answer(cid, question.id, [])
+    assert store.owed_answers(cid) == []
+    assert store.store_apology(cid, question.id, "sorry again", {}).stored
+    assert [m.text for m in store.replies_to(question.id)] == ["sorry", "sorry again"]
+
+
+def test_an_answer_waits_for_another_being_stored_then_stores_nothing(
+    store: ConversationStore, sessions: sessionmaker[Session]
+) -> None:
+    """The re-check reads under the message's row lock: an answer stored at the same moment by
+    another holder is waited for, then seen (on PostgreSQL a row lock, on SQLite its one
+    writer)."""
+    cid = store.open().id
+    question, _ = store.add_customer_message(cid, "q", None)
+    with sessions() as first:
+        lock_rows(first, Message.id, [question.id])  # the other holder, half way through
+        ConversationStore(first).settle(question.id, answered=True, commit=False)
+        ConversationStore(first).add_reply(cid, question.id, "bot", "first", {}, commit=False)
+        with ThreadPoolExecutor(1) as pool:
+            second = pool.submit(answer_in, sessions, cid, question.id, "second")
+            time.sleep(0.3)
+            assert not second.done()  # waits for the first holder's transaction
+            first.commit()
+            stored = second.result(timeout=10)
+    assert not stored.stored
+    assert [m.text for m in stored.replies] == ["first"]
+    assert [m.text for m in store.transcript(cid)] == ["q", "first"]
+
+
+def answer_in(
+    sessions: sessionmaker[Session], cid: str, message_id: int, text: str
+) -> StoredAnswer:
+    with sessions() as session:
+        return ConversationStore(session).store_answer(cid, message_id, [(text, {})])

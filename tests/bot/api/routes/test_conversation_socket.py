@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 from starlette.testclient import WebSocketTestSession
 from starlette.websockets import WebSocketDisconnect
 
 from bot.api.deps import conversation_token
+from bot.chat import gateway as gateway_module
 from bot.settings import Settings
 from tests.bot.api.routes.conftest import FakeRasa, open_conversation
 
@@ -90,6 +93,38 @@ def test_a_resent_message_is_answered_once_and_sent_back_again(chat: TestClient)
         f["message"]["id"] for f in first if f["type"] == "message"
     ]
     assert len(FakeRasa.received) == 1
+
+
+def test_messages_sent_back_to_back_are_stored_in_the_order_sent(
+    chat: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A widget resends its outbox back to back after a reconnect, and the first message is
+    slow to store (a busy database): it is still stored, and answered, first; and the reader
+    goes on reading meanwhile (a bad frame after it is answered at once)."""
+    store_message = gateway_module._store_message
+
+    def slow_first(session: Session, *args: Any, **kwargs: Any) -> Any:
+        if args[1].text == "first":
+            time.sleep(0.5)
+        return store_message(session, *args, **kwargs)
+
+    monkeypatch.setattr(gateway_module, "_store_message", slow_first)
+    cid, auth = open_conversation(chat)
+    with chat.websocket_connect(socket_url(cid, auth)) as ws:
+        ws.receive_json()
+        ws.send_json({"type": "message", "text": "first", "client_message_id": "o-1"})
+        ws.send_json({"type": "message", "text": "second", "client_message_id": "o-2"})
+        ws.send_text("not json")
+        assert ws.receive_json()["type"] == "error"  # before either message is stored
+        frames = frames_until(ws, "bot") + frames_until(ws, "bot")
+    assert [text for sender, text in messages(frames) if sender == "bot"] == [
+        "echo: first",
+        "echo: second",
+    ]
+    transcript = chat.get(f"/api/v1/conversations/{cid}/messages", headers=auth).json()
+    by_id = sorted(transcript["data"], key=lambda m: m["id"])
+    assert [m["text"] for m in by_id if m["sender"] == "customer"] == ["first", "second"]
+    assert [m["text"] for m in by_id if m["sender"] == "bot"] == ["echo: first", "echo: second"]
 
 
 @pytest.mark.parametrize(
