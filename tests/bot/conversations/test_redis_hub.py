@@ -242,6 +242,7 @@ class Ticker:
 
     async def __aexit__(self, *_: object) -> None:
         assert self._task is not None
+        await asyncio.sleep(0.06)  # one more tick: it measures a stall that just ended
         self._task.cancel()
 
 
