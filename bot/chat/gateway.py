@@ -160,10 +160,10 @@ class ChatGateway:
     def _lock(self, conversation_id: str) -> AbstractAsyncContextManager[HeldLock]:
         return self.locks.hold(conversation_id)
 
-    def customer_typing(self, conversation_id: str, active: bool) -> None:
+    async def customer_typing(self, conversation_id: str, active: bool) -> None:
         """Tell the agents who have the conversation open; nobody else needs it, nothing is
         stored (``from`` lets the customer's own sockets skip the echo)."""
-        if self.hub.agents_watching(conversation_id):
+        if await self.hub.agents_watching(conversation_id):
             frame = {"type": "typing", "active": active, "from": "customer"}
             self.hub.publish(conversation_id, frame)
 

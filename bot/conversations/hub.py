@@ -77,11 +77,12 @@ class ConversationHub:
     def listeners(self, conversation_id: str) -> int:
         return len(self._subscriptions.get(conversation_id, ()))
 
-    def customers_watching(self, conversation_id: str) -> bool:
+    async def customers_watching(self, conversation_id: str) -> bool:
         """Whether the customer's widget has the conversation open (a socket that is not an
-        agent's): a message pushed now is shown to them."""
+        agent's): a message pushed now is shown to them. A coroutine: a shared hub asks
+        Redis, which must not block the event loop."""
         return any(not s.agent for s in self._subscriptions.get(conversation_id, ()))
 
-    def agents_watching(self, conversation_id: str) -> bool:
+    async def agents_watching(self, conversation_id: str) -> bool:
         """Whether an agent console has the conversation open (a handoff socket)."""
         return any(s.agent for s in self._subscriptions.get(conversation_id, ()))

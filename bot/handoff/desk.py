@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Concatenate, ParamSpec, TypeVar
 
@@ -95,48 +94,57 @@ class HandoffDesk:
     ) -> T:
         return await in_worker_thread(self.sessions, _on_store, self.outbox, work, *args, **kwargs)
 
-    def agents_online(self) -> int:
+    async def _ask_presence(self, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A presence call, in a worker thread when it may wait on Redis (never in the event
+        loop, which holds every socket); in this process's memory, at once."""
+        if self.presence.blocking:
+            return await asyncio.to_thread(call, *args, **kwargs)
+        return call(*args, **kwargs)
+
+    async def agents_online(self) -> int:
         """Agents whose status is online and whose console is live (docs/handoff.md)."""
-        return len(self.presence.available(utcnow()))
+        return len(await self._ask_presence(self.presence.available, utcnow()))
 
     # -- presence ----------------------------------------------------------------------------
 
     async def console_opened(self, agent: StaffUser) -> None:
         """A console's queue socket opened: the agent is live (and others' count changes)."""
-        self.presence.console_opened(agent.id, utcnow())
+        await self._ask_presence(self.presence.console_opened, agent.id, utcnow())
         if not await self._route_waiting():  # routing tells the consoles itself
             self._queue_changed()
 
-    def console_closed(self, agent: StaffUser) -> None:
+    async def console_closed(self, agent: StaffUser) -> None:
         """The socket closed; when the grace ends, every console's "agents online" may change,
         so they hear queue_changed then (a count read before would still include the agent)."""
-        self.presence.console_closed(agent.id, utcnow())
-        with suppress(RuntimeError):  # no running loop: nobody is listening either
-            grace = self.presence.timeout.total_seconds()
-            asyncio.get_running_loop().call_later(grace + 0.5, self._queue_changed)
+        await self._ask_presence(self.presence.console_closed, agent.id, utcnow())
+        grace = self.presence.timeout.total_seconds()
+        asyncio.get_running_loop().call_later(grace + 0.5, self._queue_changed)
 
     async def team(self) -> TeamPublic:
         """Who may take a chat, with their presence and open chats (the transfer's choices)."""
         now = utcnow()
         members = await self._run(HandoffStore.team)
+        states = await self._ask_presence(
+            lambda: [self.presence.state(member.id, now) for member, _ in members]
+        )
         return TeamPublic(
             items=[
                 TeamMemberPublic(
                     id=member.id,
                     name=member.name,
                     role=member.role,
-                    status=self.presence.state(member.id, now).status,
+                    status=state.status,
                     open_chats=held,
                 )
-                for member, held in members
+                for (member, held), state in zip(members, states, strict=True)
             ]
         )
 
-    def presence_of(self, agent: StaffUser) -> AgentPresenceState:
-        return self.presence.state(agent.id, utcnow())
+    async def presence_of(self, agent: StaffUser) -> AgentPresenceState:
+        return await self._ask_presence(self.presence.state, agent.id, utcnow())
 
     async def set_presence(self, agent: StaffUser, status: PresenceStatus) -> AgentPresenceState:
-        state = self.presence.choose(agent.id, status, utcnow())
+        state = await self._ask_presence(self.presence.choose, agent.id, status, utcnow())
         if not await self._route_waiting():  # routing tells the consoles itself
             self._queue_changed()  # every console's "agents online"
         return state
@@ -145,7 +153,7 @@ class HandoffDesk:
         """With auto-assignment, give waiting chats of the live queue to available agents
         under the limit: when a chat opens, an agent comes online, or a slot frees. Whether
         any was given (the queue changed)."""
-        available = self.presence.available(utcnow())
+        available = await self._ask_presence(self.presence.available, utcnow())
         if not (self.rules.auto_assign and available):
             return False
         assigned = await self._run(
@@ -191,7 +199,7 @@ class HandoffDesk:
         answer carries what to tell the customer; with auto-assignment, a chat in the live
         queue goes to the least-busy available agent under the limit."""
         now = utcnow()
-        available = self.presence.available(now)
+        available = await self._ask_presence(self.presence.available, now)
         opened = await self._run(HandoffStore.open, request, len(available), self.signals)
         if not available:
             opened.notice = self._away_notice(request.language, now)
@@ -274,7 +282,7 @@ class HandoffDesk:
         widget_open = False
         if self.outbox is not None and self.outbox.enabled:
             conversation_id = await self._run(HandoffStore.held_conversation, handoff_id, agent)
-            widget_open = self.hub.customers_watching(conversation_id)
+            widget_open = await self.hub.customers_watching(conversation_id)
         message = await self._run(
             HandoffStore.reply, handoff_id, agent, text, utcnow(), article_ids, widget_open
         )

@@ -44,6 +44,8 @@ class AgentPresence(ABC):
 
     # How long a closed console still counts as live.
     timeout: timedelta = DEFAULT_TIMEOUT
+    # Whether a call may wait on the network: the desk then makes it in a worker thread.
+    blocking: bool = False
 
     @abstractmethod
     def start(self) -> None:

@@ -8,17 +8,20 @@
   worker's heartbeat; a closed one, or one whose worker was killed, stays live for the
   ``timeout`` after it was last seen, as a reload's grace.
 
-The interface stays synchronous (the desk calls it from the event loop and from its
-threads): each call is one round trip on the blocking client with a short timeout
-(bot/shared/redis.py). With Redis lost, ``available`` answers nobody (new chats wait as
-tickets, customers are told so) and logs; the other reads and ``choose`` raise
-``redis.RedisError``, which the API answers with 503.
+The interface stays synchronous: each call is one round trip on the blocking client with a
+short timeout (bot/shared/redis.py), which the desk makes in a worker thread (``blocking``),
+never in the event loop. After a call fails, the shared breaker keeps Redis unasked for a few
+seconds: ``available`` and ``state`` answer what Redis last said (``available`` only while that
+is younger than the timeout; else nobody, so new chats wait as tickets and customers are told
+so), the console's calls are skipped (the heartbeat says it again once Redis is back), and
+``choose`` or a state never read raise ``redis.RedisError``, which the API answers with 503.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta
 
 import redis
@@ -41,6 +44,8 @@ class RedisPresence(AgentPresence):
     """``AgentPresence`` in Redis, with this worker's open consoles renewed by a heartbeat
     thread (``start`` / ``stop``)."""
 
+    blocking = True
+
     def __init__(self, shared: SharedRedis, timeout: timedelta = DEFAULT_TIMEOUT) -> None:
         self.shared = shared
         self.timeout = timeout
@@ -50,6 +55,10 @@ class RedisPresence(AgentPresence):
         self._open: dict[int, int] = {}  # this worker's console sockets by agent
         self._stopping = threading.Event()
         self._heartbeat: threading.Thread | None = None
+        # What Redis last said, answered while the breaker is open: (when, agents available)
+        # and each agent's state.
+        self._last_available: tuple[float, list[int]] | None = None
+        self._last_state: dict[int, AgentPresenceState] = {}
 
     # -- this worker's heartbeat -------------------------------------------------------------
 
@@ -76,9 +85,15 @@ class RedisPresence(AgentPresence):
             except redis.RedisError as error:
                 log.warning("presence heartbeat failed (Redis: %s)", error)
 
+    def _guard(self) -> None:
+        """Raise at once while the breaker is open (a dead Redis costs nothing per call)."""
+        if self.shared.breaker.open:
+            raise redis.ConnectionError("Redis failed a moment ago; not asked again yet")
+
     def _seen(self, agents: list[int], now: datetime) -> None:
         if not agents:
             return
+        self._guard()
         until = (now + self.timeout).timestamp()
         with self.shared.calls.pipeline(transaction=False) as pipe:
             pipe.zadd(self._live_key, {str(agent): until for agent in agents}, gt=True)
@@ -87,8 +102,17 @@ class RedisPresence(AgentPresence):
 
     # -- the interface -----------------------------------------------------------------------
 
+    def _failed(self, error: redis.RedisError) -> None:
+        if not self.shared.breaker.open:  # not a call the breaker itself refused
+            self.shared.breaker.failed()
+
     def choose(self, agent_id: int, status: PresenceStatus, now: datetime) -> AgentPresenceState:
-        self.shared.calls.hset(self._chosen_key, str(agent_id), status)
+        self._guard()
+        try:
+            self.shared.calls.hset(self._chosen_key, str(agent_id), status)
+        except redis.RedisError as error:
+            self._failed(error)
+            raise
         return self.state(agent_id, now)
 
     def console_opened(self, agent_id: int, now: datetime) -> None:
@@ -109,26 +133,45 @@ class RedisPresence(AgentPresence):
         try:
             self._seen([agent_id], now)
         except redis.RedisError as error:  # the heartbeat says it again once Redis is back
+            self._failed(error)
             log.warning("presence of agent %s not recorded (Redis: %s)", agent_id, error)
 
     def state(self, agent_id: int, now: datetime) -> AgentPresenceState:
-        with self.shared.calls.pipeline(transaction=False) as pipe:
-            pipe.hget(self._chosen_key, str(agent_id))
-            pipe.zscore(self._live_key, str(agent_id))
-            chosen, until = pipe.execute()
+        try:
+            self._guard()
+            with self.shared.calls.pipeline(transaction=False) as pipe:
+                pipe.hget(self._chosen_key, str(agent_id))
+                pipe.zscore(self._live_key, str(agent_id))
+                chosen, until = pipe.execute()
+        except redis.RedisError as error:
+            self._failed(error)
+            last = self._last_state.get(agent_id)
+            if last is None:
+                raise
+            return last
+        self.shared.breaker.succeeded()
         live = until is not None and float(until) > now.timestamp()
-        return AgentPresenceState(agent_id, chosen or "online", live)
+        state = self._last_state[agent_id] = AgentPresenceState(agent_id, chosen or "online", live)
+        return state
 
     def available(self, now: datetime) -> list[int]:
         try:
+            self._guard()
             with self.shared.calls.pipeline(transaction=False) as pipe:
                 pipe.zrangebyscore(self._live_key, f"({now.timestamp()}", "+inf")
                 pipe.hgetall(self._chosen_key)
                 live, chosen = pipe.execute()
         except redis.RedisError as error:
+            self._failed(error)
+            last = self._last_available
+            if last is not None and time.monotonic() - last[0] < self.timeout.total_seconds():
+                return list(last[1])
             log.warning("no agent counted online: Redis is unavailable (%s)", error)
             return []
-        return sorted(int(agent) for agent in live if chosen.get(agent, "online") == "online")
+        self.shared.breaker.succeeded()
+        agents = sorted(int(agent) for agent in live if chosen.get(agent, "online") == "online")
+        self._last_available = (time.monotonic(), agents)
+        return agents
 
 
 __all__ = ["RedisPresence"]

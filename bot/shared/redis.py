@@ -7,11 +7,14 @@ Two clients over the same URL, on purpose:
   (bot/conversations/locks.py). Its socket timeout (``STREAM_TIMEOUT_S``) bounds a round trip
   to a Redis that went silent; the listener's waits for a frame pass their own timeout, which
   redis-py reads instead, so the socket timeout does not cut them.
-- ``calls``, the blocking client, for the one-round-trip look-ups made inside requests
-  (presence, who watches a conversation, the login throttle). Their interfaces are
-  synchronous and are also called from the desk's worker threads; a loopback round trip is
-  about 0.1 ms (docs/scaling.md#redis), and short socket timeouts bound a lost Redis to
-  ``CALL_TIMEOUT_S`` per call instead of stalling the loop.
+- ``calls``, the blocking client, for one-round-trip look-ups: the presence's, which the
+  desk makes in worker threads (in the event loop, behind a partition, each call would stall
+  every socket and the lock keepers for its whole timeout), and the login throttle's. Short
+  socket timeouts bound a lost Redis to ``CALL_TIMEOUT_S`` per call.
+
+``breaker`` is shared by the request-path calls (who watches a conversation, presence): after
+one fails, they skip Redis for ``BREAKER_OPEN_S`` and answer a safe default, so a dead Redis
+costs a request nothing rather than a timeout each (docs/scaling.md#faults).
 
 Both check a connection idle for ``HEALTH_CHECK_S`` with a PING before using it again, and
 ask the kernel for TCP keepalives, so a connection cut without a word (a partition, a NAT
@@ -25,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +42,7 @@ KEY_PREFIX = "kefu:"
 CALL_TIMEOUT_S = 0.5  # a request-path call to a lost Redis fails after this long
 CONNECT_TIMEOUT_S = 2.0
 STREAM_TIMEOUT_S = 2.0  # a round trip of the event loop's client (publish, a lock's call)
+BREAKER_OPEN_S = 3.0  # after a failed request-path call, Redis is not asked for this long
 HEALTH_CHECK_S = 10  # a connection idle this long is PINGed before its next command
 # TCP keepalive: the first probe after 30 s of silence, then every 10 s, dead after 3 unanswered
 # (Linux's defaults wait two hours). Where the options are unknown, the system's are kept.
@@ -65,6 +70,28 @@ def masked_redis_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
+class RedisBreaker:
+    """A circuit breaker: ``failed()`` opens it for ``open_s``, during which the calls it
+    guards are not made (their callers answer a safe default); the first call after that tries
+    Redis again."""
+
+    def __init__(self, open_s: float = BREAKER_OPEN_S) -> None:
+        self.open_s = open_s
+        self._open_until = 0.0
+
+    @property
+    def open(self) -> bool:
+        return time.monotonic() < self._open_until
+
+    def failed(self) -> None:
+        if not self.open:
+            log.warning("Redis calls skipped for %g s after a failure", self.open_s)
+        self._open_until = time.monotonic() + self.open_s
+
+    def succeeded(self) -> None:
+        self._open_until = 0.0
+
+
 def _worker_name() -> str:
     return f"{os.uname().nodename}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -77,6 +104,7 @@ class SharedRedis:
     calls: redis.Redis
     streams: redis.asyncio.Redis
     worker: str = field(default_factory=_worker_name)
+    breaker: RedisBreaker = field(default_factory=RedisBreaker)
 
     @classmethod
     def open(cls, url: str) -> SharedRedis:

@@ -106,7 +106,7 @@ def agent_console(desk: HandoffDesk, agent: StaffUser = ON_DUTY) -> Iterator[Non
     try:
         yield
     finally:
-        desk.console_closed(agent)
+        asyncio.run(desk.console_closed(agent))
 
 
 def drain(subscription: Subscription) -> list[dict[str, Any]]:

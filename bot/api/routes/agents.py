@@ -20,7 +20,7 @@ async def read_team(agent: CurrentAgent, desk: DeskDep) -> TeamPublic:
 
 @router.get("/me/presence", response_model=PresencePublic)
 async def read_my_presence(agent: CurrentAgent, desk: DeskDep) -> PresencePublic:
-    return PresencePublic.of(desk.presence_of(agent), desk.agents_online())
+    return PresencePublic.of(await desk.presence_of(agent), await desk.agents_online())
 
 
 @router.put("/me/presence", response_model=PresencePublic)
@@ -29,4 +29,5 @@ async def set_my_presence(
 ) -> PresencePublic:
     """Away keeps the agent's chats and stops new ones coming to them; offline too. Without a
     live console the agent counts as offline whatever they set."""
-    return PresencePublic.of(await desk.set_presence(agent, body.status), desk.agents_online())
+    state = await desk.set_presence(agent, body.status)
+    return PresencePublic.of(state, await desk.agents_online())

@@ -253,7 +253,7 @@ async def _serve(
                 await websocket.send_json(frame)
                 continue
             if isinstance(frame, TypingFrame):
-                gateway.customer_typing(conversation_id, frame.active)
+                await gateway.customer_typing(conversation_id, frame.active)
                 continue
             # Answering runs beside the reader, so typing and later frames are not held up.
             task = asyncio.create_task(_answer(websocket, conversation_id, gateway, frame, storing))

@@ -85,7 +85,7 @@ async def read_queue(
         data=rows,
         count=len(rows),
         first_response_target_s=state.settings.first_response_target_s,
-        agents_online=desk.agents_online(),
+        agents_online=await desk.agents_online(),
     )
 
 
@@ -232,7 +232,7 @@ async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) 
         with suppress(WebSocketDisconnect):
             await _forward(websocket, desk.hub, AGENTS_CHANNEL)
     finally:
-        desk.console_closed(agent)
+        await desk.console_closed(agent)
 
 
 @router.websocket("/{handoff_id}/ws")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from bot.api.deps import StateDep
 from bot.api.schemas.health import ComponentHealth, EmailHealth, HealthPublic
 from bot.api.state import ServiceState
+from bot.conversations.redis_hub import RedisConversationHub
 from bot.mail.models import OutboundMail
 from bot.shared.redis import masked_redis_url
 from db.engine import UNAVAILABLE_ERRORS, in_worker_thread
@@ -48,11 +49,14 @@ async def health(state: StateDep, response: Response) -> HealthPublic:
     if state.shared is not None:
         # A blocking PING with a short timeout (bot/shared/redis.py), off the event loop.
         trouble = await asyncio.to_thread(state.shared.ping)
-        redis = (
-            ComponentHealth(status="ok", detail=masked_redis_url(state.shared.url))
-            if trouble is None
-            else ComponentHealth(status="down", detail=trouble)
-        )
+        hub = state.gateway.hub
+        if trouble is not None:
+            redis = ComponentHealth(status="down", detail=trouble)
+        elif isinstance(hub, RedisConversationHub) and not hub.listener_running:
+            # Restarted by the hub; meanwhile other workers' frames do not reach this one's.
+            redis = ComponentHealth(status="failing", detail="the hub's listener is not running")
+        else:
+            redis = ComponentHealth(status="ok", detail=masked_redis_url(state.shared.url))
     if database.status != "ok":
         response.status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     # One Rasa of several down still answers every customer, but is not everything up.

@@ -8,7 +8,10 @@ from pydantic import BaseModel, Field
 
 
 class ComponentHealth(BaseModel):
-    status: Literal["ok", "down"]
+    """``failing``: it answers, but this worker's use of it is broken (Redis: the hub's
+    listener is not running, so other workers' frames do not arrive)."""
+
+    status: Literal["ok", "down", "failing"]
     detail: str = ""
 
 

@@ -73,15 +73,23 @@ def test_another_conversations_frames_do_not_reach_a_socket(redis_url: str) -> N
     assert asyncio.run(scenario()) == [{"n": 2}]
 
 
+async def written(hub: RedisConversationHub) -> None:
+    """Until the hub's watches task has written its sockets' claims to Redis."""
+    await eventually(lambda: hub._claimed == hub._watched())
+
+
 def test_an_agent_watching_on_one_worker_is_seen_from_the_other(redis_url: str) -> None:
     async def scenario() -> list[bool]:
         async with worker_hub(redis_url) as one, worker_hub(redis_url) as two:
-            seen = [two.agents_watching("c1")]
+            seen = [await two.agents_watching("c1")]
             with one.subscribe("c1"):  # the customer's own socket is no agent
-                seen.append(two.agents_watching("c1"))
+                await written(one)
+                seen.append(await two.agents_watching("c1"))
                 with one.subscribe("c1", agent=True):
-                    seen += [two.agents_watching("c1"), one.agents_watching("c1")]
-                seen.append(two.agents_watching("c1"))  # closed: at once, no TTL to wait
+                    await written(one)
+                    seen += [await two.agents_watching("c1"), await one.agents_watching("c1")]
+                await written(one)  # closed: withdrawn at once, no TTL to wait
+                seen.append(await two.agents_watching("c1"))
             return seen
 
     assert asyncio.run(scenario()) == [False, False, True, True, False]
@@ -92,13 +100,16 @@ def test_a_customers_widget_on_one_worker_is_seen_from_the_other(redis_url: str)
 
     async def scenario() -> list[bool]:
         async with worker_hub(redis_url) as one, worker_hub(redis_url) as two:
-            seen = [two.customers_watching("c1")]
+            seen = [await two.customers_watching("c1")]
             with one.subscribe("c1", agent=True):  # an agent's console is not the customer
-                seen.append(two.customers_watching("c1"))
+                await written(one)
+                seen.append(await two.customers_watching("c1"))
                 with one.subscribe("c1"), one.subscribe("c1"):  # two tabs
-                    seen += [two.customers_watching("c1"), one.customers_watching("c1")]
-                seen.append(two.customers_watching("c1"))
-                seen.append(two.agents_watching("c1"))  # the agent's watch is still there
+                    await written(one)
+                    seen += [await two.customers_watching("c1"), await one.customers_watching("c1")]
+                await written(one)
+                seen.append(await two.customers_watching("c1"))
+                seen.append(await two.agents_watching("c1"))  # the agent's watch is still there
             return seen
 
     assert asyncio.run(scenario()) == [False, False, True, True, False, True]
@@ -113,10 +124,12 @@ def test_a_dead_workers_watch_lapses_and_a_live_one_is_renewed(redis_url: str) -
             with one.subscribe("live", agent=True):
                 dead = two.subscribe("dead", agent=True)
                 dead.__enter__()  # never left: as if the worker were killed
+                await written(two)
+                assert await one.agents_watching("dead")
                 for task in two._tasks:  # and its heartbeat died with it
                     task.cancel()
                 await asyncio.sleep(1.5)  # past the TTL; worker one renewed "live" meanwhile
-                return one.agents_watching("dead"), two.agents_watching("live")
+                return await one.agents_watching("dead"), await two.agents_watching("live")
 
     assert asyncio.run(scenario()) == (False, True)
 
@@ -133,7 +146,7 @@ def test_a_hub_resumes_after_redis_restarts_and_its_sockets_replay(
                 redis_server.stop()
                 await eventually(lambda: not one.listening.is_set())
                 two.publish("c1", {"n": 2})  # lost for worker one: logged, not raised
-                local = two.agents_watching("c1")  # answers without Redis (False)
+                local = await two.customers_watching("c1")  # answers without Redis (False)
                 redis_server.start()
                 await eventually(lambda: one.listening.is_set() and two.listening.is_set())
                 # Back: the socket is told to reconnect, which replays from the database.
@@ -204,3 +217,124 @@ def test_a_silent_redis_costs_the_publisher_a_bounded_wait(
     gave_up, got = asyncio.run(scenario())
     assert gave_up < PUBLISH_TIMEOUT_S + 1.5
     assert got[-1] == {"n": 2}
+
+
+class Ticker:
+    """A task that sleeps 50 ms again and again: the longest gap between its ticks is how long
+    the event loop was stalled (every socket of the worker with it)."""
+
+    def __init__(self) -> None:
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        loop = asyncio.get_running_loop()
+        last = loop.time()
+        while True:
+            await asyncio.sleep(0.05)
+            now = loop.time()
+            self.worst, last = max(self.worst, now - last), now
+
+    async def __aenter__(self) -> Ticker:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        await asyncio.sleep(0.06)  # one more tick: it measures a stall that just ended
+        self._task.cancel()
+
+
+def test_a_silent_redis_never_stalls_the_event_loop_and_typing_goes_out_anyway(
+    redis_server: RedisServer,
+) -> None:
+    """Behind a partition (SIGSTOP), who watches a conversation is asked off the event loop
+    and, after the first failure, not asked at all for a while; sockets that open and close
+    wake the watches' task only; the customer's typing frames are still published."""
+    from bot.chat.gateway import ChatGateway
+
+    async def scenario() -> tuple[float, float, list[Any], bool]:
+        redis_server.start()
+        async with worker_hub(redis_server.url) as hub:
+            gateway = ChatGateway(None, None, hub, None)  # type: ignore[arg-type]
+            with hub.subscribe("c1") as customer:
+                await written(hub)
+                with redis_server.frozen():
+                    async with Ticker() as ticker:
+                        started = asyncio.get_running_loop().time()
+                        for _ in range(3):  # the first waits CALL_TIMEOUT_S, off the loop
+                            await gateway.customer_typing("c1", True)
+                        after_first = asyncio.get_running_loop().time()
+                        for _ in range(20):
+                            await gateway.customer_typing("c1", True)
+                            widget_open = await hub.customers_watching("c2")
+                            with hub.subscribe("c2", agent=True):
+                                await asyncio.sleep(0.01)
+                        quick = asyncio.get_running_loop().time() - after_first
+                    assert after_first - started < 1.5
+                    typing = [customer.frames.get_nowait() for _ in range(23)]
+                return ticker.worst, quick, typing, widget_open
+
+    worst, quick, typing, widget_open = asyncio.run(scenario())
+    assert worst < 0.3, f"the event loop stalled for {worst:.2f} s"
+    assert quick < 1.0  # 20 rounds, 10 ms of sleep each: no Redis round trip waited on
+    assert typing == [{"type": "typing", "active": True, "from": "customer"}] * 23
+    assert widget_open is False  # unknown: the agent's reply is mailed, not perhaps lost
+
+
+def test_frames_a_worker_could_not_publish_make_the_other_workers_sockets_resync(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis pauses writes (CLIENT PAUSE WRITE) past PUBLISH_TIMEOUT_S: worker two gives its
+    frame up while worker one's subscription stays connected. Once two publishes again, one's
+    socket of that conversation turns lagging (it reconnects and replays from the database);
+    a socket of another conversation does not."""
+    import redis
+
+    async def scenario() -> tuple[bool, bool]:
+        async with worker_hub(redis_url) as one, worker_hub(redis_url) as two:
+            with one.subscribe("c1") as customer, one.subscribe("c9") as other:
+                two.publish("c1", {"n": 1})
+                assert await frames(customer, 1) == [{"n": 1}]
+                pause_ms = int((PUBLISH_TIMEOUT_S + 1) * 1000)
+                with redis.Redis.from_url(redis_url) as admin:
+                    admin.execute_command("CLIENT", "PAUSE", pause_ms, "WRITE")
+                two.publish("c1", {"n": 2})
+                await eventually(lambda: "frames not sent to other workers" in caplog.text, 8)
+                await eventually(customer.lagging.is_set, timeout=8)
+                await asyncio.sleep(0.2)
+                return one.listening.is_set(), other.lagging.is_set()
+
+    listening, other_lagging = asyncio.run(scenario())
+    assert listening  # the listener never lost Redis: the marker did it
+    assert other_lagging is False
+    assert "resync sent for 1 conversations" in caplog.text
+
+
+def test_a_listener_that_dies_is_reported_and_restarted(
+    redis_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug kills the listener (not a lost Redis, which it survives): health can tell, it
+    starts again, and its sockets resync (they missed the frame the bug lost)."""
+
+    async def scenario() -> tuple[bool, list[Any]]:
+        async with worker_hub(redis_url) as one, worker_hub(redis_url) as two:
+            with one.subscribe("c1") as customer:
+                healthy = one._deliver
+
+                def broken(*_: Any) -> None:
+                    monkeypatch.setattr(one, "_deliver", healthy)  # once
+                    raise RuntimeError("a bug in the listener")
+
+                monkeypatch.setattr(one, "_deliver", broken)
+                two.publish("c1", {"n": 1})  # lost to the bug
+                await eventually(lambda: not one.listener_running)
+                await eventually(lambda: one.listener_running and one.listening.is_set())
+                await eventually(customer.lagging.is_set)
+                two.publish("c1", {"n": 2})
+                return customer.frames.empty(), await frames(customer, 1)
+
+    nothing_before, got = asyncio.run(scenario())
+    assert nothing_before and got == [{"n": 2}]
+    assert "the hub's listener died; restarting it" in caplog.text

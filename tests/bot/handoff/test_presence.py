@@ -66,13 +66,13 @@ def test_agents_online_counts_only_online_agents_with_a_live_console(
     desk: HandoffDesk, staff: Staff
 ) -> None:
     with agent_console(desk, staff.alice), agent_console(desk, staff.bob):
-        assert desk.agents_online() == 2
+        assert asyncio.run(desk.agents_online()) == 2
         asyncio.run(desk.set_presence(staff.bob, "away"))
-        assert desk.agents_online() == 1
-        assert desk.presence_of(staff.bob).status == "away"
-    assert desk.agents_online() == 0  # consoles closed (this desk has no grace)
+        assert asyncio.run(desk.agents_online()) == 1
+        assert asyncio.run(desk.presence_of(staff.bob)).status == "away"
+    assert asyncio.run(desk.agents_online()) == 0  # consoles closed (this desk has no grace)
     asyncio.run(desk.set_presence(staff.alice, "online"))
-    assert desk.agents_online() == 0  # choosing online is not enough without a console
+    assert asyncio.run(desk.agents_online()) == 0  # choosing online is not enough without a console
 
 
 def test_every_console_hears_when_a_closed_console_stops_counting(
@@ -85,10 +85,10 @@ def test_every_console_hears_when_a_closed_console_stops_counting(
         with hub.subscribe(AGENTS_CHANNEL) as queue:
             await desk.console_opened(staff.alice)
             drain(queue)
-            desk.console_closed(staff.alice)
-            at_close, online_at_close = drain(queue), desk.agents_online()
+            await desk.console_closed(staff.alice)
+            at_close, online_at_close = drain(queue), await desk.agents_online()
             await asyncio.sleep(0.7)
-            return at_close, online_at_close, drain(queue), desk.agents_online()
+            return at_close, online_at_close, drain(queue), await desk.agents_online()
 
     at_close, online_at_close, later, online_later = asyncio.run(close_and_wait())
     assert (at_close, online_at_close) == ([], 1)  # a reload's grace

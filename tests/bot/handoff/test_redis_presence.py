@@ -3,6 +3,7 @@ whether a console of theirs is live anywhere; a killed worker's consoles lapse."
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -86,3 +87,48 @@ def test_with_redis_lost_nobody_is_available_and_choosing_fails(
         assert "Redis is unavailable" in caplog.text
     finally:
         redis_server.start()
+
+
+def test_a_silent_redis_never_stalls_the_desks_event_loop_and_presence_answers_as_last_seen(
+    redis_server: RedisServer,
+) -> None:
+    """Behind a partition (SIGSTOP) the desk's presence calls wait in worker threads, never in
+    the event loop; after the first failure the breaker skips Redis, so each answers at once
+    with what Redis last said (the agent stays counted online, as they were)."""
+    from bot.auth.store import StaffUser
+    from bot.conversations.hub import ConversationHub
+    from bot.handoff.desk import HandoffDesk
+    from tests.bot.conversations.test_redis_hub import Ticker
+
+    agent = StaffUser(1, "alice@shop.test", "Alice", "agent")
+
+    async def scenario() -> tuple[float, float, list[int], list[str]]:
+        redis_server.start()
+        presence = RedisPresence(SharedRedis.open(redis_server.url), timedelta(seconds=60))
+        # No database call is made by these (auto-assignment is off).
+        desk = HandoffDesk(None, ConversationHub(), None, presence=presence)  # type: ignore[arg-type]
+        try:
+            await desk.console_opened(agent)
+            seen = [await desk.agents_online()]
+            statuses = [(await desk.presence_of(agent)).status]
+            with redis_server.frozen():
+                async with Ticker() as ticker:
+                    for _ in range(2):  # the first waits CALL_TIMEOUT_S, in a thread
+                        seen.append(await desk.agents_online())
+                    started = asyncio.get_running_loop().time()
+                    for _ in range(20):
+                        seen.append(await desk.agents_online())
+                        statuses.append((await desk.presence_of(agent)).status)
+                        await desk.console_opened(agent)
+                        await desk.console_closed(agent)
+                    quick = asyncio.get_running_loop().time() - started
+            return ticker.worst, quick, seen, statuses
+        finally:
+            presence.shared.calls.close()
+            await presence.shared.streams.aclose()
+
+    worst, quick, seen, statuses = asyncio.run(scenario())
+    assert worst < 0.3, f"the event loop stalled for {worst:.2f} s"
+    assert quick < 0.5  # 80 calls: none waited on Redis
+    assert seen == [1] * 23
+    assert statuses == ["online"] * 21

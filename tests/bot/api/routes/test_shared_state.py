@@ -78,6 +78,41 @@ def test_health_says_when_redis_is_lost_and_when_it_is_back(
         assert client.get("/api/v1/health").json()["redis"]["status"] == "ok"
 
 
+def test_health_says_redis_is_failing_while_the_hubs_listener_is_not_running(
+    settings: Settings, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis answers, but this worker no longer hears the others (its listener died of a bug,
+    and dies again while the bug lasts): failing, not ok; once the listener runs, ok."""
+    redis_server.start()
+    app = create_app(settings.model_copy(update={"redis_url": redis_server.url}))
+    with TestClient(app) as client:
+        hub = client.app.state.kefu.gateway.hub  # type: ignore[attr-defined]
+        assert client.get("/api/v1/health").json()["redis"]["status"] == "ok"
+
+        async def broken(*_: Any) -> None:
+            raise RuntimeError("a bug in the listener")
+
+        def restart_into_the_bug() -> None:  # in the app's event loop
+            hub._listener.cancel()
+            hub._start_listener()
+
+        monkeypatch.setattr(hub, "_listen", broken)
+        client.portal.call(restart_into_the_bug)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 5
+        while hub.listener_running:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        failing = client.get("/api/v1/health").json()
+        assert (failing["status"], failing["redis"]["status"]) == ("degraded", "failing")
+        assert "listener" in failing["redis"]["detail"]
+        monkeypatch.undo()  # the bug is fixed: the next restart listens
+        deadline = time.monotonic() + 5
+        while not hub.listener_running:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert client.get("/api/v1/health").json()["redis"]["status"] == "ok"
+
+
 def test_with_redis_lost_a_customers_message_is_stored_and_answered(
     settings: Settings, rasa_url: str, redis_server: RedisServer
 ) -> None:
