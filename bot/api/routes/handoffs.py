@@ -225,7 +225,7 @@ async def queue_socket(agent: SocketAgent, websocket: WebSocket, desk: DeskDep) 
     try:
         await desk.console_opened(agent)
     except UNAVAILABLE_ERRORS as error:
-        desk.console_closed(agent)  # live only while the socket is open
+        await desk.console_closed(agent)  # live only while the socket is open
         await _close_unavailable(websocket, "queue", error)
         return
     try:
