@@ -54,16 +54,21 @@ class FakeRasa(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def rasa_url() -> Iterator[str]:
-    FakeRasa.status, FakeRasa.body, FakeRasa.received = 200, [], []
-    server = HTTPServer(("127.0.0.1", 0), FakeRasa)
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A real HTTP server on loopback answering with ``handler``, for a fixture to yield."""
+    server = HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
     thread.join()
+
+
+@pytest.fixture
+def rasa_url() -> Iterator[str]:
+    FakeRasa.status, FakeRasa.body, FakeRasa.received = 200, [], []
+    yield from serving(FakeRasa)
 
 
 def send(base_url: str, text: str = "hello", timeout_s: float = 5.0) -> list[BotReply]:
@@ -269,13 +274,7 @@ class FailingRasa(BaseHTTPRequestHandler):
 @pytest.fixture
 def failing_url() -> Iterator[str]:
     FailingRasa.requests = 0
-    server = HTTPServer(("127.0.0.1", 0), FailingRasa)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    yield from serving(FailingRasa)
 
 
 @pytest.fixture
