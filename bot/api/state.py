@@ -99,6 +99,8 @@ class ServiceState:
     # Inbound mail (KEFU_IMAP_URL): the mailbox's poller, None when inbound email is off.
     inbound_mail: InboxPoller | None = None
     inbound_polling: asyncio.Task[None] | None = None
+    # Its sweep: an answer whose mail or handoff never followed gets them (EmailChannel.sweep).
+    mail_sweeping: asyncio.Task[None] | None = None
 
     @classmethod
     def start(cls, settings: Settings, metrics: ServiceMetrics | None = None) -> ServiceState:
@@ -238,6 +240,7 @@ class ServiceState:
             lease=lease,
         )
         self.inbound_polling = asyncio.create_task(self.inbound_mail.run_forever())
+        self.mail_sweeping = asyncio.create_task(channel.sweep_forever())
 
     def start_index_sync(self) -> None:
         """In the event loop; every ``index_sync_every_s`` (0: never)."""
@@ -266,6 +269,7 @@ class ServiceState:
             self.index_nudges,
             self.mail_sending,
             self.inbound_polling,
+            self.mail_sweeping,
         ):
             if task is not None:
                 await stopped(task)

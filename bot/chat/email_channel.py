@@ -17,21 +17,25 @@ What a mail becomes (docs/email.md):
   agents' queue ("unanswered") and the customer gets the "we received your request" mail;
 - a reply to the rating request (threaded to it, or by the reply token once the conversation
   is resolved) that starts with a score 1–5 is the conversation's rating, recorded by the
-  widget's rule (once per conversation), with no message, no bot and no reopening.
+  widget's rule (once per conversation), with no message, no bot and no reopening;
+- an answer stored whose mail or handoff never followed (the service died, or the database
+  failed, between the two) is found by the sweep and given them, once (``sweep``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, Literal, Protocol
 
 import anyio
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 
-from bot.chat.gateway import MAIL_MESSAGE_PREFIX, ChatGateway, channel_of
+from bot.chat.gateway import GIVE_UP_AFTER_S, MAIL_MESSAGE_PREFIX, ChatGateway, channel_of
 from bot.conversations.models import Conversation, Message
 from bot.conversations.schemas import MAX_MESSAGE_CHARS, MessageCreate, MessagePublic
 from bot.conversations.store import ConversationStore
@@ -45,7 +49,8 @@ from bot.mail.inbox import InboxStore, Thread
 from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.rating_reply import RatingReply, read_rating
 from bot.mail.schemas import MAX_ORIGINAL_CHARS
-from db.engine import in_worker_thread
+from db.base import utcnow
+from db.engine import in_worker_thread, lock_rows
 from texts import language_or_fallback
 from texts.language import detect_language
 
@@ -54,10 +59,19 @@ log = logging.getLogger(__name__)
 # The inbox's reason for a rating answer: recorded, or refused (the conversation was rated).
 RATED, RATING_REFUSED = "rating", "rating_refused"
 
+# The sweep (``EmailChannel.sweep``) runs at start and this often; it takes an answer stored
+# at least SWEEP_AFTER_S ago (the live listener has long had its turn) and at most a day ago.
+SWEEP_EVERY_S = 30.0
+SWEEP_AFTER_S = 60.0
+SWEEP_GIVES_UP_AFTER_S = 24 * 3600.0
+
 
 class Outbox(Protocol):
     """What the channel asks of the outbox (bot/mail/outbox.py's Outbox): queue a mail in the
     caller's session, or None when email is off."""
+
+    @property
+    def enabled(self) -> bool: ...
 
     def enqueue_reply(
         self,
@@ -290,9 +304,19 @@ def _plan(
 def _mail_replies(
     session: Session, outbox: Outbox, conversation_id: str, message_ids: list[int]
 ) -> int:
+    """The bot's messages not mailed yet, queued in one transaction under the conversation's
+    row lock: the live listener and the sweep of any worker mail each message once."""
+    lock_rows(session, Conversation.id, [conversation_id])
     conversation = ConversationStore(session).get(conversation_id)
+    mailed = set(
+        session.scalars(
+            select(OutboundMail.message_row_id).where(OutboundMail.message_row_id.in_(message_ids))
+        )
+    )
     queued = 0
     for message_id in message_ids:
+        if message_id in mailed:
+            continue
         message = session.get(Message, message_id)
         if message is not None and outbox.enqueue_reply(
             session, conversation, message, "bot_answer"
@@ -309,6 +333,70 @@ def _confirm(
     queued = outbox.confirmation(session, conversation, email, [customer_text])
     session.commit()
     return queued is not None
+
+
+@dataclass(frozen=True)
+class Unfollowed:
+    """A mail's customer message the bot answered, whose mail or handoff never followed."""
+
+    conversation_id: str
+    message: Message
+    replies: list[MessagePublic]
+
+
+def _unfollowed(
+    session: Session, answered_before: datetime, answered_after: datetime, mailing: bool
+) -> list[Unfollowed]:
+    """The customer messages that came by mail and the bot answered between the two moments,
+    none of whose answer's messages is in the outbox, and which still need what ``answered``
+    does: the answer's mail (an article's answer, with an address and email on: ``mailing``)
+    or a handoff (none at or after the message)."""
+    reply, mailed_reply = aliased(Message), aliased(Message)
+    answered = (
+        select(reply.id)
+        .where(
+            reply.reply_to == Message.id,
+            reply.sender == "bot",
+            reply.created_at <= answered_before,
+            reply.created_at >= answered_after,
+        )
+        .exists()
+    )
+    mailed = (
+        select(OutboundMail.id)
+        .join(mailed_reply, OutboundMail.message_row_id == mailed_reply.id)
+        .where(mailed_reply.reply_to == Message.id)
+        .exists()
+    )
+    candidates = session.scalars(
+        select(Message)
+        .where(
+            Message.sender == "customer",
+            Message.client_message_id.startswith(MAIL_MESSAGE_PREFIX, autoescape=True),
+            Message.awaiting_bot.is_(False),
+            # Answered within the window: stored at most GIVE_UP_AFTER_S before the answer.
+            Message.created_at >= answered_after - timedelta(seconds=GIVE_UP_AFTER_S),
+            answered,
+            ~mailed,
+        )
+        .order_by(Message.id)
+    ).all()
+    store, handoffs = ConversationStore(session), HandoffStore(session)
+    found: list[Unfollowed] = []
+    for message in candidates:
+        replies = [MessagePublic.of(m) for m in store.replies_to(message.id)]
+        bot = [r for r in replies if r.sender == "bot"]
+        if any(r.articles for r in bot):
+            needed = (
+                mailing
+                and any(r.text.strip() for r in bot)
+                and bool(store.get(message.conversation_id).contact_email)
+            )
+        else:
+            needed = not handoffs.handed_off_since(message.conversation_id, message.created_at)
+        if needed:
+            found.append(Unfollowed(message.conversation_id, message, replies))
+    return found
 
 
 class EmailChannel:
@@ -369,21 +457,72 @@ class EmailChannel:
         or, when it is no article's answer, the conversation goes to the agents."""
         if channel_of(message) != "email":
             return
+        await self._follow(conversation_id, message, replies, recovering=False)
+
+    async def sweep(self, min_age_s: float = SWEEP_AFTER_S) -> int:
+        """Give what ``answered`` gives to each answer stored at least ``min_age_s`` ago (and
+        at most a day ago) whose mail or handoff never followed; how many were recovered. The
+        check is made again under the conversation's row lock as the mail is queued or the
+        handoff opened, so workers sweeping at once recover each answer once."""
+        now = utcnow()
+        found = await in_worker_thread(
+            self.sessions,
+            _unfollowed,
+            now - timedelta(seconds=min_age_s),
+            now - timedelta(seconds=SWEEP_GIVES_UP_AFTER_S),
+            self.outbox.enabled,
+        )
+        recovered = 0
+        for unfollowed in found:
+            message = unfollowed.message
+            log.warning(
+                "conversation %s: the answer to mail message %s was stored with no mail or "
+                "handoff after it; recovering",
+                unfollowed.conversation_id,
+                message.id,
+            )
+            recovered += await self._follow(
+                unfollowed.conversation_id, message, unfollowed.replies, recovering=True
+            )
+        return recovered
+
+    async def sweep_forever(self, interval_s: float = SWEEP_EVERY_S) -> None:
+        """At start (what a crash left) and then every ``interval_s``."""
+        while True:
+            try:
+                recovered = await self.sweep()
+                if recovered:
+                    log.warning("recovered the mail or handoff of %d answers", recovered)
+            except Exception:  # a database hiccup must not end the loop
+                log.exception("email sweep round failed")
+            await asyncio.sleep(interval_s)
+
+    async def _follow(
+        self,
+        conversation_id: str,
+        message: Message,
+        replies: list[MessagePublic],
+        recovering: bool,
+    ) -> bool:
+        """The answer's mail, or the handoff and its confirmation; whether anything was done
+        (``recovering``: the handoff opens only if none did at or after the message)."""
         plan = await in_worker_thread(self.sessions, _plan, conversation_id, message, replies)
         if not plan.escalate:
             queued = await in_worker_thread(
                 self.sessions, _mail_replies, self.outbox, conversation_id, plan.mail_replies
             )
             log.info("conversation %s: the bot's answer mailed (%d mails)", conversation_id, queued)
-            return
-        await self.desk.open(
-            HandoffCreate(
-                conversation_id=conversation_id,
-                reason="unanswered",
-                language="zh" if plan.language == "zh" else "en",
-                customer_email=plan.contact_email,
-            )
+            return queued > 0
+        request = HandoffCreate(
+            conversation_id=conversation_id,
+            reason="unanswered",
+            language="zh" if plan.language == "zh" else "en",
+            customer_email=plan.contact_email,
         )
+        if not recovering:
+            await self.desk.open(request)
+        elif await self.desk.open_once(request, since=message.created_at) is None:
+            return False  # another worker's sweep opened it
         if plan.contact_email:
             confirmed = await in_worker_thread(
                 self.sessions, _confirm, self.outbox, conversation_id, plan.contact_email,
@@ -394,3 +533,4 @@ class EmailChannel:
                 conversation_id,
                 ", the customer told so" if confirmed else "",
             )
+        return True

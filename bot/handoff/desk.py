@@ -201,6 +201,27 @@ class HandoffDesk:
         now = utcnow()
         available = await self._ask_presence(self.presence.available, now)
         opened = await self._run(HandoffStore.open, request, len(available), self.signals)
+        return await self._after_opening(request, opened, bool(available), now)
+
+    async def open_once(
+        self, request: HandoffCreate, since: datetime
+    ) -> HandoffOpenedPublic | None:
+        """``open``, unless the conversation was handed off at or after ``since`` (then None,
+        nothing done): the email channel's recovery of a mail the bot could not answer, which
+        two workers may attempt at once (HandoffStore.open_unless_handed_off)."""
+        now = utcnow()
+        available = await self._ask_presence(self.presence.available, now)
+        opened = await self._run(
+            HandoffStore.open_unless_handed_off, request, since, len(available), self.signals
+        )
+        if opened is None:
+            return None
+        return await self._after_opening(request, opened, bool(available), now)
+
+    async def _after_opening(
+        self, request: HandoffCreate, opened: HandoffOpenedPublic, available: bool, now: datetime
+    ) -> HandoffOpenedPublic:
+        """What the customer is told with nobody online, the count, and the queue's routing."""
         if not available:
             opened.notice = self._away_notice(request.language, now)
         if opened.created:

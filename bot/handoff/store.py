@@ -139,6 +139,35 @@ class HandoffStore:
             )
         ).first()
 
+    def handed_off_since(self, conversation_id: str, since: datetime) -> bool:
+        """Whether the conversation had a handoff at or after ``since``: one opened then or
+        later, or one open then (still open, or closed since)."""
+        query = select(Handoff.id).where(
+            Handoff.conversation_id == conversation_id,
+            or_(
+                Handoff.created_at >= since,
+                Handoff.closed_at.is_(None),
+                Handoff.closed_at >= since,
+            ),
+        )
+        return self.session.scalars(query.limit(1)).first() is not None
+
+    def open_unless_handed_off(
+        self,
+        request: HandoffCreate,
+        since: datetime,
+        agents_online: int,
+        signals: EscalationSignals,
+    ) -> HandoffOpenedPublic | None:
+        """``open``, unless the conversation was handed off at or after ``since`` (None): the
+        check and the opening under the conversation's row lock, so two workers recovering the
+        same unanswered mail open one handoff (bot/chat/email_channel.py's sweep)."""
+        lock_rows(self.session, Conversation.id, [request.conversation_id])
+        if self.handed_off_since(request.conversation_id, since):
+            self.session.rollback()
+            return None
+        return self.open(request, agents_online, signals)
+
     def open_handoff_id(self, conversation_id: str) -> int | None:
         handoff = self._open_handoff(conversation_id)
         return handoff.id if handoff is not None else None

@@ -32,6 +32,7 @@ from bot.mail.inbox import InboxStore
 from bot.mail.models import InboundMail, OutboundMail
 from bot.mail.tokens import reply_address
 from db.base import utcnow
+from db.engine import in_worker_thread
 from tests.bot.chat.test_gateway import FakeRasa
 from tests.bot.conftest import Staff
 
@@ -43,6 +44,8 @@ ARTICLE = {"id": "shipping-times", "title": "Shipping times", "url": "/kb/shippi
 class FakeOutbox:
     """Queues rows in the outbox as the real one does (what was mailed is in the database),
     without composing anything."""
+
+    enabled = True
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, str, Any]] = []
@@ -480,3 +483,118 @@ def test_an_unreadable_mail_payload_is_left_out_not_a_failure(
     ).handoff_id
     detail = asyncio.run(desk.detail(handoff_id, staff.alice))
     assert [(m.text, m.email) for m in detail.messages] == [("Help", None)]
+
+
+def outbox_rows(sessions: sessionmaker[Session]) -> list[tuple[str, int | None]]:
+    with sessions() as session:
+        rows = session.scalars(select(OutboundMail).order_by(OutboundMail.id))
+        return [(row.kind, row.message_row_id) for row in rows]
+
+
+def test_an_answer_whose_mail_failed_is_mailed_by_the_sweep_once(
+    channel: EmailChannel,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    answers_with_article(rasa)
+    # The database fails once as the answer's mail is queued: the answer is stored, not mailed.
+    queue_it = outbox.enqueue_reply
+    failures = ["the database went away"]
+
+    def failing_once(*args: Any) -> OutboundMail | None:
+        if failures:
+            raise RuntimeError(failures.pop())
+        return queue_it(*args)
+
+    monkeypatch.setattr(outbox, "enqueue_reply", failing_once)
+    deliver(channel, raw_mail())
+    assert failures == [] and outbox_rows(sessions) == []
+    deliver(channel, raw_mail(), uid=2)  # the mail read again does not help
+    assert outbox_rows(sessions) == []
+    # An answer stored just now is left to the live listener.
+    assert asyncio.run(channel.sweep()) == 0
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 1
+    (conversation,) = conversations(sessions)
+    _customer, answer = transcript(sessions, conversation.id)
+    assert outbox_rows(sessions) == [("bot_answer", answer.id)]
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 0
+    assert outbox_rows(sessions) == [("bot_answer", answer.id)]
+    assert handoffs(sessions) == []
+
+
+def test_an_answer_mailed_live_is_not_swept(
+    channel: EmailChannel, rasa: FakeRasa, outbox: FakeOutbox, sessions: sessionmaker[Session]
+) -> None:
+    answers_with_article(rasa)
+    deliver(channel, raw_mail())
+    rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    deliver(channel, raw_mail("And to Paris?", message_id="<m2@example.org>"))
+    assert [kind for kind, _, _ in outbox.calls] == ["bot_answer", "confirmation"]
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 0
+    assert [kind for kind, _, _ in outbox.calls] == ["bot_answer", "confirmation"]
+
+
+def test_an_unanswered_mail_whose_handoff_never_opened_is_handed_off_by_the_sweep_once(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+) -> None:
+    rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    # The service dies after storing the answer, before its listener runs.
+    gateway.answer_listeners.remove(channel.answered)
+    deliver(channel, raw_mail())
+    gateway.answer_listeners.append(channel.answered)
+    assert handoffs(sessions) == [] and outbox.calls == []
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 1
+    (conversation,) = conversations(sessions)
+    (handoff,) = handoffs(sessions)
+    assert (handoff.conversation_id, handoff.reason, handoff.customer_email) == (
+        conversation.id,
+        "unanswered",
+        "jane@example.org",
+    )
+    assert outbox.calls == [("confirmation", conversation.id, "jane@example.org")]
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 0
+    assert len(handoffs(sessions)) == 1 and len(outbox.calls) == 1
+
+
+@pytest.mark.parametrize("answered", [True, False], ids=["mailed", "handed-off"])
+def test_two_workers_sweeping_at_once_recover_an_answer_once(
+    channel: EmailChannel,
+    gateway: ChatGateway,
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    sessions: sessionmaker[Session],
+    signals: EscalationSignals,
+    monkeypatch: pytest.MonkeyPatch,
+    answered: bool,
+) -> None:
+    hub = ConversationHub()
+    desk = HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
+    other_gateway = ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
+    other = EmailChannel(sessions, other_gateway, desk, outbox, SUPPORT, SECRET)
+    if answered:
+        answers_with_article(rasa)
+    else:
+        rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    gateway.answer_listeners.remove(channel.answered)
+    deliver(channel, raw_mail())
+    # Both workers find the answer unfollowed; the other one recovers it first.
+    find = email_channel._unfollowed
+    found_by_both = asyncio.run(
+        in_worker_thread(sessions, find, utcnow(), utcnow() - timedelta(days=1), True)
+    )
+    assert len(found_by_both) == 1
+    monkeypatch.setattr(email_channel, "_unfollowed", lambda *args: found_by_both)
+    assert asyncio.run(other.sweep(min_age_s=0)) == 1
+    assert asyncio.run(channel.sweep(min_age_s=0)) == 0  # the check again, under the lock
+    if answered:
+        assert [kind for kind, _, _ in outbox.calls] == ["bot_answer"]
+        assert handoffs(sessions) == []
+    else:
+        assert [kind for kind, _, _ in outbox.calls] == ["confirmation"]
+        assert len(handoffs(sessions)) == 1
