@@ -280,20 +280,21 @@ class AnswerPlan:
     customer_text: str
 
 
+def is_article_answer(replies: list[MessagePublic]) -> bool:
+    """The bot answered with an article (it goes by mail); anything else goes to the agents."""
+    return any(r.articles for r in replies if r.sender == "bot")
+
+
 def _plan(
     session: Session, conversation_id: str, message: Message, replies: list[MessagePublic]
 ) -> AnswerPlan:
     conversation = ConversationStore(session).get(conversation_id)
     language = language_or_fallback(conversation.language)
-    answered = any(r.articles for r in replies if r.sender == "bot")
+    answered = is_article_answer(replies)
     bot_messages = [r.id for r in replies if r.sender == "bot" and r.text.strip()]
-    already = set(
-        session.scalars(
-            select(OutboundMail.message_row_id).where(OutboundMail.message_row_id.in_(bot_messages))
-        )
-    )
     return AnswerPlan(
-        mail_replies=[m for m in bot_messages if m not in already] if answered else [],
+        # Those already mailed are skipped under the conversation's lock (_mail_replies).
+        mail_replies=bot_messages if answered else [],
         escalate=not answered,
         language=language,
         contact_email=conversation.contact_email,
@@ -386,7 +387,7 @@ def _unfollowed(
     for message in candidates:
         replies = [MessagePublic.of(m) for m in store.replies_to(message.id)]
         bot = [r for r in replies if r.sender == "bot"]
-        if any(r.articles for r in bot):
+        if is_article_answer(replies):
             needed = (
                 mailing
                 and any(r.text.strip() for r in bot)
