@@ -206,6 +206,25 @@ def test_a_mail_read_again_is_stored_and_answered_once(
     assert len(rasa.calls) == 1 and len(outbox.calls) == 1
 
 
+def another_worker(
+    sessions: sessionmaker[Session],
+    rasa: FakeRasa,
+    outbox: FakeOutbox,
+    signals: EscalationSignals,
+    answered: bool,
+) -> EmailChannel:
+    """A second service worker's email channel on the same database, with its own gateway, hub
+    and desk; Rasa answers with an article (``answered``) or without one."""
+    hub = ConversationHub()
+    desk = HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
+    gateway = ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
+    if answered:
+        answers_with_article(rasa)
+    else:
+        rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    return EmailChannel(sessions, gateway, desk, outbox, SUPPORT, SECRET)
+
+
 @pytest.mark.parametrize("answered", [True, False], ids=["mailed", "handed-off"])
 def test_two_workers_reading_the_same_mail_answer_it_once(
     channel: EmailChannel,
@@ -217,14 +236,7 @@ def test_two_workers_reading_the_same_mail_answer_it_once(
     answered: bool,
 ) -> None:
     # Another service worker polls the same mailbox with its own gateway, hub and desk.
-    hub = ConversationHub()
-    desk = HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
-    gateway = ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
-    other = EmailChannel(sessions, gateway, desk, outbox, SUPPORT, SECRET)
-    if answered:
-        answers_with_article(rasa)
-    else:
-        rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    other = another_worker(sessions, rasa, outbox, signals, answered)
     raw = raw_mail()
     fetched = FetchedMail(uid=1, size=len(raw), raw=raw)
     # This worker finds no inbox row for the mail; while it looks for the mail's thread, the
@@ -573,14 +585,7 @@ def test_two_workers_sweeping_at_once_recover_an_answer_once(
     monkeypatch: pytest.MonkeyPatch,
     answered: bool,
 ) -> None:
-    hub = ConversationHub()
-    desk = HandoffDesk(sessions, hub, signals, presence=InProcessPresence(timedelta(0)))
-    other_gateway = ChatGateway(sessions, rasa, hub, desk)  # type: ignore[arg-type]
-    other = EmailChannel(sessions, other_gateway, desk, outbox, SUPPORT, SECRET)
-    if answered:
-        answers_with_article(rasa)
-    else:
-        rasa.replies = [BotReply(text="Sorry, I don't know.")]
+    other = another_worker(sessions, rasa, outbox, signals, answered)
     gateway.answer_listeners.remove(channel.answered)
     deliver(channel, raw_mail())
     # Both workers find the answer unfollowed; the other one recovers it first.
